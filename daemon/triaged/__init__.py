@@ -1,0 +1,3 @@
+"""triaged: incident detection and triage daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Between rules and incidents: silence, inhibit, group."""

@@ -1,0 +1,62 @@
+"""Firing alerts pass small stages before they reach incidents.
+
+A stage takes the alerts and ``now`` and returns the ones that go on; muted alerts are
+reported to a callback so they stay visible (recorded, never silently dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from triaged.rules.alerting import Alert, AlertState
+
+MuteCallback = Callable[[Alert, str], None]
+
+
+class Stage(Protocol):
+    def __call__(self, alerts: list[Alert], now: float) -> list[Alert]: ...
+
+
+@dataclass(frozen=True)
+class AlertGroup:
+    key: str
+    labels: dict[str, str]
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def group_key(alert: Alert, group_by: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """Alerts of one service make one incident. An alert carrying none of the grouping
+    labels is grouped by its rule instead, so unrelated label-less rules stay apart."""
+    labels = {name: alert.labels.get(name) for name in group_by if alert.labels.get(name)}
+    if not labels:
+        labels = {"alertname": alert.rule}
+    key = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return key, labels
+
+
+def group_alerts(alerts: list[Alert], group_by: Sequence[str]) -> dict[str, AlertGroup]:
+    groups: dict[str, AlertGroup] = {}
+    for alert in alerts:
+        key, labels = group_key(alert, group_by)
+        groups.setdefault(key, AlertGroup(key, labels)).alerts.append(alert)
+    return groups
+
+
+def firing(alerts: list[Alert]) -> list[Alert]:
+    return [a for a in alerts if a.state is AlertState.FIRING]
+
+
+class Pipeline:
+    """Runs stages in order and stops early once no alert is left."""
+
+    def __init__(self, stages: Sequence[Stage] = ()) -> None:
+        self.stages = list(stages)
+
+    def __call__(self, alerts: list[Alert], now: float) -> list[Alert]:
+        for stage in self.stages:
+            if not alerts:
+                break
+            alerts = stage(alerts, now)
+        return alerts

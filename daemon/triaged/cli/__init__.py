@@ -1,0 +1,39 @@
+"""The `triaged` command line. Thin: each command opens what it needs, calls one
+operation, maps domain errors to one-line messages. Heavy imports stay inside the
+commands so `triaged incidents list` starts fast."""
+
+from __future__ import annotations
+
+import click
+
+from triaged import __version__
+from triaged.cli.incidents import incidents
+from triaged.cli.service import check, demo, run, simulate
+from triaged.cli.rules import rules
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="triaged")
+def cli() -> None:
+    """triaged: detect incidents from Prometheus rules, page the on-call, and carry
+    each incident from detection to postmortem.
+
+    \b
+    Start here:
+      triaged demo                      game day against the built-in simulator
+      triaged check --config FILE       validate config and rule files
+      triaged run --config FILE         run the daemon
+      triaged incidents list            what is open (--db FILE or $TRIAGED_DB)
+    """
+
+
+cli.add_command(run)
+cli.add_command(check)
+cli.add_command(demo)
+cli.add_command(simulate)
+cli.add_command(incidents)
+cli.add_command(rules)
+
+
+def main() -> None:
+    cli(prog_name="triaged")

@@ -1,0 +1,161 @@
+"""`triaged incidents …`: what the on-call reads and does at 3 a.m."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from triaged.cli.common import (
+    actor_default,
+    config_option,
+    db_option,
+    json_option,
+    open_db,
+    print_json,
+    span,
+    table,
+    when,
+)
+
+
+@click.group()
+def incidents() -> None:
+    """List, inspect and act on incidents."""
+
+
+@incidents.command("list")
+@db_option
+@config_option()
+@json_option
+@click.option("--status", "status", default=None,
+              help="open, detected, acknowledged, investigating, mitigated, resolved, postmortem or closed.")
+@click.option("--limit", default=50, show_default=True, help="Newest N incidents.")
+def list_cmd(db_path: str | None, config_path: str | None, as_json: bool, status: str | None, limit: int) -> None:
+    """Incidents, newest first."""
+    from triaged.store import incidents as rows
+
+    store = open_db(db_path, config_path)
+    found = rows.list_incidents(store, status=status, limit=limit)
+    if as_json:
+        print_json([_incident_dict(i) for i in found])
+        return
+    if not found:
+        click.echo("no incidents")
+        return
+    click.echo(table(
+        ("ID", "SEV", "STATUS", "TITLE", "DETECTED", "RESOLVED", "TTD", "TTR"),
+        [(i.id, i.severity.name, i.status, _cut(i.title, 60), when(i.opened_at), when(i.resolved_at),
+          span(i.detected_at, i.opened_at), span(i.opened_at, i.resolved_at)) for i in found],
+    ))  # fmt: skip
+
+
+@incidents.command("show")
+@click.argument("incident_id", type=int)
+@db_option
+@config_option()
+@json_option
+def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_json: bool) -> None:
+    """One incident: summary, alerts and timeline."""
+    from triaged.store import incidents as rows
+
+    store = open_db(db_path, config_path)
+    inc = rows.get_incident(store, incident_id)
+    if inc is None:
+        raise click.ClickException(f"no incident #{incident_id}")
+    alerts = rows.incident_alerts(store, incident_id)
+    events = rows.timeline(store, incident_id)
+    if as_json:
+        print_json({**_incident_dict(inc), "alerts": alerts, "timeline": events})
+        return
+    click.echo(f"Incident #{inc.id}  [{inc.severity.name}]  {inc.status}")
+    click.echo(f"  {inc.title}")
+    click.echo(f"  service {inc.service or '-'}   group {inc.group_key}   rule {inc.rule}")
+    click.echo(f"  detected {when(inc.detected_at)}   opened {when(inc.opened_at)}   "
+               f"acknowledged {when(inc.acknowledged_at)}   resolved {when(inc.resolved_at)}")  # fmt: skip
+    if inc.expr:
+        click.echo(f"  expr: {' '.join(inc.expr.split())}")
+    click.echo("\nAlerts:")
+    click.echo(table(("ALERT", "STATE", "VALUE", "PEAK", "SINCE", "LABELS"),
+                     [(a["alertname"], a["state"], _num(a["value"]), _num(a["peak"]), when(a["active_at"]),
+                       _labels(a["labels"])) for a in alerts]))  # fmt: skip
+    click.echo("\nTimeline:")
+    for e in events:
+        click.echo(f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<10} {e['message']}")
+
+
+def _human(action: str, target: str, help_text: str) -> None:
+    @incidents.command(action, help=help_text)
+    @click.argument("incident_id", type=int)
+    @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
+    @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+    @db_option
+    @config_option()
+    def cmd(incident_id: int, reason: str, actor: str | None, db_path: str | None, config_path: str | None) -> None:
+        from triaged.incidents.model import IncidentStatus, TransitionError
+
+        actions = _actions(db_path, config_path)
+        try:
+            inc = actions.move(incident_id, IncidentStatus(target), actor or actor_default(), reason, time.time())
+        except (TransitionError, LookupError) as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from exc
+        click.echo(f"incident #{inc.id} is now {inc.status}")
+
+
+_human("ack", "acknowledged", "Acknowledge: you are on it (stops re-paging).")
+_human("investigate", "investigating", "Mark as being investigated.")
+_human("mitigate", "mitigated", "Impact is mitigated; the cause may remain.")
+_human("resolve", "resolved", "Resolve by hand.")
+_human("reopen", "detected", "Reopen a resolved incident.")
+
+
+@incidents.command("note")
+@click.argument("incident_id", type=int)
+@click.argument("text")
+@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@db_option
+@config_option()
+def note_cmd(incident_id: int, text: str, actor: str | None, db_path: str | None, config_path: str | None) -> None:
+    """Add a note to the timeline."""
+    try:
+        _actions(db_path, config_path).note(incident_id, actor or actor_default(), text, time.time())
+    except LookupError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"note added to incident #{incident_id}")
+
+
+def _actions(db_path: str | None, config_path: str | None) -> Any:
+    from triaged.alerts.route import Route, Router
+    from triaged.incidents.service import HumanActions
+
+    routes: list[Route] = []
+    if config_path:  # with a config, acks and resolves are announced to the receivers
+        from triaged.config import load_config
+
+        cfg = load_config(config_path)
+        routes = [Route(r.receiver, r.severities, r.events, r.match) for r in cfg.routes]
+    return HumanActions(open_db(db_path, config_path), Router(routes))
+
+
+def _incident_dict(i: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    d = asdict(i)
+    d["severity"] = i.severity.name
+    d["status"] = i.status.value
+    return d
+
+
+def _labels(labels: dict[str, str]) -> str:
+    """The labels that tell alerts of one rule apart."""
+    skip = {"alertname", "severity", "service"}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skip)
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"

@@ -1,0 +1,1 @@
+"""Incident lifecycle: open, join, escalate, resolve, reopen, human transitions."""

@@ -1,0 +1,289 @@
+"""Alerts in, incidents out: open, join, escalate, auto-resolve, reopen.
+
+Every change and the notifications it causes are written in one transaction (record
+before you act); the outbox dispatcher sends them afterwards. Running ``sync`` twice
+with the same input changes nothing the second time, which is what makes a crash
+between any two steps harmless.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from triaged.alerts.pipeline import AlertGroup, firing, group_alerts
+from triaged.alerts.route import Router
+from triaged.incidents.model import Incident, IncidentStatus, transition
+from triaged.messages import AlertSummary, Event, Message
+from triaged.model import Severity, format_value
+from triaged.rules.alerting import Alert
+from triaged.store import incidents as rows
+from triaged.store import outbox
+from triaged.store.db import Store
+
+
+@dataclass(frozen=True)
+class IncidentPolicy:
+    group_by: tuple[str, ...] = ("service",)
+    resolve_hold_s: float = 300.0
+    reopen_window_s: float = 1800.0
+    default_severity: Severity = Severity.P3
+
+
+@dataclass
+class SyncResult:
+    opened: list[int]
+    escalated: list[int]
+    resolved: list[int]
+    reopened: list[int]
+    enqueued: int = 0
+
+
+def alert_severity(alert: Alert, default: Severity) -> Severity:
+    try:
+        return Severity.parse(alert.labels.get("severity", default.name))
+    except ValueError:
+        return default
+
+
+class IncidentService:
+    def __init__(self, store: Store, router: Router, policy: IncidentPolicy) -> None:
+        self.store = store
+        self.router = router
+        self.policy = policy
+
+    # -- alerts → incidents ------------------------------------------------------------
+    def sync(self, alerts: Sequence[Alert], now: float) -> SyncResult:
+        result = SyncResult([], [], [], [])
+        groups = group_alerts(firing(list(alerts)), self.policy.group_by)
+        with self.store.atomic():
+            open_by_key = {i.group_key: i for i in rows.open_incidents(self.store)}
+            for key, group in groups.items():
+                incident = open_by_key.get(key)
+                if incident is None:
+                    self._open_or_reopen(group, now, result)
+                else:
+                    self._update(incident, group, now, result)
+            for key, incident in open_by_key.items():
+                if key not in groups:
+                    self._clear(incident, now, result)
+        return result
+
+    def _open_or_reopen(self, group: AlertGroup, now: float, result: SyncResult) -> None:
+        names = {a.rule for a in group.alerts}
+        since = now - self.policy.reopen_window_s
+        for previous in rows.recently_resolved(self.store, group.key, since):
+            seen = {r["alertname"] for r in rows.incident_alerts(self.store, previous.id)}
+            if names & seen:
+                transition(previous, IncidentStatus.DETECTED, now)
+                self._escalate_if_worse(previous, group, now, result, notify=False)
+                rows.update_incident(self.store, previous)
+                rows.add_timeline(
+                    self.store, previous.id, now, "reopened",
+                    f"alerts returned within {self.policy.reopen_window_s:.0f}s of resolve: "
+                    + ", ".join(sorted(names)),
+                )  # fmt: skip
+                self._record_alerts(previous, group, now)
+                result.enqueued += self._notify(previous, Event.REOPEN, group, now)
+                result.reopened.append(previous.id)
+                return
+        self._open(group, now, result)
+
+    def _open(self, group: AlertGroup, now: float, result: SyncResult) -> None:
+        first = min(group.alerts, key=lambda a: (alert_severity(a, self.policy.default_severity), a.active_at))
+        severity = min(alert_severity(a, self.policy.default_severity) for a in group.alerts)
+        incident = Incident(
+            id=0, group_key=group.key, service=group.labels.get("service", ""),
+            title=_summary(first), severity=severity, status=IncidentStatus.DETECTED,
+            detected_at=min(a.active_at for a in group.alerts), opened_at=now, updated_at=now,
+            rule=first.rule, expr=first.expr, labels=dict(group.labels),
+        )  # fmt: skip
+        rows.insert_incident(self.store, incident)
+        rows.add_timeline(
+            self.store, incident.id, now, "opened", f"{severity} incident opened: {incident.title}",
+            data={"severity": severity.name, "group": group.key},
+        )  # fmt: skip
+        self._record_alerts(incident, group, now)
+        result.enqueued += self._notify(incident, Event.OPEN, group, now)
+        result.opened.append(incident.id)
+
+    def _update(self, incident: Incident, group: AlertGroup, now: float, result: SyncResult) -> None:
+        if incident.clear_since is not None:
+            incident.clear_since = None
+            rows.add_timeline(self.store, incident.id, now, "alert_returned", "alerts firing again before the resolve hold ended")
+        if self._escalate_if_worse(incident, group, now, result, notify=True):
+            result.escalated.append(incident.id)
+        incident.updated_at = now
+        rows.update_incident(self.store, incident)
+        self._record_alerts(incident, group, now)
+
+    def _escalate_if_worse(
+        self, incident: Incident, group: AlertGroup, now: float, result: SyncResult, *, notify: bool
+    ) -> bool:
+        worst = min(alert_severity(a, self.policy.default_severity) for a in group.alerts)
+        if worst >= incident.severity:
+            return False
+        old = incident.severity
+        incident.severity = worst
+        culprit = next(a for a in group.alerts if alert_severity(a, self.policy.default_severity) == worst)
+        incident.title = _summary(culprit)
+        rows.update_incident(self.store, incident)
+        rows.add_timeline(
+            self.store, incident.id, now, "escalated", f"severity {old} → {worst} by {culprit.rule}",
+            data={"from": old.name, "to": worst.name, "alert": culprit.rule},
+        )  # fmt: skip
+        if notify:
+            result.enqueued += self._notify(incident, Event.ESCALATE, group, now)
+        return True
+
+    def _record_alerts(self, incident: Incident, group: AlertGroup, now: float) -> None:
+        known = {r["fingerprint"]: r for r in rows.incident_alerts(self.store, incident.id)}
+        for alert in group.alerts:
+            previous = known.get(alert.fingerprint)
+            if previous is None or previous["state"] == "resolved":
+                rows.add_timeline(
+                    self.store, incident.id, now, "alert_firing",
+                    f"{alert.rule} firing (pending since {_ago(now - alert.active_at)}), value {format_value(alert.value)}",
+                    data={"alert": alert.rule, "value": _json_value(alert.value), "labels": alert.labels.as_dict(),
+                          "active_at": alert.active_at, "fired_at": alert.fired_at},
+                )  # fmt: skip
+            rows.upsert_incident_alert(self.store, incident.id, _alert_row(alert, self.policy.default_severity))
+
+    def _clear(self, incident: Incident, now: float, result: SyncResult) -> None:
+        active = [r for r in rows.incident_alerts(self.store, incident.id) if r["state"] != "resolved"]
+        if active:
+            rows.mark_alerts_resolved(self.store, incident.id, [r["fingerprint"] for r in active], now)
+            for r in active:
+                rows.add_timeline(
+                    self.store, incident.id, now, "alert_resolved", f"{r['alertname']} resolved",
+                    data={"alert": r["alertname"], "last_value": r["value"]},
+                )  # fmt: skip
+        if incident.clear_since is None:
+            incident.clear_since = now
+            rows.update_incident(self.store, incident)
+            return
+        if now - incident.clear_since < self.policy.resolve_hold_s:
+            return
+        transition(incident, IncidentStatus.RESOLVED, now)
+        rows.update_incident(self.store, incident)
+        rows.add_timeline(
+            self.store, incident.id, now, "resolved",
+            f"auto-resolved: all alerts clear for {self.policy.resolve_hold_s:.0f}s",
+        )  # fmt: skip
+        result.enqueued += self._notify(incident, Event.RESOLVE, None, now)
+        result.resolved.append(incident.id)
+
+    # -- notifications -----------------------------------------------------------------
+    def _notify(self, incident: Incident, event: Event, group: AlertGroup | None, now: float) -> int:
+        message = build_message(self.store, incident, event, group)
+        enqueued = 0
+        for receiver in self.router.receivers(incident.labels, incident.severity, event):
+            if outbox.enqueue(
+                self.store, incident_id=incident.id, event=event.value, receiver=receiver,
+                dedup_key=message.dedup_key, payload=message.to_dict(), now=now,
+            ):  # fmt: skip
+                enqueued += 1
+                rows.add_timeline(
+                    self.store, incident.id, now, "notification_queued", f"{event} queued for {receiver}",
+                    data={"receiver": receiver, "dedup_key": message.dedup_key},
+                )  # fmt: skip
+        return enqueued
+
+
+def dedup_key(incident: Incident, event: Event) -> str:
+    """Stable per incident and event occurrence, so a re-send is recognisable."""
+    suffix = {
+        Event.ESCALATE: f"-{incident.severity.name}",
+        Event.REOPEN: f"-{incident.reopen_count}",
+        Event.RESOLVE: f"-{incident.reopen_count}",
+    }.get(event, "")
+    return f"triaged-{incident.id}-{event.value}{suffix}"
+
+
+def build_message(store: Store, incident: Incident, event: Event, group: AlertGroup | None) -> Message:
+    alerts = group.alerts if group is not None else []
+    summaries = tuple(
+        AlertSummary(
+            rule=a.rule, labels=a.labels.as_dict(), annotations=dict(a.annotations),
+            value=_json_value(a.value), state=a.state.value, started_at=a.active_at,
+        )  # fmt: skip
+        for a in alerts
+    )
+    lead = alerts[0] if alerts else None
+    annotations = dict(lead.annotations) if lead else {}
+    verb = {Event.RESOLVE: "RESOLVED", Event.ACK: "ACK", Event.REOPEN: "REOPENED"}.get(event)
+    prefix = f"[{incident.severity.name}]" + (f"[{verb}]" if verb else "")
+    lines = [
+        f"Incident #{incident.id} {event.value}: {incident.title}",
+        f"Severity: {incident.severity.name}   Service: {incident.service or '-'}   Status: {incident.status}",
+    ]
+    if lead is not None:
+        lines.append(f"Alert: {lead.rule} = {format_value(lead.value)}")
+        if annotations.get("description"):
+            lines.append(annotations["description"])
+    lines.append(f"Acknowledge: triaged incidents ack {incident.id}")
+    return Message(
+        dedup_key=dedup_key(incident, event), event=event, incident_id=incident.id,
+        severity=incident.severity, title=f"{prefix} {incident.title}", body="\n".join(lines),
+        service=incident.service, started_at=incident.detected_at, resolved_at=incident.resolved_at,
+        labels=dict(incident.labels), annotations=annotations, alerts=summaries,
+    )  # fmt: skip
+
+
+def _summary(alert: Alert) -> str:
+    return alert.annotations.get("summary") or f"{alert.rule} {alert.labels.without('alertname', 'severity')}"
+
+
+def _alert_row(alert: Alert, default: Severity) -> dict[str, object]:
+    return {
+        "fingerprint": alert.fingerprint, "alertname": alert.rule, "labels": alert.labels.as_dict(),
+        "annotations": dict(alert.annotations), "severity": alert_severity(alert, default).name,
+        "state": alert.state.value, "expr": alert.expr, "active_at": alert.active_at,
+        "fired_at": alert.fired_at, "resolved_at": None, "value": _json_value(alert.value),
+    }  # fmt: skip
+
+
+def _json_value(v: float) -> float | None:
+    return None if math.isnan(v) or math.isinf(v) else v
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds:.0f}s ago" if seconds >= 1 else "now"
+
+
+class HumanActions:
+    """What on-call engineers do to an incident, each step timestamped with who and why."""
+
+    def __init__(self, store: Store, router: Router) -> None:
+        self.store = store
+        self.router = router
+
+    def move(self, incident_id: int, target: IncidentStatus, actor: str, reason: str, now: float) -> Incident:
+        with self.store.atomic():
+            incident = self._get(incident_id)
+            previous = incident.status
+            transition(incident, target, now)
+            rows.update_incident(self.store, incident)
+            text = f"{previous} → {target}" + (f": {reason}" if reason else "")
+            rows.add_timeline(self.store, incident.id, now, target.value, text, actor=actor,
+                              data={"from": previous.value, "to": target.value, "reason": reason})  # fmt: skip
+            event = {IncidentStatus.ACKNOWLEDGED: Event.ACK, IncidentStatus.RESOLVED: Event.RESOLVE,
+                     IncidentStatus.DETECTED: Event.REOPEN}.get(target)  # fmt: skip
+            if event is not None:
+                message = build_message(self.store, incident, event, None)
+                for receiver in self.router.receivers(incident.labels, incident.severity, event):
+                    outbox.enqueue(self.store, incident_id=incident.id, event=event.value, receiver=receiver,
+                                   dedup_key=message.dedup_key, payload=message.to_dict(), now=now)  # fmt: skip
+        return incident
+
+    def note(self, incident_id: int, actor: str, text: str, now: float) -> None:
+        with self.store.atomic():
+            self._get(incident_id)
+            rows.add_timeline(self.store, incident_id, now, "note", text, actor=actor)
+
+    def _get(self, incident_id: int) -> Incident:
+        incident = rows.get_incident(self.store, incident_id)
+        if incident is None:
+            raise LookupError(f"no incident #{incident_id}")
+        return incident

@@ -1,0 +1,1 @@
+"""Delivery channels. Each one classifies its own failures; the outbox decides."""

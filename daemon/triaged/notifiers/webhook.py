@@ -1,0 +1,130 @@
+"""Webhook receiver speaking Alertmanager's v4 payload, so existing receivers work.
+
+2xx is success; 429 and 5xx are retryable (``Retry-After`` honoured); any other status
+is permanent, as Alertmanager's own retrier decides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from triaged.notifiers.base import Message, NotifyError, Receipt
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class WebhookNotifier:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        timeout_s: float = 5.0,
+        max_payload_bytes: int = 256 * 1024,
+        headers: Mapping[str, str] | None = None,
+        external_url: str = "",
+    ) -> None:
+        self._name = name
+        self.url = url
+        self.timeout_s = timeout_s
+        self.max_payload_bytes = max_payload_bytes
+        self.external_url = external_url
+        self._session = requests.Session()
+        self._session.headers.update({"Content-Type": "application/json", **(headers or {})})
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def send(self, message: Message) -> Receipt:
+        body = self._encode(message)
+        try:
+            resp = self._session.post(self.url, data=body, timeout=self.timeout_s)
+        except requests.Timeout as exc:
+            raise NotifyError(f"{self._name}: timed out after {self.timeout_s}s") from exc
+        except requests.RequestException as exc:
+            raise NotifyError(f"{self._name}: {type(exc).__name__}: {_first_line(exc)}") from exc
+        if 200 <= resp.status_code < 300:
+            return Receipt(message_id=resp.headers.get("X-Message-Id") or message.dedup_key)
+        detail = f"{self._name}: HTTP {resp.status_code} from {self.url}"
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise NotifyError(detail, retry_after=_retry_after(resp.headers.get("Retry-After")))
+        raise NotifyError(detail, permanent=True)
+
+    def _encode(self, message: Message) -> bytes:
+        payload = alertmanager_payload(message, self.name, self.external_url)
+        body = json.dumps(payload).encode()
+        if len(body) > self.max_payload_bytes:
+            # Drop per-alert detail first: the incident header is what the on-call needs.
+            payload["alerts"] = payload["alerts"][:1]
+            payload["truncatedAlerts"] = max(0, len(message.alerts) - 1)
+            body = json.dumps(payload).encode()
+        if len(body) > self.max_payload_bytes:
+            raise NotifyError(f"{self._name}: payload {len(body)} bytes exceeds {self.max_payload_bytes}", permanent=True)
+        return body
+
+
+def alertmanager_payload(message: Message, receiver: str, external_url: str = "") -> dict[str, Any]:
+    common_labels = {**message.labels, "severity": message.severity.name}
+    alerts = [
+        {
+            "status": "resolved" if message.status == "resolved" else "firing",
+            "labels": dict(a.labels),
+            "annotations": dict(a.annotations),
+            "startsAt": _iso(a.started_at),
+            "endsAt": _iso(a.ended_at) if a.ended_at else _ZERO_TIME,
+            "generatorURL": "",
+            "fingerprint": "",
+        }
+        for a in message.alerts
+    ] or [
+        {
+            "status": message.status,
+            "labels": {**common_labels, "alertname": "triaged_incident"},
+            "annotations": {"summary": message.title},
+            "startsAt": _iso(message.started_at),
+            "endsAt": _iso(message.resolved_at) if message.resolved_at else _ZERO_TIME,
+            "generatorURL": "",
+            "fingerprint": "",
+        }
+    ]
+    return {
+        "version": "4",
+        "groupKey": f"incident:{message.incident_id}",
+        "truncatedAlerts": 0,
+        "status": message.status,
+        "receiver": receiver,
+        "groupLabels": dict(message.labels),
+        "commonLabels": common_labels,
+        "commonAnnotations": dict(message.annotations),
+        "externalURL": external_url,
+        "alerts": alerts,
+        # triaged's own fields: receivers that know them dedupe re-sends after a crash.
+        "dedupKey": message.dedup_key,
+        "event": message.event.value,
+        "incidentId": message.incident_id,
+        "title": message.title,
+        "body": message.body,
+    }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else ""

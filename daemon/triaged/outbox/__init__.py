@@ -1,0 +1,1 @@
+"""Delivers recorded notifications: claim, send, mark sent / retry / dead."""

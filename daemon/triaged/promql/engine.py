@@ -1,0 +1,280 @@
+"""The evaluator: one method per AST node type, over a tsdb `SeriesSource`.
+
+Prometheus 3 semantics: selectors look back over the left-open window
+``(t - lookback, t]``, range selectors over ``(t - range, t]``; a staleness marker as
+the newest point hides a series; `__name__` is removed only when the query finishes,
+so label functions and `by (__name__)` still see it. A range query evaluates the
+expression at every step, which also gives subqueries their absolute step grid.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable
+from typing import Any
+
+from triaged.model import Labels, is_stale
+from triaged.promql import aggregations, binops
+from triaged.promql.functions import FUNCTIONS, CallEnv
+from triaged.promql.parse import (
+    DEFAULT_LOOKBACK_MS,
+    AggNode,
+    At,
+    BinNode,
+    CallNode,
+    Expr,
+    MatrixNode,
+    NegNode,
+    Node,
+    NumberNode,
+    ParenNode,
+    SelectorNode,
+    StringNode,
+    SubqueryNode,
+    ensure_expr,
+)
+from triaged.promql.values import (
+    ExprError,
+    InstantSample,
+    Matrix,
+    RangeSeries,
+    RangeVector,
+    Scalar,
+    String,
+    Value,
+    Vector,
+    Window,
+)
+from triaged.tsdb.storage import Series, SeriesSource
+
+Evaluated = Scalar | String | Vector | RangeVector
+
+DUPLICATE_LABELSET = "vector cannot contain metrics with the same labelset"
+
+
+class Engine:
+    """Evaluates expressions against a series source; holds no per-query state."""
+
+    def __init__(
+        self,
+        source: SeriesSource,
+        lookback_ms: int = DEFAULT_LOOKBACK_MS,
+        subquery_step_ms: int = 60_000,
+    ) -> None:
+        self.source = source
+        self.lookback_ms = lookback_ms
+        self.subquery_step_ms = subquery_step_ms
+
+    def instant(self, expr: Expr | str, t_ms: int) -> Value:
+        node = ensure_expr(expr).node
+        result = Evaluator(self, t_ms, t_ms).eval(node, t_ms)
+        if isinstance(result, Vector):
+            return finish_vector(result)
+        if isinstance(result, RangeVector):
+            return finish_matrix(result)
+        return result
+
+    def range(self, expr: Expr | str, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
+        if step_ms <= 0:
+            raise ExprError("zero or negative query resolution step widths are not accepted")
+        node = ensure_expr(expr).node
+        ev = Evaluator(self, start_ms, end_ms, step_ms)
+        rows: dict[Labels, list[tuple[int, float]]] = {}
+        for t in range(start_ms, end_ms + 1, step_ms):
+            result = ev.eval(node, t)
+            if isinstance(result, Scalar):
+                rows.setdefault(Labels(), []).append((t, result.value))
+            elif isinstance(result, Vector):
+                for sample in finish_vector(result):
+                    rows.setdefault(sample.labels, []).append((t, sample.value))
+            else:
+                kind = "string" if isinstance(result, String) else "range vector"
+                raise ExprError(
+                    f'invalid expression type "{kind}" for range query, '
+                    "must be Scalar or instant Vector"
+                )
+        return Matrix(RangeSeries(labels, points) for labels, points in sorted(rows.items()))
+
+
+def finish_vector(vec: Vector) -> Vector:
+    """Apply the delayed `__name__` removal and refuse duplicate label sets."""
+    out = Vector()
+    seen: set[Labels] = set()
+    for s in vec:
+        labels = s.labels.without_name() if s.drop_name else s.labels
+        if labels in seen:
+            raise ExprError(DUPLICATE_LABELSET)
+        seen.add(labels)
+        out.append(InstantSample(labels, s.value, s.timestamp))
+    return out
+
+
+def finish_matrix(rv: RangeVector) -> Matrix:
+    out = Matrix()
+    seen: set[Labels] = set()
+    for w in rv:
+        labels = w.labels.without_name() if w.drop_name else w.labels
+        if labels in seen:
+            raise ExprError(DUPLICATE_LABELSET)
+        seen.add(labels)
+        out.append(RangeSeries(labels, list(zip(w.ts, w.vs, strict=True))))
+    return out
+
+
+class Evaluator:
+    """One query's evaluation: knows the query's start and end for `@ start()`."""
+
+    def __init__(self, engine: Engine, start_ms: int, end_ms: int, step_ms: int = 0) -> None:
+        self.source = engine.source
+        self.step_ms = step_ms
+        self.lookback_ms = engine.lookback_ms
+        self.subquery_step_ms = engine.subquery_step_ms
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self._dispatch: dict[type, Callable[[Any, int], Evaluated]] = {
+            NumberNode: self._number,
+            StringNode: self._string,
+            SelectorNode: self._vector_selector,
+            MatrixNode: self._matrix_selector,
+            SubqueryNode: self._subquery,
+            CallNode: self._call,
+            AggNode: self._aggregate,
+            BinNode: self._binary,
+            NegNode: self._negate,
+            ParenNode: self._paren,
+        }
+
+    def eval(self, node: Node, t: int) -> Evaluated:
+        return self._dispatch[type(node)](node, t)
+
+    def eval_vector(self, node: Node, t: int) -> Vector:
+        result = self.eval(node, t)
+        if not isinstance(result, Vector):
+            raise ExprError(f"expected instant vector, got {type(result).__name__}")
+        return result
+
+    def ref_time(self, at: At | None, t: int) -> int:
+        if at is None:
+            return t
+        if at.kind == "start":
+            return self.start_ms
+        if at.kind == "end":
+            return self.end_ms
+        return at.ms
+
+    # -- leaves --------------------------------------------------------------------
+    def _number(self, node: NumberNode, t: int) -> Scalar:
+        return Scalar(node.value)
+
+    def _string(self, node: StringNode, t: int) -> String:
+        return String(node.value)
+
+    def _paren(self, node: ParenNode, t: int) -> Evaluated:
+        return self.eval(node.expr, t)
+
+    def select(self, node: SelectorNode, mint: int, maxt: int) -> list[Series]:
+        if len(node.groups) == 1:
+            return self.source.select(node.groups[0], mint, maxt)
+        found: dict[Labels, Series] = {}
+        for group in node.groups:
+            for series in self.source.select(group, mint, maxt):
+                found.setdefault(series.labels, series)
+        return list(found.values())
+
+    def _vector_selector(self, node: SelectorNode, t: int) -> Vector:
+        ref = self.ref_time(node.at, t) - node.offset_ms
+        mint = ref - self.lookback_ms + 1
+        out = Vector()
+        append = out.append
+        for series in self.select(node, mint, ref):
+            ts = series.timestamps
+            i = bisect_right(ts, ref) - 1
+            if i < 0 or ts[i] < mint:
+                continue
+            v = series.values[i]
+            if v != v and is_stale(v):  # noqa: PLR0124 - the cheap NaN test guards the exact one
+                continue
+            append(InstantSample(series.labels, v, ts[i]))
+        return out
+
+    def _matrix_selector(self, node: MatrixNode, t: int) -> RangeVector:
+        sel = node.selector
+        end = self.ref_time(sel.at, t) - sel.offset_ms
+        start = end - node.range_ms
+        out = RangeVector(start, end)
+        for series in self.select(sel, start + 1, end):
+            lo, hi = series.bounds(start + 1, end)
+            if lo == hi:
+                continue
+            ts = series.timestamps[lo:hi]
+            vs = series.values[lo:hi]
+            total = sum(vs)
+            if total != total:  # noqa: PLR0124 - some NaN inside: maybe a staleness marker
+                keep = [i for i, v in enumerate(vs) if not is_stale(v)]
+                if len(keep) != len(vs):
+                    ts = [ts[i] for i in keep]
+                    vs = [vs[i] for i in keep]
+                    if not ts:
+                        continue
+            out.append(Window(series.labels, ts, vs))
+        return out
+
+    def _subquery(self, node: SubqueryNode, t: int) -> RangeVector:
+        end = self.ref_time(node.at, t) - node.offset_ms
+        start = end - node.range_ms
+        step = node.step_ms or self.subquery_step_ms
+        first = (start // step) * step
+        if first <= start:
+            first += step
+        rows: dict[Labels, tuple[list[int], list[float], list[bool]]] = {}
+        for ts in range(first, end + 1, step):
+            result = self.eval(node.expr, ts)
+            if isinstance(result, Scalar):
+                result = Vector([InstantSample(Labels(), result.value)])
+            if not isinstance(result, Vector):
+                raise ExprError("subquery is only allowed on instant vector")
+            for s in result:
+                row = rows.get(s.labels)
+                if row is None:
+                    row = rows[s.labels] = ([], [], [False])
+                elif row[0][-1] == ts:
+                    raise ExprError(DUPLICATE_LABELSET)
+                row[0].append(ts)
+                row[1].append(s.value)
+                row[2][0] = row[2][0] or s.drop_name
+        out = RangeVector(start, end)
+        for labels, (tss, vss, drop) in rows.items():
+            out.append(Window(labels, tss, vss, drop[0]))
+        return out
+
+    # -- operators -----------------------------------------------------------------
+    def _negate(self, node: NegNode, t: int) -> Scalar | Vector:
+        inner = self.eval(node.expr, t)
+        if isinstance(inner, Scalar):
+            return Scalar(-inner.value)
+        if isinstance(inner, Vector):
+            return Vector(InstantSample(s.labels, -s.value, None, True) for s in inner)
+        raise ExprError("unary minus needs a scalar or an instant vector")
+
+    def _binary(self, node: BinNode, t: int) -> Scalar | Vector:
+        lhs = self.eval(node.lhs, t)
+        rhs = self.eval(node.rhs, t)
+        if isinstance(lhs, String | RangeVector) or isinstance(rhs, String | RangeVector):
+            raise ExprError("binary expressions need scalars or instant vectors")
+        return binops.binary(node, lhs, rhs)
+
+    def _aggregate(self, node: AggNode, t: int) -> Vector:
+        param: Scalar | String | None = None
+        if node.param is not None:
+            value = self.eval(node.param, t)
+            if not isinstance(value, Scalar | String):
+                raise ExprError(f"{node.op}: parameter must be a scalar or a string")
+            param = value
+        return aggregations.aggregate(node, param, self.eval_vector(node.expr, t))
+
+    def _call(self, node: CallNode, t: int) -> Scalar | Vector:
+        fn = FUNCTIONS.get(node.name)
+        if fn is None:
+            raise ExprError(f"function {node.name!r} is not supported")
+        args = [self.eval(a, t) for a in node.args]
+        return fn(args, CallEnv(t, node, self))

@@ -1,0 +1,105 @@
+"""Numeric helpers that must round the way Prometheus rounds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+
+def kahan_sum(values: Iterable[float]) -> float:
+    """Neumaier-compensated sum, as Prometheus computes `sum` and `sum_over_time`."""
+    total = 0.0
+    c = 0.0
+    for v in values:
+        t = total + v
+        if math.isinf(t):
+            c = 0.0
+        elif abs(total) >= abs(v):
+            c += (total - t) + v
+        else:
+            c += (v - t) + total
+        total = t
+    return total + c
+
+
+def mean(values: list[float]) -> float:
+    """Average that neither overflows for huge inputs nor loses small ones."""
+    n = len(values)
+    total = 0.0
+    c = 0.0
+    for v in values:
+        t = total + v
+        if math.isinf(t) and not math.isinf(v) and not math.isinf(total):
+            return _incremental_mean(values)
+        if math.isinf(t):
+            c = 0.0
+        elif abs(total) >= abs(v):
+            c += (total - t) + v
+        else:
+            c += (v - t) + total
+        total = t
+    return total / n + c / n
+
+
+def _incremental_mean(values: list[float]) -> float:
+    avg = 0.0
+    c = 0.0
+    for count, v in enumerate(values, start=1):
+        if math.isinf(avg):
+            if math.isinf(v) and (avg > 0) != (v > 0):
+                return math.nan
+            continue
+        if math.isinf(v):
+            avg = v
+            continue
+        delta = v / count - (avg + c) / count
+        t = avg + delta
+        if abs(avg) >= abs(delta):
+            c += (avg - t) + delta
+        else:
+            c += (delta - t) + avg
+        avg = t
+    return avg + c
+
+
+def quantile(q: float, values: list[float]) -> float:
+    """Linear interpolation between closest ranks, NaN sorting first, as Prometheus."""
+    if not values or math.isnan(q):
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = sorted(values, key=lambda v: (v == v, v))  # noqa: PLR0124
+    n = len(ordered)
+    rank = q * (n - 1)
+    lower = max(0, math.floor(rank))
+    upper = min(n - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return ordered[lower] * (1 - weight) + ordered[upper] * weight
+
+
+def variance(values: list[float]) -> float:
+    """Population variance by Welford's method with compensated sums."""
+    count = 0.0
+    avg = 0.0
+    c_avg = 0.0
+    aux = 0.0
+    c_aux = 0.0
+    for v in values:
+        count += 1
+        delta = v - (avg + c_avg)
+        avg, c_avg = _kahan_inc(delta / count, avg, c_avg)
+        aux, c_aux = _kahan_inc(delta * (v - (avg + c_avg)), aux, c_aux)
+    return (aux + c_aux) / count
+
+
+def _kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    t = total + inc
+    if math.isinf(t):
+        c = 0.0
+    elif abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c

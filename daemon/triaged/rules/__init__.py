@@ -1,0 +1,1 @@
+"""Prometheus rule files: parsing, alert state machine, evaluation, unit tests."""

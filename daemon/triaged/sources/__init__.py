@@ -1,0 +1,1 @@
+"""Where samples come from: Prometheus scrapes, HTTP health probes, OCI Monitoring."""

@@ -1,0 +1,41 @@
+"""The seam between sources and the tsdb.
+
+A source is polled by the scheduler with ``now`` and never raises: a failure is data
+(``up 0``, ``probe_success 0``) plus an error string for the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from triaged.model import Labels, Sample
+
+
+@dataclass
+class Collected:
+    """One poll of one source.
+
+    ``samples`` are stamped with the poll time ``t_ms`` and take part in staleness
+    tracking; ``timestamped`` carry their own time (OCI datapoints arrive late) and
+    are appended as they are.
+    """
+
+    t_ms: int
+    samples: list[tuple[Labels, float]] = field(default_factory=list)
+    timestamped: list[Sample] = field(default_factory=list)
+    error: str | None = None
+
+
+class Source(Protocol):
+    @property
+    def key(self) -> str:
+        """Stable identity, e.g. ``scrape/bharatmart/127.0.0.1:9100``."""
+        ...
+
+    @property
+    def interval(self) -> float:
+        """Seconds between polls."""
+        ...
+
+    def collect(self, now: float) -> Collected: ...

@@ -1,0 +1,137 @@
+"""A bounded HTTP GET for scrapes and probes.
+
+``requests`` timeouts apply to each socket operation, so a target that trickles one
+byte a second never times out. :func:`fetch` therefore streams the body and, before
+every read, shrinks the socket timeout to what is left of a total deadline; it stops
+reading past ``max_bytes``. Connecting and reading the response headers are bounded
+by ``timeout`` each (requests offers no hook before the headers arrive), so the worst
+case is a peer that answers its headers slowly, byte by byte — not seen in practice.
+
+Every failure comes back as a one-line ``error`` string; nothing raises.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import requests
+import urllib3
+
+_CHUNK = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one GET produced. ``status`` is 0 when no response arrived; it is kept
+    when the body was cut short, so a probe can still report it."""
+
+    status: int
+    body: bytes
+    elapsed: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class _DeadlineError(Exception):
+    pass
+
+
+def fetch(
+    session: requests.Session,
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    headers: Mapping[str, str] | None = None,
+) -> FetchResult:
+    """GET ``url`` within ``timeout`` seconds in total and at most ``max_bytes`` of
+    (decoded) body. Non-2xx statuses are not errors here; callers judge them."""
+    start = time.monotonic()
+    deadline = start + timeout
+    status = 0
+    try:
+        with session.get(
+            url, headers=dict(headers or {}), timeout=(timeout, timeout), stream=True
+        ) as resp:
+            status = resp.status_code
+            body = _read_body(resp, deadline, max_bytes)
+    except _BodyTooLargeError:
+        return FetchResult(
+            status, b"", time.monotonic() - start, f"body larger than {max_bytes} bytes"
+        )
+    except _DeadlineError:
+        return FetchResult(status, b"", time.monotonic() - start, f"timeout after {timeout:g}s")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        # The network edge: every transport failure is data for the caller.
+        return FetchResult(status, b"", time.monotonic() - start, describe_error(exc, timeout))
+    return FetchResult(status, body, time.monotonic() - start)
+
+
+def _read_body(resp: requests.Response, deadline: float, max_bytes: int) -> bytes:
+    raw = resp.raw
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _DeadlineError
+        _set_socket_timeout(raw, remaining)
+        # read1 returns what has arrived instead of waiting for a full chunk, so the
+        # deadline is checked even while a peer trickles.
+        chunk = raw.read1(_CHUNK, decode_content=True)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise _BodyTooLargeError
+        chunks.append(chunk)
+
+
+def _set_socket_timeout(raw: urllib3.HTTPResponse, remaining: float) -> None:
+    """Best effort: reach the live socket through urllib3's connection object."""
+    conn = getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if isinstance(sock, socket.socket):
+        sock.settimeout(remaining)
+
+
+def describe_error(exc: BaseException, timeout: float) -> str:
+    """A one-line reason an on-call engineer can read, without urllib3's nesting."""
+    text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"connect timeout after {timeout:g}s"
+    if isinstance(exc, requests.ReadTimeout | urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return f"timeout after {timeout:g}s"
+    if "timed out" in text.lower():
+        return f"timeout after {timeout:g}s"
+    for needle, reason in _KNOWN_REASONS:
+        if needle in text:
+            return reason
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+_KNOWN_REASONS = (
+    ("Connection refused", "connection refused"),
+    ("Connection reset", "connection reset by peer"),
+    ("Name or service not known", "host name not found"),
+    ("nodename nor servname", "host name not found"),
+    ("Temporary failure in name resolution", "host name not found"),
+    ("No route to host", "no route to host"),
+    ("RemoteDisconnected", "connection closed without a response"),
+    ("IncompleteRead", "connection closed mid-body"),
+    ("Network is unreachable", "network unreachable"),
+)

@@ -1,0 +1,135 @@
+"""Firing OCI alarms as ``oci_alarm_firing`` series.
+
+Each poll lists the alarms that are FIRING now and writes one sample per alarm,
+stamped with the poll time, in ``Collected.samples``. An alarm that stops firing
+is simply absent from the next poll and the tsdb's staleness handling ends its
+series, so rules see ``oci_alarm_firing`` exactly while OCI does.
+
+A failed poll must not look like "every alarm cleared" (that would resolve
+incidents): the last good answer is repeated for up to ``hold_for`` seconds while
+``oci_alarms_up`` reports 0.
+
+Labels: ``alarm`` (display name), ``alarm_id``, ``severity`` (critical, error,
+warning, info), ``compartment_id``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from triaged.cloud import sdk
+from triaged.cloud.clients import classify
+from triaged.cloud.config import AlarmsConfig
+from triaged.cloud.ratelimit import Backoff, TokenBucket
+from triaged.model import METRIC_NAME, Labels
+from triaged.sources.base import Collected
+
+FIRING_METRIC = "oci_alarm_firing"
+UP_METRIC = "oci_alarms_up"
+
+
+class _PollError(Exception):
+    """Raised inside a poll only; turned into data before collect() returns."""
+
+
+class OciAlarmsSource:
+    """Imports firing alarms of one compartment. Never raises out of :meth:`collect`."""
+
+    def __init__(
+        self,
+        cfg: AlarmsConfig,
+        client: Callable[[], Any],
+        bucket: TokenBucket | None = None,
+        *,
+        backoff: Backoff | None = None,
+        hold_for: float | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self._client = client
+        self._bucket = bucket
+        self.backoff = backoff or Backoff(30.0, 600.0)
+        self.hold_for = 3 * cfg.interval if hold_for is None else hold_for
+        self.errors_by_kind: Counter[str] = Counter()
+        self.last_error: str | None = None
+        self._last_good: tuple[float, list[tuple[Labels, float]]] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"oci/alarms/{self.cfg.compartment_id}"
+
+    @property
+    def interval(self) -> float:
+        return self.cfg.interval
+
+    def collect(self, now: float) -> Collected:
+        t_ms = int(now * 1000)
+        if self.backoff.blocked(now):
+            return self._held(t_ms, now, f"{self.last_error} (backing off)")
+        try:
+            rows, truncated = self._fetch_all(now)
+        except _PollError as exc:
+            return self._held(t_ms, now, str(exc))
+        # A boundary: any failure of the call (SDK, network, auth) becomes data.
+        except Exception as exc:
+            failure = classify(exc)
+            self.errors_by_kind[failure.kind] += 1
+            self.last_error = f"oci alarms: {failure.detail}"
+            if failure.retryable:
+                self.backoff.failure(now, failure.retry_after)
+            return self._held(t_ms, now, self.last_error)
+        self.backoff.success()
+        self.last_error = None
+        samples = [(self._labels(row), 1.0) for row in rows]
+        self._last_good = (now, samples)
+        error = None
+        if truncated:
+            self.errors_by_kind["page_limit"] += 1
+            error = f"oci alarms: more than {len(rows)} firing, kept the first (max_pages)"
+        return Collected(t_ms, samples=[*samples, (self._up_labels(), 1.0)], error=error)
+
+    def _fetch_all(self, now: float) -> tuple[list[Any], bool]:
+        oci = sdk()
+
+        rows: list[Any] = []
+        page: str | None = None
+        for _ in range(self.cfg.max_pages):
+            if self._bucket is not None and not self._bucket.try_take(now):
+                self.errors_by_kind["local_rate_limit"] += 1
+                raise _PollError("oci alarms: skipped, monitoring max_tps reached")
+            # list_alarms_status is the one call that defaults to the SDK's retry
+            # strategy (up to 8 attempts, minutes of sleeping): always pass ours.
+            response = self._client().list_alarms_status(
+                self.cfg.compartment_id,
+                status="FIRING",
+                compartment_id_in_subtree=self.cfg.compartment_in_subtree or None,
+                limit=self.cfg.page_limit,
+                page=page,
+                retry_strategy=oci.retry.NoneRetryStrategy(),
+            )
+            rows.extend(response.data or [])
+            page = response.next_page
+            if not page:
+                return rows, False
+        return rows, True
+
+    def _labels(self, row: Any) -> Labels:
+        return Labels.of(
+            {
+                METRIC_NAME: FIRING_METRIC,
+                "alarm": str(row.display_name or row.id),
+                "alarm_id": str(row.id),
+                "severity": str(row.severity or "").lower(),
+                "compartment_id": self.cfg.compartment_id,
+            }
+        )
+
+    def _up_labels(self) -> Labels:
+        return Labels.of({METRIC_NAME: UP_METRIC, "compartment_id": self.cfg.compartment_id})
+
+    def _held(self, t_ms: int, now: float, error: str) -> Collected:
+        samples: list[tuple[Labels, float]] = []
+        if self._last_good is not None and now - self._last_good[0] <= self.hold_for:
+            samples = list(self._last_good[1])
+        return Collected(t_ms, samples=[*samples, (self._up_labels(), 0.0)], error=error)

@@ -1,0 +1,76 @@
+"""Blackbox-style HTTP probes of health endpoints.
+
+A probe answers one question — did the endpoint give an expected status within the
+timeout? — as three samples: ``probe_success``, ``probe_http_status_code`` (0 when no
+response arrived) and ``probe_duration_seconds``. The timeout is the probe's own:
+a hung dependency can hang the app's health handler indefinitely (the BharatMart
+``hung`` capture), and the probe must report that as a failure, not wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import requests
+
+from triaged.model import METRIC_NAME, Labels
+from triaged.sources.base import Collected
+from triaged.sources.http import fetch
+
+__all__ = ["ProbeTarget", "Prober"]
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    job: str
+    url: str
+    interval: float = 15.0
+    timeout: float = 5.0
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    expect_status: tuple[int, int] = (200, 299)
+    max_body_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        # A read-only copy, so a target stays a value even if the caller's dict changes.
+        object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
+
+
+class Prober:
+    """A :class:`~triaged.sources.base.Source` that probes one URL."""
+
+    def __init__(self, target: ProbeTarget, session: requests.Session | None = None) -> None:
+        self.target = target
+        self._session = session or requests.Session()
+        base = {**target.labels, "job": target.job, "instance": target.url}
+        self._labels = {
+            name: Labels.of(base, **{METRIC_NAME: name})
+            for name in ("probe_success", "probe_http_status_code", "probe_duration_seconds")
+        }
+
+    @property
+    def key(self) -> str:
+        return f"probe/{self.target.job}/{self.target.url}"
+
+    @property
+    def interval(self) -> float:
+        return self.target.interval
+
+    def collect(self, now: float) -> Collected:
+        t = self.target
+        result = fetch(self._session, t.url, timeout=t.timeout, max_bytes=t.max_body_bytes)
+        low, high = t.expect_status
+        error = result.error
+        if error is None and not low <= result.status <= high:
+            error = f"HTTP status {result.status}, expected {low}-{high}"
+        lab = self._labels
+        samples = [
+            (lab["probe_success"], 1.0 if error is None else 0.0),
+            (lab["probe_http_status_code"], float(result.status)),
+            (lab["probe_duration_seconds"], result.elapsed),
+        ]
+        return Collected(t_ms=int(now * 1000), samples=samples, error=error)
+
+    def close(self) -> None:
+        self._session.close()

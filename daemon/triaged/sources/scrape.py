@@ -1,0 +1,132 @@
+"""Prometheus-style scrapes of a ``/metrics`` endpoint.
+
+Each target gets its own ``requests.Session`` (keep-alive) and its own exposition
+parser, whose cache holds the *relabelled* series, so attaching ``job``/``instance``
+costs nothing after the first scrape. Whatever happens, the scrape reports ``up``,
+``scrape_duration_seconds`` and ``scrape_samples_scraped``, as Prometheus does, so
+rules like ``up == 0`` see a dead target.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+import requests
+
+from triaged.model import METRIC_NAME, Labels
+from triaged.sources.base import Collected
+from triaged.sources.exposition import ExpositionError, ExpositionParser, SampleLimitError
+from triaged.sources.http import fetch
+
+__all__ = ["ScrapeTarget", "Scraper", "instance_of"]
+
+_ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    job: str
+    url: str
+    interval: float = 15.0
+    timeout: float = 10.0
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_samples: int = 100_000
+
+    def __post_init__(self) -> None:
+        # A read-only copy, so a target stays a value even if the caller's dict changes.
+        object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
+
+
+def instance_of(url: str) -> str:
+    """``host:port`` of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    return f"{host}:{port}"
+
+
+class Scraper:
+    """A :class:`~triaged.sources.base.Source` that scrapes one target."""
+
+    def __init__(self, target: ScrapeTarget, session: requests.Session | None = None) -> None:
+        self.target = target
+        self.instance = instance_of(target.url)
+        self._session = session or requests.Session()
+        # Target labels win; a scraped label of the same name survives as exported_<name>.
+        self._target_labels: dict[str, str] = {
+            **target.labels,
+            "job": target.job,
+            "instance": self.instance,
+        }
+        self._parser = ExpositionParser(
+            relabel=self._relabel, cache_size=max(4 * target.max_samples, 1024)
+        )
+        self._report_labels = {
+            name: Labels.of(self._target_labels, **{METRIC_NAME: name})
+            for name in ("up", "scrape_duration_seconds", "scrape_samples_scraped")
+        }
+
+    @property
+    def key(self) -> str:
+        return f"scrape/{self.target.job}/{self.instance}"
+
+    @property
+    def interval(self) -> float:
+        return self.target.interval
+
+    def collect(self, now: float) -> Collected:
+        started = time.monotonic()
+        t = self.target
+        result = fetch(
+            self._session,
+            t.url,
+            timeout=t.timeout,
+            max_bytes=t.max_body_bytes,
+            headers={"Accept": _ACCEPT},
+        )
+        samples: list[tuple[Labels, float]] = []
+        error = result.error
+        if error is None and not 200 <= result.status < 300:
+            error = f"HTTP status {result.status}"
+        if error is None:
+            try:
+                samples = self._parser.parse(result.body, max_samples=t.max_samples)
+            except SampleLimitError:
+                error = f"sample limit exceeded: more than {t.max_samples} samples"
+            except ExpositionError as exc:
+                error = f"parse error: {exc}"
+        scraped = len(samples)
+        duration = time.monotonic() - started
+        samples.extend(self._report(up=error is None, duration=duration, scraped=scraped))
+        return Collected(t_ms=int(now * 1000), samples=samples, error=error)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _report(self, *, up: bool, duration: float, scraped: int) -> list[tuple[Labels, float]]:
+        r = self._report_labels
+        return [
+            (r["up"], 1.0 if up else 0.0),
+            (r["scrape_duration_seconds"], duration),
+            (r["scrape_samples_scraped"], float(scraped)),
+        ]
+
+    def _relabel(self, scraped: Labels) -> Labels:
+        merged = dict(scraped)
+        for name, value in self._target_labels.items():
+            if name in merged:
+                merged[f"exported_{name}"] = merged[name]
+            merged[name] = value
+        return Labels.from_pairs(merged.items())

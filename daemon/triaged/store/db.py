@@ -1,0 +1,68 @@
+"""Opening the SQLite file: WAL, busy timeout, migrations, one lock per connection."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from triaged.store import migrations
+
+
+class StoreError(Exception):
+    """The database cannot be opened or written (missing directory, full disk, …)."""
+
+
+class Store:
+    """A sqlite-utils Database guarded by a lock, so scheduler threads, the dispatcher
+    and the HTTP API can share one connection safely."""
+
+    def __init__(self, db: Database, path: str) -> None:
+        self.db = db
+        self.path = path
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def atomic(self) -> Iterator[Database]:
+        """One transaction; nested calls become savepoints."""
+        with self._lock, self.db.atomic():
+            yield self.db
+
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.db.query(sql, params))
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self.db.execute(sql, params)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+
+def open_store(path: str | Path, *, create: bool = True) -> Store:
+    """Open (and migrate) the store. ``create=False`` refuses to make a new file, so a
+    CLI typo in ``--db`` says so instead of showing an empty incident list."""
+    text = str(path)
+    if text != ":memory:":
+        p = Path(text)
+        if not create and not p.exists():
+            raise StoreError(f"{text}: no such database (run the daemon first, or check --db)")
+        if not p.parent.exists():
+            raise StoreError(f"{text}: directory {p.parent} does not exist")
+    try:
+        conn = sqlite3.connect(text, timeout=10.0, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        db = Database(conn)
+        migrations.apply(db)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{text}: {exc}") from exc
+    return Store(db, text)

@@ -1,0 +1,151 @@
+"""Incident, incident-alert and timeline rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from triaged.incidents.model import OPEN, Incident, IncidentStatus
+from triaged.model import Severity
+from triaged.store.db import Store
+
+_OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN)
+_FIELDS = (
+    "group_key", "service", "title", "severity", "status", "rule", "expr", "labels",
+    "detected_at", "opened_at", "acknowledged_at", "investigating_at", "mitigated_at",
+    "resolved_at", "postmortem_at", "closed_at", "clear_since", "assignee", "reopen_count",
+    "updated_at",
+)  # fmt: skip
+
+
+def _to_row(incident: Incident) -> dict[str, Any]:
+    row = asdict(incident)
+    row["severity"] = incident.severity.name
+    row["status"] = incident.status.value
+    row["labels"] = json.dumps(incident.labels, sort_keys=True)
+    return {k: row[k] for k in _FIELDS}
+
+
+def _from_row(row: dict[str, Any]) -> Incident:
+    data = {k: row[k] for k in ("id", *_FIELDS)}
+    data["severity"] = Severity[row["severity"]]
+    data["status"] = IncidentStatus(row["status"])
+    data["labels"] = json.loads(row["labels"])
+    return Incident(**data)
+
+
+def insert_incident(store: Store, incident: Incident) -> Incident:
+    row = _to_row(incident)
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    cur = store.execute(f"INSERT INTO incidents ({cols}) VALUES ({marks})", list(row.values()))
+    incident.id = int(cur.lastrowid or 0)
+    return incident
+
+
+def update_incident(store: Store, incident: Incident) -> None:
+    row = _to_row(incident)
+    sets = ", ".join(f"{k} = ?" for k in row)
+    store.execute(f"UPDATE incidents SET {sets} WHERE id = ?", [*row.values(), incident.id])
+
+
+def get_incident(store: Store, incident_id: int) -> Incident | None:
+    rows = store.query("SELECT * FROM incidents WHERE id = ?", [incident_id])
+    return _from_row(rows[0]) if rows else None
+
+
+def open_incidents(store: Store) -> list[Incident]:
+    rows = store.query(f"SELECT * FROM incidents WHERE status IN ({_OPEN_SQL}) ORDER BY id")
+    return [_from_row(r) for r in rows]
+
+
+def recently_resolved(store: Store, group_key: str, since: float) -> list[Incident]:
+    rows = store.query(
+        "SELECT * FROM incidents WHERE group_key = ? AND status = 'resolved' AND resolved_at >= ?"
+        " ORDER BY resolved_at DESC",
+        [group_key, since],
+    )
+    return [_from_row(r) for r in rows]
+
+
+def list_incidents(
+    store: Store, *, status: str | None = None, limit: int = 50, since: float | None = None
+) -> list[Incident]:
+    where, params = [], []  # type: ignore[var-annotated]
+    if status == "open":
+        where.append(f"status IN ({_OPEN_SQL})")
+    elif status:
+        where.append("status = ?")
+        params.append(status)
+    if since is not None:
+        where.append("opened_at >= ?")
+        params.append(since)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = store.query(f"SELECT * FROM incidents {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
+    return [_from_row(r) for r in rows]
+
+
+# -- alerts attached to incidents ------------------------------------------------------
+def incident_alerts(store: Store, incident_id: int) -> list[dict[str, Any]]:
+    rows = store.query(
+        "SELECT * FROM incident_alerts WHERE incident_id = ? ORDER BY active_at", [incident_id]
+    )
+    for r in rows:
+        r["labels"] = json.loads(r["labels"])
+        r["annotations"] = json.loads(r["annotations"])
+    return rows
+
+
+def upsert_incident_alert(store: Store, incident_id: int, row: dict[str, Any]) -> None:
+    """Insert or refresh one alert of an incident; the peak value only grows."""
+    store.execute(
+        """INSERT INTO incident_alerts
+             (incident_id, fingerprint, alertname, labels, annotations, severity, state, expr,
+              active_at, fired_at, resolved_at, value, peak)
+           VALUES (:incident_id, :fingerprint, :alertname, :labels, :annotations, :severity,
+                   :state, :expr, :active_at, :fired_at, :resolved_at, :value, :value)
+           ON CONFLICT (incident_id, fingerprint) DO UPDATE SET
+             annotations = excluded.annotations, severity = excluded.severity,
+             state = excluded.state, fired_at = COALESCE(incident_alerts.fired_at, excluded.fired_at),
+             resolved_at = excluded.resolved_at, value = excluded.value,
+             peak = MAX(COALESCE(incident_alerts.peak, excluded.value), excluded.value)""",
+        {
+            **row,
+            "incident_id": incident_id,
+            "labels": json.dumps(row["labels"], sort_keys=True),
+            "annotations": json.dumps(row["annotations"], sort_keys=True),
+        },
+    )
+
+
+def mark_alerts_resolved(store: Store, incident_id: int, fingerprints: list[str], now: float) -> None:
+    store.execute(
+        f"""UPDATE incident_alerts SET state = 'resolved', resolved_at = ?
+            WHERE incident_id = ? AND fingerprint IN ({", ".join("?" for _ in fingerprints)})""",
+        [now, incident_id, *fingerprints],
+    )
+
+
+# -- timeline --------------------------------------------------------------------------
+def add_timeline(
+    store: Store,
+    incident_id: int,
+    at: float,
+    kind: str,
+    message: str,
+    *,
+    actor: str = "triaged",
+    data: dict[str, Any] | None = None,
+) -> None:
+    store.execute(
+        "INSERT INTO timeline (incident_id, at, kind, actor, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+        [incident_id, at, kind, actor, message, json.dumps(data or {}, sort_keys=True)],
+    )
+
+
+def timeline(store: Store, incident_id: int) -> list[dict[str, Any]]:
+    rows = store.query("SELECT * FROM timeline WHERE incident_id = ? ORDER BY at, id", [incident_id])
+    for r in rows:
+        r["data"] = json.loads(r["data"])
+    return rows

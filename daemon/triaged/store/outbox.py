@@ -1,0 +1,125 @@
+"""The durable outbox: notifications recorded with the change that caused them, then
+claimed, sent and marked by the dispatcher.
+
+Claims are compare-and-set updates, so two dispatchers (or a restarted one racing its
+predecessor) never send the same row at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from triaged.store.db import Store
+
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    incident_id: int | None
+    event: str
+    receiver: str
+    dedup_key: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    created_at: float
+    due_at: float
+    sent_at: float | None
+    message_id: str | None
+    last_error: str | None
+
+
+def _row(r: dict[str, Any]) -> OutboxRow:
+    return OutboxRow(
+        id=r["id"], incident_id=r["incident_id"], event=r["event"], receiver=r["receiver"],
+        dedup_key=r["dedup_key"], payload=json.loads(r["payload"]), status=r["status"],
+        attempts=r["attempts"], created_at=r["created_at"], due_at=r["due_at"],
+        sent_at=r["sent_at"], message_id=r["message_id"], last_error=r["last_error"],
+    )  # fmt: skip
+
+
+def enqueue(
+    store: Store,
+    *,
+    incident_id: int | None,
+    event: str,
+    receiver: str,
+    dedup_key: str,
+    payload: dict[str, Any],
+    now: float,
+) -> bool:
+    """Record one notification. Returns False when the same (dedup_key, receiver) was
+    already recorded: re-running a cycle after a crash does not page twice."""
+    cur = store.execute(
+        """INSERT OR IGNORE INTO outbox
+             (incident_id, event, receiver, dedup_key, payload, status, created_at, due_at)
+           VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)""",
+        [incident_id, event, receiver, dedup_key, json.dumps(payload, sort_keys=True), now, now],
+    )
+    return cur.rowcount == 1
+
+
+def claim_due(store: Store, now: float, worker: str, *, lease_s: float, limit: int = 50) -> list[OutboxRow]:
+    """Claim rows that are due, oldest first. A row stuck in 'sending' past its lease
+    (its dispatcher died mid-send) is due again: re-sent, recognisable by its dedup key."""
+    candidates = store.query(
+        """SELECT id, status, claimed_at FROM outbox
+           WHERE (status = 'pending' AND due_at <= ?)
+              OR (status = 'sending' AND claimed_at <= ?)
+           ORDER BY due_at, id LIMIT ?""",
+        [now, now - lease_s, limit],
+    )
+    claimed: list[OutboxRow] = []
+    for c in candidates:
+        cur = store.execute(
+            """UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ?,
+                                 attempts = attempts + 1
+               WHERE id = ? AND status = ? AND claimed_at IS ?""",
+            [worker, now, c["id"], c["status"], c["claimed_at"]],
+        )
+        if cur.rowcount == 1:
+            rows = store.query("SELECT * FROM outbox WHERE id = ?", [c["id"]])
+            claimed.append(_row(rows[0]))
+    return claimed
+
+
+def mark_sent(store: Store, row_id: int, now: float, message_id: str | None) -> None:
+    store.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?, last_error = NULL WHERE id = ?",
+        [now, message_id, row_id],
+    )
+
+
+def mark_retry(store: Store, row_id: int, due_at: float, error: str) -> None:
+    store.execute(
+        "UPDATE outbox SET status = 'pending', due_at = ?, claimed_at = NULL, claimed_by = NULL,"
+        " last_error = ? WHERE id = ?",
+        [due_at, error, row_id],
+    )
+
+
+def mark_dead(store: Store, row_id: int, error: str) -> None:
+    store.execute(
+        "UPDATE outbox SET status = 'dead', claimed_at = NULL, last_error = ? WHERE id = ?",
+        [error, row_id],
+    )
+
+
+def rows_for_incident(store: Store, incident_id: int) -> list[OutboxRow]:
+    rows = store.query("SELECT * FROM outbox WHERE incident_id = ? ORDER BY id", [incident_id])
+    return [_row(r) for r in rows]
+
+
+def counts(store: Store) -> dict[str, int]:
+    rows = store.query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
+    return {r["status"]: r["n"] for r in rows}
+
+
+def oldest_pending_age(store: Store, now: float) -> float:
+    rows = store.query("SELECT MIN(created_at) AS t FROM outbox WHERE status IN ('pending', 'sending')")
+    t = rows[0]["t"] if rows else None
+    return 0.0 if t is None else max(0.0, now - t)

@@ -1,0 +1,1 @@
+"""Test helpers shipped with the package: fake clock, recording notifier, fake OCI."""

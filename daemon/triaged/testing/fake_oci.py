@@ -1,0 +1,558 @@
+"""A fake OCI endpoint for tests: the real ``oci`` SDK talks HTTP to 127.0.0.1.
+
+The SDK bundles its own ``requests``, so request mocking libraries cannot intercept
+it; a real server can. This one serves Monitoring (summarizeMetricsData, alarm
+status, post_metric_data) and Notifications (publish, get topic), verifies request
+signatures as OCI does, injects failures and delays, and records everything::
+
+    with FakeOci() as fake:
+        creds = fake.make_credentials(tmp_path)      # throwaway RSA key + config file
+        fake.add_stream("oci_computeagent", "CpuUtilization", {"resourceId": "i1"},
+                        [(t0, 12.5), (t0 + 60, 97.0)])
+        fake.fail_next(3, 429, retry_after=2)
+        ... point clients at fake.url ...
+        assert fake.published[0].title == "[P1] ..."
+
+It reads the wall clock only to check the signed ``date`` header, as OCI does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+MAX_DATE_SKEW_S = 300
+_AUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+_MQL_NAME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.\-]*)\s*\[")
+_MQL_EXACT_DIM = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+_TOPIC_PATH = re.compile(r"^/20181201/topics/([^/]+)(/messages)?$")
+_DEFAULT_CODES = {429: "TooManyRequests", 401: "NotAuthenticated", 404: "NotAuthorizedOrNotFound"}
+
+
+# -- credentials ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FakeCredentials:
+    """A throwaway API key and the OCI config file that names it."""
+
+    config_file: Path
+    key_file: Path
+    profile: str
+    tenancy: str
+    user: str
+    fingerprint: str
+    region: str
+    private_key: rsa.RSAPrivateKey
+
+    @property
+    def key_id(self) -> str:
+        return f"{self.tenancy}/{self.user}/{self.fingerprint}"
+
+
+def generate_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def fingerprint(key: rsa.RSAPrivateKey) -> str:
+    """OCI's key fingerprint: MD5 of the DER SubjectPublicKeyInfo, colon-separated."""
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashlib.md5(der).hexdigest()  # OCI defines the fingerprint this way
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def write_credentials(
+    directory: Path,
+    *,
+    key: rsa.RSAPrivateKey | None = None,
+    profile: str = "DEFAULT",
+    region: str = "ap-mumbai-1",
+) -> FakeCredentials:
+    """Write ``key.pem`` and ``config`` (one profile) into ``directory``."""
+    key = key or generate_key()
+    directory.mkdir(parents=True, exist_ok=True)
+    key_file = directory / f"key-{profile.lower()}.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
+    tenancy = "ocid1.tenancy.oc1..aaaafaketenancy"
+    user = f"ocid1.user.oc1..aaaafake{profile.lower()}"
+    fp = fingerprint(key)
+    config_file = directory / "config"
+    with config_file.open("a", encoding="utf-8") as fh:
+        fh.write(
+            f"[{profile}]\nuser={user}\nfingerprint={fp}\ntenancy={tenancy}\n"
+            f"region={region}\nkey_file={key_file}\n\n"
+        )
+    return FakeCredentials(config_file, key_file, profile, tenancy, user, fp, region, key)
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    raw_query: str = ""
+    status: int = 0
+    verified: bool | None = None  # None: verification switched off
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass(frozen=True)
+class PublishedMessage:
+    topic_id: str
+    title: str | None
+    body: str
+    message_id: str
+
+
+@dataclass
+class _Injection:
+    remaining: int
+    path_contains: str | None
+    status: int | None = None
+    code: str = ""
+    message: str = ""
+    retry_after: float | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class MetricStream:
+    namespace: str
+    name: str
+    dimensions: dict[str, str]
+    points: list[tuple[float, float]] = field(default_factory=list)
+    compartment_id: str | None = None
+    resource_group: str | None = None
+
+
+# -- the server ------------------------------------------------------------------------
+
+
+class FakeOci:
+    """Start with :meth:`start` or ``with FakeOci() as fake``; ``url`` is the
+    ``service_endpoint`` for every client (Monitoring, ingestion, ONS)."""
+
+    def __init__(self, *, verify_signatures: bool = True, max_message_bytes: int = 65536) -> None:
+        self.verify_signatures = verify_signatures
+        self.max_message_bytes = max_message_bytes
+        self.alarm_page_size = 1000
+        self.known_topics: set[str] | None = None  # None: every topic exists
+        self.requests: list[RecordedRequest] = []
+        self.published: list[PublishedMessage] = []
+        self.posted_metrics: list[dict[str, Any]] = []
+        self.streams: list[MetricStream] = []
+        self.alarms: list[dict[str, Any]] = []
+        self._keys: dict[str, rsa.RSAPublicKey] = {}
+        self._injections: list[_Injection] = []
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._ids = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> FakeOci:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        server.block_on_close = False  # hung handlers must not block stop()
+        server.fake = self  # type: ignore[attr-defined]
+        self._server = server
+        # A short poll interval keeps stop() (and so each test's teardown) fast.
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="fake-oci", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()  # wake handlers sleeping in an injected delay
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeOci:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeOci is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- set-up ----------------------------------------------------------------------
+    def trust(self, key_id: str, public_key: rsa.RSAPublicKey) -> None:
+        with self._lock:
+            self._keys[key_id] = public_key
+
+    def forget_keys(self) -> None:
+        """Trust no key any more: every signed request gets 401 (wrong credentials)."""
+        with self._lock:
+            self._keys.clear()
+
+    def make_credentials(self, directory: Path, **kwargs: Any) -> FakeCredentials:
+        """Generate a key, write a config file for it and trust it."""
+        creds = write_credentials(directory, **kwargs)
+        self.trust(creds.key_id, creds.private_key.public_key())
+        return creds
+
+    def add_stream(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: dict[str, str] | None = None,
+        points: list[tuple[float, float]] | None = None,
+        *,
+        compartment_id: str | None = None,
+        resource_group: str | None = None,
+    ) -> MetricStream:
+        """A metric stream; ``points`` are (epoch seconds, value)."""
+        stream = MetricStream(
+            namespace, name, dict(dimensions or {}), list(points or []),
+            compartment_id, resource_group,
+        )  # fmt: skip
+        with self._lock:
+            self.streams.append(stream)
+        return stream
+
+    def add_points(self, stream: MetricStream, points: list[tuple[float, float]]) -> None:
+        with self._lock:
+            stream.points.extend(points)
+
+    def set_alarms(self, alarms: list[dict[str, Any]]) -> None:
+        """Alarm status rows as OCI returns them (camelCase keys)."""
+        with self._lock:
+            self.alarms = list(alarms)
+
+    def fail_next(
+        self,
+        count: int,
+        status: int,
+        *,
+        code: str | None = None,
+        message: str = "injected failure",
+        retry_after: float | None = None,
+        path_contains: str | None = None,
+    ) -> None:
+        """The next ``count`` matching requests get ``status`` instead of an answer."""
+        code = code or _DEFAULT_CODES.get(status, "InternalServerError")
+        injection = _Injection(count, path_contains, status, code, message, retry_after)
+        with self._lock:
+            self._injections.append(injection)
+
+    def delay_next(self, count: int, seconds: float, *, path_contains: str | None = None) -> None:
+        """Hold the next ``count`` matching replies for ``seconds`` (stop() releases)."""
+        with self._lock:
+            self._injections.append(_Injection(count, path_contains, delay=seconds))
+
+    def hang_next(self, count: int = 1, *, path_contains: str | None = None) -> None:
+        self.delay_next(count, 3600.0, path_contains=path_contains)
+
+    def calls(self, path_contains: str = "") -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if path_contains in r.path]
+
+    # -- request handling (called from handler threads) --------------------------------
+    def _take_injections(self, path: str) -> tuple[float, _Injection | None]:
+        delay, failure = 0.0, None
+        with self._lock:
+            for inj in self._injections:
+                if inj.remaining <= 0 or (inj.path_contains and inj.path_contains not in path):
+                    continue
+                if inj.status is None and not delay:
+                    delay = inj.delay
+                    inj.remaining -= 1
+                elif inj.status is not None and failure is None:
+                    failure = inj
+                    inj.remaining -= 1
+            self._injections = [i for i in self._injections if i.remaining > 0]
+        return delay, failure
+
+    def _wait(self, seconds: float) -> None:
+        self._release.wait(seconds)
+
+    def _record(self, req: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(req)
+
+    def _next_id(self) -> int:
+        return next(self._ids)
+
+    def _verify(self, req: RecordedRequest) -> str | None:
+        """None if the signature is valid, else why not."""
+        return verify_signature(req, self._keys)
+
+
+def verify_signature(req: RecordedRequest, keys: dict[str, rsa.RSAPublicKey]) -> str | None:
+    auth = req.headers.get("authorization", "")
+    if not auth.startswith("Signature "):
+        return "missing Signature authorization"
+    params = dict(_AUTH_PARAM.findall(auth))
+    key = keys.get(params.get("keyId", ""))
+    if key is None:
+        return f"unknown keyId {params.get('keyId', '')!r}"
+    if params.get("algorithm") != "rsa-sha256":
+        return "unsupported algorithm"
+    signed = params.get("headers", "").split()
+    required = ["date", "(request-target)", "host"]
+    if req.method in ("POST", "PUT"):
+        required += ["content-length", "content-type", "x-content-sha256"]
+    if missing := [h for h in required if h not in signed]:
+        return f"unsigned headers: {' '.join(missing)}"
+    problem = _check_body_and_date(req)
+    if problem:
+        return problem
+    target = req.path + (f"?{req.raw_query}" if req.raw_query else "")
+    lines = []
+    for name in signed:
+        if name == "(request-target)":
+            lines.append(f"(request-target): {req.method.lower()} {target}")
+        elif name in req.headers:
+            lines.append(f"{name}: {req.headers[name]}")
+        else:
+            return f"signed header {name} missing"
+    try:
+        key.verify(
+            base64.b64decode(params.get("signature", "")),
+            "\n".join(lines).encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+    except (InvalidSignature, ValueError):
+        return "signature mismatch"
+    return None
+
+
+def _check_body_and_date(req: RecordedRequest) -> str | None:
+    if req.method in ("POST", "PUT"):
+        digest = base64.b64encode(hashlib.sha256(req.body).digest()).decode()
+        if req.headers.get("x-content-sha256") != digest:
+            return "x-content-sha256 does not match the body"
+        if req.headers.get("content-length") != str(len(req.body)):
+            return "content-length does not match the body"
+    try:
+        sent = parsedate_to_datetime(req.headers.get("date", "")).timestamp()
+    except (TypeError, ValueError):
+        return "bad date header"
+    if abs(time.time() - sent) > MAX_DATE_SKEW_S:
+        return "date header outside the 5 minute window"
+    return None
+
+
+# -- routes ----------------------------------------------------------------------------
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _parse_time(text: object, default: float) -> float:
+    if not isinstance(text, str):
+        return default
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+Reply = tuple[int, Any, dict[str, str]]
+
+
+def _error(status: int, code: str, message: str) -> Reply:
+    return status, {"code": code, "message": message}, {}
+
+
+def _summarize(fake: FakeOci, req: RecordedRequest) -> Reply:
+    compartment = (req.query.get("compartmentId") or [""])[0]
+    body = req.json() or {}
+    if not compartment or not body.get("namespace") or not body.get("query"):
+        return _error(400, "InvalidParameter", "compartmentId, namespace and query are required")
+    match = _MQL_NAME.match(body["query"])
+    if not match:
+        return _error(400, "InvalidParameter", "query is not valid MQL")
+    wanted = dict(_MQL_EXACT_DIM.findall(body["query"]))
+    end = _parse_time(body.get("endTime"), time.time())
+    start = _parse_time(body.get("startTime"), end - 3 * 3600)
+    out = []
+    with fake._lock:
+        streams = list(fake.streams)
+    for s in streams:
+        if (s.namespace, s.name) != (body["namespace"], match.group(1)):
+            continue
+        if s.compartment_id not in (None, compartment):
+            continue
+        if body.get("resourceGroup") and s.resource_group != body.get("resourceGroup"):
+            continue
+        if any(s.dimensions.get(k) != v for k, v in wanted.items()):
+            continue
+        points = [{"timestamp": _iso(t), "value": v} for t, v in s.points if start <= t < end]
+        if points:
+            out.append({
+                "namespace": s.namespace, "resourceGroup": s.resource_group,
+                "compartmentId": compartment, "name": s.name, "dimensions": s.dimensions,
+                "metadata": {}, "resolution": body.get("resolution", "1m"),
+                "aggregatedDatapoints": points,
+            })  # fmt: skip
+    return 200, out, {}
+
+
+def _alarm_status(fake: FakeOci, req: RecordedRequest) -> Reply:
+    if not req.query.get("compartmentId"):
+        return _error(400, "InvalidParameter", "compartmentId is required")
+    status = (req.query.get("status") or [""])[0]
+    limit = int((req.query.get("limit") or ["1000"])[0])
+    offset = int((req.query.get("page") or ["0"])[0])
+    with fake._lock:
+        rows = [a for a in fake.alarms if not status or a.get("status") == status]
+    size = max(1, min(limit, fake.alarm_page_size))
+    page = rows[offset : offset + size]
+    headers = {"opc-next-page": str(offset + size)} if offset + size < len(rows) else {}
+    return 200, page, headers
+
+
+def _post_metrics(fake: FakeOci, req: RecordedRequest) -> Reply:
+    body = req.json() or {}
+    data = body.get("metricData") or []
+    with fake._lock:
+        fake.posted_metrics.extend(data)
+    return 200, {"failedMetricsCount": 0, "failedMetrics": []}, {}
+
+
+def _topic(fake: FakeOci, req: RecordedRequest, topic_id: str, publish: bool) -> Reply:
+    if fake.known_topics is not None and topic_id not in fake.known_topics:
+        return _error(404, "NotAuthorizedOrNotFound", f"topic {topic_id} not found")
+    if not publish:
+        return 200, {
+            "name": topic_id.rsplit(".", 1)[-1], "topicId": topic_id, "shortTopicId": "t",
+            "compartmentId": "ocid1.compartment.oc1..fake", "lifecycleState": "ACTIVE",
+            "timeCreated": _iso(time.time()), "apiEndpoint": fake.url, "etag": "e1",
+        }, {}  # fmt: skip
+    body = req.json() or {}
+    title, text = body.get("title"), body.get("body")
+    if not isinstance(text, str):
+        return _error(400, "InvalidParameter", "body is required")
+    size = len(text.encode()) + len((title or "").encode())
+    if size > fake.max_message_bytes:
+        return _error(400, "InvalidParameter", f"message is {size} bytes, limit 64KB")
+    message_id = f"ocid1.onsmessage.oc1..fake{fake._next_id():06d}"
+    with fake._lock:
+        fake.published.append(PublishedMessage(topic_id, title, text, message_id))
+    return 200, {"messageId": message_id, "timeStamp": _iso(time.time())}, {}
+
+
+def _route(fake: FakeOci, req: RecordedRequest) -> Reply:
+    path = req.path
+    if req.method == "POST" and path == "/20180401/metrics/actions/summarizeMetricsData":
+        return _summarize(fake, req)
+    if req.method == "GET" and path == "/20180401/alarms/status":
+        return _alarm_status(fake, req)
+    if req.method == "POST" and path == "/20180401/metrics":
+        return _post_metrics(fake, req)
+    topic = _TOPIC_PATH.match(path)
+    if topic and req.method == ("POST" if topic.group(2) else "GET"):
+        return _topic(fake, req, topic.group(1), bool(topic.group(2)))
+    return _error(404, "NotAuthorizedOrNotFound", f"no route for {req.method} {path}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ThreadingHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output clean; everything is in fake.requests
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        fake: FakeOci = self.server.fake  # type: ignore[attr-defined]
+        req = self._read()
+        delay, failure = fake._take_injections(req.path)
+        if delay:
+            fake._wait(delay)
+        if failure is not None:
+            headers = {} if failure.retry_after is None else {
+                "retry-after": f"{failure.retry_after:g}"}  # fmt: skip
+            status, payload, extra = failure.status or 500, {
+                "code": failure.code, "message": failure.message}, headers  # fmt: skip
+        elif fake.verify_signatures and (problem := fake._verify(req)):
+            req.verified = False
+            status, payload, extra = _error(401, "NotAuthenticated", problem)
+        else:
+            req.verified = True if fake.verify_signatures else None
+            status, payload, extra = _route(fake, req)
+        req.status = status
+        fake._record(req)
+        self._reply(status, payload, extra)
+
+    def _read(self) -> RecordedRequest:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(min(length, 16 * 1024 * 1024)) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        # The raw query is kept because (request-target) signs it exactly as sent.
+        return RecordedRequest(
+            self.command, parts.path, parse_qs(parts.query), headers, body, parts.query
+        )
+
+    def _reply(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("opc-request-id", uuid.uuid4().hex.upper())
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (read timeout): that is the point of a hang test

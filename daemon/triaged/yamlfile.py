@@ -1,0 +1,125 @@
+"""YAML loading that remembers where each key was, so errors read ``file:line: message``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from triaged.errors import ConfigError
+
+
+class Node(dict[str, Any]):
+    """A mapping from a YAML file that knows its own line and each key's line."""
+
+    file: str = ""
+    line: int | None = None
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int | None:
+        return self.key_lines.get(key, self.line)
+
+    def error(self, key: str | None, message: str) -> ConfigError:
+        line = self.line_of(key) if key is not None else self.line
+        return ConfigError(message, file=self.file, line=line)
+
+
+class _Loader(yaml.SafeLoader):
+    file = ""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Node:
+    loader.flatten_mapping(node)
+    out = Node()
+    out.file = loader.file
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            key = str(key)
+        if key in out:
+            raise ConfigError(
+                f"duplicate key {key!r}", file=loader.file, line=key_node.start_mark.line + 1
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+
+
+def load_yaml_text(text: str, file: str) -> Any:
+    loader = _Loader(text)
+    loader.file = file
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"invalid YAML: {problem}", file=file, line=line) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=file) from exc
+    finally:
+        loader.dispose()
+
+
+def load_yaml_file(path: str | Path) -> Any:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror}", file=str(p)) from exc
+    return load_yaml_text(text, str(p))
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+    "y": 31536000.0,
+}
+
+
+def parse_duration(value: object) -> float:
+    """Prometheus-style durations (``1h30m``, ``500ms``) or plain seconds, as seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration, got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"duration must not be negative: {value}")
+        return float(value)
+    text = str(value).strip()
+    pos = 0
+    total = 0.0
+    for match in _DURATION_RE.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"invalid duration {text!r} (use e.g. 30s, 5m, 1h30m)")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Short human form: ``1h2m``, ``45s``, ``250ms``."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    s = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            parts.append(f"{s // size}{unit}")
+            s %= size
+    if s or not parts:
+        parts.append(f"{s}s")
+    return "".join(parts)

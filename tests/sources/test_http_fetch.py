@@ -1,0 +1,95 @@
+"""The bounded GET: total deadline, body cap, one-line errors."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+import requests
+from pytest_httpserver import HTTPServer
+
+from triaged.sources.http import fetch
+
+Start = Callable[[Callable[[socket.socket], None]], str]
+Read = Callable[[socket.socket], None]
+
+
+def test_returns_status_body_and_elapsed(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/x").respond_with_data("hello", status=503)
+    result = fetch(requests.Session(), httpserver.url_for("/x"), timeout=2, max_bytes=100)
+    assert (result.status, result.body, result.error) == (503, b"hello", None)
+    assert 0 < result.elapsed < 2
+
+
+def test_body_over_the_limit_is_refused(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/big").respond_with_data("x" * 1000)
+    result = fetch(requests.Session(), httpserver.url_for("/big"), timeout=2, max_bytes=999)
+    assert result.error == "body larger than 999 bytes"
+    assert result.status == 200
+    assert result.body == b""
+
+
+def test_streamed_body_without_length_is_cut_at_the_limit(
+    raw_server: Start, read_request: Read
+) -> None:
+    def endless(sock: socket.socket) -> None:
+        read_request(sock)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+        for _ in range(200):
+            sock.sendall(b"y" * 1024)
+
+    url = raw_server(endless)
+    result = fetch(requests.Session(), url, timeout=2, max_bytes=10_000)
+    assert result.error == "body larger than 10000 bytes"
+
+
+def test_a_trickling_body_is_cut_at_the_total_deadline(
+    raw_server: Start, read_request: Read
+) -> None:
+    def trickle(sock: socket.socket) -> None:
+        read_request(sock)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        for _ in range(1000):
+            sock.sendall(b"z")
+            time.sleep(0.02)
+
+    url = raw_server(trickle)
+    started = time.monotonic()
+    result = fetch(requests.Session(), url, timeout=0.3, max_bytes=10_000)
+    took = time.monotonic() - started
+    assert result.error == "timeout after 0.3s"
+    assert result.status == 200
+    assert 0.28 < took < 0.6
+
+
+def test_a_hung_server_times_out(raw_server: Start, read_request: Read) -> None:
+    def hang(sock: socket.socket) -> None:
+        read_request(sock)
+        time.sleep(2)
+
+    url = raw_server(hang)
+    started = time.monotonic()
+    result = fetch(requests.Session(), url, timeout=0.3, max_bytes=100)
+    assert result.error == "timeout after 0.3s"
+    assert result.status == 0
+    assert 0.28 < time.monotonic() - started < 0.6
+
+
+def test_connection_refused(refused_url: str) -> None:
+    result = fetch(requests.Session(), refused_url, timeout=1, max_bytes=100)
+    assert (result.status, result.error) == (0, "connection refused")
+
+
+def test_closed_without_answer(raw_server: Start, read_request: Read) -> None:
+    url = raw_server(read_request)  # read the request, then close the connection
+    result = fetch(requests.Session(), url, timeout=1, max_bytes=100)
+    assert result.status == 0
+    assert result.error == "connection closed without a response"
+
+
+def test_bad_url_is_an_error_not_an_exception() -> None:
+    result = fetch(requests.Session(), "not a url", timeout=1, max_bytes=100)
+    assert result.status == 0
+    assert result.error is not None
+    assert "\n" not in result.error
