@@ -13,9 +13,7 @@ SHARED = REPO.parent / "shared"
 @pytest.fixture
 def shared_dir() -> Path:
     if not SHARED.is_dir():
-        pytest.fail(
-            f"{SHARED} is missing: the tests need the project's shared/ folder beside the repo"
-        )
+        pytest.fail(f"{SHARED} is missing: the tests need the project's shared/ folder beside the repo")
     return SHARED
 
 

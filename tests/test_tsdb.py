@@ -13,9 +13,7 @@ def test_select_by_name_and_matchers_within_time_range() -> None:
     st.append(L(__name__="up", job="a"), 1000, 1)
     st.append(L(__name__="up", job="b"), 1000, 0)
     st.append(L(__name__="other", job="a"), 1000, 5)
-    got = st.select(
-        [Matcher("__name__", MatchOp.EQ, "up"), Matcher("job", MatchOp.RE, "a|c")], 0, 2000
-    )
+    got = st.select([Matcher("__name__", MatchOp.EQ, "up"), Matcher("job", MatchOp.RE, "a|c")], 0, 2000)
     assert [s.labels.get("job") for s in got] == ["a"]
     assert st.select([Matcher("__name__", MatchOp.EQ, "up")], 2001, 3000) == []
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import UTC, datetime
 
 import structlog
 
@@ -56,18 +56,31 @@ def build_sources(cfg: Config) -> list[Source]:
     sources: list[Source] = []
     for t in cfg.targets:
         sources.append(
-            Scraper(ScrapeTarget(
-                job=t.job, url=t.url, interval=t.interval_s, timeout=t.timeout_s, labels=t.labels,
-                max_body_bytes=t.max_body_bytes, max_samples=t.max_samples,
-            ))
-        )  # fmt: skip
+            Scraper(
+                ScrapeTarget(
+                    job=t.job,
+                    url=t.url,
+                    interval=t.interval_s,
+                    timeout=t.timeout_s,
+                    labels=t.labels,
+                    max_body_bytes=t.max_body_bytes,
+                    max_samples=t.max_samples,
+                )
+            )
+        )
     for p in cfg.probes:
         sources.append(
-            Prober(ProbeTarget(
-                job=p.job, url=p.url, interval=p.interval_s, timeout=p.timeout_s, labels=p.labels,
-                expect_status=p.expect_status,
-            ))
-        )  # fmt: skip
+            Prober(
+                ProbeTarget(
+                    job=p.job,
+                    url=p.url,
+                    interval=p.interval_s,
+                    timeout=p.timeout_s,
+                    labels=p.labels,
+                    expect_status=p.expect_status,
+                )
+            )
+        )
     return sources
 
 
@@ -97,6 +110,7 @@ class Daemon:
 
     def __init__(
         self,
+        *,
         cfg: Config,
         store: Store,
         storage: Storage,
@@ -118,7 +132,9 @@ class Daemon:
         self.clock = clock
         self._next_due: dict[str, float] = {}
         self._down: dict[str, str] = {}
-        self._pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(sources))), thread_name_prefix="source")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, min(16, len(sources))), thread_name_prefix="source"
+        )
         self._cycle_lock = threading.Lock()
         self.last_cycle: CycleReport | None = None
         self.on_cycle: Callable[[CycleReport], None] | None = None
@@ -227,19 +243,24 @@ def build(
     built = dict(notifiers) if notifiers is not None else {n.name: build_notifier(n) for n in cfg.notifiers}
     router = Router([Route(r.receiver, r.severities, r.events, r.match) for r in cfg.routes])
     policy = IncidentPolicy(
-        group_by=cfg.incidents.group_by, resolve_hold_s=cfg.incidents.resolve_hold_s,
+        group_by=cfg.incidents.group_by,
+        resolve_hold_s=cfg.incidents.resolve_hold_s,
         reopen_window_s=cfg.incidents.reopen_window_s,
-    )  # fmt: skip
+    )
     backoff = Backoff(
         base_s=cfg.outbox.base_backoff_s, cap_s=cfg.outbox.max_backoff_s, max_attempts=cfg.outbox.max_attempts
     )
     return Daemon(
-        cfg=cfg, store=store, storage=storage, engine=Engine(storage), rules=rules,
+        cfg=cfg,
+        store=store,
+        storage=storage,
+        engine=Engine(storage),
+        rules=rules,
         sources=sources if sources is not None else build_sources(cfg),
         incidents=IncidentService(store, router, policy),
         dispatcher=Dispatcher(store, built, backoff, lease_s=cfg.outbox.lease_s),
         clock=clock or SystemClock(),
-    )  # fmt: skip
+    )
 
 
 class Runner:
@@ -256,12 +277,19 @@ class Runner:
 
     def start(self) -> None:
         d = self.daemon
-        self.scheduler.add_job(self._cycle, "interval", seconds=d.tick_interval(), id="cycle", next_run_time=_now_dt())
+        self.scheduler.add_job(
+            self._cycle, "interval", seconds=d.tick_interval(), id="cycle", next_run_time=datetime.now(UTC)
+        )
         self.scheduler.add_job(d.dispatch, "interval", seconds=d.cfg.outbox.interval_s, id="dispatch")
         self.scheduler.add_job(d.gc, "interval", seconds=60, id="gc")
         self.scheduler.start()
-        log.info("daemon_started", sources=len(d.sources), rules=sum(len(g.rules) for g in d.rules.groups),
-                 db=d.store.path, tick_s=d.tick_interval())  # fmt: skip
+        log.info(
+            "daemon_started",
+            sources=len(d.sources),
+            rules=sum(len(g.rules) for g in d.rules.groups),
+            db=d.store.path,
+            tick_s=d.tick_interval(),
+        )
 
     def _cycle(self) -> None:
         self.daemon.cycle(self.daemon.clock.now())
@@ -276,13 +304,3 @@ class Runner:
         self.daemon.store.close()
         self.stopped.set()
         log.info("daemon_stopped")
-
-
-def _now_dt():  # type: ignore[no-untyped-def]
-    from datetime import datetime
-
-    return datetime.now().astimezone()
-
-
-def config_dir(cfg: Config) -> Path:
-    return cfg.base_dir

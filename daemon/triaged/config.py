@@ -102,9 +102,20 @@ class Config:
 
 
 _TOP_KEYS = {
-    "storage", "scrape", "evaluation_interval", "rule_files", "targets", "probes",
-    "notifiers", "routes", "incidents", "outbox", "external_labels", "log", "oci",
-}  # fmt: skip
+    "storage",
+    "scrape",
+    "evaluation_interval",
+    "rule_files",
+    "targets",
+    "probes",
+    "notifiers",
+    "routes",
+    "incidents",
+    "outbox",
+    "external_labels",
+    "log",
+    "oci",
+}
 
 
 def load_config(path: str | Path) -> Config:
@@ -127,8 +138,8 @@ def parse_config(doc: Node, path: str) -> Config:
     _no_unknown(scrape, {"interval", "timeout"}, "scrape")
     default_interval = _dur(scrape, "interval", 15.0)
     default_timeout = _dur(scrape, "timeout", min(10.0, default_interval))
-    log = _section(doc, "log")
-    _no_unknown(log, {"level", "format"}, "log")
+    output = _section(doc, "log")
+    _no_unknown(output, {"level", "format"}, "log")
     notifiers = tuple(_list(doc, "notifiers", _notifier))
     _unique([n.name for n in notifiers], doc, "notifiers", "notifier name")
     routes = tuple(_list(doc, "routes", _route)) or tuple(RouteConfig(n.name) for n in notifiers)
@@ -136,9 +147,9 @@ def parse_config(doc: Node, path: str) -> Config:
     for r in routes:
         if r.receiver not in names:
             raise doc.error("routes", f"route receiver {r.receiver!r} is not a configured notifier")
-    log_format = _str(log, "format", "auto")
+    log_format = _str(output, "format", "auto")
     if log_format not in ("auto", "json", "console"):
-        raise log.error("format", "log.format must be auto, json or console")
+        raise output.error("format", "log.format must be auto, json or console")
     return Config(
         path=path,
         db_path=str(base / expand_env(_str(storage, "db", "triaged.db"))),
@@ -153,7 +164,7 @@ def parse_config(doc: Node, path: str) -> Config:
         incidents=_incidents(_section(doc, "incidents")),
         outbox=_outbox(_section(doc, "outbox")),
         external_labels=_str_map(doc, "external_labels"),
-        log_level=_str(log, "level", "info"),
+        log_level=_str(output, "level", "info"),
         log_format=log_format,
         oci=dict(doc["oci"]) if isinstance(doc.get("oci"), dict) else None,
     )
@@ -172,11 +183,14 @@ def expand_env(text: str) -> str:
 def _target(n: Node, interval: float, timeout: float) -> TargetConfig:
     _no_unknown(n, {"job", "url", "interval", "timeout", "labels", "max_body_bytes", "max_samples"}, "target")
     t = TargetConfig(
-        job=_req_str(n, "job"), url=_url(n), interval_s=_dur(n, "interval", interval),
+        job=_req_str(n, "job"),
+        url=_url(n),
+        interval_s=_dur(n, "interval", interval),
         timeout_s=_dur(n, "timeout", min(timeout, _dur(n, "interval", interval))),
-        labels=_str_map(n, "labels"), max_body_bytes=_int(n, "max_body_bytes", 10 * 1024 * 1024),
+        labels=_str_map(n, "labels"),
+        max_body_bytes=_int(n, "max_body_bytes", 10 * 1024 * 1024),
         max_samples=_int(n, "max_samples", 100_000),
-    )  # fmt: skip
+    )
     if t.timeout_s > t.interval_s:
         raise n.error("timeout", f"timeout {t.timeout_s}s is longer than the interval {t.interval_s}s")
     return t
@@ -188,10 +202,13 @@ def _probe(n: Node, interval: float, timeout: float) -> ProbeConfig:
     if not (isinstance(status, list) and len(status) == 2 and all(isinstance(s, int) for s in status)):
         raise n.error("expect_status", "expect_status must be [low, high], e.g. [200, 299]")
     return ProbeConfig(
-        job=_req_str(n, "job"), url=_url(n), interval_s=_dur(n, "interval", interval),
-        timeout_s=_dur(n, "timeout", min(timeout, 5.0)), labels=_str_map(n, "labels"),
+        job=_req_str(n, "job"),
+        url=_url(n),
+        interval_s=_dur(n, "interval", interval),
+        timeout_s=_dur(n, "timeout", min(timeout, 5.0)),
+        labels=_str_map(n, "labels"),
         expect_status=(status[0], status[1]),
-    )  # fmt: skip
+    )
 
 
 def _notifier(n: Node) -> NotifierConfig:
@@ -201,9 +218,13 @@ def _notifier(n: Node) -> NotifierConfig:
     if kind == "webhook":
         _url(n)
     return NotifierConfig(
-        name=_req_str(n, "name"), type=kind, url=_str(n, "url", ""),
-        timeout_s=_dur(n, "timeout", 5.0), headers=_str_map(n, "headers"), raw=dict(n),
-    )  # fmt: skip
+        name=_req_str(n, "name"),
+        type=kind,
+        url=_str(n, "url", ""),
+        timeout_s=_dur(n, "timeout", 5.0),
+        headers=_str_map(n, "headers"),
+        raw=dict(n),
+    )
 
 
 def _route(n: Node) -> RouteConfig:
@@ -216,7 +237,9 @@ def _route(n: Node) -> RouteConfig:
         events = frozenset(Event(e) for e in _str_list(n, "events")) or frozenset(Event)
     except ValueError as exc:
         raise n.error("events", f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
-    return RouteConfig(receiver=_req_str(n, "receiver"), severities=sev, events=events, match=_str_map(n, "match"))
+    return RouteConfig(
+        receiver=_req_str(n, "receiver"), severities=sev, events=events, match=_str_map(n, "match")
+    )
 
 
 def _incidents(n: Node) -> IncidentConfig:
@@ -231,10 +254,12 @@ def _incidents(n: Node) -> IncidentConfig:
 def _outbox(n: Node) -> OutboxConfig:
     _no_unknown(n, {"interval", "base_backoff", "max_backoff", "max_attempts", "lease"}, "outbox")
     return OutboxConfig(
-        interval_s=_dur(n, "interval", 1.0), base_backoff_s=_dur(n, "base_backoff", 2.0),
-        max_backoff_s=_dur(n, "max_backoff", 300.0), max_attempts=_int(n, "max_attempts", 50),
+        interval_s=_dur(n, "interval", 1.0),
+        base_backoff_s=_dur(n, "base_backoff", 2.0),
+        max_backoff_s=_dur(n, "max_backoff", 300.0),
+        max_attempts=_int(n, "max_attempts", 50),
         lease_s=_dur(n, "lease", 60.0),
-    )  # fmt: skip
+    )
 
 
 # -- typed getters ---------------------------------------------------------------------

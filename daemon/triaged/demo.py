@@ -38,15 +38,38 @@ class Step:
 
 
 STEPS = (
-    Step("latency", "chaos latency 600 ms", ({"latency_ms": 600},), frozenset({"HighP95Latency"}), Severity.P1),
-    Step("payments", "payment failures at 20 %", ({"payment_failure_ratio": 0.2},),
-         frozenset({"PaymentFailureRateHigh"}), Severity.P1),
-    Step("db-pool", "DB pool 90 % in use", ({"db_pool_in_use_ratio": 0.9},), frozenset({"DBPoolSaturation"}), Severity.P2),
-    Step("chaos-prod", "chaos on, environment=production",
-         ({"chaos_enabled": True, "environment": "production"},), frozenset({"ChaosInProduction"}), Severity.P1),
-    Step("outage", "readiness 503, then the app stops answering", ({"ready": False}, {"down": True}),
-         frozenset({"ServiceNotReady", "ServiceDown"}), Severity.P0),
-)  # fmt: skip
+    Step(
+        "latency", "chaos latency 600 ms", ({"latency_ms": 600},), frozenset({"HighP95Latency"}), Severity.P1
+    ),
+    Step(
+        "payments",
+        "payment failures at 20 %",
+        ({"payment_failure_ratio": 0.2},),
+        frozenset({"PaymentFailureRateHigh"}),
+        Severity.P1,
+    ),
+    Step(
+        "db-pool",
+        "DB pool 90 % in use",
+        ({"db_pool_in_use_ratio": 0.9},),
+        frozenset({"DBPoolSaturation"}),
+        Severity.P2,
+    ),
+    Step(
+        "chaos-prod",
+        "chaos on, environment=production",
+        ({"chaos_enabled": True, "environment": "production"},),
+        frozenset({"ChaosInProduction"}),
+        Severity.P1,
+    ),
+    Step(
+        "outage",
+        "readiness 503, then the app stops answering",
+        ({"ready": False}, {"down": True}),
+        frozenset({"ServiceNotReady", "ServiceDown"}),
+        Severity.P0,
+    ),
+)
 
 
 @dataclass
@@ -66,9 +89,11 @@ def demo_config_text(sim_url: str, db: Path, hook: str) -> str:
     template = resources.files("triaged.data").joinpath("demo.yaml").read_text()
     rules = resources.files("triaged.data").joinpath("demo.rules.yml")
     return (
-        template.replace("{SIM}", sim_url).replace("{DB}", str(db.resolve()))
-        .replace("{HOOK}", hook).replace("{RULES}", str(rules))
-    )  # fmt: skip
+        template.replace("{SIM}", sim_url)
+        .replace("{DB}", str(db.resolve()))
+        .replace("{HOOK}", hook)
+        .replace("{RULES}", str(rules))
+    )
 
 
 class GameDay:
@@ -78,7 +103,9 @@ class GameDay:
         self.hook = hook
         self.say = say
 
-    def run(self, steps: tuple[Step, ...] = STEPS, *, detect_timeout: float = 30, resolve_timeout: float = 40) -> list[StepResult]:
+    def run(
+        self, steps: tuple[Step, ...] = STEPS, *, detect_timeout: float = 30, resolve_timeout: float = 40
+    ) -> list[StepResult]:
         results = []
         for number, step in enumerate(steps, 1):
             self.say(f"[{number}/{len(steps)}] {step.name}: injecting {step.fault}")
@@ -97,8 +124,10 @@ class GameDay:
             result.problems.append(f"not detected within {detect_timeout:.0f}s")
             self.sim.reset()
             return result
-        self.say(f"      detected: incident #{incident.id} {incident.severity} {incident.title} "
-                 f"({incident.opened_at - result.injected_at:.1f}s after injection)")  # fmt: skip
+        self.say(
+            f"      detected: incident #{incident.id} {incident.severity} {incident.title} "
+            f"({incident.opened_at - result.injected_at:.1f}s after injection)"
+        )
         if self._wait(lambda: self._delivered(incident.id), 15) is None:
             result.problems.append("page not delivered")
         else:
@@ -117,7 +146,7 @@ class GameDay:
         if resolved is None:
             result.problems.append(f"still open {resolve_timeout:.0f}s after the fault was removed")
         else:
-            self.say(f"      resolved after {resolved.resolved_at - result.cleared_at:.1f}s")  # type: ignore[operator]
+            self.say(f"      resolved after {resolved.resolved_at - result.cleared_at:.1f}s")
         result.incidents = [i for i in self._incidents() if i.id not in known]
         result.problems.extend(self._check(step, result.incidents))
         return result
@@ -131,7 +160,9 @@ class GameDay:
             if inc.severity != step.severity:
                 problems.append(f"incident #{inc.id} is {inc.severity}, expected {step.severity}")
             if not rules <= step.rules or not rules & step.rules:
-                problems.append(f"incident #{inc.id} raised by {sorted(rules)}, expected {sorted(step.rules)}")
+                problems.append(
+                    f"incident #{inc.id} raised by {sorted(rules)}, expected {sorted(step.rules)}"
+                )
             opens = [r for r in outbox.rows_for_incident(self.daemon.store, inc.id) if r.event == "open"]
             per_receiver = {r.receiver for r in opens}
             if len(opens) != len(per_receiver):
@@ -155,7 +186,9 @@ class GameDay:
 
     def _deliveries(self, incident_id: int) -> str:
         rows = outbox.rows_for_incident(self.daemon.store, incident_id)
-        return ", ".join(f"{r.receiver} ({r.event}, attempt {r.attempts})" for r in rows if r.status == "sent")
+        return ", ".join(
+            f"{r.receiver} ({r.event}, attempt {r.attempts})" for r in rows if r.status == "sent"
+        )
 
     def _resolved(self, incident_id: int) -> Incident | None:
         inc = incident_rows.get_incident(self.daemon.store, incident_id)
@@ -179,12 +212,18 @@ def render_table(results: list[StepResult]) -> str:
         inc = r.incident
         ttd = f"{inc.opened_at - r.injected_at:.1f}s" if inc else "-"
         ttr = f"{inc.resolved_at - r.cleared_at:.1f}s" if inc and inc.resolved_at and r.cleared_at else "-"
-        lines.append((
-            f"#{inc.id}" if inc else "-", inc.severity.name if inc else "-",
-            (inc.title if inc else r.step.fault)[:58], _clock(inc.opened_at) if inc else "-",
-            _clock(inc.resolved_at) if inc and inc.resolved_at else "-", ttd, ttr,
-            "ok" if not r.problems else "FAIL: " + "; ".join(r.problems),
-        ))  # fmt: skip
+        lines.append(
+            (
+                f"#{inc.id}" if inc else "-",
+                inc.severity.name if inc else "-",
+                (inc.title if inc else r.step.fault)[:58],
+                _clock(inc.opened_at) if inc else "-",
+                _clock(inc.resolved_at) if inc and inc.resolved_at else "-",
+                ttd,
+                ttr,
+                "ok" if not r.problems else "FAIL: " + "; ".join(r.problems),
+            )
+        )
     widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*row) for row in [header, *lines])
@@ -217,6 +256,8 @@ def run_demo(db: Path, say: Say, steps: tuple[Step, ...] = STEPS) -> int:
     if failed:
         say(f"demo FAILED: {len(failed)} of {len(results)} faults not handled correctly")
         return 1
-    say(f"demo passed: {len(results)} faults detected, paged once, auto-resolved. "
-        f"See them again with: triaged incidents list --db {db}")  # fmt: skip
+    say(
+        f"demo passed: {len(results)} faults detected, paged once, auto-resolved. "
+        f"See them again with: triaged incidents list --db {db}"
+    )
     return 0

@@ -145,9 +145,7 @@ class Severity(enum.IntEnum):
         key = text.strip().lower()
         if key in _SEVERITY_ALIASES:
             return _SEVERITY_ALIASES[key]
-        raise ValueError(
-            f"unknown severity {text!r}: use P0-P3 or one of critical, error, warning, info"
-        )
+        raise ValueError(f"unknown severity {text!r}: use P0-P3 or one of critical, error, warning, info")
 
     def __str__(self) -> str:
         return self.name

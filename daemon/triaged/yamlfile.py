@@ -41,15 +41,13 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Node:
         if not isinstance(key, str):
             key = str(key)
         if key in out:
-            raise ConfigError(
-                f"duplicate key {key!r}", file=loader.file, line=key_node.start_mark.line + 1
-            )
+            raise ConfigError(f"duplicate key {key!r}", file=loader.file, line=key_node.start_mark.line + 1)
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1
     return out
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def load_yaml_text(text: str, file: str) -> Any:

@@ -71,9 +71,7 @@ def test_cleared_alarm_goes_stale_in_the_tsdb(fake: FakeOci, source: OciAlarmsSo
     assert gone.values[0] == 1.0 and gone.values[-1] != gone.values[-1]  # stale NaN
 
 
-def test_no_sdk_retries_and_last_answer_held_on_failure(
-    fake: FakeOci, source: OciAlarmsSource
-) -> None:
+def test_no_sdk_retries_and_last_answer_held_on_failure(fake: FakeOci, source: OciAlarmsSource) -> None:
     now = time.time()
     fake.set_alarms([alarm(1)])
     source.collect(now)

@@ -75,9 +75,7 @@ def test_resource_principal_outside_oci(monkeypatch: pytest.MonkeyPatch) -> None
     assert len(preflight(cfg)) == 1
 
 
-def test_instance_principal_off_oci_fails_fast(
-    fake: FakeOci, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_instance_principal_off_oci_fails_fast(fake: FakeOci, monkeypatch: pytest.MonkeyPatch) -> None:
     """A metadata service that refuses: one attempt, no SDK retries, one line."""
     monkeypatch.setenv("OCI_METADATA_BASE_URL", f"{fake.url}/opc/v2")
     cfg = parse_oci_config({"auth": "instance_principal", "auth_timeout": 5})
@@ -152,9 +150,7 @@ def test_importing_triaged_cloud_does_not_import_the_sdk() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
 
 
-def test_fake_can_skip_signature_verification(
-    make_cfg: Any, wrong_key: Any, tmp_path: Path
-) -> None:
+def test_fake_can_skip_signature_verification(make_cfg: Any, wrong_key: Any, tmp_path: Path) -> None:
     from triaged.cloud.clients import ClientFactory
     from triaged.testing.fake_oci import write_credentials
 

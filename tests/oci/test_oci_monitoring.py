@@ -116,9 +116,7 @@ def test_overlapping_windows_pick_up_late_data_and_refuse_duplicates(
     assert storage.rejected_samples == 1  # the re-sent duplicate, harmlessly refused
 
 
-def test_throttling_backs_off_then_recovers(
-    fake: FakeOci, factory: ClientFactory, now: float
-) -> None:
+def test_throttling_backs_off_then_recovers(fake: FakeOci, factory: ClientFactory, now: float) -> None:
     cpu_stream(fake, [(now - 60, 5.0)])
     fake.fail_next(2, 429, retry_after=45)
     source = make_source(factory)
@@ -143,9 +141,7 @@ def test_throttling_backs_off_then_recovers(
     assert source.errors_by_kind["throttled"] == 2 and source.backoff.failures == 0
 
 
-def test_server_errors_back_off_exponentially(
-    fake: FakeOci, factory: ClientFactory, now: float
-) -> None:
+def test_server_errors_back_off_exponentially(fake: FakeOci, factory: ClientFactory, now: float) -> None:
     fake.fail_next(4, 500)
     source = make_source(factory)
     t, delays = now, []
@@ -158,9 +154,7 @@ def test_server_errors_back_off_exponentially(
     assert source.errors_by_kind == {"server": 4}
 
 
-def test_hung_endpoint_is_bounded_by_the_read_timeout(
-    fake: FakeOci, make_cfg: Any, now: float
-) -> None:
+def test_hung_endpoint_is_bounded_by_the_read_timeout(fake: FakeOci, make_cfg: Any, now: float) -> None:
     fake.hang_next(1, path_contains="summarizeMetricsData")
     source = make_source(ClientFactory(make_cfg(timeouts={"connect": 1, "read": 0.5})))
     started = time.monotonic()
@@ -171,9 +165,7 @@ def test_hung_endpoint_is_bounded_by_the_read_timeout(
     assert got.samples[0][1] == 0.0
 
 
-def test_wrong_credentials_are_permanent_and_clear(
-    fake: FakeOci, factory: ClientFactory, now: float
-) -> None:
+def test_wrong_credentials_are_permanent_and_clear(fake: FakeOci, factory: ClientFactory, now: float) -> None:
     fake.forget_keys()  # the fake no longer knows our key: 401 on every call
     source = make_source(factory)
     got = source.collect(now)
@@ -183,9 +175,7 @@ def test_wrong_credentials_are_permanent_and_clear(
     assert not source.backoff.blocked(now)  # not retryable: no backoff, just reported
 
 
-def test_all_queries_share_one_token_bucket(
-    fake: FakeOci, factory: ClientFactory, now: float
-) -> None:
+def test_all_queries_share_one_token_bucket(fake: FakeOci, factory: ClientFactory, now: float) -> None:
     bucket = TokenBucket(rate=1, burst=2, now=now)  # as if max_tps were 1
     sources = [
         make_source(factory, MonitoringQuery(f"q{i}", "ns", "M[1m].mean()", COMPARTMENT), bucket)
@@ -198,9 +188,7 @@ def test_all_queries_share_one_token_bucket(
     assert sources[2].collect(now + 1).error is None  # a token came back after 1 s
 
 
-def test_threshold_crossing_is_seen_by_promql(
-    fake: FakeOci, factory: ClientFactory, now: float
-) -> None:
+def test_threshold_crossing_is_seen_by_promql(fake: FakeOci, factory: ClientFactory, now: float) -> None:
     """End to end: OCI metric stream → source → tsdb → PromQL alert expression."""
     engine_mod = pytest.importorskip("triaged.promql.engine")
     stream = cpu_stream(fake, [(now - 120, 40.0), (now - 60, 45.0)])

@@ -49,9 +49,7 @@ def message(event: Event = Event.OPEN, severity: Severity = Severity.P1, **kw: A
             "runbook_url": "https://runbooks.example/latency",
             "dashboard_url": "https://grafana.example/d/api",
         },
-        "alerts": (
-            AlertSummary("ApiLatencyHigh", {"route": "/checkout"}, {}, 0.74, "firing", STARTED),
-        ),
+        "alerts": (AlertSummary("ApiLatencyHigh", {"route": "/checkout"}, {}, 0.74, "firing", STARTED),),
     }
     fields.update(kw)
     return Message(**fields)

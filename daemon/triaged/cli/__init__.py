@@ -8,8 +8,8 @@ import click
 
 from triaged import __version__
 from triaged.cli.incidents import incidents
-from triaged.cli.service import check, demo, run, simulate
 from triaged.cli.rules import rules
+from triaged.cli.service import check, demo, run, simulate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -95,4 +95,6 @@ def span(start: float | None, end: float | None) -> str:
 
 
 def actor_default() -> str:
-    return os.environ.get("TRIAGED_USER") or os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"
+    return (
+        os.environ.get("TRIAGED_USER") or os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"
+    )

@@ -29,10 +29,16 @@ def incidents() -> None:
 @db_option
 @config_option()
 @json_option
-@click.option("--status", "status", default=None,
-              help="open, detected, acknowledged, investigating, mitigated, resolved, postmortem or closed.")
+@click.option(
+    "--status",
+    "status",
+    default=None,
+    help="open, detected, acknowledged, investigating, mitigated, resolved, postmortem or closed.",
+)
 @click.option("--limit", default=50, show_default=True, help="Newest N incidents.")
-def list_cmd(db_path: str | None, config_path: str | None, as_json: bool, status: str | None, limit: int) -> None:
+def list_cmd(
+    db_path: str | None, config_path: str | None, as_json: bool, status: str | None, limit: int
+) -> None:
     """Incidents, newest first."""
     from triaged.store import incidents as rows
 
@@ -44,11 +50,24 @@ def list_cmd(db_path: str | None, config_path: str | None, as_json: bool, status
     if not found:
         click.echo("no incidents")
         return
-    click.echo(table(
-        ("ID", "SEV", "STATUS", "TITLE", "DETECTED", "RESOLVED", "TTD", "TTR"),
-        [(i.id, i.severity.name, i.status, _cut(i.title, 60), when(i.opened_at), when(i.resolved_at),
-          span(i.detected_at, i.opened_at), span(i.opened_at, i.resolved_at)) for i in found],
-    ))  # fmt: skip
+    click.echo(
+        table(
+            ("ID", "SEV", "STATUS", "TITLE", "DETECTED", "RESOLVED", "TTD", "TTR"),
+            [
+                (
+                    i.id,
+                    i.severity.name,
+                    i.status,
+                    _cut(i.title, 60),
+                    when(i.opened_at),
+                    when(i.resolved_at),
+                    span(i.detected_at, i.opened_at),
+                    span(i.opened_at, i.resolved_at),
+                )
+                for i in found
+            ],
+        )
+    )
 
 
 @incidents.command("show")
@@ -72,14 +91,29 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
     click.echo(f"Incident #{inc.id}  [{inc.severity.name}]  {inc.status}")
     click.echo(f"  {inc.title}")
     click.echo(f"  service {inc.service or '-'}   group {inc.group_key}   rule {inc.rule}")
-    click.echo(f"  detected {when(inc.detected_at)}   opened {when(inc.opened_at)}   "
-               f"acknowledged {when(inc.acknowledged_at)}   resolved {when(inc.resolved_at)}")  # fmt: skip
+    click.echo(
+        f"  detected {when(inc.detected_at)}   opened {when(inc.opened_at)}   "
+        f"acknowledged {when(inc.acknowledged_at)}   resolved {when(inc.resolved_at)}"
+    )
     if inc.expr:
         click.echo(f"  expr: {' '.join(inc.expr.split())}")
     click.echo("\nAlerts:")
-    click.echo(table(("ALERT", "STATE", "VALUE", "PEAK", "SINCE", "LABELS"),
-                     [(a["alertname"], a["state"], _num(a["value"]), _num(a["peak"]), when(a["active_at"]),
-                       _labels(a["labels"])) for a in alerts]))  # fmt: skip
+    click.echo(
+        table(
+            ("ALERT", "STATE", "VALUE", "PEAK", "SINCE", "LABELS"),
+            [
+                (
+                    a["alertname"],
+                    a["state"],
+                    _num(a["value"]),
+                    _num(a["peak"]),
+                    when(a["active_at"]),
+                    _labels(a["labels"]),
+                )
+                for a in alerts
+            ],
+        )
+    )
     click.echo("\nTimeline:")
     for e in events:
         click.echo(f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<10} {e['message']}")
@@ -92,12 +126,16 @@ def _human(action: str, target: str, help_text: str) -> None:
     @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
     @db_option
     @config_option()
-    def cmd(incident_id: int, reason: str, actor: str | None, db_path: str | None, config_path: str | None) -> None:
+    def cmd(
+        incident_id: int, reason: str, actor: str | None, db_path: str | None, config_path: str | None
+    ) -> None:
         from triaged.incidents.model import IncidentStatus, TransitionError
 
         actions = _actions(db_path, config_path)
         try:
-            inc = actions.move(incident_id, IncidentStatus(target), actor or actor_default(), reason, time.time())
+            inc = actions.move(
+                incident_id, IncidentStatus(target), actor or actor_default(), reason, time.time()
+            )
         except (TransitionError, LookupError) as exc:
             raise click.ClickException(str(exc).strip("'\"")) from exc
         click.echo(f"incident #{inc.id} is now {inc.status}")
@@ -116,7 +154,9 @@ _human("reopen", "detected", "Reopen a resolved incident.")
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
 @config_option()
-def note_cmd(incident_id: int, text: str, actor: str | None, db_path: str | None, config_path: str | None) -> None:
+def note_cmd(
+    incident_id: int, text: str, actor: str | None, db_path: str | None, config_path: str | None
+) -> None:
     """Add a note to the timeline."""
     try:
         _actions(db_path, config_path).note(incident_id, actor or actor_default(), text, time.time())

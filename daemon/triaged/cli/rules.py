@@ -19,13 +19,13 @@ def check_cmd(files: tuple[str, ...]) -> None:
 
     Prints every problem as `file:line: message`; exits 1 if any.
     """
-    from triaged.rules.format import RuleFileErrors, load_rule_file
+    from triaged.rules.format import RuleFileError, load_rule_file
 
     problems = 0
     for path in files:
         try:
             groups = load_rule_file(path)
-        except RuleFileErrors as exc:
+        except RuleFileError as exc:
             for e in exc.errors:
                 click.echo(str(e), err=True)
             problems += len(exc.errors)

@@ -83,8 +83,14 @@ def check(config_path: str) -> None:
 
 
 @click.command()
-@click.option("--db", "db_path", default="triaged-demo.db", show_default=True, metavar="FILE",
-              help="Where the demo keeps its incidents (recreated on each run).")  # fmt: skip
+@click.option(
+    "--db",
+    "db_path",
+    default="triaged-demo.db",
+    show_default=True,
+    metavar="FILE",
+    help="Where the demo keeps its incidents (recreated on each run).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Also show the daemon's own log.")
 def demo(db_path: str, verbose: bool) -> None:
     """Game day: start the BharatMart simulator and the daemon, inject five faults one
@@ -97,8 +103,10 @@ def demo(db_path: str, verbose: bool) -> None:
     from triaged import log
     from triaged.demo import run_demo
 
-    log.configure("info" if verbose else "critical", "console", stream=sys.stderr if verbose else io.StringIO())
-    code = run_demo(Path(db_path), lambda line: click.echo(line))
+    log.configure(
+        "info" if verbose else "critical", "console", stream=sys.stderr if verbose else io.StringIO()
+    )
+    code = run_demo(Path(db_path), click.echo)
     sys.exit(code)
 
 

@@ -12,13 +12,13 @@ from typing import Any
 def sdk() -> Any:
     """The ``oci`` module, imported on first use. The one lazy import point, so the
     rest of the code says ``oci = sdk()`` inside the paths that talk to OCI."""
-    import oci  # noqa: PLC0415 - deliberately lazy, see module docstring
+    import oci
 
     return oci
 
 
 def breakers() -> Any:
     """The ``circuitbreaker`` package the SDK uses (installed with it)."""
-    import circuitbreaker  # type: ignore[import-untyped]  # noqa: PLC0415
+    import circuitbreaker  # type: ignore[import-untyped]
 
     return circuitbreaker

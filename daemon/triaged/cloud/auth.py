@@ -101,8 +101,7 @@ def _from_config_file(cfg: OciConfig) -> Credentials:
         )
     except (oci.exceptions.ClientError, ValueError, TypeError, OSError) as exc:
         raise AuthError(
-            f"oci: cannot load key_file {key_file} of profile {cfg.profile!r}: "
-            f"{type(exc).__name__}: {exc}"
+            f"oci: cannot load key_file {key_file} of profile {cfg.profile!r}: {type(exc).__name__}: {exc}"
         ) from None
     return Credentials(config=config, signer=signer, region=str(config["region"]))
 
@@ -198,7 +197,7 @@ def connect_check(cfg: OciConfig, *, now: float, timeout: float = 5.0) -> list[s
     """One cheap call per configured service with a short timeout, for
     ``triaged check --connect``. Returns problems, one line each; [] means reachable."""
     # Imported here: clients imports this module at load time.
-    from triaged.cloud.clients import ClientFactory, describe_error  # noqa: PLC0415
+    from triaged.cloud.clients import ClientFactory, describe_error
 
     try:
         factory = ClientFactory(cfg, read_timeout=timeout, circuit_breaker=False)

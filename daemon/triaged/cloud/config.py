@@ -287,9 +287,7 @@ def parse_oci_config(raw: object, *, path: str = "oci", file: str | None = None)
 
 def parse_timeouts(r: _Reader) -> Timeouts:
     r.check_keys({"connect", "read"})
-    return Timeouts(
-        connect=r.duration("connect", 5.0) or 5.0, read=r.duration("read", 30.0) or 30.0
-    )
+    return Timeouts(connect=r.duration("connect", 5.0) or 5.0, read=r.duration("read", 30.0) or 30.0)
 
 
 def parse_endpoints(r: _Reader) -> Endpoints:

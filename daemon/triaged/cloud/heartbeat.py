@@ -46,9 +46,7 @@ class Heartbeat:
             details = oci.monitoring.models.PostMetricDataDetails(
                 metric_data=self._metric_data(oci, now), batch_atomicity="NON_ATOMIC"
             )
-            response = self._client().post_metric_data(
-                details, retry_strategy=oci.retry.NoneRetryStrategy()
-            )
+            response = self._client().post_metric_data(details, retry_strategy=oci.retry.NoneRetryStrategy())
         # A boundary: a failed heartbeat is reported, never allowed to stop the daemon.
         except Exception as exc:
             failure = classify(exc)

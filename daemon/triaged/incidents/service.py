@@ -80,10 +80,13 @@ class IncidentService:
                 self._escalate_if_worse(previous, group, now, result, notify=False)
                 rows.update_incident(self.store, previous)
                 rows.add_timeline(
-                    self.store, previous.id, now, "reopened",
+                    self.store,
+                    previous.id,
+                    now,
+                    "reopened",
                     f"alerts returned within {self.policy.reopen_window_s:.0f}s of resolve: "
                     + ", ".join(sorted(names)),
-                )  # fmt: skip
+                )
                 self._record_alerts(previous, group, now)
                 result.enqueued += self._notify(previous, Event.REOPEN, group, now)
                 result.reopened.append(previous.id)
@@ -91,19 +94,33 @@ class IncidentService:
         self._open(group, now, result)
 
     def _open(self, group: AlertGroup, now: float, result: SyncResult) -> None:
-        first = min(group.alerts, key=lambda a: (alert_severity(a, self.policy.default_severity), a.active_at))
+        first = min(
+            group.alerts, key=lambda a: (alert_severity(a, self.policy.default_severity), a.active_at)
+        )
         severity = min(alert_severity(a, self.policy.default_severity) for a in group.alerts)
         incident = Incident(
-            id=0, group_key=group.key, service=group.labels.get("service", ""),
-            title=_summary(first), severity=severity, status=IncidentStatus.DETECTED,
-            detected_at=min(a.active_at for a in group.alerts), opened_at=now, updated_at=now,
-            rule=first.rule, expr=first.expr, labels=dict(group.labels),
-        )  # fmt: skip
+            id=0,
+            group_key=group.key,
+            service=group.labels.get("service", ""),
+            title=_summary(first),
+            severity=severity,
+            status=IncidentStatus.DETECTED,
+            detected_at=min(a.active_at for a in group.alerts),
+            opened_at=now,
+            updated_at=now,
+            rule=first.rule,
+            expr=first.expr,
+            labels=dict(group.labels),
+        )
         rows.insert_incident(self.store, incident)
         rows.add_timeline(
-            self.store, incident.id, now, "opened", f"{severity} incident opened: {incident.title}",
+            self.store,
+            incident.id,
+            now,
+            "opened",
+            f"{severity} incident opened: {incident.title}",
             data={"severity": severity.name, "group": group.key},
-        )  # fmt: skip
+        )
         self._record_alerts(incident, group, now)
         result.enqueued += self._notify(incident, Event.OPEN, group, now)
         result.opened.append(incident.id)
@@ -111,7 +128,13 @@ class IncidentService:
     def _update(self, incident: Incident, group: AlertGroup, now: float, result: SyncResult) -> None:
         if incident.clear_since is not None:
             incident.clear_since = None
-            rows.add_timeline(self.store, incident.id, now, "alert_returned", "alerts firing again before the resolve hold ended")
+            rows.add_timeline(
+                self.store,
+                incident.id,
+                now,
+                "alert_returned",
+                "alerts firing again before the resolve hold ended",
+            )
         if self._escalate_if_worse(incident, group, now, result, notify=True):
             result.escalated.append(incident.id)
         incident.updated_at = now
@@ -130,9 +153,13 @@ class IncidentService:
         incident.title = _summary(culprit)
         rows.update_incident(self.store, incident)
         rows.add_timeline(
-            self.store, incident.id, now, "escalated", f"severity {old} → {worst} by {culprit.rule}",
+            self.store,
+            incident.id,
+            now,
+            "escalated",
+            f"severity {old} → {worst} by {culprit.rule}",
             data={"from": old.name, "to": worst.name, "alert": culprit.rule},
-        )  # fmt: skip
+        )
         if notify:
             result.enqueued += self._notify(incident, Event.ESCALATE, group, now)
         return True
@@ -143,12 +170,23 @@ class IncidentService:
             previous = known.get(alert.fingerprint)
             if previous is None or previous["state"] == "resolved":
                 rows.add_timeline(
-                    self.store, incident.id, now, "alert_firing",
-                    f"{alert.rule} firing (pending since {_ago(now - alert.active_at)}), value {format_value(alert.value)}",
-                    data={"alert": alert.rule, "value": _json_value(alert.value), "labels": alert.labels.as_dict(),
-                          "active_at": alert.active_at, "fired_at": alert.fired_at},
-                )  # fmt: skip
-            rows.upsert_incident_alert(self.store, incident.id, _alert_row(alert, self.policy.default_severity))
+                    self.store,
+                    incident.id,
+                    now,
+                    "alert_firing",
+                    f"{alert.rule} firing (pending since {_ago(now - alert.active_at)}),"
+                    f" value {format_value(alert.value)}",
+                    data={
+                        "alert": alert.rule,
+                        "value": _json_value(alert.value),
+                        "labels": alert.labels.as_dict(),
+                        "active_at": alert.active_at,
+                        "fired_at": alert.fired_at,
+                    },
+                )
+            rows.upsert_incident_alert(
+                self.store, incident.id, _alert_row(alert, self.policy.default_severity)
+            )
 
     def _clear(self, incident: Incident, now: float, result: SyncResult) -> None:
         active = [r for r in rows.incident_alerts(self.store, incident.id) if r["state"] != "resolved"]
@@ -156,9 +194,13 @@ class IncidentService:
             rows.mark_alerts_resolved(self.store, incident.id, [r["fingerprint"] for r in active], now)
             for r in active:
                 rows.add_timeline(
-                    self.store, incident.id, now, "alert_resolved", f"{r['alertname']} resolved",
+                    self.store,
+                    incident.id,
+                    now,
+                    "alert_resolved",
+                    f"{r['alertname']} resolved",
                     data={"alert": r["alertname"], "last_value": r["value"]},
-                )  # fmt: skip
+                )
         if incident.clear_since is None:
             incident.clear_since = now
             rows.update_incident(self.store, incident)
@@ -168,9 +210,12 @@ class IncidentService:
         transition(incident, IncidentStatus.RESOLVED, now)
         rows.update_incident(self.store, incident)
         rows.add_timeline(
-            self.store, incident.id, now, "resolved",
+            self.store,
+            incident.id,
+            now,
+            "resolved",
             f"auto-resolved: all alerts clear for {self.policy.resolve_hold_s:.0f}s",
-        )  # fmt: skip
+        )
         result.enqueued += self._notify(incident, Event.RESOLVE, None, now)
         result.resolved.append(incident.id)
 
@@ -180,14 +225,23 @@ class IncidentService:
         enqueued = 0
         for receiver in self.router.receivers(incident.labels, incident.severity, event):
             if outbox.enqueue(
-                self.store, incident_id=incident.id, event=event.value, receiver=receiver,
-                dedup_key=message.dedup_key, payload=message.to_dict(), now=now,
-            ):  # fmt: skip
+                self.store,
+                incident_id=incident.id,
+                event=event.value,
+                receiver=receiver,
+                dedup_key=message.dedup_key,
+                payload=message.to_dict(),
+                now=now,
+            ):
                 enqueued += 1
                 rows.add_timeline(
-                    self.store, incident.id, now, "notification_queued", f"{event} queued for {receiver}",
+                    self.store,
+                    incident.id,
+                    now,
+                    "notification_queued",
+                    f"{event} queued for {receiver}",
                     data={"receiver": receiver, "dedup_key": message.dedup_key},
-                )  # fmt: skip
+                )
         return enqueued
 
 
@@ -205,9 +259,13 @@ def build_message(store: Store, incident: Incident, event: Event, group: AlertGr
     alerts = group.alerts if group is not None else []
     summaries = tuple(
         AlertSummary(
-            rule=a.rule, labels=a.labels.as_dict(), annotations=dict(a.annotations),
-            value=_json_value(a.value), state=a.state.value, started_at=a.active_at,
-        )  # fmt: skip
+            rule=a.rule,
+            labels=a.labels.as_dict(),
+            annotations=dict(a.annotations),
+            value=_json_value(a.value),
+            state=a.state.value,
+            started_at=a.active_at,
+        )
         for a in alerts
     )
     lead = alerts[0] if alerts else None
@@ -216,7 +274,8 @@ def build_message(store: Store, incident: Incident, event: Event, group: AlertGr
     prefix = f"[{incident.severity.name}]" + (f"[{verb}]" if verb else "")
     lines = [
         f"Incident #{incident.id} {event.value}: {incident.title}",
-        f"Severity: {incident.severity.name}   Service: {incident.service or '-'}   Status: {incident.status}",
+        f"Severity: {incident.severity.name}   Service: {incident.service or '-'}"
+        f"   Status: {incident.status}",
     ]
     if lead is not None:
         lines.append(f"Alert: {lead.rule} = {format_value(lead.value)}")
@@ -224,11 +283,19 @@ def build_message(store: Store, incident: Incident, event: Event, group: AlertGr
             lines.append(annotations["description"])
     lines.append(f"Acknowledge: triaged incidents ack {incident.id}")
     return Message(
-        dedup_key=dedup_key(incident, event), event=event, incident_id=incident.id,
-        severity=incident.severity, title=f"{prefix} {incident.title}", body="\n".join(lines),
-        service=incident.service, started_at=incident.detected_at, resolved_at=incident.resolved_at,
-        labels=dict(incident.labels), annotations=annotations, alerts=summaries,
-    )  # fmt: skip
+        dedup_key=dedup_key(incident, event),
+        event=event,
+        incident_id=incident.id,
+        severity=incident.severity,
+        title=f"{prefix} {incident.title}",
+        body="\n".join(lines),
+        service=incident.service,
+        started_at=incident.detected_at,
+        resolved_at=incident.resolved_at,
+        labels=dict(incident.labels),
+        annotations=annotations,
+        alerts=summaries,
+    )
 
 
 def _summary(alert: Alert) -> str:
@@ -237,11 +304,18 @@ def _summary(alert: Alert) -> str:
 
 def _alert_row(alert: Alert, default: Severity) -> dict[str, object]:
     return {
-        "fingerprint": alert.fingerprint, "alertname": alert.rule, "labels": alert.labels.as_dict(),
-        "annotations": dict(alert.annotations), "severity": alert_severity(alert, default).name,
-        "state": alert.state.value, "expr": alert.expr, "active_at": alert.active_at,
-        "fired_at": alert.fired_at, "resolved_at": None, "value": _json_value(alert.value),
-    }  # fmt: skip
+        "fingerprint": alert.fingerprint,
+        "alertname": alert.rule,
+        "labels": alert.labels.as_dict(),
+        "annotations": dict(alert.annotations),
+        "severity": alert_severity(alert, default).name,
+        "state": alert.state.value,
+        "expr": alert.expr,
+        "active_at": alert.active_at,
+        "fired_at": alert.fired_at,
+        "resolved_at": None,
+        "value": _json_value(alert.value),
+    }
 
 
 def _json_value(v: float) -> float | None:
@@ -266,15 +340,32 @@ class HumanActions:
             transition(incident, target, now)
             rows.update_incident(self.store, incident)
             text = f"{previous} → {target}" + (f": {reason}" if reason else "")
-            rows.add_timeline(self.store, incident.id, now, target.value, text, actor=actor,
-                              data={"from": previous.value, "to": target.value, "reason": reason})  # fmt: skip
-            event = {IncidentStatus.ACKNOWLEDGED: Event.ACK, IncidentStatus.RESOLVED: Event.RESOLVE,
-                     IncidentStatus.DETECTED: Event.REOPEN}.get(target)  # fmt: skip
+            rows.add_timeline(
+                self.store,
+                incident.id,
+                now,
+                target.value,
+                text,
+                actor=actor,
+                data={"from": previous.value, "to": target.value, "reason": reason},
+            )
+            event = {
+                IncidentStatus.ACKNOWLEDGED: Event.ACK,
+                IncidentStatus.RESOLVED: Event.RESOLVE,
+                IncidentStatus.DETECTED: Event.REOPEN,
+            }.get(target)
             if event is not None:
                 message = build_message(self.store, incident, event, None)
                 for receiver in self.router.receivers(incident.labels, incident.severity, event):
-                    outbox.enqueue(self.store, incident_id=incident.id, event=event.value, receiver=receiver,
-                                   dedup_key=message.dedup_key, payload=message.to_dict(), now=now)  # fmt: skip
+                    outbox.enqueue(
+                        self.store,
+                        incident_id=incident.id,
+                        event=event.value,
+                        receiver=receiver,
+                        dedup_key=message.dedup_key,
+                        payload=message.to_dict(),
+                        now=now,
+                    )
         return incident
 
     def note(self, incident_id: int, actor: str, text: str, now: float) -> None:

@@ -21,9 +21,7 @@ class NotifyError(Exception):
     """A failed delivery. ``permanent`` errors go to the dead-letter state at once;
     others are retried with backoff, no sooner than ``retry_after`` seconds."""
 
-    def __init__(
-        self, message: str, *, permanent: bool = False, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after

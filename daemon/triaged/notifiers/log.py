@@ -18,7 +18,12 @@ class LogNotifier:
 
     def send(self, message: Message) -> Receipt:
         self._log.info(
-            "page", receiver=self._name, title=message.title, incident_id=message.incident_id,
-            severity=message.severity.name, event_kind=message.event.value, dedup_key=message.dedup_key,
-        )  # fmt: skip
+            "page",
+            receiver=self._name,
+            title=message.title,
+            incident_id=message.incident_id,
+            severity=message.severity.name,
+            event_kind=message.event.value,
+            dedup_key=message.dedup_key,
+        )
         return Receipt(message_id=message.dedup_key)

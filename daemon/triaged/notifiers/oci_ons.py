@@ -67,9 +67,7 @@ class OnsNotifier:
         self._client = client_factory
         self.max_message_bytes = max_message_bytes
         self._clock = clock or SystemClock()
-        self._buckets = {
-            t: TokenBucket.per_minute(per_topic_per_minute) for t in set(self.topics.values())
-        }
+        self._buckets = {t: TokenBucket.per_minute(per_topic_per_minute) for t in set(self.topics.values())}
         self.errors_by_kind: Counter[str] = Counter()
         self.sent = 0
 
@@ -99,9 +97,7 @@ class OnsNotifier:
         title, body = render(message, self.max_message_bytes)
         return self._publish(topic, title, body, bucket, now)
 
-    def _publish(
-        self, topic: str, title: str, body: str, bucket: TokenBucket, now: float
-    ) -> Receipt:
+    def _publish(self, topic: str, title: str, body: str, bucket: TokenBucket, now: float) -> Receipt:
         try:
             oci = sdk()
 

@@ -65,7 +65,9 @@ class WebhookNotifier:
             payload["truncatedAlerts"] = max(0, len(message.alerts) - 1)
             body = json.dumps(payload).encode()
         if len(body) > self.max_payload_bytes:
-            raise NotifyError(f"{self._name}: payload {len(body)} bytes exceeds {self.max_payload_bytes}", permanent=True)
+            raise NotifyError(
+                f"{self._name}: payload {len(body)} bytes exceeds {self.max_payload_bytes}", permanent=True
+            )
         return body
 
 

@@ -15,8 +15,8 @@ class Backoff:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        raw = min(self.cap_s, self.base_s * (2 ** max(0, attempt - 1)))
+        raw = float(min(self.cap_s, self.base_s * 2.0 ** max(0, attempt - 1)))
         if not self.jitter:
             return raw
         r = (rng or random).uniform(-self.jitter, self.jitter)
-        return max(0.0, raw * (1 + r))
+        return float(max(0.0, raw * (1 + r)))

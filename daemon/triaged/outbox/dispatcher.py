@@ -76,15 +76,28 @@ class Dispatcher:
             outbox.mark_sent(self.store, row.id, now, receipt.message_id)
             if row.incident_id is not None:
                 incident_rows.add_timeline(
-                    self.store, row.incident_id, now, "notification_sent",
+                    self.store,
+                    row.incident_id,
+                    now,
+                    "notification_sent",
                     f"{row.event} delivered to {row.receiver}"
                     + (f" (message id {receipt.message_id})" if receipt.message_id else ""),
-                    data={"receiver": row.receiver, "dedup_key": row.dedup_key,
-                          "message_id": receipt.message_id, "attempts": row.attempts},
-                )  # fmt: skip
+                    data={
+                        "receiver": row.receiver,
+                        "dedup_key": row.dedup_key,
+                        "message_id": receipt.message_id,
+                        "attempts": row.attempts,
+                    },
+                )
         self.stats.bump("sent", row.receiver)
-        log.info("notification_sent", receiver=row.receiver, incident_id=row.incident_id,
-                 event_kind=row.event, dedup_key=row.dedup_key, attempts=row.attempts)  # fmt: skip
+        log.info(
+            "notification_sent",
+            receiver=row.receiver,
+            incident_id=row.incident_id,
+            event_kind=row.event,
+            dedup_key=row.dedup_key,
+            attempts=row.attempts,
+        )
         if self.on_sent is not None:
             self.on_sent(row.receiver, message)
         return True
@@ -99,8 +112,14 @@ class Dispatcher:
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
         outbox.mark_retry(self.store, row.id, now + delay, str(exc))
-        log.warning("notification_retry", receiver=row.receiver, incident_id=row.incident_id,
-                    attempts=row.attempts, retry_in_s=round(delay, 1), error=str(exc))  # fmt: skip
+        log.warning(
+            "notification_retry",
+            receiver=row.receiver,
+            incident_id=row.incident_id,
+            attempts=row.attempts,
+            retry_in_s=round(delay, 1),
+            error=str(exc),
+        )
 
     def _dead(self, row: outbox.OutboxRow, error: str, now: float) -> None:
         self.stats.bump("dead", row.receiver)
@@ -108,8 +127,11 @@ class Dispatcher:
             outbox.mark_dead(self.store, row.id, error)
             if row.incident_id is not None:
                 incident_rows.add_timeline(
-                    self.store, row.incident_id, now, "notification_failed",
+                    self.store,
+                    row.incident_id,
+                    now,
+                    "notification_failed",
                     f"{row.event} to {row.receiver} failed for good: {error}",
                     data={"receiver": row.receiver, "dedup_key": row.dedup_key},
-                )  # fmt: skip
+                )
         log.error("notification_dead", receiver=row.receiver, incident_id=row.incident_id, error=error)

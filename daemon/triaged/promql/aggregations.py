@@ -28,13 +28,35 @@ def grouping_fn(node: AggNode) -> KeyFn:
     return lambda labels: Labels(p for p in labels if p[0] in keep)
 
 
+# Group keys memoised per grouping clause. Rules re-aggregate the same series every
+# cycle, and a dict hit costs a fraction of rebuilding the key from the label pairs.
+# Bounded, so series churn cannot grow it without limit.
+_KEY_CACHES: dict[tuple[tuple[str, ...], bool], dict[Labels, Labels]] = {}
+_MAX_CACHED_KEYS = 500_000
+_MAX_GROUPINGS = 1_000
+
+
+def _key_cache(node: AggNode) -> dict[Labels, Labels]:
+    ident = (node.grouping, node.without)
+    cache = _KEY_CACHES.get(ident)
+    if cache is None:
+        if len(_KEY_CACHES) >= _MAX_GROUPINGS:
+            _KEY_CACHES.clear()
+        cache = _KEY_CACHES[ident] = {}
+    elif len(cache) > _MAX_CACHED_KEYS:
+        cache.clear()
+    return cache
+
+
 def _groups(node: AggNode, vec: Vector) -> dict[Labels, list[InstantSample]]:
     key = grouping_fn(node)
+    cache = _key_cache(node)
     groups: dict[Labels, list[InstantSample]] = {}
-    # Series labels repeat across evaluations but not within one, so caching the key
-    # per label set would not pay; a single dict pass is the cheapest we can do.
     for s in vec:
-        k = key(s.labels)
+        labels = s.labels
+        k = cache.get(labels)
+        if k is None:
+            k = cache[labels] = key(labels)
         members = groups.get(k)
         if members is None:
             groups[k] = [s]

@@ -15,6 +15,7 @@ from typing import Any
 
 from triaged.model import Labels, is_stale
 from triaged.promql import aggregations, binops
+from triaged.promql.fastpath import RATE_FUNCTIONS, rate_vector
 from triaged.promql.functions import FUNCTIONS, CallEnv
 from triaged.promql.parse import (
     DEFAULT_LOOKBACK_MS,
@@ -273,6 +274,13 @@ class Evaluator:
         return aggregations.aggregate(node, param, self.eval_vector(node.expr, t))
 
     def _call(self, node: CallNode, t: int) -> Scalar | Vector:
+        fast = RATE_FUNCTIONS.get(node.name)
+        if fast is not None and isinstance(node.args[0], MatrixNode):
+            arg = node.args[0]
+            end = self.ref_time(arg.selector.at, t) - arg.selector.offset_ms
+            start = end - arg.range_ms
+            series = self.select(arg.selector, start + 1, end)
+            return rate_vector(series, start, end, counter=fast[0], per_second=fast[1])
         fn = FUNCTIONS.get(node.name)
         if fn is None:
             raise ExprError(f"function {node.name!r} is not supported")

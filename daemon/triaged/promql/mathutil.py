@@ -7,7 +7,18 @@ from collections.abc import Iterable
 
 
 def kahan_sum(values: Iterable[float]) -> float:
-    """Neumaier-compensated sum, as Prometheus computes `sum` and `sum_over_time`."""
+    """Sum at least as exact as Prometheus' compensated sum.
+
+    `math.fsum` is exact and runs in C; it refuses only inf - inf and intermediate
+    overflow, where the Neumaier loop below gives Prometheus' answer."""
+    values = list(values)
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):
+        return _neumaier(values)
+
+
+def _neumaier(values: list[float]) -> float:
     total = 0.0
     c = 0.0
     for v in values:

@@ -83,9 +83,14 @@ class AlertingRule:
                 alert.keep_firing_since = None
                 continue
             self.alerts[labels] = Alert(
-                rule=self.name, labels=labels, annotations=notes,
-                state=AlertState.PENDING, active_at=now, value=value, expr=self.spec.expr,
-            )  # fmt: skip
+                rule=self.name,
+                labels=labels,
+                annotations=notes,
+                state=AlertState.PENDING,
+                active_at=now,
+                value=value,
+                expr=self.spec.expr,
+            )
         for labels, alert in list(self.alerts.items()):
             if labels not in found:
                 self._absent(labels, alert, now)

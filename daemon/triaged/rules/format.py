@@ -56,27 +56,27 @@ class GroupSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-class RuleFileErrors(Exception):
+class RuleFileError(Exception):
     def __init__(self, errors: list[ConfigError]) -> None:
         super().__init__("\n".join(str(e) for e in errors))
         self.errors = errors
 
 
 def load_rule_file(path: str | Path) -> list[GroupSpec]:
-    """Parse and validate one rule file. Raises :class:`RuleFileErrors` with all errors."""
+    """Parse and validate one rule file. Raises :class:`RuleFileError` with all errors."""
     errors: list[ConfigError] = []
     try:
         doc = load_yaml_file(path)
     except ConfigError as exc:
-        raise RuleFileErrors([exc]) from exc
+        raise RuleFileError([exc]) from exc
     file = str(path)
     if doc is None:
         return []  # an empty rule file is valid, as in Prometheus
     if not isinstance(doc, Node) or "groups" not in doc:
-        raise RuleFileErrors([ConfigError("expected a top-level 'groups:' list", file=file, line=1)])
+        raise RuleFileError([ConfigError("expected a top-level 'groups:' list", file=file, line=1)])
     groups_raw = doc["groups"]
     if not isinstance(groups_raw, list):
-        raise RuleFileErrors([doc.error("groups", "'groups' must be a list")])
+        raise RuleFileError([doc.error("groups", "'groups' must be a list")])
     groups: list[GroupSpec] = []
     seen: set[str] = set()
     for raw in groups_raw:
@@ -88,7 +88,7 @@ def load_rule_file(path: str | Path) -> list[GroupSpec]:
         seen.add(group.name)
         groups.append(group)
     if errors:
-        raise RuleFileErrors(errors)
+        raise RuleFileError(errors)
     return groups
 
 
@@ -155,9 +155,17 @@ def _parse_rule(
     if len(errors) != before:
         return None
     return RuleSpec(
-        name=name, expr=expr, kind=kind, file=file, line=raw.line, group=group_name,
-        for_s=for_s or 0.0, keep_firing_for_s=keep or 0.0, labels=labels, annotations=annotations,
-    )  # fmt: skip
+        name=name,
+        expr=expr,
+        kind=kind,
+        file=file,
+        line=raw.line,
+        group=group_name,
+        for_s=for_s or 0.0,
+        keep_firing_for_s=keep or 0.0,
+        labels=labels,
+        annotations=annotations,
+    )
 
 
 def _rule_kind(raw: Node, errors: list[ConfigError]) -> tuple[str, str]:

@@ -43,7 +43,9 @@ class RuleGroup:
         # A small tolerance so a tick that fires a few ms early still evaluates.
         return self.last_eval is None or now - self.last_eval >= self.interval_s - 0.05
 
-    def eval(self, now: float, query: QueryFunc, record: RecordFunc, timer: Callable[[], float]) -> list[Alert]:
+    def eval(
+        self, now: float, query: QueryFunc, record: RecordFunc, timer: Callable[[], float]
+    ) -> list[Alert]:
         """Evaluate every rule. A failing rule records its error and the group goes on."""
         alerts: list[Alert] = []
         for rule in self.rules:
@@ -53,7 +55,9 @@ class RuleGroup:
                 if isinstance(rule, AlertingRule):
                     alerts.extend(rule.eval(now, query))
                 else:
-                    samples = [(lbl.with_(**rule.labels, __name__=rule.name), v) for lbl, v in query(rule.expr, now)]
+                    samples = [
+                        (lbl.with_(**rule.labels, __name__=rule.name), v) for lbl, v in query(rule.expr, now)
+                    ]
                     record(samples, now)
                 health.health, health.last_error = "ok", ""
             except (RuleEvalError, ExprError, ValueError, ArithmeticError) as exc:

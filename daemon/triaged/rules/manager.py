@@ -16,11 +16,13 @@ from pathlib import Path
 from triaged.errors import ConfigError
 from triaged.promql import max_range_ms, parse_expr
 from triaged.rules.alerting import Alert, AlertingRule, QueryFunc
-from triaged.rules.format import GroupSpec, RuleFileErrors, RuleSpec, load_rule_file
+from triaged.rules.format import GroupSpec, RuleFileError, RuleSpec, load_rule_file
 from triaged.rules.group import RecordFunc, RuleGroup
 
 
-def expand_rule_paths(patterns: Sequence[str], base: Path | None = None) -> tuple[list[Path], list[ConfigError]]:
+def expand_rule_paths(
+    patterns: Sequence[str], base: Path | None = None
+) -> tuple[list[Path], list[ConfigError]]:
     """Resolve globs relative to ``base``. A pattern that matches nothing is an error:
     a typo in ``rule_files`` would otherwise silently disable every rule."""
     paths: list[Path] = []
@@ -40,7 +42,7 @@ def load_groups(paths: Iterable[Path]) -> tuple[list[GroupSpec], list[ConfigErro
     for path in paths:
         try:
             specs.extend(load_rule_file(path))
-        except RuleFileErrors as exc:
+        except RuleFileError as exc:
             errors.extend(exc.errors)
     return specs, errors
 
@@ -119,7 +121,14 @@ def _with_group_labels(rule: RuleSpec, group: GroupSpec) -> RuleSpec:
         return rule
     merged = {**group.labels, **rule.labels}
     return RuleSpec(
-        name=rule.name, expr=rule.expr, kind=rule.kind, file=rule.file, line=rule.line,
-        group=rule.group, for_s=rule.for_s, keep_firing_for_s=rule.keep_firing_for_s,
-        labels=merged, annotations=rule.annotations,
-    )  # fmt: skip
+        name=rule.name,
+        expr=rule.expr,
+        kind=rule.kind,
+        file=rule.file,
+        line=rule.line,
+        group=rule.group,
+        for_s=rule.for_s,
+        keep_firing_for_s=rule.keep_firing_for_s,
+        labels=merged,
+        annotations=rule.annotations,
+    )

@@ -34,9 +34,15 @@ def humanize(v: float) -> str:
     if v == 0 or math.isnan(v) or math.isinf(v):
         return _plain(v)
     prefixes = (
-        (1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"),
-        (1e9, "G"), (1e6, "M"), (1e3, "k"),
-    )  # fmt: skip
+        (1e24, "Y"),
+        (1e21, "Z"),
+        (1e18, "E"),
+        (1e15, "P"),
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+    )
     if abs(v) >= 1:
         for size, prefix in prefixes:
             if abs(v) >= size:

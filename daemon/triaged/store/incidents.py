@@ -12,11 +12,27 @@ from triaged.store.db import Store
 
 _OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN)
 _FIELDS = (
-    "group_key", "service", "title", "severity", "status", "rule", "expr", "labels",
-    "detected_at", "opened_at", "acknowledged_at", "investigating_at", "mitigated_at",
-    "resolved_at", "postmortem_at", "closed_at", "clear_since", "assignee", "reopen_count",
+    "group_key",
+    "service",
+    "title",
+    "severity",
+    "status",
+    "rule",
+    "expr",
+    "labels",
+    "detected_at",
+    "opened_at",
+    "acknowledged_at",
+    "investigating_at",
+    "mitigated_at",
+    "resolved_at",
+    "postmortem_at",
+    "closed_at",
+    "clear_since",
+    "assignee",
+    "reopen_count",
     "updated_at",
-)  # fmt: skip
+)
 
 
 def _to_row(incident: Incident) -> dict[str, Any]:
@@ -72,7 +88,8 @@ def recently_resolved(store: Store, group_key: str, since: float) -> list[Incide
 def list_incidents(
     store: Store, *, status: str | None = None, limit: int = 50, since: float | None = None
 ) -> list[Incident]:
-    where, params = [], []  # type: ignore[var-annotated]
+    where: list[str] = []
+    params: list[object] = []
     if status == "open":
         where.append(f"status IN ({_OPEN_SQL})")
     elif status:

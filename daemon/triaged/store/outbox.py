@@ -35,11 +35,20 @@ class OutboxRow:
 
 def _row(r: dict[str, Any]) -> OutboxRow:
     return OutboxRow(
-        id=r["id"], incident_id=r["incident_id"], event=r["event"], receiver=r["receiver"],
-        dedup_key=r["dedup_key"], payload=json.loads(r["payload"]), status=r["status"],
-        attempts=r["attempts"], created_at=r["created_at"], due_at=r["due_at"],
-        sent_at=r["sent_at"], message_id=r["message_id"], last_error=r["last_error"],
-    )  # fmt: skip
+        id=r["id"],
+        incident_id=r["incident_id"],
+        event=r["event"],
+        receiver=r["receiver"],
+        dedup_key=r["dedup_key"],
+        payload=json.loads(r["payload"]),
+        status=r["status"],
+        attempts=r["attempts"],
+        created_at=r["created_at"],
+        due_at=r["due_at"],
+        sent_at=r["sent_at"],
+        message_id=r["message_id"],
+        last_error=r["last_error"],
+    )
 
 
 def enqueue(

@@ -519,10 +519,9 @@ class _Handler(BaseHTTPRequestHandler):
         if delay:
             fake._wait(delay)
         if failure is not None:
-            headers = {} if failure.retry_after is None else {
-                "retry-after": f"{failure.retry_after:g}"}  # fmt: skip
-            status, payload, extra = failure.status or 500, {
-                "code": failure.code, "message": failure.message}, headers  # fmt: skip
+            status, payload, extra = _error(failure.status or 500, failure.code, failure.message)
+            if failure.retry_after is not None:
+                extra = {"retry-after": f"{failure.retry_after:g}"}
         elif fake.verify_signatures and (problem := fake._verify(req)):
             req.verified = False
             status, payload, extra = _error(401, "NotAuthenticated", problem)
@@ -539,9 +538,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(min(length, 16 * 1024 * 1024)) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         # The raw query is kept because (request-target) signs it exactly as sent.
-        return RecordedRequest(
-            self.command, parts.path, parse_qs(parts.query), headers, body, parts.query
-        )
+        return RecordedRequest(self.command, parts.path, parse_qs(parts.query), headers, body, parts.query)
 
     def _reply(self, status: int, payload: Any, headers: dict[str, str]) -> None:
         data = json.dumps(payload).encode()

@@ -102,9 +102,7 @@ class Storage:
             return False
         return True
 
-    def append_batch(
-        self, source: str, samples: Iterable[tuple[Labels, float]], t_ms: int
-    ) -> int:
+    def append_batch(self, source: str, samples: Iterable[tuple[Labels, float]], t_ms: int) -> int:
         """Write one scrape of ``source`` at ``t_ms`` and mark series it no longer
         reports as stale, so an instant query stops seeing them at once instead of
         after the 5 minute lookback. Returns the number of samples stored."""
