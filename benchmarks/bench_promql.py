@@ -40,8 +40,10 @@ STATUSES = ["200", "404", "500"]
 BUCKETS = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
 
 PRIORITY_1 = [
-    'histogram_quantile(0.95, sum by (le, service) (rate(http_request_duration_seconds_bucket{job="bharatmart"}[1m]))) > 0.5',
-    'sum by (service)(rate(payments_processed_total{status="failed"}[1m])) / sum by (service)(rate(payments_processed_total[1m])) > 0.05',
+    "histogram_quantile(0.95, sum by (le, service) "
+    '(rate(http_request_duration_seconds_bucket{job="bharatmart"}[1m]))) > 0.5',
+    'sum by (service)(rate(payments_processed_total{status="failed"}[1m])) '
+    "/ sum by (service)(rate(payments_processed_total[1m])) > 0.05",
     "max by (service)(db_pool_connections_in_use / db_pool_connections_max) > 0.8",
     'max by (service)(chaos_enabled{environment="production"}) == 1',
     "up == 0",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -24,6 +25,9 @@ from triaged.errors import ConfigError
 from triaged.incidents.service import IncidentPolicy, IncidentService
 from triaged.model import Labels
 from triaged.notifiers.base import Notifier
+
+if TYPE_CHECKING:
+    from triaged.oci_wiring import OciParts
 from triaged.notifiers.log import LogNotifier
 from triaged.notifiers.webhook import WebhookNotifier
 from triaged.outbox.backoff import Backoff
@@ -84,12 +88,17 @@ def build_sources(cfg: Config) -> list[Source]:
     return sources
 
 
-def build_notifier(n: NotifierConfig) -> Notifier:
+def build_notifier(n: NotifierConfig, cfg: Config, oci: OciParts | None = None) -> Notifier:
     if n.type == "log":
         return LogNotifier(n.name)
     if n.type == "webhook":
         return WebhookNotifier(n.name, n.url, timeout_s=n.timeout_s, headers=n.headers)
-    raise ConfigError(f"notifier {n.name!r}: type {n.type!r} needs the OCI section (see README)")
+    if n.type == "ons":
+        from triaged.oci_wiring import ons_notifier
+
+        notifier: Notifier = ons_notifier(n, oci, cfg.path)
+        return notifier
+    raise ConfigError(f"notifier {n.name!r}: unknown type {n.type!r}", file=cfg.path)
 
 
 @dataclass
@@ -137,6 +146,7 @@ class Daemon:
         )
         self._cycle_lock = threading.Lock()
         self.last_cycle: CycleReport | None = None
+        self.heartbeat: Callable[[float], str | None] | None = None
         self.on_cycle: Callable[[CycleReport], None] | None = None
 
     # -- the cycle ---------------------------------------------------------------------
@@ -240,7 +250,11 @@ def build(
     rules = RuleManager(cfg.evaluation_interval_s, cfg.external_labels)
     rules.load(specs, restored=alert_state.load(store))
     storage = Storage(StorageLimits(retention_ms=retention_for(cfg, rules), max_series=cfg.max_series))
-    built = dict(notifiers) if notifiers is not None else {n.name: build_notifier(n) for n in cfg.notifiers}
+    oci = _build_oci(cfg, store)
+    if notifiers is None:
+        notifiers = {n.name: build_notifier(n, cfg, oci) for n in cfg.notifiers}
+    if sources is None:
+        sources = build_sources(cfg) + (oci.sources if oci is not None else [])
     router = Router([Route(r.receiver, r.severities, r.events, r.match) for r in cfg.routes])
     policy = IncidentPolicy(
         group_by=cfg.incidents.group_by,
@@ -250,17 +264,28 @@ def build(
     backoff = Backoff(
         base_s=cfg.outbox.base_backoff_s, cap_s=cfg.outbox.max_backoff_s, max_attempts=cfg.outbox.max_attempts
     )
-    return Daemon(
+    daemon = Daemon(
         cfg=cfg,
         store=store,
         storage=storage,
         engine=Engine(storage),
         rules=rules,
-        sources=sources if sources is not None else build_sources(cfg),
+        sources=sources,
         incidents=IncidentService(store, router, policy),
-        dispatcher=Dispatcher(store, built, backoff, lease_s=cfg.outbox.lease_s),
+        dispatcher=Dispatcher(store, notifiers, backoff, lease_s=cfg.outbox.lease_s),
         clock=clock or SystemClock(),
     )
+    daemon.heartbeat = oci.heartbeat if oci is not None else None
+    return daemon
+
+
+def _build_oci(cfg: Config, store: Store) -> OciParts | None:
+    if cfg.oci is None:
+        return None
+    from triaged.oci_wiring import build_oci
+    from triaged.store.incidents import open_incidents
+
+    return build_oci(cfg, open_incidents=lambda: len(open_incidents(store)))
 
 
 class Runner:
@@ -282,6 +307,9 @@ class Runner:
         )
         self.scheduler.add_job(d.dispatch, "interval", seconds=d.cfg.outbox.interval_s, id="dispatch")
         self.scheduler.add_job(d.gc, "interval", seconds=60, id="gc")
+        if d.heartbeat is not None:
+            beat = d.heartbeat
+            self.scheduler.add_job(lambda: beat(d.clock.now()), "interval", seconds=60, id="oci_heartbeat")
         self.scheduler.start()
         log.info(
             "daemon_started",

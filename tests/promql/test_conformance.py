@@ -20,9 +20,7 @@ def summarize(results: dict[str, list[CaseResult]]) -> tuple[str, float]:
     skipped = sum(r.status == "skip" for rs in results.values() for r in rs)
     judged = passed + failed
     rate = passed / judged if judged else 0.0
-    line = (
-        f"promql conformance: {passed}/{judged} cases pass ({rate * 100:.1f}%), {skipped} skipped"
-    )
+    line = f"promql conformance: {passed}/{judged} cases pass ({rate * 100:.1f}%), {skipped} skipped"
     return line, rate
 
 

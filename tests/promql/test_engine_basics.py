@@ -52,9 +52,7 @@ def _storage() -> Storage:
                 t,
                 1 if svc == "checkout" else 0,
             )
-        st.append(
-            Labels.of(__name__="chaos_enabled", environment="production", service="checkout"), t, 1
-        )
+        st.append(Labels.of(__name__="chaos_enabled", environment="production", service="checkout"), t, 1)
     return st
 
 
@@ -71,9 +69,7 @@ def _by(vec: object, label: str) -> dict[str, float]:
 def test_selector_and_comparison(engine: Engine) -> None:
     result = engine.instant("up == 0", END)
     assert isinstance(result, Vector)
-    assert [s.labels for s in result] == [
-        Labels.of(__name__="up", job="bharatmart", instance="catalog")
-    ]
+    assert [s.labels for s in result] == [Labels.of(__name__="up", job="bharatmart", instance="catalog")]
     assert _by(engine.instant("up == bool 0", END), "instance") == {"checkout": 0.0, "catalog": 1.0}
 
 
@@ -111,9 +107,7 @@ def test_ratio_of_gauges_and_max_by(engine: Engine) -> None:
 def test_rate_and_increase_extrapolate(engine: Engine) -> None:
     rate = _by(engine.instant('rate(payments_processed_total{status="ok"}[1m])', END), "service")
     assert rate["catalog"] == pytest.approx(2 * 0.99)
-    inc = engine.instant(
-        'increase(payments_processed_total{service="catalog",status="ok"}[5m])', END
-    )
+    inc = engine.instant('increase(payments_processed_total{service="catalog",status="ok"}[5m])', END)
     assert isinstance(inc, Vector)
     assert inc[0].value == pytest.approx(2 * 0.99 * 300)
     assert "__name__" not in dict(inc[0].labels)
@@ -127,14 +121,10 @@ def test_aggregations(engine: Engine) -> None:
 
 
 def test_absent_and_set_operators(engine: Engine) -> None:
-    assert engine.instant('absent(up{job="x"})', END) == Vector(
-        [InstantSample(Labels.of(job="x"), 1.0)]
-    )
+    assert engine.instant('absent(up{job="x"})', END) == Vector([InstantSample(Labels.of(job="x"), 1.0)])
     assert engine.instant('absent(up{job="bharatmart"})', END) == Vector()
     assert set(_by(engine.instant('up and up{instance="catalog"}', END), "instance")) == {"catalog"}
-    assert set(_by(engine.instant('up unless up{instance="catalog"}', END), "instance")) == {
-        "checkout"
-    }
+    assert set(_by(engine.instant('up unless up{instance="catalog"}', END), "instance")) == {"checkout"}
     assert len(engine.instant('up{instance="catalog"} or up', END)) == 2  # type: ignore[arg-type]
 
 
@@ -169,9 +159,7 @@ def test_increase_of_startup_failures() -> None:
     errs = Labels.of(__name__="errors_total", error_type="startup_failure")
     for i, v in enumerate([0, 0, 1, 1, 3]):
         st.append(errs, i * 60_000, v)
-    result = Engine(st).instant(
-        'increase(errors_total{error_type="startup_failure"}[5m]) > 0', 240_000
-    )
+    result = Engine(st).instant('increase(errors_total{error_type="startup_failure"}[5m]) > 0', 240_000)
     assert isinstance(result, Vector)
     assert result[0].labels == Labels.of(error_type="startup_failure")
     assert result[0].value == pytest.approx(3.0)

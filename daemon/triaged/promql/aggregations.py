@@ -65,6 +65,31 @@ def _groups(node: AggNode, vec: Vector) -> dict[Labels, list[InstantSample]]:
     return groups
 
 
+def _reduce(node: AggNode, vec: Vector, fn: Callable[[list[float]], float]) -> Vector:
+    """Aggregations that reduce each group's values to one number."""
+    keeps_name = not node.without and METRIC_NAME in node.grouping
+    if keeps_name:
+        # Grouping by __name__: a group drops it at the end if any member would have.
+        out = Vector()
+        for labels, members in _groups(node, vec).items():
+            drop = any(s.drop_name for s in members)
+            out.append(InstantSample(labels, fn([s.value for s in members]), None, drop))
+        return out
+    key = grouping_fn(node)
+    cache = _key_cache(node)
+    values: dict[Labels, list[float]] = {}
+    for labels, value, _, _ in vec:
+        k = cache.get(labels)
+        if k is None:
+            k = cache[labels] = key(labels)
+        group = values.get(k)
+        if group is None:
+            values[k] = [value]
+        else:
+            group.append(value)
+    return Vector(InstantSample(k, fn(group)) for k, group in values.items())
+
+
 def _min(values: list[float]) -> float:
     real = [v for v in values if v == v]  # noqa: PLR0124 - NaN only wins when alone
     return min(real) if real else math.nan
@@ -90,19 +115,11 @@ SIMPLE: dict[str, Callable[[list[float]], float]] = {
 def aggregate(node: AggNode, param: Scalar | String | None, vec: Vector) -> Vector:
     op = node.op
     simple = SIMPLE.get(op)
-    if simple is not None:
-        out = Vector()
-        for labels, members in _groups(node, vec).items():
-            drop = any(s.drop_name for s in members) and METRIC_NAME in dict(labels)
-            out.append(InstantSample(labels, simple([s.value for s in members]), None, drop))
-        return out
-    if op == "quantile":
+    if simple is None and op == "quantile":
         q = _scalar_param(op, param)
-        out = Vector()
-        for labels, members in _groups(node, vec).items():
-            drop = any(s.drop_name for s in members) and METRIC_NAME in dict(labels)
-            out.append(InstantSample(labels, quantile(q, [s.value for s in members]), None, drop))
-        return out
+        simple = lambda values: quantile(q, values)  # noqa: E731
+    if simple is not None:
+        return _reduce(node, vec, simple)
     if op in ("topk", "bottomk"):
         return _topk(node, _scalar_param(op, param), vec, top=op == "topk")
     if op == "limitk":

@@ -141,6 +141,38 @@ def go_labels(labels: Labels | tuple[tuple[str, str], ...]) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"
 
 
+Sig = tuple[tuple[str, str], ...]
+
+
+def _index_one_side(node: BinNode, one: Vector, sig: SigFn) -> dict[Sig, InstantSample]:
+    """The "one" side by match signature; two series with one signature would make
+    the matching many-to-many, which only set operators allow."""
+    ones: dict[Sig, InstantSample] = {}
+    for s in one:
+        key = sig(s.labels)
+        dup = ones.get(key)
+        if dup is not None:
+            side = "left" if node.card == "one-to-many" else "right"
+            raise ExprError(
+                f"found duplicate series for the match group {go_labels(key)} on the {side} "
+                f"hand-side of the operation: [{go_labels(dup.labels)}, {go_labels(s.labels)}]"
+                ";many-to-many matching not allowed: matching labels must be unique on one side"
+            )
+        ones[key] = s
+    return ones
+
+
+def _element(node: BinNode, left: float, right: float, many_drop: bool) -> tuple[float, bool] | None:
+    """Value and drop-name flag of one matched pair, or None if a filter drops it."""
+    arith = ARITHMETIC.get(node.op)
+    if arith is not None:
+        return arith(left, right), True
+    hit = COMPARISON[node.op](left, right)
+    if node.return_bool:
+        return (1.0 if hit else 0.0), True
+    return (left, many_drop) if hit else None
+
+
 def _vector_vector(node: BinNode, lhs: Vector, rhs: Vector) -> Vector:
     if node.card == "many-to-many":
         raise ExprError("many-to-many only allowed for set operators")
@@ -150,28 +182,14 @@ def _vector_vector(node: BinNode, lhs: Vector, rhs: Vector) -> Vector:
     swapped = node.card == "one-to-many"
     many, one = (rhs, lhs) if swapped else (lhs, rhs)
     sig = signature_fn(node)
-    ones: dict[tuple[tuple[str, str], ...], InstantSample] = {}
-    for s in one:
-        key = sig(s.labels)
-        dup = ones.get(key)
-        if dup is not None:
-            side = "left" if swapped else "right"
-            raise ExprError(
-                f"found duplicate series for the match group {go_labels(key)} on the {side} "
-                f"hand-side of the operation: [{go_labels(dup.labels)}, {go_labels(s.labels)}]"
-                ";many-to-many matching not allowed: matching labels must be unique on one side"
-            )
-        ones[key] = s
-    arith = ARITHMETIC.get(node.op)
-    cmp = COMPARISON.get(node.op)
+    ones = _index_one_side(node, one, sig)
     one_to_one = node.card == "one-to-one"
-    matched: dict[tuple[tuple[str, str], ...], set[Labels]] = {}
+    matched: dict[Sig, set[Labels]] = {}
     for s in many:
         key = sig(s.labels)
         other = ones.get(key)
         if other is None:
             continue
-        left, right = (other.value, s.value) if swapped else (s.value, other.value)
         if one_to_one:
             # Checked before filtering, so an ambiguous match fails even when the
             # comparison would drop every candidate.
@@ -181,29 +199,17 @@ def _vector_vector(node: BinNode, lhs: Vector, rhs: Vector) -> Vector:
                     "(group_left/group_right)"
                 )
             matched[key] = set()
-        if arith is not None:
-            value = arith(left, right)
-            drop = True
-        else:
-            assert cmp is not None
-            hit = cmp(left, right)
-            if node.return_bool:
-                value, drop = (1.0 if hit else 0.0), True
-            elif hit:
-                value, drop = left, s.drop_name
-            else:
-                continue
+        left, right = (other.value, s.value) if swapped else (s.value, other.value)
+        element = _element(node, left, right, s.drop_name)
+        if element is None:
+            continue
         labels = _result_labels(node, s.labels, other.labels)
         if not one_to_one:
-            seen = matched.get(key)
-            if seen is None:
-                seen = matched[key] = set()
-            elif labels in seen:
-                raise ExprError(
-                    "multiple matches for labels: grouping labels must ensure unique matches"
-                )
+            seen = matched.setdefault(key, set())
+            if labels in seen:
+                raise ExprError("multiple matches for labels: grouping labels must ensure unique matches")
             seen.add(labels)
-        out.append(InstantSample(labels, value, None, drop))
+        out.append(InstantSample(labels, element[0], None, element[1]))
     return out
 
 

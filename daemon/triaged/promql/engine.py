@@ -10,10 +10,11 @@ expression at every step, which also gives subqueries their absolute step grid.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from triaged.model import Labels, is_stale
+from triaged.model import Labels, Matcher, is_stale
 from triaged.promql import aggregations, binops
 from triaged.promql.fastpath import RATE_FUNCTIONS, rate_vector
 from triaged.promql.functions import FUNCTIONS, CallEnv
@@ -65,20 +66,28 @@ class Engine:
         self.source = source
         self.lookback_ms = lookback_ms
         self.subquery_step_ms = subquery_step_ms
+        self.selections = SelectionCache(source)
 
     def instant(self, expr: Expr | str, t_ms: int) -> Value:
-        node = ensure_expr(expr).node
-        result = Evaluator(self, t_ms, t_ms).eval(node, t_ms)
-        if isinstance(result, Vector):
-            return finish_vector(result)
-        if isinstance(result, RangeVector):
-            return finish_matrix(result)
-        return result
+        """Evaluate at one instant; a range selector at the top yields a Matrix."""
+        parsed = ensure_expr(expr)
+        with _internal_errors(parsed):
+            result = Evaluator(self, t_ms, t_ms).eval(parsed.node, t_ms)
+            if isinstance(result, Vector):
+                return finish_vector(result)
+            if isinstance(result, RangeVector):
+                return finish_matrix(result)
+            return result
 
     def range(self, expr: Expr | str, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
+        """Evaluate at start, start + step, … up to end; one series per label set."""
         if step_ms <= 0:
             raise ExprError("zero or negative query resolution step widths are not accepted")
-        node = ensure_expr(expr).node
+        parsed = ensure_expr(expr)
+        with _internal_errors(parsed):
+            return self._range(parsed.node, start_ms, end_ms, step_ms)
+
+    def _range(self, node: Node, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
         ev = Evaluator(self, start_ms, end_ms, step_ms)
         rows: dict[Labels, list[tuple[int, float]]] = {}
         for t in range(start_ms, end_ms + 1, step_ms):
@@ -91,10 +100,21 @@ class Engine:
             else:
                 kind = "string" if isinstance(result, String) else "range vector"
                 raise ExprError(
-                    f'invalid expression type "{kind}" for range query, '
-                    "must be Scalar or instant Vector"
+                    f'invalid expression type "{kind}" for range query, must be Scalar or instant Vector'
                 )
         return Matrix(RangeSeries(labels, points) for labels, points in sorted(rows.items()))
+
+
+@contextmanager
+def _internal_errors(expr: Expr) -> Iterator[None]:
+    """A bug in one function must fail that rule's evaluation, not the rule loop, so
+    unexpected Python errors surface as ExprError naming the expression."""
+    try:
+        yield
+    except ExprError:
+        raise
+    except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        raise ExprError(f"internal error evaluating {expr.text!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def finish_vector(vec: Vector) -> Vector:
@@ -122,11 +142,41 @@ def finish_matrix(rv: RangeVector) -> Matrix:
     return out
 
 
+class SelectionCache:
+    """Remembers which series each selector matched, while the source's set of series
+    is unchanged. Matching labels is the costliest part of a selector in Python,
+    and between two rule cycles the set of series rarely changes.
+
+    Only sources that expose a `generation` counter (bumped whenever a series is
+    created or dropped) are cached; any other source is asked every time.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, source: SeriesSource) -> None:
+        self.source = source
+        self._entries: dict[tuple[Matcher, ...], tuple[int, list[Series]]] = {}
+
+    def select(self, matchers: tuple[Matcher, ...], mint: int, maxt: int) -> list[Series]:
+        generation = getattr(self.source, "generation", None)
+        if not isinstance(generation, int):
+            return self.source.select(matchers, mint, maxt)
+        entry = self._entries.get(matchers)
+        if entry is not None and entry[0] == generation:
+            return entry[1]
+        # Every series with any point: callers filter by time themselves.
+        found = self.source.select(matchers, -(2**62), 2**62)
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[matchers] = (generation, found)
+        return found
+
+
 class Evaluator:
     """One query's evaluation: knows the query's start and end for `@ start()`."""
 
     def __init__(self, engine: Engine, start_ms: int, end_ms: int, step_ms: int = 0) -> None:
-        self.source = engine.source
+        self.selections = engine.selections
         self.step_ms = step_ms
         self.lookback_ms = engine.lookback_ms
         self.subquery_step_ms = engine.subquery_step_ms
@@ -175,10 +225,10 @@ class Evaluator:
 
     def select(self, node: SelectorNode, mint: int, maxt: int) -> list[Series]:
         if len(node.groups) == 1:
-            return self.source.select(node.groups[0], mint, maxt)
+            return self.selections.select(node.groups[0], mint, maxt)
         found: dict[Labels, Series] = {}
         for group in node.groups:
-            for series in self.source.select(group, mint, maxt):
+            for series in self.selections.select(group, mint, maxt):
                 found.setdefault(series.labels, series)
         return list(found.values())
 
@@ -187,6 +237,7 @@ class Evaluator:
         mint = ref - self.lookback_ms + 1
         out = Vector()
         append = out.append
+        new = tuple.__new__  # skips NamedTuple's Python-level __new__ in this hot loop
         for series in self.select(node, mint, ref):
             ts = series.timestamps
             i = bisect_right(ts, ref) - 1
@@ -195,7 +246,7 @@ class Evaluator:
             v = series.values[i]
             if v != v and is_stale(v):  # noqa: PLR0124 - the cheap NaN test guards the exact one
                 continue
-            append(InstantSample(series.labels, v, ts[i]))
+            append(new(InstantSample, (series.labels, v, ts[i], False)))
         return out
 
     def _matrix_selector(self, node: MatrixNode, t: int) -> RangeVector:

@@ -52,9 +52,7 @@ def _str(arg: Any) -> str:
 
 
 # -- elementwise math ------------------------------------------------------------------
-def _guard(
-    fn: Callable[[float], float], domain: Callable[[float], float]
-) -> Callable[[float], float]:
+def _guard(fn: Callable[[float], float], domain: Callable[[float], float]) -> Callable[[float], float]:
     """Go's math returns NaN/Inf where Python's raises; `domain` gives those values."""
 
     def safe(x: float) -> float:
@@ -183,9 +181,7 @@ DATE_PARTS: dict[str, Callable[[datetime], float]] = {
 
 def _timestamp(args: list[Any], env: CallEnv) -> Vector:
     return Vector(
-        InstantSample(
-            s.labels, (s.timestamp if s.timestamp is not None else env.t) / 1000, None, True
-        )
+        InstantSample(s.labels, (s.timestamp if s.timestamp is not None else env.t) / 1000, None, True)
         for s in args[0]
     )
 

@@ -149,9 +149,7 @@ def _bucket_groups(vec: Vector) -> dict[Labels, tuple[Labels, list[Bucket]]]:
 
 
 def _per_group(vec: Vector, fn: Callable[[list[Bucket]], float]) -> Vector:
-    return Vector(
-        InstantSample(labels, fn(buckets)) for labels, buckets in _bucket_groups(vec).values()
-    )
+    return Vector(InstantSample(labels, fn(buckets)) for labels, buckets in _bucket_groups(vec).values())
 
 
 def _histogram_quantile(args: list[Any], env: CallEnv) -> Vector:
