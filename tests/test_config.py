@@ -1,0 +1,62 @@
+"""Typed config: defaults, env-expanded paths, and errors located file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from triaged.config import load_config
+from triaged.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "triaged.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_example_config_loads_relative_to_its_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.delenv("CONFIGURATION_DIRECTORY", raising=False)
+    cfg = load_config(REPO / "config" / "triaged.example.yaml")
+    assert Path(cfg.db_path).resolve() == (REPO / "triaged.db").resolve()
+    assert cfg.targets[0].job == "bharatmart" and cfg.targets[0].interval_s == 15
+    assert cfg.probes[1].url.endswith("/api/health/ready")
+    assert cfg.incidents.resolve_hold_s == 300
+    assert {r.receiver for r in cfg.routes} == {"oncall-webhook", "log"}
+
+
+def test_systemd_directories_are_used_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/triaged")
+    cfg = load_config(REPO / "config" / "triaged.example.yaml")
+    assert cfg.db_path == "/var/lib/triaged/triaged.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("targets:\n  - job: a\n    url: ftp://x\n", 3, "url must start with http"),
+        ("targets:\n  - url: http://x\n", 2, "missing required key 'job'"),
+        ("scrape:\n  interval: soon\n", 2, "invalid duration"),
+        ("storage:\n  db: x.db\n  dbb: y\n", 3, "unknown key 'dbb'"),
+        ("notifiers:\n  - name: a\n    type: carrier-pigeon\n", 3, "unknown notifier type"),
+        ("notifiers:\n  - {name: a, type: log}\nroutes:\n  - receiver: b\n", 3, "not a configured notifier"),
+        ("targets:\n  - job: a\n    url: http://x\n    interval: 5s\n    timeout: 10s\n", 5, "longer than the interval"),
+        ("log:\n  format: xml\n", 2, "log.format"),
+        ("incidents: [1]\n", 1, "must be a mapping"),
+    ],
+)
+def test_errors_name_file_line_and_key(tmp_path: Path, text: str, line: int, fragment: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:{line}: "), str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read file"):
+        load_config(tmp_path / "nope.yaml")
