@@ -132,7 +132,10 @@ def bench(size: int, runs: int) -> None:
     engine = Engine(storage)
     groups = {name: [parse_expr(e) for e in exprs] for name, exprs in rule_groups().items()}
     rules = sum(len(g) for g in groups.values())
-    print(f"\n{len(storage):,} series, {len(storage) * POINTS / 1e6:.1f} M points (built in {built:.1f} s)")
+    cached = isinstance(getattr(storage, "generation", None), int)
+    state = "on" if cached else "off (Storage has no `generation` counter)"
+    print(f"\nselector cache: {state}")
+    print(f"{len(storage):,} series, {len(storage) * POINTS / 1e6:.1f} M points (built in {built:.1f} s)")
     per_group: dict[str, list[float]] = {name: [] for name in groups}
     cycles: list[float] = []
     for _ in range(runs):

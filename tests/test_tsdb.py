@@ -57,3 +57,16 @@ def test_series_limit_rejects_new_series_without_crashing() -> None:
         st.append(L(__name__="m", i=str(i)), 1000, 1)
     assert len(st) == 2
     assert st.rejected_series == 1
+
+
+def test_generation_changes_only_when_the_set_of_series_changes() -> None:
+    st = Storage(StorageLimits(retention_ms=10_000))
+    st.append(L(__name__="a"), 1_000, 1)
+    g = st.generation
+    st.append(L(__name__="a"), 2_000, 1)
+    assert st.generation == g  # a new point is not a new series
+    st.append(L(__name__="b"), 2_000, 1)
+    assert st.generation > g
+    g = st.generation
+    st.gc(now_ms=20_000)
+    assert st.generation > g

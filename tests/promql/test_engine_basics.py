@@ -185,3 +185,29 @@ def test_helpers() -> None:
     assert stale is not None and math.isnan(stale)
     assert values[6:] == [1, 1, 1, 5, 4, 3]
     assert parse_expr("up == 0").text == "up == 0"
+
+
+def test_aggregation_key_cache_survives_resets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from triaged.promql import aggregations
+
+    monkeypatch.setattr(aggregations, "_MAX_CACHED_KEYS", 3)
+    engine = Engine(_storage())
+    expr = "sum by (service) (rate(payments_processed_total[5m]))"
+    first = engine.instant(expr, END)
+    for _ in range(5):
+        assert engine.instant(expr, END) == first
+    assert _by(first, "service") == pytest.approx({"checkout": 2.0, "catalog": 2.0})
+
+
+def test_selector_cache_follows_source_generation() -> None:
+    class Versioned(Storage):
+        generation = 0
+
+    st = Versioned(StorageLimits(retention_ms=None))
+    st.append(Labels.of(__name__="up", job="a"), 0, 1.0)
+    engine = Engine(st)
+    assert len(engine.instant("up", 1000)) == 1  # type: ignore[arg-type]
+    st.append(Labels.of(__name__="up", job="b"), 0, 1.0)
+    assert len(engine.instant("up", 1000)) == 1  # type: ignore[arg-type]  # stale cache, same generation
+    st.generation += 1
+    assert len(engine.instant("up", 1000)) == 2  # type: ignore[arg-type]

@@ -30,22 +30,34 @@ def grouping_fn(node: AggNode) -> KeyFn:
 
 # Group keys memoised per grouping clause. Rules re-aggregate the same series every
 # cycle, and a dict hit costs a fraction of rebuilding the key from the label pairs.
-# Bounded, so series churn cannot grow it without limit.
-_KEY_CACHES: dict[tuple[tuple[str, ...], bool], dict[Labels, Labels]] = {}
+# Entries are keyed by the identity of the (long-lived) label set of a tsdb series,
+# since hashing a tuple of pairs costs as much as rebuilding the key; each entry keeps
+# its label set alive, so an id cannot be reused while its entry exists. Bounded, so
+# series churn cannot grow it without limit.
+# Keys are interned, so all members of a group share one key object.
+KeyCache = dict[int, tuple[Labels, Labels]]
+_KEY_CACHES: dict[tuple[tuple[str, ...], bool], tuple[KeyCache, dict[Labels, Labels]]] = {}
 _MAX_CACHED_KEYS = 500_000
 _MAX_GROUPINGS = 1_000
 
 
-def _key_cache(node: AggNode) -> dict[Labels, Labels]:
+def _key_cache(node: AggNode) -> KeyCache:
     ident = (node.grouping, node.without)
-    cache = _KEY_CACHES.get(ident)
-    if cache is None:
+    entry = _KEY_CACHES.get(ident)
+    if entry is None or len(entry[0]) > _MAX_CACHED_KEYS:
         if len(_KEY_CACHES) >= _MAX_GROUPINGS:
             _KEY_CACHES.clear()
-        cache = _KEY_CACHES[ident] = {}
-    elif len(cache) > _MAX_CACHED_KEYS:
-        cache.clear()
-    return cache
+        entry = _KEY_CACHES[ident] = ({}, {})
+    return entry[0]
+
+
+def _cached_key(node: AggNode, cache: KeyCache, key: KeyFn, labels: Labels) -> Labels:
+    """Slow path of the key lookup: build, intern and remember one group key."""
+    interned = _KEY_CACHES[(node.grouping, node.without)][1]
+    k = key(labels)
+    k = interned.setdefault(k, k)
+    cache[id(labels)] = (labels, k)
+    return k
 
 
 def _groups(node: AggNode, vec: Vector) -> dict[Labels, list[InstantSample]]:
@@ -54,9 +66,8 @@ def _groups(node: AggNode, vec: Vector) -> dict[Labels, list[InstantSample]]:
     groups: dict[Labels, list[InstantSample]] = {}
     for s in vec:
         labels = s.labels
-        k = cache.get(labels)
-        if k is None:
-            k = cache[labels] = key(labels)
+        hit = cache.get(id(labels))
+        k = hit[1] if hit is not None and hit[0] is labels else _cached_key(node, cache, key, labels)
         members = groups.get(k)
         if members is None:
             groups[k] = [s]
@@ -77,17 +88,17 @@ def _reduce(node: AggNode, vec: Vector, fn: Callable[[list[float]], float]) -> V
         return out
     key = grouping_fn(node)
     cache = _key_cache(node)
-    values: dict[Labels, list[float]] = {}
+    # Keyed by the identity of the cached group key objects: see _KEY_CACHES.
+    values: dict[int, tuple[Labels, list[float]]] = {}
     for labels, value, _, _ in vec:
-        k = cache.get(labels)
-        if k is None:
-            k = cache[labels] = key(labels)
-        group = values.get(k)
+        hit = cache.get(id(labels))
+        k = hit[1] if hit is not None and hit[0] is labels else _cached_key(node, cache, key, labels)
+        group = values.get(id(k))
         if group is None:
-            values[k] = [value]
+            values[id(k)] = (k, [value])
         else:
-            group.append(value)
-    return Vector(InstantSample(k, fn(group)) for k, group in values.items())
+            group[1].append(value)
+    return Vector(InstantSample(k, fn(group)) for k, group in values.values())
 
 
 def _min(values: list[float]) -> float:

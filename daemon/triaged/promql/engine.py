@@ -55,7 +55,8 @@ DUPLICATE_LABELSET = "vector cannot contain metrics with the same labelset"
 
 
 class Engine:
-    """Evaluates expressions against a series source; holds no per-query state."""
+    """Evaluates expressions against a series source. Between queries it keeps only
+    a cache of which series each selector matched (see SelectionCache)."""
 
     def __init__(
         self,
@@ -72,6 +73,7 @@ class Engine:
         """Evaluate at one instant; a range selector at the top yields a Matrix."""
         parsed = ensure_expr(expr)
         with _internal_errors(parsed):
+            t_ms = int(t_ms)
             result = Evaluator(self, t_ms, t_ms).eval(parsed.node, t_ms)
             if isinstance(result, Vector):
                 return finish_vector(result)
@@ -85,7 +87,7 @@ class Engine:
             raise ExprError("zero or negative query resolution step widths are not accepted")
         parsed = ensure_expr(expr)
         with _internal_errors(parsed):
-            return self._range(parsed.node, start_ms, end_ms, step_ms)
+            return self._range(parsed.node, int(start_ms), int(end_ms), int(step_ms))
 
     def _range(self, node: Node, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
         ev = Evaluator(self, start_ms, end_ms, step_ms)
@@ -117,16 +119,33 @@ def _internal_errors(expr: Expr) -> Iterator[None]:
         raise ExprError(f"internal error evaluating {expr.text!r}: {type(exc).__name__}: {exc}") from exc
 
 
+# Name-stripped label sets, memoised: a recording rule such as `rate(x[5m])` strips
+# the same names from the same series every cycle. Bounded against series churn.
+_NAMELESS: dict[Labels, Labels] = {}
+_MAX_NAMELESS = 500_000
+
+
+def _nameless(labels: Labels) -> Labels:
+    stripped = _NAMELESS.get(labels)
+    if stripped is None:
+        if len(_NAMELESS) >= _MAX_NAMELESS:
+            _NAMELESS.clear()
+        stripped = _NAMELESS[labels] = labels.without_name()
+    return stripped
+
+
 def finish_vector(vec: Vector) -> Vector:
     """Apply the delayed `__name__` removal and refuse duplicate label sets."""
     out = Vector()
+    append = out.append
+    new = tuple.__new__
     seen: set[Labels] = set()
-    for s in vec:
-        labels = s.labels.without_name() if s.drop_name else s.labels
+    for raw, value, ts, drop in vec:
+        labels = _nameless(raw) if drop else raw
         if labels in seen:
             raise ExprError(DUPLICATE_LABELSET)
         seen.add(labels)
-        out.append(InstantSample(labels, s.value, s.timestamp))
+        append(new(InstantSample, (labels, value, ts, False)))
     return out
 
 

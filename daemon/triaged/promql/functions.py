@@ -160,7 +160,7 @@ def _date_fn(part: Callable[[datetime], float]) -> Function:
         def conv(x: float) -> float:
             if not math.isfinite(x):
                 return math.nan
-            return part(datetime.fromtimestamp(math.floor(x), tz=UTC))
+            return float(part(datetime.fromtimestamp(math.floor(x), tz=UTC)))
 
         return _map(vec, conv)
 

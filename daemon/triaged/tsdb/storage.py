@@ -81,6 +81,9 @@ class Storage:
         self._last_seen: dict[str, set[Labels]] = {}
         self.rejected_series = 0
         self.rejected_samples = 0
+        # Bumped whenever the set of series changes, so the PromQL engine can reuse
+        # which series a selector matched until then (label matching is the costly part).
+        self.generation = 0
 
     # -- writing -------------------------------------------------------------------
     def get_or_create(self, labels: Labels) -> Series | None:
@@ -91,6 +94,7 @@ class Storage:
             self.rejected_series += 1
             return None
         series = Series(labels)
+        self.generation += 1
         self._series[labels] = series
         self._by_name.setdefault(labels.name, {})[labels] = series
         return series
@@ -170,6 +174,8 @@ class Storage:
             series.trim_before(cutoff)
             if not series.timestamps:
                 dead.append(labels)
+        if dead:
+            self.generation += 1
         for labels in dead:
             del self._series[labels]
             by_name = self._by_name.get(labels.name)
@@ -180,6 +186,7 @@ class Storage:
         return len(dead)
 
     def clear(self) -> None:
+        self.generation += 1
         self._series.clear()
         self._by_name.clear()
         self._last_seen.clear()
