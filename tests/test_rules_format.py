@@ -94,7 +94,7 @@ def test_reload_keeps_alert_state_of_unchanged_rules(tmp_path: Path) -> None:
     manager = RuleManager(15)
     manager.load(load_rule_file(path))
     series = [(Labels.of(__name__="up", job="x"), 0.0)]
-    manager.evaluate_due(100, lambda e, t: series if "== 0" in e else [], lambda s, t: None)
+    manager.evaluate_due(100, lambda e, t: series if "== 0" in e else [], lambda k, s, t: None)
     (a_rule, _) = manager.alerting_rules()
     assert len(a_rule.alerts) == 1
     # B changes, A does not: A keeps its pending alert (and its `for` timer).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +22,10 @@ from triaged.alerts.route import Route, Router
 from triaged.clock import Clock, SystemClock
 from triaged.config import Config, NotifierConfig
 from triaged.errors import ConfigError
+from triaged.incidents.lifecycle import Lifecycle
+from triaged.incidents.muting import MutePolicy, MuteStage
 from triaged.incidents.service import IncidentPolicy, IncidentService
+from triaged.lifecycle_config import build_lifecycle
 from triaged.model import Labels
 from triaged.notifiers.base import Notifier
 
@@ -32,14 +35,18 @@ from triaged.notifiers.log import LogNotifier
 from triaged.notifiers.webhook import WebhookNotifier
 from triaged.outbox.backoff import Backoff
 from triaged.outbox.dispatcher import Dispatcher
+from triaged.outbox.fallback import Fallback
+from triaged.outbox.repage import RepagePolicy, Repager, stale_repage
 from triaged.promql import Engine, Scalar, Vector
 from triaged.rules.alerting import Alert
 from triaged.rules.format import GroupSpec
 from triaged.rules.manager import ReloadResult, RuleManager, expand_rule_paths, load_groups
+from triaged.service.watchdog import LoopProgress
 from triaged.sources.base import Collected, Source
 from triaged.sources.probe import Prober, ProbeTarget
 from triaged.sources.scrape import Scraper, ScrapeTarget
 from triaged.store import alert_state
+from triaged.store import outbox as outbox_rows
 from triaged.store.db import Store, open_store
 from triaged.tsdb import Storage, StorageLimits
 
@@ -92,7 +99,12 @@ def build_notifier(n: NotifierConfig, cfg: Config, oci: OciParts | None = None) 
     if n.type == "log":
         return LogNotifier(n.name)
     if n.type == "webhook":
-        return WebhookNotifier(n.name, n.url, timeout_s=n.timeout_s, headers=n.headers)
+        limit = int(n.raw.get("max_payload_bytes", 256 * 1024))
+        return WebhookNotifier(n.name, n.url, timeout_s=n.timeout_s, headers=n.headers, max_payload_bytes=limit)
+    if n.type == "pagerduty":
+        from triaged.notifiers.pagerduty import pagerduty_notifier
+
+        return pagerduty_notifier(n.name, n.raw, n.timeout_s)
     if n.type == "ons":
         from triaged.oci_wiring import ons_notifier
 
@@ -112,6 +124,7 @@ class CycleReport:
     opened: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
     delivered: int = 0
+    durations: dict[str, float] = field(default_factory=dict)  # source key → seconds
 
 
 class Daemon:
@@ -129,6 +142,7 @@ class Daemon:
         incidents: IncidentService,
         dispatcher: Dispatcher,
         clock: Clock,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -139,6 +153,7 @@ class Daemon:
         self.incidents = incidents
         self.dispatcher = dispatcher
         self.clock = clock
+        self.lifecycle = lifecycle  # evidence, recurrence, SLIs, reminders (issue #6)
         self._next_due: dict[str, float] = {}
         self._down: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(
@@ -154,8 +169,10 @@ class Daemon:
         with self._cycle_lock:
             report = CycleReport(at=now)
             due = [s for s in self.sources if now >= self._next_due.get(s.key, 0.0) - 0.05]
-            for source, collected in zip(due, self._pool.map(lambda s: s.collect(now), due), strict=True):
+            polled = self._pool.map(lambda s: _timed(s, now), due)
+            for source, (collected, took) in zip(due, polled, strict=True):
                 self._store_collected(source, collected, report)
+                report.durations[source.key] = took
                 self._next_due[source.key] = now + source.interval
             alerts, evaluated = self.rules.evaluate_due(now, self.query, self.record)
             report.evaluated = evaluated
@@ -163,6 +180,8 @@ class Daemon:
                 result = self.incidents.sync(alerts, now)
                 report.opened, report.resolved = result.opened + result.reopened, result.resolved
                 alert_state.save(self.store, self._alerts_by_rule())
+                if self.lifecycle is not None:  # while the tsdb still holds the evidence
+                    self.lifecycle.after_sync(result.opened, result.resolved, now)
             report.delivered = self.dispatcher.dispatch(now)
             self.last_cycle = report
         if self.on_cycle is not None:
@@ -190,9 +209,8 @@ class Daemon:
             return [(Labels(), result.value)]
         raise ValueError(f"expression must return a vector or scalar, got {type(result).__name__}")
 
-    def record(self, samples: Iterable[tuple[Labels, float]], now: float) -> None:
-        t_ms = int(now * 1000)
-        self.storage.append_batch("recording-rules", list(samples), t_ms)
+    def record(self, rule_key: str, samples: list[tuple[Labels, float]], now: float) -> None:
+        self.storage.append_batch(f"record/{rule_key}", samples, int(now * 1000))
 
     def _alerts_by_rule(self) -> list[tuple[str, list[Alert]]]:
         return [(r.spec.key, list(r.alerts.values())) for r in self.rules.alerting_rules()]
@@ -210,12 +228,17 @@ class Daemon:
         """Re-read rule files. A broken file keeps the old rules running."""
         specs, errors = load_rule_specs(cfg or self.cfg)
         if errors:
-            for e in errors:
-                log.error("reload_failed", error=str(e))
+            # One event for the whole failed reload; every problem is in `errors`.
+            log.error("reload_failed", errors=[str(e) for e in errors], problems=len(errors))
             return ReloadResult(ok=False, errors=tuple(errors))
-        result = self.rules.load(specs)
+        with self._cycle_lock:  # never swap rules under a running evaluation
+            result = self.rules.load(specs)
         log.info("rules_loaded", rules=result.rules, kept_alerts=result.kept_alerts)
         return result
+
+    def pending_notifications(self) -> int:
+        counts = outbox_rows.counts(self.store)
+        return counts.get(outbox_rows.PENDING, 0) + counts.get(outbox_rows.SENDING, 0)
 
     def tick_interval(self) -> float:
         intervals = [s.interval for s in self.sources] + [g.interval_s for g in self.rules.groups]
@@ -227,6 +250,12 @@ class Daemon:
             closer = getattr(source, "close", None)
             if callable(closer):
                 closer()
+
+
+def _timed(source: Source, now: float) -> tuple[Collected, float]:
+    started = time.perf_counter()
+    collected = source.collect(now)
+    return collected, time.perf_counter() - started
 
 
 def retention_for(cfg: Config, rules: RuleManager) -> int:
@@ -255,7 +284,7 @@ def build(
         notifiers = {n.name: build_notifier(n, cfg, oci) for n in cfg.notifiers}
     if sources is None:
         sources = build_sources(cfg) + (oci.sources if oci is not None else [])
-    router = Router([Route(r.receiver, r.severities, r.events, r.match) for r in cfg.routes])
+    router = build_router(cfg)
     policy = IncidentPolicy(
         group_by=cfg.incidents.group_by,
         resolve_hold_s=cfg.incidents.resolve_hold_s,
@@ -264,19 +293,44 @@ def build(
     backoff = Backoff(
         base_s=cfg.outbox.base_backoff_s, cap_s=cfg.outbox.max_backoff_s, max_attempts=cfg.outbox.max_attempts
     )
+    engine = Engine(storage)
     daemon = Daemon(
         cfg=cfg,
         store=store,
         storage=storage,
-        engine=Engine(storage),
+        engine=engine,
         rules=rules,
         sources=sources,
-        incidents=IncidentService(store, router, policy),
-        dispatcher=Dispatcher(store, notifiers, backoff, lease_s=cfg.outbox.lease_s),
+        incidents=IncidentService(
+            store,
+            router,
+            policy,
+            mutes=MuteStage(store, MutePolicy(cfg.alerting.inhibit_rules, cfg.alerting.maintenance)),
+            flap=cfg.alerting.flap,
+        ),
+        dispatcher=Dispatcher(
+            store,
+            notifiers,
+            backoff,
+            lease_s=cfg.outbox.lease_s,
+            sweeps=[
+                Repager(store, router, RepagePolicy(cfg.alerting.repage)).sweep,
+                Fallback(store, cfg.alerting.fallback).sweep,
+            ],
+            veto=lambda row: stale_repage(store, row),
+        ),
         clock=clock or SystemClock(),
+        lifecycle=build_lifecycle(cfg, store, engine, router),
     )
     daemon.heartbeat = oci.heartbeat if oci is not None else None
     return daemon
+
+
+def build_router(cfg: Config) -> Router:
+    """The routing tree (`route:`), or the flat `routes:` list as a tree."""
+    if cfg.alerting.route is not None:
+        return Router(cfg.alerting.route)
+    return Router([Route(r.receiver, r.severities, r.events, r.match) for r in cfg.routes])
 
 
 def _build_oci(cfg: Config, store: Store) -> OciParts | None:
@@ -299,6 +353,8 @@ class Runner:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         )
         self.stopped = threading.Event()
+        # Written by each cycle; the systemd watchdog, heartbeat and /healthz read it.
+        self.progress = LoopProgress(daemon.tick_interval())
 
     def start(self) -> None:
         d = self.daemon
@@ -307,6 +363,12 @@ class Runner:
         )
         self.scheduler.add_job(d.dispatch, "interval", seconds=d.cfg.outbox.interval_s, id="dispatch")
         self.scheduler.add_job(d.gc, "interval", seconds=60, id="gc")
+        if d.lifecycle is not None:  # daily: postmortems and action items due or late
+            hour, minute = d.cfg.lifecycle.actions.remind_at
+            remind = d.lifecycle.remind
+            self.scheduler.add_job(
+                lambda: remind(d.clock.now()), "cron", hour=hour, minute=minute, id="reminders"
+            )
         if d.heartbeat is not None:
             beat = d.heartbeat
             self.scheduler.add_job(lambda: beat(d.clock.now()), "interval", seconds=60, id="oci_heartbeat")
@@ -320,14 +382,22 @@ class Runner:
         )
 
     def _cycle(self) -> None:
+        self.progress.cycle_started()
         self.daemon.cycle(self.daemon.clock.now())
+        self.progress.cycle_done()
 
     def stop(self, flush_s: float = 5.0) -> None:
         """Finish the running cycle, try to flush the outbox for ``flush_s``, stop."""
         self.scheduler.shutdown(wait=True)
         deadline = time.monotonic() + flush_s
-        while time.monotonic() < deadline and self.daemon.dispatch() > 0:
-            pass
+        # Rows waiting out a backoff become due within the bound, so keep trying until
+        # nothing is pending or time is up; what is left is sent after the restart.
+        while time.monotonic() < deadline and self.daemon.pending_notifications() > 0:
+            if self.daemon.dispatch() == 0:
+                time.sleep(0.05)
+        left = self.daemon.pending_notifications()
+        if left:
+            log.warning("outbox_not_flushed", pending=left, flush_s=flush_s)
         self.daemon.close()
         self.daemon.store.close()
         self.stopped.set()

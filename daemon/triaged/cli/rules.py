@@ -33,3 +33,33 @@ def check_cmd(files: tuple[str, ...]) -> None:
         click.echo(f"{path}: ok ({len(groups)} groups, {sum(len(g.rules) for g in groups)} rules)")
     if problems:
         sys.exit(1)
+
+
+@rules.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--run", "run_pattern", metavar="REGEX", help="Only run test groups whose name matches REGEX.")
+def test_cmd(files: tuple[str, ...], run_pattern: str | None) -> None:
+    """Unit-test rule files with promtool-format test files.
+
+    \b
+    Each FILE lists `rule_files`, `input_series` and the alerts (`alert_rule_test`)
+    or query results (`promql_expr_test`) expected at given times; see
+    docs/rule-testing.md. Prints SUCCESS or FAILED with a diff per file; exits 1 if
+    any case fails or a test file is malformed (reported as `file:line: message`).
+    """
+    import re
+
+    from triaged.rules.rule_tests import format_file_result, run_rule_test_file
+
+    try:
+        run = re.compile(run_pattern) if run_pattern else None
+    except re.error as exc:
+        raise click.BadParameter(f"invalid regex: {exc}", param_hint="--run") from exc
+    failed = 0
+    for path in files:
+        result = run_rule_test_file(path, run)
+        click.echo(format_file_result(result))
+        click.echo()
+        failed += not result.ok
+    if failed:
+        sys.exit(1)

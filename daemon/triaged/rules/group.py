@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from triaged.model import Labels
@@ -10,8 +10,9 @@ from triaged.promql import ExprError
 from triaged.rules.alerting import Alert, AlertingRule, QueryFunc, RuleEvalError
 from triaged.rules.format import GroupSpec, RuleSpec
 
-# Recording rules write their result back into the tsdb through this seam.
-RecordFunc = Callable[[Iterable[tuple[Labels, float]], float], None]
+# Recording rules write their result back into the tsdb through this seam, named by
+# the rule's key so that each rule's vanished series (and only its own) go stale.
+RecordFunc = Callable[[str, list[tuple[Labels, float]], float], None]
 
 
 @dataclass
@@ -58,7 +59,7 @@ class RuleGroup:
                     samples = [
                         (lbl.with_(**rule.labels, __name__=rule.name), v) for lbl, v in query(rule.expr, now)
                     ]
-                    record(samples, now)
+                    record(rule.key, samples, now)
                 health.health, health.last_error = "ok", ""
             except (RuleEvalError, ExprError, ValueError, ArithmeticError) as exc:
                 health.health, health.last_error = "err", str(exc)
