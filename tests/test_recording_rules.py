@@ -26,7 +26,7 @@ def test_two_recording_rules_keep_their_own_series(tmp_path: Path) -> None:
             daemon.cycle(now)
         for name, expected in (("job:a:sum", [1.0, 2.0, 3.0]), ("job:b:sum", [10.0, 11.0, 12.0])):
             (series,) = daemon.storage.select([Matcher("__name__", MatchOp.EQ, name)], 0, 2_000_000)
-            assert series.values == expected, name
+            assert list(series.values) == expected, name
             assert not any(math.isnan(v) for v in series.values)
     finally:
         daemon.close()

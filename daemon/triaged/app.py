@@ -8,6 +8,7 @@ unaligned clock, and a new incident's first page leaves in the same cycle.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -100,7 +101,9 @@ def build_notifier(n: NotifierConfig, cfg: Config, oci: OciParts | None = None) 
         return LogNotifier(n.name)
     if n.type == "webhook":
         limit = int(n.raw.get("max_payload_bytes", 256 * 1024))
-        return WebhookNotifier(n.name, n.url, timeout_s=n.timeout_s, headers=n.headers, max_payload_bytes=limit)
+        return WebhookNotifier(
+            n.name, n.url, timeout_s=n.timeout_s, headers=n.headers, max_payload_bytes=limit
+        )
     if n.type == "pagerduty":
         from triaged.notifiers.pagerduty import pagerduty_notifier
 
@@ -342,6 +345,16 @@ def _build_oci(cfg: Config, store: Store) -> OciParts | None:
     return build_oci(cfg, open_incidents=lambda: len(open_incidents(store)))
 
 
+def schedule_time(now: float, tick: float) -> float:
+    """The tick a cycle belongs to, when ticks are whole seconds: ``now`` rounded to
+    the second. A job fires a few ms late, by a different amount each time, so raw
+    clock readings put 4.998 s between two evaluations 5 s apart and a ``for: 5s``
+    alert would wait one whole interval more. Whole seconds are exact floats, so
+    differences between snapped times are exact too (as Prometheus's evaluation
+    timestamps are). Sub-second ticks are left as read."""
+    return float(round(now)) if tick.is_integer() else now
+
+
 class Runner:
     """Runs a daemon under APScheduler until stopped."""
 
@@ -358,9 +371,11 @@ class Runner:
 
     def start(self) -> None:
         d = self.daemon
-        self.scheduler.add_job(
-            self._cycle, "interval", seconds=d.tick_interval(), id="cycle", next_run_time=datetime.now(UTC)
-        )
+        tick = d.tick_interval()
+        # Whole-second ticks start on a whole second, so schedule_time() can snap to them.
+        now = time.time()
+        first = datetime.fromtimestamp(math.ceil(now) if tick.is_integer() else now, UTC)
+        self.scheduler.add_job(self._cycle, "interval", seconds=tick, id="cycle", next_run_time=first)
         self.scheduler.add_job(d.dispatch, "interval", seconds=d.cfg.outbox.interval_s, id="dispatch")
         self.scheduler.add_job(d.gc, "interval", seconds=60, id="gc")
         if d.lifecycle is not None:  # daily: postmortems and action items due or late
@@ -383,7 +398,7 @@ class Runner:
 
     def _cycle(self) -> None:
         self.progress.cycle_started()
-        self.daemon.cycle(self.daemon.clock.now())
+        self.daemon.cycle(schedule_time(self.daemon.clock.now(), self.daemon.tick_interval()))
         self.progress.cycle_done()
 
     def stop(self, flush_s: float = 5.0) -> None:

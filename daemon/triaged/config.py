@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from triaged.alerting_config import TOP_KEYS as ALERTING_KEYS
+from triaged.alerting_config import AlertingConfig, parse_alerting
 from triaged.errors import ConfigError
+from triaged.lifecycle_config import TOP_KEYS as LIFECYCLE_KEYS
+from triaged.lifecycle_config import LifecycleConfig, parse_lifecycle
 from triaged.messages import Event
 from triaged.model import Severity
 from triaged.yamlfile import Node, load_yaml_file, parse_duration
@@ -78,6 +82,29 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    """The daemon's own HTTP server: /metrics, /healthz, /readyz and the API.
+    Off unless the ``http:`` section is present; never without a token."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9467
+    token_file: str = ""
+    token_env: str = ""
+    max_body_bytes: int = 64 * 1024
+    request_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    """Dead-man's switch: a heartbeat to ``receiver`` every ``interval_s`` while the loop
+    is healthy, so the receiver's silence means triaged is down."""
+
+    receiver: str
+    interval_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     db_path: str
@@ -95,6 +122,10 @@ class Config:
     log_level: str = "info"
     log_format: str = "auto"
     oci: dict[str, Any] | None = None
+    http: HttpConfig = HttpConfig()
+    heartbeat: HeartbeatConfig | None = None
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)  # slos, postmortem, actions…
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)  # route tree, inhibit, silences…
 
     @property
     def base_dir(self) -> Path:
@@ -115,6 +146,10 @@ _TOP_KEYS = {
     "external_labels",
     "log",
     "oci",
+    "http",
+    "heartbeat",
+    *LIFECYCLE_KEYS,
+    *ALERTING_KEYS,
 }
 
 
@@ -167,6 +202,10 @@ def parse_config(doc: Node, path: str) -> Config:
         log_level=_str(output, "level", "info"),
         log_format=log_format,
         oci=dict(doc["oci"]) if isinstance(doc.get("oci"), dict) else None,
+        http=_http(doc, base),
+        heartbeat=_heartbeat(doc, names),
+        lifecycle=parse_lifecycle(doc, str(base)),
+        alerting=parse_alerting(doc, names),
     )
 
 
@@ -213,8 +252,8 @@ def _probe(n: Node, interval: float, timeout: float) -> ProbeConfig:
 
 def _notifier(n: Node) -> NotifierConfig:
     kind = _req_str(n, "type")
-    if kind not in ("log", "webhook", "ons"):
-        raise n.error("type", f"unknown notifier type {kind!r} (log, webhook, ons)")
+    if kind not in ("log", "webhook", "ons", "pagerduty"):
+        raise n.error("type", f"unknown notifier type {kind!r} (log, webhook, ons, pagerduty)")
     if kind == "webhook":
         _url(n)
     return NotifierConfig(
@@ -260,6 +299,43 @@ def _outbox(n: Node) -> OutboxConfig:
         max_attempts=_int(n, "max_attempts", 50),
         lease_s=_dur(n, "lease", 60.0),
     )
+
+
+def _http(doc: Node, base: Path) -> HttpConfig:
+    if "http" not in doc:
+        return HttpConfig()
+    n = _section(doc, "http")
+    _no_unknown(n, {"enabled", "listen", "token_file", "token_env", "max_body_bytes", "timeout"}, "http")
+    listen = _str(n, "listen", "127.0.0.1:9467")
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not host or int(port) > 65535:
+        raise n.error("listen", f"http.listen must be host:port, e.g. 127.0.0.1:9467, got {listen!r}")
+    enabled = n.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise n.error("enabled", "http.enabled must be true or false")
+    token_file = expand_env(_str(n, "token_file", ""))
+    return HttpConfig(
+        enabled=enabled,
+        host=host.strip("[]"),
+        port=int(port),
+        token_file=str(base / token_file) if token_file else "",
+        token_env=_str(n, "token_env", ""),
+        max_body_bytes=_int(n, "max_body_bytes", 64 * 1024),
+        request_timeout_s=_dur(n, "timeout", 10.0),
+    )
+
+
+def _heartbeat(doc: Node, receivers: set[str]) -> HeartbeatConfig | None:
+    if "heartbeat" not in doc:
+        return None
+    n = _section(doc, "heartbeat")
+    _no_unknown(n, {"receiver", "interval"}, "heartbeat")
+    cfg = HeartbeatConfig(receiver=_req_str(n, "receiver"), interval_s=_dur(n, "interval", 300.0))
+    if cfg.receiver not in receivers:
+        raise n.error("receiver", f"heartbeat receiver {cfg.receiver!r} is not a configured notifier")
+    if cfg.interval_s < 10:
+        raise n.error("interval", "heartbeat.interval must be at least 10s")
+    return cfg
 
 
 # -- typed getters ---------------------------------------------------------------------

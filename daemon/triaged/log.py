@@ -14,11 +14,36 @@ import structlog
 _REDACT = ("token", "secret", "password", "private_key", "authorization", "key_content")
 
 
+# Known secret values (the API token, …), scrubbed from every string field, so a
+# secret that reaches a log by another road (an error text, a URL) is still hidden.
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Never log ``value``; short values are ignored (they would mangle normal text)."""
+    if len(value) >= 8:
+        _SECRETS.add(value)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        for secret in _SECRETS:
+            if secret in value:
+                value = value.replace(secret, "[redacted]")
+    elif isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    elif isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    return value
+
+
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Never log secrets, whatever a caller passes by mistake."""
     for key in list(event):
         if any(word in key.lower() for word in _REDACT):
             event[key] = "[redacted]"
+        elif _SECRETS:
+            event[key] = _scrub(event[key])
     return event
 
 

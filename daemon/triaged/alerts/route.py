@@ -1,16 +1,28 @@
-"""Which receivers get a notification, decided by labels, severity and event."""
+"""Which receivers get a notification: a routing tree matched on labels, as in Alertmanager.
+
+Matching starts at the root, which takes everything. Children are tried in order;
+the first that matches wins unless it says ``continue``, in which case later siblings
+are tried too. A node whose children all miss delivers to its own receiver. Unset
+receivers and timings are inherited from the parent.
+
+Labels seen by the tree are the incident's labels plus ``severity`` (P0–P3), so
+``severity=~"P0|P1"`` routes pages and ``team="payments"`` routes by ownership.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from triaged.alerts.silence import equality_matchers, matches_all
 from triaged.messages import Event
-from triaged.model import Severity
+from triaged.model import Matcher, Severity
 
 
 @dataclass(frozen=True)
 class Route:
+    """A flat route (the walking skeleton's ``routes:`` list): every matching one gets it."""
+
     receiver: str
     severities: frozenset[Severity] = frozenset(Severity)
     events: frozenset[Event] = frozenset(Event)
@@ -22,13 +34,130 @@ class Route:
         return all(labels.get(k) == v for k, v in self.match.items())
 
 
+@dataclass(frozen=True)
+class RouteNode:
+    receiver: str | None = None
+    matchers: tuple[Matcher, ...] = ()
+    severities: frozenset[Severity] = frozenset(Severity)
+    events: frozenset[Event] = frozenset(Event)
+    continue_: bool = False
+    group_wait_s: float | None = None
+    group_interval_s: float | None = None
+    repeat_interval_s: float | None = None
+    routes: tuple[RouteNode, ...] = ()
+
+    def accepts(self, labels: Mapping[str, str], severity: Severity, event: Event) -> bool:
+        if severity not in self.severities or event not in self.events:
+            return False
+        return matches_all(self.matchers, labels)
+
+    def receivers_named(self) -> set[str]:
+        names = {self.receiver} if self.receiver else set()
+        for child in self.routes:
+            names |= child.receivers_named()
+        return names
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One receiver chosen for a notification, with the timings of the route that chose it."""
+
+    receiver: str
+    path: str
+    group_wait_s: float = 0.0
+    group_interval_s: float = 0.0
+    repeat_interval_s: float | None = None
+
+
+@dataclass(frozen=True)
+class FallbackRule:
+    """When ``receiver`` has not delivered a page of these severities for ``after_s``,
+    a copy goes through ``to`` (see :mod:`triaged.outbox.fallback`)."""
+
+    receiver: str
+    to: str
+    after_s: float = 300.0
+    severities: frozenset[Severity] = frozenset({Severity.P0, Severity.P1})
+
+
+def flat_tree(routes: Sequence[Route]) -> RouteNode:
+    """The flat list as a tree: a receiver-less root whose children all ``continue``."""
+    children = tuple(
+        RouteNode(
+            receiver=r.receiver,
+            matchers=equality_matchers(r.match),
+            severities=r.severities,
+            events=r.events,
+            continue_=True,
+        )
+        for r in routes
+    )
+    return RouteNode(routes=children)
+
+
 class Router:
-    def __init__(self, routes: Sequence[Route]) -> None:
-        self.routes = list(routes)
+    def __init__(self, routes: Sequence[Route] | RouteNode) -> None:
+        self.root = routes if isinstance(routes, RouteNode) else flat_tree(routes)
 
     def receivers(self, labels: Mapping[str, str], severity: Severity, event: Event) -> list[str]:
-        seen: list[str] = []
-        for route in self.routes:
-            if route.accepts(labels, severity, event) and route.receiver not in seen:
-                seen.append(route.receiver)
-        return seen
+        return [d.receiver for d in self.destinations(labels, severity, event)]
+
+    def destinations(self, labels: Mapping[str, str], severity: Severity, event: Event) -> list[Destination]:
+        """Every receiver the tree picks, each once (the first route to pick it wins)."""
+        seen: dict[str, Destination] = {}
+        full = {**labels, "severity": severity.name}
+        for dest in _match(self.root, _root_defaults(self.root), "root", _Query(full, severity, event)):
+            seen.setdefault(dest.receiver, dest)
+        return list(seen.values())
+
+
+def _root_defaults(root: RouteNode) -> RouteNode:
+    return replace(
+        root,
+        group_wait_s=root.group_wait_s if root.group_wait_s is not None else 0.0,
+        group_interval_s=root.group_interval_s if root.group_interval_s is not None else 0.0,
+    )
+
+
+def _pick(own: float | None, inherited: float | None) -> float | None:
+    return own if own is not None else inherited
+
+
+def _inherit(child: RouteNode, parent: RouteNode) -> RouteNode:
+    return replace(
+        child,
+        receiver=child.receiver or parent.receiver,
+        group_wait_s=_pick(child.group_wait_s, parent.group_wait_s),
+        group_interval_s=_pick(child.group_interval_s, parent.group_interval_s),
+        repeat_interval_s=_pick(child.repeat_interval_s, parent.repeat_interval_s),
+    )
+
+
+@dataclass(frozen=True)
+class _Query:
+    labels: Mapping[str, str]
+    severity: Severity
+    event: Event
+
+
+def _match(node: RouteNode, effective: RouteNode, path: str, q: _Query) -> list[Destination]:
+    if not node.accepts(q.labels, q.severity, q.event):
+        return []
+    found: list[Destination] = []
+    for i, child in enumerate(node.routes):
+        hits = _match(child, _inherit(child, effective), f"{path}/{i}", q)
+        if hits:
+            found.extend(hits)
+            if not child.continue_:
+                break
+    if found or not effective.receiver:
+        return found
+    return [
+        Destination(
+            receiver=effective.receiver,
+            path=path,
+            group_wait_s=effective.group_wait_s or 0.0,
+            group_interval_s=effective.group_interval_s or 0.0,
+            repeat_interval_s=effective.repeat_interval_s,
+        )
+    ]

@@ -7,9 +7,16 @@ from __future__ import annotations
 import click
 
 from triaged import __version__
+from triaged.cli.actions import actions
 from triaged.cli.incidents import incidents
+from triaged.cli.postmortem import postmortem
+from triaged.cli.query import query
+from triaged.cli.report import report
+from triaged.cli.route import route
 from triaged.cli.rules import rules
-from triaged.cli.service import check, demo, run, simulate
+from triaged.cli.service import check, demo, reload, run, simulate
+from triaged.cli.silence import silence
+from triaged.cli.slo import slo
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -29,10 +36,18 @@ def cli() -> None:
 
 cli.add_command(run)
 cli.add_command(check)
+cli.add_command(reload)
 cli.add_command(demo)
 cli.add_command(simulate)
 cli.add_command(incidents)
 cli.add_command(rules)
+cli.add_command(postmortem)
+cli.add_command(actions)
+cli.add_command(slo)
+cli.add_command(report)
+cli.add_command(query)
+cli.add_command(silence)
+cli.add_command(route)
 
 
 def main() -> None:

@@ -52,12 +52,13 @@ def list_cmd(
         return
     click.echo(
         table(
-            ("ID", "SEV", "STATUS", "TITLE", "DETECTED", "RESOLVED", "TTD", "TTR"),
+            ("ID", "SEV", "STATUS", "OWNER", "TITLE", "DETECTED", "RESOLVED", "TTD", "TTR"),
             [
                 (
                     i.id,
                     i.severity.name,
                     i.status,
+                    i.assignee or "-",
                     _cut(i.title, 60),
                     when(i.opened_at),
                     when(i.resolved_at),
@@ -83,14 +84,30 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
     inc = rows.get_incident(store, incident_id)
     if inc is None:
         raise click.ClickException(f"no incident #{incident_id}")
+    from triaged.store import actions as action_rows
+    from triaged.store import evidence as ev_rows
+
     alerts = rows.incident_alerts(store, incident_id)
     events = rows.timeline(store, incident_id)
+    evidence = ev_rows.series_for(store, incident_id)
+    items = action_rows.list_items(store, incident_id=incident_id)
     if as_json:
-        print_json({**_incident_dict(inc), "alerts": alerts, "timeline": events})
+        print_json(
+            {
+                **_incident_dict(inc),
+                "alerts": alerts,
+                "timeline": events,
+                "evidence": evidence,
+                "action_items": [_item_dict(a) for a in items],
+            }
+        )
         return
     click.echo(f"Incident #{inc.id}  [{inc.severity.name}]  {inc.status}")
     click.echo(f"  {inc.title}")
-    click.echo(f"  service {inc.service or '-'}   group {inc.group_key}   rule {inc.rule}")
+    click.echo(
+        f"  service {inc.service or '-'}   group {inc.group_key}   rule {inc.rule}"
+        f"   assignee {inc.assignee or '-'}"
+    )
     click.echo(
         f"  detected {when(inc.detected_at)}   opened {when(inc.opened_at)}   "
         f"acknowledged {when(inc.acknowledged_at)}   resolved {when(inc.resolved_at)}"
@@ -114,9 +131,36 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
             ],
         )
     )
+    _show_chart(inc, evidence)
+    if items:
+        click.echo("\nAction items:")
+        click.echo(
+            table(
+                ("ID", "STATUS", "PRIORITY", "OWNER", "DUE", "TITLE"),
+                [(a.id, a.status, a.priority, a.owner, when(a.due_at), _cut(a.title, 60)) for a in items],
+            )
+        )
     click.echo("\nTimeline:")
     for e in events:
         click.echo(f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<10} {e['message']}")
+
+
+def _show_chart(inc: Any, evidence: list[dict[str, Any]]) -> None:
+    """A small text chart of the triggering metric, from the recorded evidence."""
+    from triaged.incidents.chart import render_text
+    from triaged.incidents.postmortem import markers
+
+    primary = [s for s in evidence if s["alertname"] == inc.rule] or evidence
+    if not primary:
+        return
+    s = primary[0]
+    labels = ",".join(f"{k}={v}" for k, v in sorted(s["labels"].items()) if k != "__name__")
+    name = s["labels"].get("__name__", "")
+    threshold = "" if s["threshold"] is None else f"   threshold {s['op']} {s['threshold']:.4g}"
+    click.echo(f"\nEvidence: {name}{{{labels}}}  ({len(s['points'])} points{threshold})")
+    for line in render_text(s["points"], markers(inc)):
+        click.echo(f"  {line}")
+    click.echo("  D detected  F firing  A acknowledged  M mitigated  R resolved")
 
 
 def _human(action: str, target: str, help_text: str) -> None:
@@ -146,6 +190,63 @@ _human("investigate", "investigating", "Mark as being investigated.")
 _human("mitigate", "mitigated", "Impact is mitigated; the cause may remain.")
 _human("resolve", "resolved", "Resolve by hand.")
 _human("reopen", "detected", "Reopen a resolved incident.")
+_human("close", "closed", "Close a resolved incident (postmortem complete closes it too).")
+
+
+@incidents.command("assign")
+@click.argument("incident_id", type=int)
+@click.argument("assignee")
+@click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
+@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@db_option
+@config_option()
+def assign_cmd(
+    incident_id: int,
+    assignee: str,
+    reason: str,
+    actor: str | None,
+    db_path: str | None,
+    config_path: str | None,
+) -> None:
+    """Make ASSIGNEE the owner of the incident (incident commander)."""
+    oncall = _oncall(db_path, config_path)
+    try:
+        inc = oncall.assign(incident_id, assignee, actor or actor_default(), reason, time.time())
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"incident #{inc.id} assigned to {inc.assignee}")
+
+
+@incidents.command("severity")
+@click.argument("incident_id", type=int)
+@click.argument("severity")
+@click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
+@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@db_option
+@config_option()
+def severity_cmd(
+    incident_id: int,
+    severity: str,
+    reason: str,
+    actor: str | None,
+    db_path: str | None,
+    config_path: str | None,
+) -> None:
+    """Set the severity (P0..P3, or critical/error/warning/info). Raising it re-pages
+    the receivers routed for the new severity (with --config)."""
+    from triaged.model import Severity
+
+    try:
+        sev = Severity.parse(severity)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="SEVERITY") from exc
+    try:
+        inc = _oncall(db_path, config_path).set_severity(
+            incident_id, sev, actor or actor_default(), reason, time.time()
+        )
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"incident #{inc.id} is now {inc.severity}")
 
 
 @incidents.command("note")
@@ -166,16 +267,41 @@ def note_cmd(
 
 
 def _actions(db_path: str | None, config_path: str | None) -> Any:
-    from triaged.alerts.route import Route, Router
     from triaged.incidents.service import HumanActions
 
-    routes: list[Route] = []
-    if config_path:  # with a config, acks and resolves are announced to the receivers
-        from triaged.config import load_config
+    return HumanActions(open_db(db_path, config_path), router_from(config_path))
 
-        cfg = load_config(config_path)
+
+def _oncall(db_path: str | None, config_path: str | None) -> Any:
+    from triaged.incidents.oncall import OnCall
+
+    return OnCall(open_db(db_path, config_path), router_from(config_path))
+
+
+def router_from(config_path: str | None) -> Any:
+    """With a config, acks, resolves and escalations are announced to the receivers;
+    without one they are only recorded."""
+    from triaged.alerts.route import Route, Router
+
+    routes: list[Route] = []
+    if config_path:
+        from triaged.config import load_config
+        from triaged.errors import ConfigError
+
+        try:
+            cfg = load_config(config_path)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
         routes = [Route(r.receiver, r.severities, r.events, r.match) for r in cfg.routes]
-    return HumanActions(open_db(db_path, config_path), Router(routes))
+    return Router(routes)
+
+
+def _item_dict(a: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    d = asdict(a)
+    d["status"] = a.status.value
+    return d
 
 
 def _incident_dict(i: Any) -> dict[str, Any]:

@@ -1,11 +1,14 @@
-"""`triaged run`, `check`, `demo` and `simulate`."""
+"""`triaged run`, `check`, `reload`, `demo` and `simulate`."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -14,72 +17,215 @@ from triaged.cli.common import config_option
 
 @click.command()
 @config_option(required=True)
-def run(config_path: str) -> None:
+@click.option(
+    "--flush-timeout",
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="On SIGTERM, how long to keep delivering pending notifications.",
+)
+def run(config_path: str, flush_timeout: float) -> None:
     """Run the daemon: scrape, evaluate rules, open incidents, page.
 
-    SIGTERM/SIGINT finish the current cycle, flush the outbox for up to 5 s and exit 0.
-    SIGHUP reloads rule files; a broken file keeps the old rules running.
+    \b
+    Refuses to start while a required setting is missing (see `triaged check`).
+    Under systemd (Type=notify) it reports READY=1 once config, rules and store
+    are loaded, and feeds the watchdog from the scheduler loop.
+    SIGHUP (or `triaged reload`) re-reads config and rule files; a broken file
+    keeps the old rules running. SIGTERM/SIGINT finish the current cycle, flush
+    the outbox for up to --flush-timeout seconds and exit 0.
     """
+    import structlog
+
     from triaged import log
     from triaged.app import Runner, build
     from triaged.config import load_config
     from triaged.errors import ConfigError
+    from triaged.service.auth import TokenError
+    from triaged.service.host import ServiceHost, pid_file_for
+    from triaged.service.preflight import required_problems
     from triaged.store.db import StoreError
 
     try:
         cfg = load_config(config_path)
         log.configure(cfg.log_level, cfg.log_format)
+        problems = required_problems(cfg)
+        if problems:
+            structlog.get_logger("triaged.cli").error("startup_refused", errors=problems)
+            raise click.ClickException("required settings missing:\n  " + "\n  ".join(problems))
         runner = Runner(build(cfg))
-    except (ConfigError, StoreError) as exc:
+        host = ServiceHost(runner, config_path)
+    except (ConfigError, StoreError, TokenError, OSError) as exc:
+        structlog.get_logger("triaged.cli").error("startup_failed", error=str(exc))
         raise click.ClickException(str(exc)) from exc
+    _serve(host, pid_file_for(cfg), flush_timeout)
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        runner.stopped.set()
 
-    def reload(signum: int, _frame: FrameType | None) -> None:
-        try:
-            runner.daemon.reload(load_config(config_path))
-        except ConfigError as exc:
-            import structlog
+def _serve(host: Any, pid_file: Path, flush_s: float) -> None:
+    """The main thread: turn signals into reloads and one stop. Signal handlers only
+    set flags; the work happens here, outside the handler."""
+    wake = threading.Event()
+    wanted = {"stop": False, "reload": False}
 
-            structlog.get_logger("triaged.app").error("reload_failed", error=str(exc))
+    def on_stop(_signum: int, _frame: FrameType | None) -> None:
+        wanted["stop"] = True
+        wake.set()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGHUP, reload)
-    runner.start()
-    runner.stopped.wait()
-    runner.stopped.clear()
-    runner.stop()
+    def on_reload(_signum: int, _frame: FrameType | None) -> None:
+        wanted["reload"] = True
+        wake.set()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_reload)
+    _write_pid(pid_file)
+    try:
+        host.start()
+        while not wanted["stop"]:
+            wake.wait(1.0)
+            wake.clear()
+            if wanted["reload"] and not wanted["stop"]:
+                wanted["reload"] = False
+                host.reload()
+    finally:
+        host.stop(flush_s=flush_s)
+        _remove_pid(pid_file)
+
+
+def _write_pid(path: Path) -> None:
+    try:
+        path.write_text(f"{os.getpid()}\n", encoding="ascii")
+    except OSError as exc:  # a read-only state dir must not stop paging
+        import structlog
+
+        structlog.get_logger("triaged.cli").warning("pid_file_failed", path=str(path), error=exc.strerror)
+
+
+def _remove_pid(path: Path) -> None:
+    try:
+        if path.read_text(encoding="ascii").strip() == str(os.getpid()):
+            path.unlink()
+    except OSError:
+        pass
 
 
 @click.command()
 @config_option(required=True)
-def check(config_path: str) -> None:
-    """Validate the config and every rule file it names, without starting anything.
+@click.option(
+    "--connect",
+    is_flag=True,
+    help="Also poll each target and probe once, open a TCP connection to each webhook "
+    "(nothing is posted) and call each configured OCI service with the configured credentials.",
+)
+@click.option(
+    "--timeout", default=5.0, show_default=True, metavar="SECONDS", help="Per check, with --connect."
+)
+def check(config_path: str, connect: bool, timeout: float) -> None:
+    """Validate the config, its required settings and every rule file, without
+    starting anything.
 
     Prints `file:line: message` for each problem and exits 1 if there is any.
     """
-    from triaged.app import load_rule_specs
+    import io
+    import time
+
+    from triaged import log
+    from triaged.app import build_sources, load_rule_specs
     from triaged.config import load_config
     from triaged.errors import ConfigError
+    from triaged.service.preflight import connect_checks, oci_offline_problems, required_problems
 
+    log.configure("critical", "console", stream=io.StringIO())  # findings are printed, not logged
     try:
         cfg = load_config(config_path)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
     specs, errors = load_rule_specs(cfg)
-    for e in errors:
-        click.echo(str(e), err=True)
-    if errors:
-        click.echo(f"{len(errors)} problem(s) found", err=True)
+    problems = [str(e) for e in errors] + required_problems(cfg) + oci_offline_problems(cfg)
+    if connect:
+        for reach in connect_checks(cfg, build_sources(cfg), time.time(), timeout):
+            click.echo(
+                f"{'ok  ' if reach.ok else 'FAIL'}  {reach.what}"
+                + (f": {reach.detail}" if reach.detail else "")
+            )
+            if not reach.ok:
+                problems.append(f"unreachable: {reach.what}: {reach.detail}")
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found", err=True)
         sys.exit(1)
     rules = sum(len(g.rules) for g in specs)
     click.echo(
         f"{config_path}: ok ({len(cfg.targets)} targets, {len(cfg.probes)} probes, "
-        f"{len(specs)} rule groups, {rules} rules, {len(cfg.notifiers)} notifiers)"
+        f"{len(specs)} rule groups, {rules} rules, {len(cfg.notifiers)} notifiers"
+        + (", all reachable)" if connect else ")")
     )
+
+
+@click.command()
+@config_option(required=True)
+@click.option("--pid", type=int, default=None, help="Send SIGHUP to this process instead.")
+@click.option("--signal", "use_signal", is_flag=True, help="Send SIGHUP even when the HTTP API is enabled.")
+def reload(config_path: str, pid: int | None, use_signal: bool) -> None:
+    """Make the running daemon re-read its config and rule files.
+
+    \b
+    With the HTTP API enabled: POST /api/v1/reload with the configured token, print
+    the outcome and exit 1 if the new files were rejected (the old rules keep running).
+    Otherwise (or with --signal/--pid): send SIGHUP to the pid in <state dir>/triaged.pid;
+    the outcome is in the daemon's log. Under systemd: systemctl reload triaged.
+    """
+    from triaged.config import load_config
+    from triaged.errors import ConfigError
+    from triaged.service.host import pid_file_for
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"{exc} (fix it first: the daemon would reject it too)") from exc
+    if cfg.http.enabled and pid is None and not use_signal:
+        _reload_via_api(cfg)
+        return
+    if pid is None:
+        pid_file = pid_file_for(cfg)
+        try:
+            pid = int(pid_file.read_text(encoding="ascii").strip())
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"{pid_file}: no pid of a running daemon ({exc})") from exc
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as exc:
+        raise click.ClickException(f"cannot signal pid {pid}: {exc.strerror}") from exc
+    click.echo(f"sent SIGHUP to {pid}; the outcome is in the daemon's log")
+
+
+def _reload_via_api(cfg: Any) -> None:
+    import requests
+
+    from triaged.service.auth import TokenError, load_token
+
+    try:
+        token = load_token(cfg.http.token_file, cfg.http.token_env)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    host = "127.0.0.1" if cfg.http.host in ("0.0.0.0", "") else cfg.http.host
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{cfg.http.port}/api/v1/reload"
+    try:
+        resp = requests.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        outcome = resp.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise click.ClickException(f"{url}: {type(exc).__name__} (is the daemon running?)") from exc
+    if resp.status_code == 200 and outcome.get("ok"):
+        kept = outcome.get("kept_alerts", 0)
+        click.echo(f"reloaded: {outcome.get('rules', 0)} rules, {kept} alerts kept")
+        for section in outcome.get("needs_restart", []):
+            click.echo(f"note: '{section}' changed; it takes effect after a restart")
+        return
+    for line in outcome.get("errors", [f"HTTP {resp.status_code}"]):
+        click.echo(line, err=True)
+    raise click.ClickException("reload rejected; the previous rules are still running")
 
 
 @click.command()

@@ -9,18 +9,26 @@ between any two steps harmless.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from triaged.alerts.pipeline import AlertGroup, firing, group_alerts
+import structlog
+
+from triaged.alerts.flap import FlapPolicy, judge
+from triaged.alerts.pipeline import AlertGroup, firing, group_alerts, group_key
 from triaged.alerts.route import Router
+from triaged.alerts.silence import Mute
 from triaged.incidents.model import Incident, IncidentStatus, transition
+from triaged.incidents.muting import MuteStage
+from triaged.incidents.notify import Notifications
 from triaged.messages import AlertSummary, Event, Message
 from triaged.model import Severity, format_value
 from triaged.rules.alerting import Alert
 from triaged.store import incidents as rows
-from triaged.store import outbox
+from triaged.store import notify_state
 from triaged.store.db import Store
+
+log = structlog.get_logger("triaged.incidents")
 
 
 @dataclass(frozen=True)
@@ -48,27 +56,63 @@ def alert_severity(alert: Alert, default: Severity) -> Severity:
 
 
 class IncidentService:
-    def __init__(self, store: Store, router: Router, policy: IncidentPolicy) -> None:
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        policy: IncidentPolicy,
+        *,
+        mutes: MuteStage | None = None,
+        flap: FlapPolicy | None = None,
+    ) -> None:
         self.store = store
         self.router = router
         self.policy = policy
+        self.mutes = mutes
+        self.flap = flap or FlapPolicy()
+        self.notify = Notifications(store, router)
 
     # -- alerts → incidents ------------------------------------------------------------
     def sync(self, alerts: Sequence[Alert], now: float) -> SyncResult:
+        """Muted alerts (silence, maintenance, inhibition) keep an open incident open
+        but open, escalate and page nothing; they are recorded, never dropped."""
         result = SyncResult([], [], [], [])
-        groups = group_alerts(firing(list(alerts)), self.policy.group_by)
+        live = firing(list(alerts))
+        groups = group_alerts(live, self.policy.group_by)
         with self.store.atomic():
+            mutes = self.mutes.evaluate(live, now) if self.mutes else {}
+            if self.mutes is not None:
+                self.mutes.end_unmuted(mutes, now)
             open_by_key = {i.group_key: i for i in rows.open_incidents(self.store)}
             for key, group in groups.items():
+                heard = AlertGroup(key, group.labels, [a for a in group.alerts if a.fingerprint not in mutes])
                 incident = open_by_key.get(key)
                 if incident is None:
-                    self._open_or_reopen(group, now, result)
+                    if heard.alerts:
+                        self._open_or_reopen(heard, now, result)
                 else:
-                    self._update(incident, group, now, result)
+                    self._update(incident, heard, now, result)
             for key, incident in open_by_key.items():
                 if key not in groups:
                     self._clear(incident, now, result)
+            if self.mutes is not None and mutes:
+                self.mutes.record(live, mutes, self._incident_for(live), now)
         return result
+
+    def _incident_for(self, live: list[Alert]) -> Callable[[Alert, Mute], int | None]:
+        """A muted alert is written on its own group's incident; an inhibited one on the
+        incident of the alert that inhibits it, when it has none of its own."""
+        open_ids = {i.group_key: i.id for i in rows.open_incidents(self.store)}
+        by_fp = {a.fingerprint: a for a in live}
+
+        def find(alert: Alert, mute: Mute) -> int | None:
+            own = open_ids.get(group_key(alert, self.policy.group_by)[0])
+            source = by_fp.get(mute.ref) if mute.kind == "inhibit" else None
+            if own is None and source is not None:
+                return open_ids.get(group_key(source, self.policy.group_by)[0])
+            return own
+
+        return find
 
     def _open_or_reopen(self, group: AlertGroup, now: float, result: SyncResult) -> None:
         names = {a.rule for a in group.alerts}
@@ -88,7 +132,18 @@ class IncidentService:
                     + ", ".join(sorted(names)),
                 )
                 self._record_alerts(previous, group, now)
-                result.enqueued += self._notify(previous, Event.REOPEN, group, now)
+                flapping = [r for r in sorted(names) if self._flapping(r, now)]
+                if flapping:
+                    rows.add_timeline(
+                        self.store,
+                        previous.id,
+                        now,
+                        "reopen_not_paged",
+                        f"reopened without a page: {', '.join(flapping)} flapping",
+                        data={"rules": flapping},
+                    )
+                else:
+                    result.enqueued += self._notify(previous, Event.REOPEN, group, now)
                 result.reopened.append(previous.id)
                 return
         self._open(group, now, result)
@@ -122,6 +177,8 @@ class IncidentService:
             data={"severity": severity.name, "group": group.key},
         )
         self._record_alerts(incident, group, now)
+        if self.mutes is not None:
+            self.mutes.note_earlier_mutes(incident.id, group.alerts, now)
         result.enqueued += self._notify(incident, Event.OPEN, group, now)
         result.opened.append(incident.id)
 
@@ -140,10 +197,14 @@ class IncidentService:
         incident.updated_at = now
         rows.update_incident(self.store, incident)
         self._record_alerts(incident, group, now)
+        if group.alerts:
+            self.notify.refresh_waiting(incident, build_message(self.store, incident, Event.OPEN, group), now)
 
     def _escalate_if_worse(
         self, incident: Incident, group: AlertGroup, now: float, result: SyncResult, *, notify: bool
     ) -> bool:
+        if not group.alerts:  # every alert of the group is muted
+            return False
         worst = min(alert_severity(a, self.policy.default_severity) for a in group.alerts)
         if worst >= incident.severity:
             return False
@@ -184,6 +245,7 @@ class IncidentService:
                         "fired_at": alert.fired_at,
                     },
                 )
+                self._report_flapping(incident, alert.rule, now)
             rows.upsert_incident_alert(
                 self.store, incident.id, _alert_row(alert, self.policy.default_severity)
             )
@@ -216,33 +278,37 @@ class IncidentService:
             "resolved",
             f"auto-resolved: all alerts clear for {self.policy.resolve_hold_s:.0f}s",
         )
-        result.enqueued += self._notify(incident, Event.RESOLVE, None, now)
+        reopen_key = dedup_key(incident, Event.REOPEN)
+        if incident.reopen_count and not notify_state.announced(self.store, incident.id, reopen_key):
+            # The reopen was not paged (flapping): announcing its end would only add noise.
+            rows.add_timeline(self.store, incident.id, now, "resolve_not_paged", "its reopen was not paged")
+        else:
+            result.enqueued += self._notify(incident, Event.RESOLVE, None, now)
         result.resolved.append(incident.id)
+
+    # -- flapping ----------------------------------------------------------------------
+    def _flapping(self, rule: str, now: float) -> bool:
+        starts = notify_state.firing_starts(self.store, rule, now - self.flap.window_s)
+        return judge(starts, now, self.flap).flapping
+
+    def _report_flapping(self, incident: Incident, rule: str, now: float) -> None:
+        since = now - self.flap.window_s
+        verdict = judge(notify_state.firing_starts(self.store, rule, since), now, self.flap)
+        if not verdict.flapping or notify_state.flap_reported(self.store, incident.id, rule, since):
+            return
+        rows.add_timeline(
+            self.store,
+            incident.id,
+            now,
+            "flapping",
+            f"rule {rule} is flapping: {verdict.text}; reopens are no longer paged",
+            data={"alert": rule, "starts": verdict.starts, "window_s": verdict.window_s},
+        )
+        log.warning("rule_flapping", rule=rule, incident_id=incident.id, starts=verdict.starts)
 
     # -- notifications -----------------------------------------------------------------
     def _notify(self, incident: Incident, event: Event, group: AlertGroup | None, now: float) -> int:
-        message = build_message(self.store, incident, event, group)
-        enqueued = 0
-        for receiver in self.router.receivers(incident.labels, incident.severity, event):
-            if outbox.enqueue(
-                self.store,
-                incident_id=incident.id,
-                event=event.value,
-                receiver=receiver,
-                dedup_key=message.dedup_key,
-                payload=message.to_dict(),
-                now=now,
-            ):
-                enqueued += 1
-                rows.add_timeline(
-                    self.store,
-                    incident.id,
-                    now,
-                    "notification_queued",
-                    f"{event} queued for {receiver}",
-                    data={"receiver": receiver, "dedup_key": message.dedup_key},
-                )
-        return enqueued
+        return self.notify.enqueue(incident, build_message(self.store, incident, event, group), now)
 
 
 def dedup_key(incident: Incident, event: Event) -> str:
@@ -356,16 +422,7 @@ class HumanActions:
             }.get(target)
             if event is not None:
                 message = build_message(self.store, incident, event, None)
-                for receiver in self.router.receivers(incident.labels, incident.severity, event):
-                    outbox.enqueue(
-                        self.store,
-                        incident_id=incident.id,
-                        event=event.value,
-                        receiver=receiver,
-                        dedup_key=message.dedup_key,
-                        payload=message.to_dict(),
-                        now=now,
-                    )
+                Notifications(self.store, self.router).enqueue(incident, message, now, on_timeline=False)
         return incident
 
     def note(self, incident_id: int, actor: str, text: str, now: float) -> None:

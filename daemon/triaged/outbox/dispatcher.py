@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -18,7 +18,7 @@ from triaged.messages import Message
 from triaged.notifiers.base import Notifier, NotifyError
 from triaged.outbox.backoff import Backoff
 from triaged.store import incidents as incident_rows
-from triaged.store import outbox
+from triaged.store import notify_state, outbox
 from triaged.store.db import Store
 
 log = structlog.get_logger("triaged.outbox")
@@ -44,6 +44,8 @@ class Dispatcher:
         *,
         lease_s: float = 60.0,
         on_sent: Callable[[str, Message], None] | None = None,
+        sweeps: Sequence[Callable[[float], object]] = (),
+        veto: Callable[[outbox.OutboxRow], str | None] | None = None,
     ) -> None:
         self.store = store
         self.notifiers = dict(notifiers)
@@ -52,16 +54,36 @@ class Dispatcher:
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.stats = DispatchStats()
         self.on_sent = on_sent
+        # Run before each dispatch: they record what is due at `now` (re-pages, fallback copies).
+        self.sweeps = list(sweeps)
+        # Asked before sending: a reason not to send a row any more (a re-page after an ack).
+        self.veto = veto
 
     def dispatch(self, now: float, *, limit: int = 50) -> int:
-        """Send every due row (up to ``limit``). Returns how many were delivered."""
+        """Send every due row (up to ``limit``), each receiver's rows in order: one
+        head row per receiver per round, rounds until nothing is due. Returns how many
+        were delivered."""
+        for sweep in self.sweeps:
+            sweep(now)
         delivered = 0
-        for row in outbox.claim_due(self.store, now, self.worker, lease_s=self.lease_s, limit=limit):
-            if self._deliver(row, now):
-                delivered += 1
+        budget = limit
+        while budget > 0:
+            rows = notify_state.claim_due_in_order(
+                self.store, now, self.worker, lease_s=self.lease_s, limit=budget
+            )
+            if not rows:
+                break
+            budget -= len(rows)
+            for row in rows:
+                if self._deliver(row, now):
+                    delivered += 1
         return delivered
 
     def _deliver(self, row: outbox.OutboxRow, now: float) -> bool:
+        reason = self.veto(row) if self.veto is not None else None
+        if reason is not None:
+            self._cancel(row, reason, now)
+            return False
         notifier = self.notifiers.get(row.receiver)
         if notifier is None:
             self._dead(row, f"receiver {row.receiver!r} is not configured", now)
@@ -120,6 +142,20 @@ class Dispatcher:
             retry_in_s=round(delay, 1),
             error=str(exc),
         )
+
+    def _cancel(self, row: outbox.OutboxRow, reason: str, now: float) -> None:
+        with self.store.atomic():
+            notify_state.cancel(self.store, row.id, reason)
+            if row.incident_id is not None:
+                incident_rows.add_timeline(
+                    self.store,
+                    row.incident_id,
+                    now,
+                    "notification_cancelled",
+                    f"{row.event} to {row.receiver} not sent: {reason}",
+                    data={"receiver": row.receiver, "dedup_key": row.dedup_key},
+                )
+        log.info("notification_cancelled", receiver=row.receiver, incident_id=row.incident_id, reason=reason)
 
     def _dead(self, row: outbox.OutboxRow, error: str, now: float) -> None:
         self.stats.bump("dead", row.receiver)

@@ -70,9 +70,10 @@ class Scraper:
             "job": target.job,
             "instance": self.instance,
         }
-        self._parser = ExpositionParser(
-            relabel=self._relabel, cache_size=max(4 * target.max_samples, 1024)
-        )
+        self._parser_cache_size = max(4 * target.max_samples, 1024)
+        self._parser = ExpositionParser(relabel=self._relabel, cache_size=self._parser_cache_size)
+        self._target_pairs = tuple(Labels.of(self._target_labels))
+        self._shared: dict[tuple[str, str], tuple[str, str]] = {}
         self._report_labels = {
             name: Labels.of(self._target_labels, **{METRIC_NAME: name})
             for name in ("up", "scrape_duration_seconds", "scrape_samples_scraped")
@@ -124,9 +125,25 @@ class Scraper:
         ]
 
     def _relabel(self, scraped: Labels) -> Labels:
+        # Runs once per new series. The scraped pairs are the parser's shared tuples and
+        # are reused as they are: a fresh tuple per pair per series would cost ~50 bytes
+        # each, most of a series' label memory.
+        names = self._target_labels
+        if any(p[0] in names for p in scraped):
+            return self._relabel_clashing(scraped)
+        pairs = list(scraped)
+        pairs.extend(self._target_pairs)
+        pairs.sort()
+        return Labels(pairs)
+
+    def _relabel_clashing(self, scraped: Labels) -> Labels:
+        """Target labels win; a scraped label of the same name survives as exported_<name>."""
         merged = dict(scraped)
         for name, value in self._target_labels.items():
             if name in merged:
                 merged[f"exported_{name}"] = merged[name]
             merged[name] = value
-        return Labels.from_pairs(merged.items())
+        if len(self._shared) > self._parser_cache_size:
+            self._shared.clear()  # bounded like the parser cache; a miss only costs memory
+        share = self._shared.setdefault
+        return Labels(sorted(share(p, p) for p in merged.items() if p[1]))

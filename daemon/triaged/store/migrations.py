@@ -109,5 +109,130 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_lifecycle(db: Database) -> None:
+    """Evidence, SLI samples, postmortems and action items (issue #6)."""
+    db.executescript(
+        """
+        CREATE TABLE evidence_series (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            alertname TEXT NOT NULL DEFAULT '',
+            expr TEXT NOT NULL,
+            role TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            op TEXT,
+            threshold REAL,
+            UNIQUE (incident_id, expr, labels)
+        );
+        CREATE TABLE evidence_points (
+            series_id INTEGER NOT NULL REFERENCES evidence_series(id),
+            t REAL NOT NULL,
+            v REAL,
+            PRIMARY KEY (series_id, t)
+        ) WITHOUT ROWID;
+        CREATE TABLE evidence_state (
+            incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+            started_at REAL NOT NULL,
+            last_t REAL NOT NULL,
+            step_s REAL NOT NULL,
+            error TEXT
+        );
+
+        CREATE TABLE slos (
+            name TEXT PRIMARY KEY,
+            service TEXT NOT NULL DEFAULT '',
+            good TEXT NOT NULL,
+            total TEXT NOT NULL,
+            objective REAL NOT NULL,
+            window_s REAL NOT NULL,
+            interval_s REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE slo_samples (
+            slo TEXT NOT NULL,
+            t REAL NOT NULL,
+            good REAL NOT NULL,
+            total REAL NOT NULL,
+            PRIMARY KEY (slo, t)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE postmortems (
+            incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+            path TEXT NOT NULL,
+            chart_path TEXT,
+            drafted_at REAL NOT NULL,
+            drafted_by TEXT NOT NULL,
+            completed_at REAL,
+            completed_by TEXT,
+            findings INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE action_items (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            title TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            due_at REAL NOT NULL,
+            priority TEXT NOT NULL,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            started_at REAL,
+            done_at REAL,
+            verified_at REAL,
+            verified_by TEXT,
+            dropped_at REAL,
+            note TEXT NOT NULL DEFAULT '',
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX action_items_status ON action_items(status, due_at);
+        CREATE INDEX action_items_incident ON action_items(incident_id);
+        """
+    )
+
+
+@migrations()
+def m002_alert_pipeline(db: Database) -> None:
+    """Silences, muted-alert episodes, outbox ordering and fallback (issue #5)."""
+    db.executescript(
+        """
+        CREATE TABLE silences (
+            id INTEGER PRIMARY KEY,
+            matchers TEXT NOT NULL,
+            starts_at REAL NOT NULL,
+            ends_at REAL NOT NULL,
+            author TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expired_by TEXT
+        );
+        CREATE INDEX silences_ends ON silences(ends_at);
+
+        CREATE TABLE muted_alerts (
+            id INTEGER PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            alertname TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            incident_id INTEGER,
+            first_at REAL NOT NULL,
+            last_at REAL NOT NULL,
+            ended_at REAL
+        );
+        CREATE UNIQUE INDEX muted_alerts_one_active ON muted_alerts(fingerprint) WHERE ended_at IS NULL;
+        CREATE INDEX muted_alerts_ref ON muted_alerts(kind, ref);
+
+        ALTER TABLE outbox ADD COLUMN first_due_at REAL;
+        ALTER TABLE outbox ADD COLUMN fallback_of INTEGER;
+        CREATE INDEX outbox_receiver_open ON outbox(receiver, status);
+        CREATE INDEX outbox_incident ON outbox(incident_id, receiver);
+        """
+    )
+
+
 def apply(db: Database) -> None:
     migrations.apply(db)

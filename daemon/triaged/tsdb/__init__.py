@@ -1,5 +1,5 @@
 """Bounded in-memory time series storage."""
 
-from triaged.tsdb.storage import Series, SeriesSource, Storage, StorageLimits
+from triaged.tsdb.storage import Floats, Series, SeriesSource, Storage, StorageLimits
 
-__all__ = ["Series", "SeriesSource", "Storage", "StorageLimits"]
+__all__ = ["Floats", "Series", "SeriesSource", "Storage", "StorageLimits"]

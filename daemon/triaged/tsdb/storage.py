@@ -1,19 +1,48 @@
 """Series kept in memory, bounded by retention and by series count.
 
-Each series holds two parallel lists (timestamps in ms, float values) sorted by time.
-Appends are amortised O(1); old points are cut in batches by :meth:`Storage.gc` so the
-hot path never shifts a list. Lookups go through an index on the metric name, which is
-what nearly every PromQL selector names.
+Each series holds two parallel sequences sorted by time: timestamps in ms (a list:
+every series of one scrape points at the same int object, so a point costs 8 bytes)
+and values (:class:`Floats`, packed C doubles: 8 bytes a point instead of 32 for a
+list of float objects). Appends are amortised O(1); old points are cut in batches by
+:meth:`Storage.gc` so the hot path never shifts a list. Lookups go through an index
+on the metric name, which is what nearly every PromQL selector names.
 """
 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, SupportsIndex, overload
 
 from triaged.model import METRIC_NAME, STALE_NAN, Labels, Matcher, MatchOp
+
+
+class Floats(array):  # type: ignore[type-arg]
+    """Sample values packed as C doubles, read like a list of floats.
+
+    A slice comes back as a ``list`` (not an array) so the PromQL engine, which
+    compares and combines value slices as lists, sees exactly what it saw before;
+    that is also why ``__getitem__`` deliberately departs from ``array``'s signature.
+    Staleness markers keep their NaN bit pattern: storing a double keeps its bits.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, values: Iterable[float] = ()) -> Floats:
+        return array.__new__(cls, "d", values)  # type: ignore[return-value]
+
+    @overload  # type: ignore[override]
+    def __getitem__(self, index: SupportsIndex) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[float]: ...
+    def __getitem__(self, index: SupportsIndex | slice) -> float | list[float]:
+        if type(index) is slice:
+            part: list[float] = array.__getitem__(self, index).tolist()
+            return part
+        value: float = array.__getitem__(self, index)
+        return value
 
 
 class Series:
@@ -22,7 +51,7 @@ class Series:
     def __init__(self, labels: Labels) -> None:
         self.labels = labels
         self.timestamps: list[int] = []
-        self.values: list[float] = []
+        self.values: Floats = Floats()
 
     def append(self, t_ms: int, value: float) -> bool:
         """Add a point; out-of-order and duplicate timestamps are refused, as in

@@ -1,0 +1,361 @@
+"""Fault → page latency: triaged beside Prometheus + Alertmanager, in one run.
+
+One BharatMart simulator is scraped every 5 s by both systems, which load the same
+shortened copy of ``rules/bharatmart.rules.yml`` (see :data:`WINDOWS` and
+:data:`FOR`). Each system pages its own webhook receiver (the same class,
+:class:`StampedReceiver`, one instance each so every page is attributed without
+guessing). Each seed fault is injected at a recorded instant, after a random wait of
+up to one scrape interval so neither system's scrape phase is favoured, and the
+time until each receiver gets a firing page naming the fault's rule is recorded.
+
+triaged runs as a real daemon (``triaged run``) in its own process, as do Prometheus
+(evaluation interval 5 s) and Alertmanager (``group_wait: 1s``, clustering off).
+Both group pages by ``alertname`` and ``service``, so every fault is a new incident
+in triaged and a new aggregation group in Alertmanager. If the Debian packages
+``prometheus``/``prometheus-alertmanager`` are missing, triaged runs alone.
+
+    .venv/bin/python benchmarks/bench_page_latency.py [--reps 3] [--faults latency,down]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from triaged.simulator import Simulator
+from triaged.store import incidents as incident_rows
+from triaged.store.db import Store, open_store
+from triaged.testing.receiver import RecordingReceiver
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = ROOT / "rules" / "bharatmart.rules.yml"
+TRIAGED = Path(sys.executable).with_name("triaged")
+SCRAPE_S = 5
+# Range windows become four scrape intervals (the usual minimum for rate()); `for:`
+# keeps its proportions: two evaluations for the 2m/5m rules, one for the 1m ones.
+WINDOWS = "20s"
+FOR = {"2m": "10s", "5m": "10s", "1m": "5s"}
+DETECT_TIMEOUT_S = 60.0
+SETTLE_S = SCRAPE_S + 1.0
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    changes: dict[str, Any]
+    rule: str
+
+
+FAULTS = (
+    Fault("latency", {"latency_ms": 600}, "HighP95Latency"),
+    Fault("payments", {"payment_failure_ratio": 0.2}, "PaymentFailureRateHigh"),
+    Fault("db-pool", {"db_pool_in_use_ratio": 0.9}, "DBPoolSaturation"),
+    Fault("chaos-prod", {"chaos_enabled": True, "environment": "production"}, "ChaosInProduction"),
+    Fault("down", {"down": True}, "ServiceDown"),
+)
+
+
+class StampedReceiver(RecordingReceiver):
+    """A :class:`RecordingReceiver` that also notes when each payload arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, dict[str, Any]]] = []
+        super().__init__()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        base = super()._handler()
+        receiver = self
+
+        class Stamped(base):  # type: ignore[misc,valid-type]
+            def do_POST(self) -> None:
+                arrived = time.time()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 4 * 1024 * 1024))
+                with receiver._lock:
+                    receiver.arrivals.append((arrived, json.loads(body or b"{}")))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        return Stamped
+
+    def first_page(self, rule: str, since: float) -> float | None:
+        """Arrival time of the first firing page naming ``rule`` at or after ``since``."""
+        with self._lock:
+            arrivals = list(self.arrivals)
+        for arrived, payload in arrivals:
+            if arrived < since:
+                continue
+            for alert in payload.get("alerts", []):
+                if alert.get("status") == "firing" and alert.get("labels", {}).get("alertname") == rule:
+                    return arrived
+        return None
+
+
+# -- configuration written for both systems ---------------------------------------------
+
+
+def short_rules(text: str) -> str:
+    text = re.sub(r"\[\d+[smh]\]", f"[{WINDOWS}]", text)
+    return re.sub(r"(for:\s*)(\d+[smh])", lambda m: m.group(1) + FOR.get(m.group(2), m.group(2)), text)
+
+
+def triaged_config(sim: str, rules: Path, db: Path, hook: str) -> str:
+    return f"""
+storage: {{db: "{db}"}}
+scrape: {{interval: {SCRAPE_S}s, timeout: 4s}}
+evaluation_interval: {SCRAPE_S}s
+rule_files: ["{rules}"]
+targets:
+  - {{job: bharatmart, url: "{sim}/metrics", labels: {{service: bharatmart-api}}}}
+incidents: {{group_by: [alertname, service], resolve_hold: 1s, reopen_window: 1s}}
+notifiers:
+  - {{name: hook, type: webhook, url: "{hook}", timeout: 2s}}
+outbox: {{interval: 500ms, base_backoff: 500ms}}
+log: {{level: warning, format: json}}
+"""
+
+
+def prometheus_config(sim: str, rules: Path, am_port: int) -> str:
+    host = sim.removeprefix("http://")
+    return f"""
+global: {{scrape_interval: {SCRAPE_S}s, scrape_timeout: 4s, evaluation_interval: {SCRAPE_S}s}}
+rule_files: ["{rules}"]
+alerting:
+  alertmanagers:
+    - static_configs: [{{targets: ["127.0.0.1:{am_port}"]}}]
+scrape_configs:
+  - job_name: bharatmart
+    static_configs:
+      - targets: ["{host}"]
+        labels: {{service: bharatmart-api}}
+"""
+
+
+def alertmanager_config(hook: str) -> str:
+    return f"""
+route:
+  receiver: hook
+  group_by: [alertname, service]
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs: [{{url: "{hook}", send_resolved: true}}]
+"""
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for(probe: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if probe():
+                return
+        except (requests.RequestException, OSError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+class Prometheus:
+    """Prometheus + Alertmanager, started with their own configs, ports and dirs."""
+
+    def __init__(self, stack: ExitStack, tmp: Path, sim: str, rules: Path, hook: str, binaries: list[str]):
+        prom_bin, am_bin = binaries
+        self.port, am_port = free_port(), free_port()
+        (tmp / "alertmanager.yml").write_text(alertmanager_config(hook))
+        (tmp / "prometheus.yml").write_text(prometheus_config(sim, rules, am_port))
+        am = [am_bin, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'am-data'}",
+              f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="]  # fmt: skip
+        prom = [prom_bin, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'prom-data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}"]  # fmt: skip
+        stack.enter_context(process(am, tmp / "alertmanager.log"))
+        stack.enter_context(process(prom, tmp / "prometheus.log"))
+        wait_for(
+            lambda: requests.get(f"http://127.0.0.1:{am_port}/-/ready", timeout=1).ok, 30, "alertmanager"
+        )
+        wait_for(lambda: requests.get(self.api("/-/ready"), timeout=1).ok, 30, "prometheus")
+
+    def api(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def scraped(self) -> bool:
+        doc = requests.get(self.api("/api/v1/query"), params={"query": "up"}, timeout=2).json()
+        return bool(doc["data"]["result"])
+
+    def active(self, rule: str) -> bool:
+        doc = requests.get(self.api("/api/v1/alerts"), timeout=2).json()
+        return any(a["labels"].get("alertname") == rule for a in doc["data"]["alerts"])
+
+
+class Triaged:
+    def __init__(self, stack: ExitStack, tmp: Path, sim: str, rules: Path, hook: str) -> None:
+        db = tmp / "triaged.db"
+        cfg = tmp / "triaged.yaml"
+        cfg.write_text(triaged_config(sim, rules, db, hook))
+        stack.enter_context(process([str(TRIAGED), "run", "--config", str(cfg)], tmp / "triaged.log"))
+        wait_for(db.exists, 30, "triaged to create its store")
+        self.store: Store = open_store(db, create=False)
+        stack.callback(self.store.close)
+
+    def active(self, rule: str) -> bool:
+        for inc in incident_rows.open_incidents(self.store):
+            if any(a["alertname"] == rule for a in incident_rows.incident_alerts(self.store, inc.id)):
+                return True
+        return False
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class System:
+    name: str
+    hook: StampedReceiver
+    active: Callable[[str], bool]
+    times: dict[str, list[float | None]]
+
+
+def play(sim: Simulator, systems: list[System], fault: Fault, rng: random.Random) -> None:
+    deadline = time.monotonic() + DETECT_TIMEOUT_S
+    while any(s.active(fault.rule) for s in systems) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the previous repetition's alert must be gone first
+    time.sleep(rng.uniform(0, SCRAPE_S))
+    sim.set_faults(**fault.changes)
+    injected = time.time()
+    found: dict[str, float | None] = {s.name: None for s in systems}
+    deadline = time.monotonic() + DETECT_TIMEOUT_S
+    while time.monotonic() < deadline and any(v is None for v in found.values()):
+        for s in systems:
+            if found[s.name] is None:
+                found[s.name] = s.hook.first_page(fault.rule, injected)
+        time.sleep(0.05)
+    sim.reset()
+    for s in systems:
+        page = found[s.name]
+        s.times[fault.rule].append(None if page is None else page - injected)
+    shown = "  ".join(f"{s.name} {_fmt(s.times[fault.rule][-1])}" for s in systems)
+    print(f"  {fault.name:<11} {fault.rule:<24} {shown}", flush=True)
+    time.sleep(SETTLE_S)
+
+
+def _fmt(value: float | None) -> str:
+    return "missed" if value is None else f"{value:6.2f}s"
+
+
+def report(systems: list[System], faults: tuple[Fault, ...]) -> None:
+    """Median seconds from injection to page, per rule and system, and their ratio."""
+    print("\nmedian seconds from fault injected to page received (missed pages not counted)")
+    print(
+        f"{'rule':<24}"
+        + "".join(f"{s.name:>26}" for s in systems)
+        + ("   ratio" if len(systems) == 2 else "")
+    )
+    for fault in faults:
+        medians: list[float | None] = []
+        cells = []
+        for s in systems:
+            got = [t for t in s.times[fault.rule] if t is not None]
+            medians.append(statistics.median(got) if got else None)
+            missed = len(s.times[fault.rule]) - len(got)
+            cells.append(_fmt(medians[-1]) + (f" ({missed} missed)" if missed else ""))
+        row = f"{fault.rule:<24}" + "".join(f"{c:>26}" for c in cells)
+        first, second = medians[0], medians[-1]
+        if len(systems) == 2 and first is not None and second:
+            row += f"   {first / second:.2f}"
+        print(row)
+
+
+def binaries() -> list[str] | None:
+    prom = shutil.which("prometheus")
+    am = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    return [prom, am] if prom and am else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=3, help="repetitions of every fault (default 3)")
+    ap.add_argument("--faults", default=",".join(f.name for f in FAULTS), help="comma-separated subset")
+    ap.add_argument("--seed", type=int, default=1, help="seed for the random injection phase")
+    args = ap.parse_args()
+    faults = tuple(f for f in FAULTS if f.name in args.faults.split(","))
+    found = binaries()
+    if found is None:
+        print("prometheus / prometheus-alertmanager not installed (Debian packages `prometheus`,"
+              " `prometheus-alertmanager`): running triaged alone")  # fmt: skip
+    rng = random.Random(args.seed)
+    started = time.monotonic()
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-page-")))
+        rules = tmp / "bharatmart.short.rules.yml"
+        rules.write_text(short_rules(RULES.read_text()))
+        sim = stack.enter_context(Simulator(environment="staging", seed=7, traffic_rps=200.0))
+        systems: list[System] = []
+        hook = stack.enter_context(StampedReceiver())
+        triaged = Triaged(stack, tmp, sim.url, rules, hook.url)
+        systems.append(System("triaged", hook, triaged.active, {f.rule: [] for f in faults}))
+        prom: Prometheus | None = None
+        if found is not None:
+            am_hook = stack.enter_context(StampedReceiver())
+            prom = Prometheus(stack, tmp, sim.url, rules, am_hook.url, found)
+            systems.append(
+                System("prometheus+alertmanager", am_hook, prom.active, {f.rule: [] for f in faults})
+            )
+            wait_for(prom.scraped, 30, "prometheus's first scrape")
+        print(f"scrape {SCRAPE_S}s, evaluation {SCRAPE_S}s, windows [{WINDOWS}], for {FOR}; "
+              f"{args.reps} repetitions; warming up for {4 * SCRAPE_S}s", flush=True)  # fmt: skip
+        time.sleep(4 * SCRAPE_S)  # rate windows need a few points before the first fault
+        for rep in range(args.reps):
+            print(f"repetition {rep + 1}/{args.reps}", flush=True)
+            for fault in faults:
+                play(sim, systems, fault, rng)
+        report(systems, faults)
+    print(f"\ntotal {time.monotonic() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

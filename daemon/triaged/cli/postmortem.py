@@ -1,0 +1,205 @@
+"""`triaged postmortem …`: draft, check and complete blameless postmortems."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from triaged.cli.common import (
+    actor_default,
+    config_option,
+    db_option,
+    json_option,
+    open_db,
+    print_json,
+    table,
+    when,
+)
+
+
+def lifecycle_config(config_path: str | None) -> Any:
+    """The lifecycle settings of --config, or the defaults without one."""
+    from triaged.lifecycle_config import LifecycleConfig
+
+    if not config_path:
+        return LifecycleConfig()
+    from triaged.config import load_config
+    from triaged.errors import ConfigError
+
+    try:
+        return load_config(config_path).lifecycle
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def policy_from(config_path: str | None) -> Any:
+    from triaged.lifecycle_config import postmortem_policy
+
+    return postmortem_policy(lifecycle_config(config_path).postmortem)
+
+
+@click.group()
+def postmortem() -> None:
+    """Blameless postmortems drafted from the recorded incident."""
+
+
+@postmortem.command("draft")
+@click.argument("incident_id", type=int)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    metavar="DIR",
+    help="Folder [default: postmortem.dir, else ./postmortems].",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing draft (and its edits).")
+@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@db_option
+@config_option()
+def draft_cmd(
+    incident_id: int,
+    out_dir: str | None,
+    force: bool,
+    actor: str | None,
+    db_path: str | None,
+    config_path: str | None,
+) -> None:
+    """Write INCIDENT's postmortem (Markdown) and a chart of the triggering metric (SVG),
+    pre-filled from the timeline and evidence. Moves the incident to `postmortem`."""
+    from triaged.incidents.postmortem_ops import PostmortemError, write_draft
+
+    store = open_db(db_path, config_path)
+    folder = Path(out_dir or lifecycle_config(config_path).postmortem.dir)
+    try:
+        written = write_draft(
+            store,
+            incident_id,
+            folder,
+            actor=actor or actor_default(),
+            now=time.time(),
+            policy=policy_from(config_path),
+            force=force,
+        )
+    except (PostmortemError, LookupError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"wrote {written.markdown}")
+    if written.chart is not None:
+        click.echo(f"wrote {written.chart}")
+    else:
+        click.echo("no evidence was recorded for this incident: the draft has no chart")
+    if written.flagged:
+        click.echo(
+            f"{written.flagged} blameful phrase(s) found in timeline notes:"
+            " see 'Blameless review' in the draft"
+        )
+
+
+@postmortem.command("check")
+@click.argument("target")
+@db_option
+@config_option()
+def check_cmd(target: str, db_path: str | None, config_path: str | None) -> None:
+    """Flag blameful phrasing in a postmortem: TARGET is an incident number or a file.
+    Exits 1 when something is found."""
+    from triaged.incidents.blameless import format_findings
+    from triaged.incidents.postmortem_ops import PostmortemError, check
+
+    store = open_db(db_path, config_path)
+    incident_id, path = (int(target), None) if target.isdigit() else (0, Path(target))
+    try:
+        where, findings = check(store, incident_id, path)
+    except PostmortemError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in format_findings(findings, str(where)):
+        click.echo(line)
+    if findings:
+        raise click.exceptions.Exit(1)
+    click.echo(f"{where}: no blameful phrasing found")
+
+
+@postmortem.command("complete")
+@click.argument("incident_id", type=int)
+@click.option("--force", is_flag=True, help="Complete even though blameful phrasing was found.")
+@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@db_option
+@config_option()
+def complete_cmd(
+    incident_id: int, force: bool, actor: str | None, db_path: str | None, config_path: str | None
+) -> None:
+    """Mark the (edited) postmortem complete and close the incident."""
+    from triaged.incidents.blameless import format_findings
+    from triaged.incidents.postmortem_ops import PostmortemError, complete
+
+    store = open_db(db_path, config_path)
+    try:
+        done, path, findings = complete(
+            store, incident_id, actor=actor or actor_default(), now=time.time(), force=force
+        )
+    except PostmortemError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in format_findings(findings, str(path)):
+        click.echo(line)
+    if not done:
+        raise click.ClickException("blameful phrasing found: reword it, or use --force")
+    click.echo(f"postmortem of incident #{incident_id} complete; incident closed")
+
+
+@postmortem.command("list")
+@click.option("--due", "only_late", is_flag=True, help="Only postmortems that are late.")
+@db_option
+@config_option()
+@json_option
+def list_cmd(only_late: bool, db_path: str | None, config_path: str | None, as_json: bool) -> None:
+    """Postmortems owed (P0/P1 by default) and drafted, with their due dates."""
+    from triaged.incidents.postmortem_due import postmortem_status, required
+    from triaged.store import incidents as rows
+    from triaged.store import postmortems as pm_rows
+
+    store = open_db(db_path, config_path)
+    policy = policy_from(config_path)
+    now = time.time()
+    records = pm_rows.all_postmortems(store)
+    out: list[dict[str, Any]] = []
+    for inc in rows.list_incidents(store, limit=1000):
+        record = records.get(inc.id)
+        if record is None and not required(inc, policy):
+            continue
+        status = postmortem_status(inc, record, policy, now)
+        if only_late and "late" not in status:
+            continue
+        due = inc.resolved_at + policy.due_s if required(inc, policy) and inc.resolved_at else None
+        out.append(
+            {
+                "incident": inc.id,
+                "severity": inc.severity.name,
+                "title": inc.title,
+                "status": status,
+                "due_at": due,
+                "path": record["path"] if record else None,
+            }
+        )
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        click.echo("no late postmortems" if only_late else "no postmortems owed or drafted")
+        return
+    click.echo(
+        table(
+            ("INCIDENT", "SEV", "STATUS", "DUE", "TITLE", "FILE"),
+            [
+                (
+                    f"#{o['incident']}",
+                    o["severity"],
+                    o["status"],
+                    when(o["due_at"]),
+                    o["title"][:50],
+                    o["path"] or "-",
+                )
+                for o in out
+            ],
+        )
+    )

@@ -1,0 +1,146 @@
+"""`triaged route …`: where would this alert go, and what would keep it quiet?"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from triaged.cli.common import config_option, db_option, json_option, print_json, resolve_db, table, when
+
+
+@click.group()
+def route() -> None:
+    """Test the routing tree; list flapping rules."""
+
+
+@route.command("test")
+@click.option("--labels", "labels_text", required=True, metavar="K=V,…",
+              help="The alert's labels, e.g. severity=P1,service=bharatmart-api,team=payments.")  # fmt: skip
+@click.option("--event", default="open", show_default=True,
+              help="open, escalate, repage, ack, resolve, reopen, reminder.")  # fmt: skip
+@config_option(required=True)
+@db_option
+@json_option
+def test_cmd(labels_text: str, event: str, config_path: str, db_path: str | None, as_json: bool) -> None:
+    """Show the receivers an alert with these labels reaches (route, timing, re-page
+    interval) and what would mute it now: silences, maintenance windows, inhibition
+    by alerts firing right now (silences and firing alerts need the daemon's --db)."""
+    from triaged.app import build_router
+    from triaged.config import load_config
+    from triaged.errors import ConfigError
+    from triaged.messages import Event
+    from triaged.model import Severity
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    labels = _labels(labels_text)
+    try:
+        severity = Severity.parse(labels.get("severity", "P3"))
+        kind = Event(event)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    labels["severity"] = severity.name
+    dests = build_router(cfg).destinations(labels, severity, kind)
+    mutes = _mutes(cfg, labels, db_path, config_path)
+    repage = cfg.alerting.repage.get(severity)
+    if as_json:
+        print_json({"labels": labels, "event": kind.value, "receivers": [d.__dict__ for d in dests],
+                    "muted_by": mutes, "repage_s": repage})  # fmt: skip
+        return
+    click.echo(f"{severity} {kind} with {', '.join(f'{k}={v}' for k, v in sorted(labels.items()))}")
+    if not dests:
+        click.echo("  goes NOWHERE: no route matches (add a catch-all receiver at the root)")
+    for d in dests:
+        wait = (
+            "now" if severity <= Severity.P1 and kind is Event.OPEN else f"group_wait {d.group_wait_s:.0f}s"
+        )
+        every = d.repeat_interval_s or repage
+        click.echo(
+            f"  → {d.receiver}  (route {d.path}; first page {wait}; updates every ≥{d.group_interval_s:.0f}s;"
+            f" re-page {'every ' + _dur(every) + ' until acked' if every else 'off'})"
+        )
+    for why in mutes:
+        click.echo(f"  MUTED by {why}")
+    if not mutes:
+        click.echo("  nothing would mute it now")
+
+
+def _mutes(cfg: Any, labels: dict[str, str], db_path: str | None, config_path: str) -> list[str]:
+    from pathlib import Path
+
+    from triaged.alerts.inhibit import Inhibitor
+    from triaged.alerts.silence import matches_all
+
+    now = time.time()
+    found = [
+        f"maintenance window {w.name} (until {when(span[1])})"
+        for w in cfg.alerting.maintenance
+        if (span := w.active(now)) is not None and matches_all(w.matchers, labels)
+    ]
+    path = resolve_db(db_path, config_path)
+    if not Path(path).exists():
+        return found
+    from triaged.rules.alerting import AlertState
+    from triaged.store import alert_state, silences
+    from triaged.store.db import open_store
+
+    store = open_store(path, create=False)
+    for s in silences.current(store, now):
+        if s.state(now) == "active" and s.matches(labels):
+            found.append(f"silence #{s.id} by {s.author} until {when(s.ends_at)}: {s.reason}")
+    firing = [
+        a for alerts in alert_state.load(store).values() for a in alerts if a.state is AlertState.FIRING
+    ]
+    found.extend(Inhibitor(cfg.alerting.inhibit_rules, firing).would_inhibit(labels))
+    store.close()
+    return found
+
+
+@route.command("flapping")
+@click.option("--since", default="24h", show_default=True, metavar="DURATION")
+@db_option
+@config_option()
+@json_option
+def flapping_cmd(since: str, db_path: str | None, config_path: str | None, as_json: bool) -> None:
+    """Rules reported as flapping (firing, clearing and firing again) recently."""
+    from triaged.cli.common import open_db
+    from triaged.store import notify_state
+    from triaged.yamlfile import parse_duration
+
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        raise click.ClickException(f"--since: {exc}") from exc
+    found = notify_state.flapping_rules(open_db(db_path, config_path), time.time() - window)
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        click.echo("no flapping rules")
+        return
+    click.echo(
+        table(
+            ("RULE", "LAST REPORTED", "INCIDENT", "DETAIL"),
+            [(r["rule"], when(r["last_at"]), f"#{r['incident_id']}", r["message"]) for r in found],
+        )
+    )
+
+
+def _labels(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise click.ClickException(f"--labels: expected key=value, got {part!r}")
+        out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+def _dur(seconds: float) -> str:
+    from triaged.yamlfile import format_duration
+
+    return format_duration(seconds)

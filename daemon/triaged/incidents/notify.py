@@ -1,0 +1,137 @@
+"""From an incident change to outbox rows: route, schedule, record.
+
+Called inside the transaction that records the change, so the change and its
+notifications commit together. Timing follows the route that picked each receiver:
+
+- P0/P1 pages (open, escalate, reopen, re-page) go at once, and pull any of the
+  incident's rows still in their group wait ahead of them, so order is kept;
+- other opens wait ``group_wait``; other updates wait until ``group_interval`` after
+  the incident's previous notification to that receiver;
+- an incident that resolves while its open is still waiting sends neither: the
+  blip is on the timeline, nobody is woken for it.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from triaged.alerts.route import Destination, Router
+from triaged.incidents.model import Incident
+from triaged.messages import Event, Message
+from triaged.model import Severity
+from triaged.store import incidents as rows
+from triaged.store import notify_state, outbox
+from triaged.store.db import Store
+
+log = structlog.get_logger("triaged.incidents")
+
+IMMEDIATE = frozenset({Severity.P0, Severity.P1})
+_PAGES = frozenset({Event.OPEN, Event.ESCALATE, Event.REOPEN, Event.REPAGE})
+_UPDATES = frozenset({Event.ESCALATE, Event.REOPEN, Event.REMINDER, Event.REPAGE})
+
+
+def route_labels(store: Store, incident: Incident) -> dict[str, str]:
+    """What the routing tree sees: labels every alert of the incident shares (team,
+    env, …) plus the incident's group labels. ``severity`` is added by the router."""
+    alerts = rows.incident_alerts(store, incident.id)
+    common: dict[str, str] = {}
+    if alerts:
+        common = dict(alerts[0]["labels"])
+        for a in alerts[1:]:
+            common = {k: v for k, v in common.items() if a["labels"].get(k) == v}
+    common.pop("severity", None)
+    return {**common, **incident.labels}
+
+
+class Notifications:
+    def __init__(self, store: Store, router: Router, immediate: frozenset[Severity] = IMMEDIATE) -> None:
+        self.store = store
+        self.router = router
+        self.immediate = immediate
+
+    def destinations(self, incident: Incident, event: Event) -> list[Destination]:
+        return self.router.destinations(route_labels(self.store, incident), incident.severity, event)
+
+    def enqueue(
+        self,
+        incident: Incident,
+        message: Message,
+        now: float,
+        *,
+        only: Destination | None = None,
+        on_timeline: bool = True,
+    ) -> int:
+        """Record ``message`` for every routed receiver (or just ``only``). Returns
+        how many rows were new (a re-run after a crash records nothing twice)."""
+        enqueued = 0
+        for dest in [only] if only is not None else self.destinations(incident, message.event):
+            if message.event is Event.RESOLVE and self._cancel_waiting_open(incident, dest.receiver, now):
+                continue
+            due = self._due(incident, message.event, dest, now)
+            if not outbox.enqueue(
+                self.store,
+                incident_id=incident.id,
+                event=message.event.value,
+                receiver=dest.receiver,
+                dedup_key=message.dedup_key,
+                payload=message.to_dict(),
+                now=now,
+            ):
+                continue
+            notify_state.schedule(self.store, message.dedup_key, dest.receiver, due)
+            enqueued += 1
+            if not on_timeline:  # a human action already wrote its own timeline entry
+                continue
+            wait = f" (sent in {due - now:.0f}s: route {dest.path} timing)" if due > now else ""
+            rows.add_timeline(
+                self.store,
+                incident.id,
+                now,
+                "notification_queued",
+                f"{message.event} queued for {dest.receiver}{wait}",
+                data={
+                    "receiver": dest.receiver,
+                    "dedup_key": message.dedup_key,
+                    "due_at": due,
+                    "route": dest.path,
+                },
+            )
+        return enqueued
+
+    def _due(self, incident: Incident, event: Event, dest: Destination, now: float) -> float:
+        if event in _PAGES and incident.severity in self.immediate:
+            notify_state.pull_forward(self.store, incident.id, dest.receiver, now)
+            due = now
+        elif event is Event.OPEN:
+            due = now + dest.group_wait_s
+        elif event in _UPDATES:
+            previous = notify_state.last_key(self.store, incident.id, dest.receiver)
+            due = now if previous is None else max(now, previous + dest.group_interval_s)
+        else:
+            due = now
+        last = notify_state.last_key(self.store, incident.id, dest.receiver)
+        return due if last is None else max(due, last)
+
+    def _cancel_waiting_open(self, incident: Incident, receiver: str, now: float) -> bool:
+        waiting = [
+            r
+            for r in notify_state.waiting_rows(self.store, incident.id, now)
+            if r["receiver"] == receiver and r["event"] == Event.OPEN.value
+        ]
+        for r in waiting:
+            notify_state.cancel(self.store, r["id"], "resolved before its group wait ended")
+            rows.add_timeline(
+                self.store,
+                incident.id,
+                now,
+                "notification_cancelled",
+                f"open for {receiver} not sent: resolved within the group wait",
+                data={"receiver": receiver, "dedup_key": r["dedup_key"]},
+            )
+        return bool(waiting)
+
+    def refresh_waiting(self, incident: Incident, message: Message, now: float) -> None:
+        """Alerts joined while the open waits: the open that goes out lists them all."""
+        for r in notify_state.waiting_rows(self.store, incident.id, now):
+            if r["event"] == message.event.value and r["dedup_key"] == message.dedup_key:
+                notify_state.refresh_payload(self.store, r["id"], message.to_dict())

@@ -1,0 +1,99 @@
+"""On-call edits beyond status moves: who owns an incident and how bad it is.
+
+Written next to ``HumanActions`` rather than inside it so the incident service stays
+about alerts; the same rules apply: timestamped with who and why, one transaction, a
+worse severity pages again through the outbox.
+"""
+
+from __future__ import annotations
+
+from triaged.alerts.route import Router
+from triaged.incidents.model import Incident
+from triaged.incidents.service import build_message
+from triaged.messages import Event
+from triaged.model import Severity
+from triaged.store import incidents as rows
+from triaged.store import outbox
+from triaged.store.db import Store
+
+
+class OnCall:
+    def __init__(self, store: Store, router: Router) -> None:
+        self.store = store
+        self.router = router
+
+    def assign(self, incident_id: int, assignee: str, actor: str, reason: str, now: float) -> Incident:
+        assignee = assignee.strip()
+        if not assignee:
+            raise ValueError("assignee must not be empty")
+        with self.store.atomic():
+            inc = self._get(incident_id)
+            previous = inc.assignee
+            inc.assignee = assignee
+            inc.updated_at = now
+            rows.update_incident(self.store, inc)
+            rows.add_timeline(
+                self.store,
+                inc.id,
+                now,
+                "assigned",
+                f"assigned to {assignee}"
+                + (f" (was {previous})" if previous else "")
+                + (f": {reason}" if reason else ""),
+                actor=actor,
+                data={"from": previous, "to": assignee, "reason": reason},
+            )
+        return inc
+
+    def set_severity(
+        self, incident_id: int, severity: Severity, actor: str, reason: str, now: float
+    ) -> Incident:
+        """Change severity by hand. A worse severity is announced like an escalation."""
+        with self.store.atomic():
+            inc = self._get(incident_id)
+            old = inc.severity
+            if old == severity:
+                raise ValueError(f"incident #{incident_id} is already {severity}")
+            inc.severity = severity
+            inc.updated_at = now
+            rows.update_incident(self.store, inc)
+            verb = "raised" if severity < old else "lowered"
+            rows.add_timeline(
+                self.store,
+                inc.id,
+                now,
+                "severity",
+                f"severity {verb} {old} → {severity}" + (f": {reason}" if reason else ""),
+                actor=actor,
+                data={"from": old.name, "to": severity.name, "reason": reason},
+            )
+            if severity < old and inc.is_open:
+                self._announce(inc, now)
+        return inc
+
+    def _announce(self, inc: Incident, now: float) -> None:
+        message = build_message(self.store, inc, Event.ESCALATE, None)
+        for receiver in self.router.receivers(inc.labels, inc.severity, Event.ESCALATE):
+            if outbox.enqueue(
+                self.store,
+                incident_id=inc.id,
+                event=Event.ESCALATE.value,
+                receiver=receiver,
+                dedup_key=message.dedup_key,
+                payload=message.to_dict(),
+                now=now,
+            ):
+                rows.add_timeline(
+                    self.store,
+                    inc.id,
+                    now,
+                    "notification_queued",
+                    f"escalate queued for {receiver}",
+                    data={"receiver": receiver, "dedup_key": message.dedup_key},
+                )
+
+    def _get(self, incident_id: int) -> Incident:
+        inc = rows.get_incident(self.store, incident_id)
+        if inc is None:
+            raise LookupError(f"no incident #{incident_id}")
+        return inc

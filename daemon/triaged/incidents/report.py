@@ -1,0 +1,227 @@
+"""`triaged report`: how incident response went over a period, from the store alone.
+
+Times follow :mod:`triaged.incidents.timing` (detect: first symptom → page; ack,
+mitigate, resolve: page → that step). Per-rule noise counts what an on-call feels:
+pages, incidents that resolved on their own before anyone acknowledged them, flaps
+(reopens plus alerts returning during the resolve hold) and time to acknowledge.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from triaged.incidents import slo as slo_mod
+from triaged.incidents.actions import UNFINISHED, ActionStatus
+from triaged.incidents.model import Incident
+from triaged.incidents.postmortem_due import PostmortemPolicy, postmortems_owed
+from triaged.incidents.timing import durations, human, percentile
+from triaged.store import actions as action_rows
+from triaged.store import incidents as rows
+from triaged.store import reports as report_rows
+from triaged.store.db import Store
+
+MAX_INCIDENTS = 10_000
+
+
+@dataclass(frozen=True)
+class Stat:
+    median: float | None
+    p90: float | None
+    count: int
+
+    @classmethod
+    def of(cls, values: list[float]) -> Stat:
+        return cls(percentile(values, 0.5), percentile(values, 0.9), len(values))
+
+
+@dataclass
+class RuleNoise:
+    rule: str
+    incidents: int = 0
+    pages: int = 0
+    auto_resolved_unacked: int = 0
+    flaps: int = 0
+    ack_times: list[float] = field(default_factory=list)
+
+    @property
+    def time_to_ack(self) -> Stat:
+        return Stat.of(self.ack_times)
+
+
+@dataclass
+class Report:
+    since: float
+    until: float
+    incidents: int
+    by_severity: dict[str, int]
+    mttd: Stat
+    mtta: Stat
+    mttm: Stat
+    mttr: Stat
+    budgets: list[dict[str, Any]]
+    postmortems_late: list[int]
+    actions_open: int
+    actions_overdue: int
+    actions_awaiting_verification: int
+    noise: list[RuleNoise]
+
+    def to_dict(self) -> dict[str, Any]:
+        def stat(s: Stat) -> dict[str, Any]:
+            return {"median_s": s.median, "p90_s": s.p90, "count": s.count}
+
+        return {
+            "since": self.since,
+            "until": self.until,
+            "incidents": self.incidents,
+            "by_severity": self.by_severity,
+            "mttd": stat(self.mttd),
+            "mtta": stat(self.mtta),
+            "mttm": stat(self.mttm),
+            "mttr": stat(self.mttr),
+            "error_budget": self.budgets,
+            "postmortems_late": self.postmortems_late,
+            "actions": {
+                "open": self.actions_open,
+                "overdue": self.actions_overdue,
+                "awaiting_verification": self.actions_awaiting_verification,
+            },
+            "noise": [
+                {
+                    "rule": n.rule,
+                    "incidents": n.incidents,
+                    "pages": n.pages,
+                    "auto_resolved_unacked": n.auto_resolved_unacked,
+                    "flaps": n.flaps,
+                    "time_to_ack": stat(n.time_to_ack),
+                }
+                for n in self.noise
+            ],
+        }
+
+
+def build_report(store: Store, since: float, now: float, policy: PostmortemPolicy) -> Report:
+    found = [i for i in rows.list_incidents(store, limit=MAX_INCIDENTS, since=since) if i.opened_at <= now]
+    times = [durations(i) for i in found]
+    items = action_rows.list_items(store, statuses=UNFINISHED)
+    return Report(
+        since=since,
+        until=now,
+        incidents=len(found),
+        by_severity=dict(sorted(Counter(i.severity.name for i in found).items())),
+        mttd=Stat.of([t.detect for t in times if t.detect is not None]),
+        mtta=Stat.of([t.acknowledge for t in times if t.acknowledge is not None]),
+        mttm=Stat.of([t.mitigate for t in times if t.mitigate is not None]),
+        mttr=Stat.of([t.resolve for t in times if t.resolve is not None]),
+        budgets=_budgets(store, since, now),
+        postmortems_late=[o.incident.id for o in postmortems_owed(store, now, policy) if o.late],
+        actions_open=len(items),
+        actions_overdue=sum(1 for a in items if a.overdue(now)),
+        actions_awaiting_verification=sum(1 for a in items if a.status is ActionStatus.DONE),
+        noise=_noise(store, found),
+    )
+
+
+def _budgets(store: Store, since: float, now: float) -> list[dict[str, Any]]:
+    out = []
+    for s in slo_mod.load_slos(store):
+        samples = slo_mod.samples_for(store, s, now)
+        current = slo_mod.budget(s, samples, now)
+        period = slo_mod.integrate(samples, since, now, s.interval_s)
+        out.append(
+            {
+                "slo": s.name,
+                "objective": s.objective,
+                "window_s": s.window_s,
+                "sli": current.sli,
+                "consumed_in_period": slo_mod._ratio(period.bad, current.allowed_bad),
+                "consumed_in_window": current.consumed,
+                "remaining": current.remaining,
+            }
+        )
+    return out
+
+
+def _noise(store: Store, found: list[Incident]) -> list[RuleNoise]:
+    ids = [i.id for i in found]
+    pages = report_rows.pages_by_incident(store, ids)
+    returned = report_rows.timeline_counts(store, ids, ["alert_returned"])
+    resolver = report_rows.resolved_by(store, ids)
+    by_rule: dict[str, RuleNoise] = {}
+    for inc in found:
+        n = by_rule.setdefault(inc.rule or "-", RuleNoise(inc.rule or "-"))
+        n.incidents += 1
+        n.pages += pages.get(inc.id, 0)
+        n.flaps += inc.reopen_count + returned.get((inc.id, "alert_returned"), 0)
+        if inc.resolved_at is not None and inc.acknowledged_at is None and resolver.get(inc.id) == "triaged":
+            n.auto_resolved_unacked += 1
+        if inc.acknowledged_at is not None:
+            n.ack_times.append(max(0.0, inc.acknowledged_at - inc.opened_at))
+    return sorted(by_rule.values(), key=lambda n: (-n.pages, -n.incidents, n.rule))
+
+
+def render_report(
+    r: Report, label: str, table: Callable[[Sequence[str], Sequence[Sequence[Any]]], str]
+) -> str:
+    def stat(s: Stat) -> tuple[str, str, str]:
+        return human(s.median), human(s.p90), str(s.count)
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else ("∞" if v == float("inf") else f"{v * 100:.2f} %")
+
+    sev = ", ".join(f"{k} {v}" for k, v in r.by_severity.items()) or "none"
+    out = [f"Incidents in the last {label}: {r.incidents} ({sev})", ""]
+    out.append(
+        table(
+            ("MEASURE", "MEDIAN", "P90", "N"),
+            [
+                ("time to detect (MTTD)", *stat(r.mttd)),
+                ("time to acknowledge (MTTA)", *stat(r.mtta)),
+                ("time to mitigate", *stat(r.mttm)),
+                ("time to resolve (MTTR)", *stat(r.mttr)),
+            ],
+        )
+    )
+    out.append("")
+    if r.budgets:
+        out.append(
+            table(
+                ("SLO", "SLI", "BUDGET USED IN PERIOD", "USED IN WINDOW", "REMAINING"),
+                [
+                    (
+                        b["slo"],
+                        pct(b["sli"]),
+                        pct(b["consumed_in_period"]),
+                        pct(b["consumed_in_window"]),
+                        pct(b["remaining"]),
+                    )
+                    for b in r.budgets
+                ],
+            )
+        )
+    else:
+        out.append("Error budget: no SLOs recorded (add `slos:` to the config)")
+    late = ", ".join(f"#{i}" for i in r.postmortems_late) or "none"
+    out += [
+        "",
+        f"Postmortems late: {len(r.postmortems_late)} ({late})",
+        f"Action items: {r.actions_open} open, {r.actions_overdue} overdue,"
+        f" {r.actions_awaiting_verification} done awaiting verification",
+        "",
+        "Noise per rule:",
+    ]
+    if r.noise:
+        out.append(
+            table(
+                ("RULE", "INCIDENTS", "PAGES", "AUTO-RESOLVED UNACKED", "FLAPS", "ACK MEDIAN", "ACK P90"),
+                [
+                    (n.rule, n.incidents, n.pages, n.auto_resolved_unacked, n.flaps, *stat(n.time_to_ack)[:2])
+                    for n in r.noise
+                ],
+            )
+        )
+    else:
+        out.append("  none")
+    return "\n".join(out)

@@ -1,0 +1,217 @@
+"""Service level objectives and their error budgets.
+
+An SLI is two PromQL expressions, *good* and *total*, best written as per-second rates
+over a window close to the recording interval (``sum(rate(requests_total{code!~"5.."}[1m]))``).
+The daemon evaluates both every ``interval`` over its tsdb and stores the pair in
+SQLite (:class:`SLORecorder`); everything else (``triaged slo status``, the postmortem,
+the report) integrates those samples over time, so it works from the database alone.
+
+Budget arithmetic, for a window W and objective o:
+
+* events in a slice = rate × seconds the sample covers (its gap to the previous
+  sample, capped, so a daemon that was down does not invent traffic);
+* allowed bad events = (1 − o) × total events in W; while less than W has been
+  recorded, the total is extrapolated at the observed average rate;
+* consumed = bad events ÷ allowed bad events (above 100 % the budget is blown);
+  an incident's share is the bad events between detection and resolve over the same
+  allowance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from triaged.promql import Engine, ExprError, Scalar, Vector
+from triaged.store import slo as slo_rows
+from triaged.store.db import Store
+
+log = structlog.get_logger("triaged.slo")
+
+Sample = tuple[float, float, float]  # t, good, total (rates)
+
+
+@dataclass(frozen=True)
+class SLO:
+    name: str
+    good: str
+    total: str
+    objective: float  # a fraction: 0.999 for 99.9 %
+    window_s: float
+    service: str = ""
+    interval_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class Events:
+    good: float
+    total: float
+    covered_s: float
+
+    @property
+    def bad(self) -> float:
+        return max(0.0, self.total - self.good)
+
+
+@dataclass(frozen=True)
+class Budget:
+    slo: SLO
+    events: Events
+    allowed_bad: float  # error budget for the whole window, in events
+    consumed: float  # fraction of the budget spent (may exceed 1)
+
+    @property
+    def remaining(self) -> float:
+        return 1.0 - self.consumed
+
+    @property
+    def sli(self) -> float | None:
+        return self.events.good / self.events.total if self.events.total > 0 else None
+
+
+def integrate(samples: Sequence[Sample], since: float, until: float, interval_s: float) -> Events:
+    """Events between ``since`` and ``until``. Each sample covers the time back to the
+    previous one (at most two intervals), clipped to the range."""
+    good = total = covered = 0.0
+    previous: float | None = None
+    for t, g, tot in samples:
+        start = t - min(2 * interval_s, t - previous) if previous is not None else t - interval_s
+        previous = t
+        lo, hi = max(start, since), min(t, until)
+        if hi <= lo or not (math.isfinite(g) and math.isfinite(tot)):
+            continue
+        seconds = hi - lo
+        good += max(0.0, g) * seconds
+        total += max(0.0, tot) * seconds
+        covered += seconds
+    return Events(good, total, covered)
+
+
+def allowance(slo: SLO, window: Events) -> float:
+    """Bad events the objective allows over the whole window."""
+    if window.covered_s <= 0:
+        return 0.0
+    expected_total = window.total * max(1.0, slo.window_s / window.covered_s)
+    return (1.0 - slo.objective) * expected_total
+
+
+def budget(slo: SLO, samples: Sequence[Sample], now: float) -> Budget:
+    window = integrate(samples, now - slo.window_s, now, slo.interval_s)
+    allowed = allowance(slo, window)
+    return Budget(slo, window, allowed, _ratio(window.bad, allowed))
+
+
+def incident_budget(slo: SLO, samples: Sequence[Sample], start: float, end: float) -> tuple[Events, Budget]:
+    """Bad events during [start, end] and the budget of the window ending at ``end``."""
+    during = integrate(samples, start, end, slo.interval_s)
+    whole = budget(slo, samples, end)
+    return during, whole
+
+
+def _ratio(bad: float, allowed: float) -> float:
+    if allowed > 0:
+        return bad / allowed
+    return 0.0 if bad <= 0 else math.inf
+
+
+def slo_from_row(row: dict[str, object]) -> SLO:
+    return SLO(
+        name=str(row["name"]),
+        good=str(row["good"]),
+        total=str(row["total"]),
+        objective=float(row["objective"]),  # type: ignore[arg-type]
+        window_s=float(row["window_s"]),  # type: ignore[arg-type]
+        service=str(row["service"] or ""),
+        interval_s=float(row["interval_s"]),  # type: ignore[arg-type]
+    )
+
+
+def load_slos(store: Store) -> list[SLO]:
+    return [slo_from_row(r) for r in slo_rows.list_slos(store)]
+
+
+def applies_to(slo: SLO, service: str) -> bool:
+    return not slo.service or slo.service == service
+
+
+def samples_for(store: Store, slo: SLO, now: float) -> list[Sample]:
+    return slo_rows.samples(store, slo.name, now - slo.window_s - 2 * slo.interval_s, now)
+
+
+class SLORecorder:
+    """Evaluates each SLI on its interval and stores the sample (daemon side)."""
+
+    def __init__(self, store: Store, engine: Engine, slos: Sequence[SLO]) -> None:
+        self.store = store
+        self.engine = engine
+        self.slos = list(slos)
+        self._last: dict[str, float] = {}
+        self._failing: dict[str, str] = {}
+        self._defined = False
+
+    def record(self, now: float) -> int:
+        """Record the SLIs that are due. Returns how many samples were written."""
+        if not self.slos:
+            return 0
+        if not self._defined:
+            self._define(now)
+        written = 0
+        for slo in self.slos:
+            if now - self._last.get(slo.name, -math.inf) < slo.interval_s - 0.05:
+                continue
+            self._last[slo.name] = now
+            pair = self._evaluate(slo, now)
+            if pair is None:
+                continue
+            with self.store.atomic():
+                slo_rows.add_sample(self.store, slo.name, now, pair[0], pair[1])
+                slo_rows.gc(self.store, slo.name, now - slo.window_s - 2 * slo.interval_s)
+            written += 1
+        return written
+
+    def _define(self, now: float) -> None:
+        with self.store.atomic():
+            for slo in self.slos:
+                slo_rows.upsert_slo(
+                    self.store,
+                    name=slo.name,
+                    service=slo.service,
+                    good=slo.good,
+                    total=slo.total,
+                    objective=slo.objective,
+                    window_s=slo.window_s,
+                    interval_s=slo.interval_s,
+                    now=now,
+                )
+                last = slo_rows.last_sample_at(self.store, slo.name)
+                if last is not None:  # after a restart, keep the interval
+                    self._last[slo.name] = last
+        self._defined = True
+
+    def _evaluate(self, slo: SLO, now: float) -> tuple[float, float] | None:
+        try:
+            good = self._scalar(slo.good, now)
+            total = self._scalar(slo.total, now)
+        except (ExprError, ValueError) as exc:
+            if self._failing.get(slo.name) != str(exc):
+                log.warning("slo_eval_failed", slo=slo.name, error=str(exc))
+            self._failing[slo.name] = str(exc)
+            return None
+        self._failing.pop(slo.name, None)
+        if good is None or total is None:
+            return None  # no traffic data yet: a gap, not a perfect score
+        return good, total
+
+    def _scalar(self, expr: str, now: float) -> float | None:
+        result = self.engine.instant(expr, int(now * 1000))
+        if isinstance(result, Scalar):
+            values = [result.value]
+        elif isinstance(result, Vector):
+            values = [s.value for s in result]
+        else:
+            raise ValueError(f"SLI expression must return a vector or scalar: {expr}")
+        finite = [v for v in values if math.isfinite(v)]
+        return sum(finite) if finite else None

@@ -1,0 +1,158 @@
+"""PagerDuty Events API v2: trigger, acknowledge and resolve one PagerDuty alert per incident.
+
+PagerDuty's ``dedup_key`` names the alert, not one message, so it is the incident's
+(``triaged-<id>``): escalations and re-pages trigger the same alert again (PagerDuty
+folds them in), an ack acknowledges it, a resolve resolves it, and a re-send after a
+crash is recognised as the same event. 202 is success; 429 and 5xx are retried,
+honouring ``Retry-After``; 400 (a malformed event, a bad routing key) is permanent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from triaged.errors import ConfigError
+from triaged.messages import Event, Message
+from triaged.model import Severity
+from triaged.notifiers.base import NotifyError, Receipt
+
+DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
+# PagerDuty rejects events over 512 KB; summaries are cut at 1024 characters.
+MAX_PAYLOAD_BYTES = 512 * 1024
+MAX_SUMMARY = 1024
+
+_SEVERITY = {Severity.P0: "critical", Severity.P1: "error", Severity.P2: "warning", Severity.P3: "info"}
+_ACTION = {Event.ACK: "acknowledge", Event.RESOLVE: "resolve"}
+
+
+class PagerDutyNotifier:
+    def __init__(
+        self,
+        name: str,
+        routing_key: str,
+        *,
+        url: str = DEFAULT_URL,
+        timeout_s: float = 10.0,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        source: str = "triaged",
+        client_url: str = "",
+    ) -> None:
+        if not routing_key:
+            raise ValueError(f"{name}: PagerDuty needs a routing key (integration key)")
+        self._name = name
+        self._routing_key = routing_key
+        self.url = url
+        self.timeout_s = timeout_s
+        self.max_payload_bytes = max_payload_bytes
+        self.source = source
+        self.client_url = client_url
+        self._session = requests.Session()
+        self._session.headers.update({"Content-Type": "application/json"})
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def send(self, message: Message) -> Receipt:
+        body = self._encode(message)
+        try:
+            resp = self._session.post(self.url, data=body, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise NotifyError(f"{self._name}: {type(exc).__name__}") from exc
+        if resp.status_code in (200, 202):
+            return Receipt(message_id=_answer(resp).get("dedup_key") or incident_dedup_key(message))
+        detail = f"{self._name}: HTTP {resp.status_code}: {_answer(resp).get('message', '')}".rstrip(": ")
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise NotifyError(detail, retry_after=_retry_after(resp.headers.get("Retry-After")))
+        raise NotifyError(detail, permanent=True)
+
+    def _encode(self, message: Message) -> bytes:
+        event = pagerduty_event(message, self._routing_key, self.source, self.client_url)
+        body = json.dumps(event).encode()
+        if len(body) > self.max_payload_bytes and "payload" in event:
+            # The summary and severity page the on-call; the details are a courtesy.
+            event["payload"]["custom_details"] = {"body": message.body[:4000], "truncated": True}
+            body = json.dumps(event).encode()
+        if len(body) > self.max_payload_bytes:
+            raise NotifyError(
+                f"{self._name}: event {len(body)} bytes exceeds {self.max_payload_bytes}", permanent=True
+            )
+        return body
+
+
+def incident_dedup_key(message: Message) -> str:
+    return f"triaged-{message.incident_id}"
+
+
+def pagerduty_event(message: Message, routing_key: str, source: str, client_url: str = "") -> dict[str, Any]:
+    action = _ACTION.get(message.event, "trigger")
+    event: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": action,
+        "dedup_key": incident_dedup_key(message),
+    }
+    if action != "trigger":
+        return event  # acknowledge and resolve carry only the key
+    event["payload"] = {
+        "summary": message.title[:MAX_SUMMARY],
+        "source": message.labels.get("instance") or message.service or source,
+        "severity": _SEVERITY[message.severity],
+        "timestamp": datetime.fromtimestamp(message.started_at, UTC).isoformat(),
+        "component": message.service or None,
+        "group": message.labels.get("team") or None,
+        "class": message.alerts[0].rule if message.alerts else None,
+        "custom_details": {
+            "body": message.body,
+            "event": message.event.value,
+            "triaged_dedup_key": message.dedup_key,
+            "labels": dict(message.labels),
+            "alerts": [{"rule": a.rule, "value": a.value, "labels": dict(a.labels)} for a in message.alerts],
+        },
+    }
+    event["payload"] = {k: v for k, v in event["payload"].items() if v is not None}
+    event["client"] = "triaged"
+    if client_url:
+        event["client_url"] = client_url
+    return event
+
+
+def _answer(resp: requests.Response) -> dict[str, Any]:
+    try:
+        data = resp.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def pagerduty_notifier(name: str, raw: Mapping[str, Any], timeout_s: float) -> PagerDutyNotifier:
+    """From a ``type: pagerduty`` notifier section. The routing key is a secret: give it
+    as ``routing_key_env: PD_ROUTING_KEY`` (read from the environment at start-up);
+    a literal ``routing_key`` works but puts the secret in the file."""
+    env = str(raw.get("routing_key_env", ""))
+    key = os.environ.get(env, "") if env else str(raw.get("routing_key", ""))
+    if not key:
+        where = f"${env} is empty" if env else "routing_key is missing"
+        raise ConfigError(f"notifier {name!r}: {where} (PagerDuty integration key)")
+    return PagerDutyNotifier(
+        name,
+        key,
+        url=str(raw.get("url") or DEFAULT_URL),
+        timeout_s=timeout_s,
+        max_payload_bytes=int(raw.get("max_payload_bytes", MAX_PAYLOAD_BYTES)),
+        client_url=str(raw.get("client_url", "")),
+    )

@@ -1,0 +1,236 @@
+"""Runs a :class:`~triaged.app.Runner` as a service: systemd readiness and watchdog,
+the HTTP server, the dead-man's switch, reloads and the graceful stop.
+
+``triaged run`` builds the daemon, hands the runner to :class:`ServiceHost`, and
+turns signals into calls here (SIGHUP → :meth:`reload`, SIGTERM → :meth:`stop`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from triaged.config import Config, HttpConfig, load_config
+from triaged.errors import ConfigError
+from triaged.incidents.service import HumanActions
+from triaged.service.auth import BearerAuth, TokenError, load_token
+from triaged.service.heartbeat import DeadMansSwitch
+from triaged.service.httpapi import Api, ApiServer
+from triaged.service.preflight import required_problems
+from triaged.service.sdnotify import SdNotifier, watchdog_interval
+from triaged.service.selfmetrics import SelfMetrics, ServiceStats
+from triaged.service.watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from triaged.app import CycleReport, Runner
+
+log = structlog.get_logger("triaged.service")
+
+# Without a systemd watchdog, the loop counts as stuck (for /healthz and the
+# heartbeat) after this long without a completed cycle.
+DEFAULT_STALE_S = 120.0
+# Sections a reload re-reads but cannot apply to a running daemon.
+_RELOADABLE = {"path", "rule_files", "http"}  # http: see _with_token
+
+
+class ServiceHost:
+    def __init__(
+        self,
+        runner: Runner,
+        config_path: str,
+        *,
+        sd: SdNotifier | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.config_path = config_path
+        self.environ = os.environ if environ is None else environ
+        self.sd = sd or SdNotifier.from_env(dict(self.environ))
+        self.stats = ServiceStats()
+        self.metrics = SelfMetrics(runner, self.stats)
+        self.ready = False
+        self._reload_lock = threading.Lock()
+        cfg = runner.daemon.cfg
+        self._running_cfg = cfg  # what is actually in effect, for "needs restart" warnings
+        wd_timeout = watchdog_interval(dict(self.environ))
+        self.stale_after_s = wd_timeout or DEFAULT_STALE_S
+        self.watchdog = (
+            Watchdog(self.sd, runner.progress, wd_timeout, stale_after_s=wd_timeout) if wd_timeout else None
+        )
+        self._chain_cycle_hook()
+        self.api: Api | None = None
+        self.http: ApiServer | None = None
+        if cfg.http.enabled:
+            self.api = self._build_api(cfg)
+            self.http = ApiServer(
+                cfg.http.host, cfg.http.port, self.api, timeout_s=cfg.http.request_timeout_s
+            )
+        self.heartbeat = self._build_heartbeat(cfg)
+
+    # -- wiring ------------------------------------------------------------------------
+    def _chain_cycle_hook(self) -> None:
+        previous = self.runner.daemon.on_cycle
+
+        def on_cycle(report: CycleReport) -> None:
+            self.stats.observe_cycle(report)
+            if previous is not None:
+                previous(report)
+
+        self.runner.daemon.on_cycle = on_cycle
+
+    def _build_api(self, cfg: Config) -> Api:
+        d = self.runner.daemon
+        token = load_token(cfg.http.token_file, cfg.http.token_env, self.environ)
+        return Api(
+            store=d.store,
+            actions=HumanActions(d.store, d.incidents.router),
+            auth=BearerAuth(token),
+            now=d.clock.now,
+            metrics=self.metrics.render,
+            live=self.live,
+            ready=self.readiness,
+            reload=self.reload,
+            on_request=self.stats.http_request,
+            max_body_bytes=cfg.http.max_body_bytes,
+        )
+
+    def _build_heartbeat(self, cfg: Config) -> DeadMansSwitch | None:
+        if cfg.heartbeat is None:
+            return None
+        notifier = self.runner.daemon.dispatcher.notifiers[cfg.heartbeat.receiver]
+        return DeadMansSwitch(
+            notifier, self.runner.progress, stale_after_s=self.stale_after_s, record=self.stats.heartbeat
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Start everything, then tell systemd we are ready (config, rules and store
+        are loaded by the time a runner exists; the server is listening)."""
+        d = self.runner.daemon
+        if self.http is not None:
+            self.http.start()
+        self.runner.start()
+        if self.heartbeat is not None and d.cfg.heartbeat is not None:
+            beat = self.heartbeat
+            self.runner.scheduler.add_job(
+                lambda: beat.beat(d.clock.now()),
+                "interval",
+                seconds=d.cfg.heartbeat.interval_s,
+                id="deadman",
+                next_run_time=datetime.now(UTC),  # the first beat says "up" at once
+            )
+        if self.watchdog is not None:
+            self.watchdog.start()
+        self.ready = True
+        self.sd.ready(status=self._status())
+
+    def stop(self, flush_s: float = 5.0) -> None:
+        """Finish the current cycle, flush the outbox within ``flush_s``, stop."""
+        self.ready = False
+        self.sd.stopping(status="stopping: finishing the cycle, flushing the outbox")
+        log.info("daemon_stopping", flush_s=flush_s)
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        if self.http is not None:
+            self.http.stop()
+        self.runner.stop(flush_s=flush_s)
+        self.sd.close()
+
+    def _status(self) -> str:
+        d = self.runner.daemon
+        rules = sum(len(g.rules) for g in d.rules.groups)
+        return f"running: {len(d.sources)} sources, {rules} rules"
+
+    # -- health ------------------------------------------------------------------------
+    def live(self) -> tuple[bool, str]:
+        age = self.runner.progress.age()
+        if age > self.stale_after_s:
+            return False, f"no cycle completed for {age:.0f}s"
+        return True, f"last cycle {age:.1f}s ago"
+
+    def readiness(self) -> tuple[bool, str]:
+        if not self.ready:
+            return False, "starting or stopping"
+        if self.runner.progress.cycles == 0:
+            return False, "first cycle not completed yet"
+        return self.live()
+
+    # -- reload ------------------------------------------------------------------------
+    def reload(self) -> dict[str, Any]:
+        """Re-read config and rules. A broken file keeps the old rules running, is
+        logged once and counted; alert state of unchanged rules is kept."""
+        with self._reload_lock:
+            self.sd.reloading()
+            outcome: dict[str, Any] = {"ok": False, "errors": ["reload did not complete"]}
+            try:
+                outcome = self._reload(self._running_cfg)
+            finally:
+                ok = bool(outcome.get("ok"))
+                self.stats.reloaded(ok, self.runner.daemon.clock.now())
+                self.sd.ready(status=self._status() if ok else "reload failed; previous rules still running")
+            return outcome
+
+    def _reload(self, old: Config) -> dict[str, Any]:
+        try:
+            cfg = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload_failed", errors=[str(exc)], problems=1)
+            return {"ok": False, "errors": [str(exc)]}
+        problems = required_problems(cfg, self.environ)
+        if problems:
+            log.error("reload_failed", errors=problems, problems=len(problems))
+            return {"ok": False, "errors": problems}
+        result = self.runner.daemon.reload(cfg)
+        if not result.ok:
+            return {"ok": False, "errors": [str(e) for e in result.errors]}
+        self._reload_token(cfg)
+        changed = restart_only_changes(old, cfg)
+        self._running_cfg = dataclasses.replace(
+            old, rule_files=cfg.rule_files, http=_with_token(old.http, cfg)
+        )
+        if changed:
+            log.warning("reload_needs_restart", sections=changed)
+        return {
+            "ok": True,
+            "rules": result.rules,
+            "kept_alerts": result.kept_alerts,
+            "needs_restart": changed,
+        }
+
+    def _reload_token(self, cfg: Config) -> None:
+        # A rotated token takes effect on reload; a broken one keeps the old.
+        if self.api is None or not cfg.http.enabled:
+            return
+        try:
+            self.api.auth = BearerAuth(load_token(cfg.http.token_file, cfg.http.token_env, self.environ))
+        except TokenError as exc:
+            log.error("token_reload_failed", error=str(exc))
+
+
+def _with_token(http: HttpConfig, new: Config) -> HttpConfig:
+    return dataclasses.replace(http, token_file=new.http.token_file, token_env=new.http.token_env)
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """Top-level settings that differ but only take effect after a restart. Rule
+    files and the API token are applied by a reload; everything else is not."""
+    changed = [
+        f.name
+        for f in dataclasses.fields(Config)
+        if f.name not in _RELOADABLE and getattr(old, f.name) != getattr(new, f.name)
+    ]
+    if _with_token(old.http, new) != new.http:
+        changed.append("http")
+    return sorted(changed)
+
+
+def pid_file_for(cfg: Config) -> Path:
+    """Where ``triaged run`` records its pid: beside the database, in the state dir."""
+    return Path(cfg.db_path).resolve().parent / "triaged.pid"

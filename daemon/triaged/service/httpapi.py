@@ -1,0 +1,288 @@
+"""The daemon's HTTP server: /healthz, /readyz, /metrics and the JSON API.
+
+Stdlib ``ThreadingHTTPServer`` in one thread; bound to 127.0.0.1 unless configured
+otherwise. Every path except ``/healthz`` needs ``Authorization: Bearer <token>``.
+Request bodies are capped, sockets time out, error bodies are fixed texts of ours
+(never an exception's text from a library, which could carry a URL or a key), and
+the access log never sees headers.
+
+API (JSON)::
+
+    GET  /api/v1/incidents?status=open&limit=50
+    GET  /api/v1/incidents/{id}                 incident with its alerts
+    GET  /api/v1/incidents/{id}/timeline
+    GET  /api/v1/incidents/{id}/action-items
+    POST /api/v1/incidents/{id}/ack             {"actor": "asha", "reason": "looking"}
+    POST /api/v1/incidents/{id}/resolve         {"actor": "asha", "reason": "rolled back"}
+    POST /api/v1/incidents/{id}/notes           {"actor": "asha", "text": "db failover done"}
+    POST /api/v1/reload                         re-read config and rules (as SIGHUP)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from triaged.incidents.model import Incident, IncidentStatus, TransitionError
+from triaged.incidents.service import HumanActions
+from triaged.service.auth import BearerAuth
+from triaged.store import actions as action_rows
+from triaged.store import incidents as incident_rows
+from triaged.store.db import Store
+
+log = structlog.get_logger("triaged.http")
+
+MAX_LIMIT = 500
+_INCIDENT = re.compile(r"^/api/v1/incidents/(\d{1,12})(?:/(timeline|action-items|ack|resolve|notes))?$")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Api:
+    """What the handlers call; built by the service host from the running daemon."""
+
+    store: Store
+    actions: HumanActions
+    auth: BearerAuth
+    now: Callable[[], float]
+    metrics: Callable[[], bytes]
+    live: Callable[[], tuple[bool, str]]
+    ready: Callable[[], tuple[bool, str]]
+    reload: Callable[[], dict[str, Any]]
+    on_request: Callable[[int], None] = lambda _code: None
+    max_body_bytes: int = 64 * 1024
+
+    # -- reads -------------------------------------------------------------------------
+    def list_incidents(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        status = query.get("status", [None])[0]
+        if status is not None and status != "open" and status not in set(IncidentStatus):
+            raise ApiError(400, "status must be open or an incident status")
+        try:
+            limit = min(MAX_LIMIT, max(1, int(query.get("limit", ["50"])[0])))
+        except ValueError:
+            raise ApiError(400, "limit must be an integer") from None
+        found = incident_rows.list_incidents(self.store, status=status, limit=limit)
+        return [incident_json(i) for i in found]
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        found = incident_rows.get_incident(self.store, incident_id)
+        if found is None:
+            raise ApiError(404, f"no incident #{incident_id}")
+        return {**incident_json(found), "alerts": incident_rows.incident_alerts(self.store, incident_id)}
+
+    def timeline(self, incident_id: int) -> list[dict[str, Any]]:
+        self.incident(incident_id)
+        return incident_rows.timeline(self.store, incident_id)
+
+    def action_items(self, incident_id: int) -> list[dict[str, Any]]:
+        self.incident(incident_id)
+        items = action_rows.list_items(self.store, incident_id=incident_id)
+        return [{**asdict(i), "status": i.status.value} for i in items]
+
+    # -- writes ------------------------------------------------------------------------
+    def act(self, incident_id: int, verb: str, body: dict[str, Any]) -> dict[str, Any]:
+        actor = _text(body, "actor", required=True, limit=100)
+        with structlog.contextvars.bound_contextvars(incident_id=incident_id, actor=actor):
+            try:
+                if verb == "notes":
+                    self.actions.note(incident_id, actor, _text(body, "text", required=True), self.now())
+                    log.info("api_note_added")
+                    return self.incident(incident_id)
+                target = IncidentStatus.ACKNOWLEDGED if verb == "ack" else IncidentStatus.RESOLVED
+                moved = self.actions.move(incident_id, target, actor, _text(body, "reason"), self.now())
+            except LookupError:
+                raise ApiError(404, f"no incident #{incident_id}") from None
+            except TransitionError as exc:
+                raise ApiError(409, str(exc)) from None
+            log.info("api_incident_moved", to=target.value)
+            return incident_json(moved)
+
+
+def incident_json(incident: Incident) -> dict[str, Any]:
+    data = asdict(incident)
+    data["severity"] = incident.severity.name
+    data["status"] = incident.status.value
+    return data
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = False, limit: int = 4000) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str):
+        raise ApiError(400, f"{key} must be a string")
+    value = value.strip()
+    if required and not value:
+        raise ApiError(400, f"{key} is required")
+    if len(value) > limit:
+        raise ApiError(400, f"{key} is longer than {limit} characters")
+    return value
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: Api  # set on the subclass the server makes
+    server_version = "triaged"
+    sys_version = ""  # do not advertise the Python version
+    protocol_version = "HTTP/1.1"
+
+    # -- plumbing ----------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        path = urlsplit(self.path).path
+        try:
+            if path == "/healthz" and method == "GET":
+                ok, detail = self.api.live()
+                self._send(200 if ok else 503, {"status": "ok" if ok else "unhealthy", "detail": detail})
+                return
+            if not self.api.auth.allows(self.headers.get("Authorization")):
+                self._drain()
+                log.warning("api_unauthorized", method=method, path=path, client=self.client_address[0])
+                raise ApiError(401, "missing or wrong bearer token")
+            self._route(method, path)
+        except ApiError as exc:
+            self._send(exc.status, {"error": exc.message})
+        # A boundary: one bad request must not kill the server thread; the body stays generic.
+        except Exception as exc:
+            log.error("api_error", method=method, path=path, error_type=type(exc).__name__, error=str(exc))
+            self._send(500, {"error": "internal error (see the triaged log)"})
+
+    def _route(self, method: str, path: str) -> None:
+        api = self.api
+        if method == "GET" and path == "/readyz":
+            ok, detail = api.ready()
+            self._send(200 if ok else 503, {"status": "ready" if ok else "not ready", "detail": detail})
+        elif method == "GET" and path == "/metrics":
+            self._send_bytes(200, api.metrics(), CONTENT_TYPE_LATEST)
+        elif method == "GET" and path == "/api/v1/incidents":
+            self._send(200, api.list_incidents(parse_qs(urlsplit(self.path).query)))
+        elif method == "POST" and path == "/api/v1/reload":
+            self._body()
+            result = api.reload()
+            self._send(200 if result.get("ok") else 422, result)
+        elif (m := _INCIDENT.match(path)) is not None:
+            self._incident(method, int(m.group(1)), m.group(2))
+        else:
+            raise ApiError(404, "no such endpoint")
+
+    def _incident(self, method: str, incident_id: int, sub: str | None) -> None:
+        reads: dict[str | None, Callable[[int], Any]] = {
+            None: self.api.incident,
+            "timeline": self.api.timeline,
+            "action-items": self.api.action_items,
+        }
+        if sub in reads:
+            if method != "GET":
+                raise ApiError(405, "use GET")
+            self._send(200, reads[sub](incident_id))
+            return
+        if method != "POST":
+            raise ApiError(405, "use POST")
+        self._send(200, self.api.act(incident_id, str(sub), self._body()))
+
+    def _body(self) -> dict[str, Any]:
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            if self.headers.get("Transfer-Encoding"):
+                raise ApiError(411, "Content-Length is required")
+            return {}
+        if not length_text.isdigit():
+            raise ApiError(400, "bad Content-Length")
+        length = int(length_text)
+        if length > self.api.max_body_bytes:
+            self.close_connection = True  # the unread body must not be parsed as a request
+            raise ApiError(413, f"body larger than {self.api.max_body_bytes} bytes")
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "body must be JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "body must be a JSON object")
+        return body
+
+    def _drain(self) -> None:
+        # An unauthenticated body is never read: drop the connection after answering.
+        if self.headers.get("Content-Length") not in (None, "0"):
+            self.close_connection = True
+
+    def _send(self, status: int, data: Any) -> None:
+        body = json.dumps(data, sort_keys=True, default=str).encode()
+        self._send_bytes(status, body, "application/json")
+
+    def _send_bytes(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Bearer realm="triaged"')
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.api.on_request(status)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The stdlib access log goes to stderr unstructured; ours is in _handle and
+        # log_request, without headers.
+        return
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug("api_request", method=self.command, path=urlsplit(self.path).path, status=code)
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class ApiServer:
+    """The server thread. ``port=0`` picks a free port (tests); see :attr:`port`."""
+
+    def __init__(self, host: str, port: int, api: Api, *, timeout_s: float = 10.0) -> None:
+        handler = type("Handler", (_Handler,), {"api": api, "timeout": timeout_s})
+        server_class = _Server6 if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("http_listening", host=self.host, port=self.port)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,103 @@
+"""The systemd watchdog, fed by the scheduler loop's progress, not by a timer.
+
+A thread that pinged on its own clock would keep a daemon with a stuck cycle alive
+forever. Instead the cycle records each completion in :class:`LoopProgress`, and the
+watchdog thread pings only while the last completion is recent. A stuck loop stops
+the pings and systemd restarts the service (``WatchdogSec=`` + ``Restart=on-failure``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+
+from triaged.service.sdnotify import SdNotifier
+
+log = structlog.get_logger("triaged.watchdog")
+
+
+class LoopProgress:
+    """Monotonic timestamps of the scheduler loop; written by the cycle, read by the
+    watchdog, the heartbeat, ``/healthz`` and the self-metrics."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.started_at = clock()
+        self.last_start: float | None = None
+        self.last_done: float | None = None
+        self.last_duration_s = 0.0
+        self.lag_s = 0.0
+        self.cycles = 0
+
+    def cycle_started(self) -> None:
+        now = self._clock()
+        with self._lock:
+            if self.last_start is not None:
+                # How much later than one interval after the previous start this one began.
+                self.lag_s = max(0.0, now - self.last_start - self.interval_s)
+            self.last_start = now
+
+    def cycle_done(self) -> None:
+        now = self._clock()
+        with self._lock:
+            self.last_done = now
+            if self.last_start is not None:
+                self.last_duration_s = now - self.last_start
+            self.cycles += 1
+
+    def age(self) -> float:
+        """Seconds since the last completed cycle (since start if none completed yet)."""
+        with self._lock:
+            return self._clock() - (self.last_done if self.last_done is not None else self.started_at)
+
+    def healthy(self, stale_after_s: float) -> bool:
+        return self.age() <= stale_after_s
+
+
+class Watchdog:
+    """Pings ``WATCHDOG=1`` every ``timeout_s / 2`` while the loop is progressing."""
+
+    def __init__(
+        self, notifier: SdNotifier, progress: LoopProgress, timeout_s: float, *, stale_after_s: float
+    ) -> None:
+        self.notifier = notifier
+        self.progress = progress
+        self.timeout_s = timeout_s
+        self.stale_after_s = stale_after_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+        self.pings = 0
+        self.withheld = 0
+
+    def start(self) -> None:
+        log.info("watchdog_started", timeout_s=self.timeout_s, stale_after_s=self.stale_after_s)
+        self._thread.start()
+
+    def tick(self) -> bool:
+        """One decision: ping if the loop made progress recently. Returns whether it pinged."""
+        if self.progress.healthy(self.stale_after_s):
+            self.notifier.watchdog()
+            self.pings += 1
+            return True
+        if self.withheld == 0:
+            log.error("watchdog_withheld", loop_age_s=round(self.progress.age(), 1))
+        self.withheld += 1
+        return False
+
+    def _run(self) -> None:
+        period = max(0.05, self.timeout_s / 2)
+        while not self._stop.wait(period):
+            pinged = self.tick()
+            if pinged and self.withheld:
+                log.info("watchdog_resumed", withheld=self.withheld)
+                self.withheld = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)

@@ -1,0 +1,208 @@
+"""Delivery state beyond one outbox row: order, scheduling, re-page counts, fallback copies.
+
+Each row has an ordering key, ``first_due_at`` (when it was first meant to go; rows
+written without one use ``created_at``). A receiver gets its rows strictly in key
+order: a row is claimable only when no earlier row for the same receiver is still
+pending or being sent. So a receiver that was down for ten minutes gets every page,
+in order, once it is back, and a resolve can never overtake its open.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from triaged.store import outbox
+from triaged.store.db import Store
+
+CANCELLED = "cancelled"
+_KEY = "COALESCE({t}.first_due_at, {t}.created_at)"
+_UNSENT = "('pending', 'sending')"
+PAGE_EVENTS = ("open", "escalate", "reopen", "repage")
+
+
+def claim_due_in_order(
+    store: Store, now: float, worker: str, *, lease_s: float, limit: int = 50
+) -> list[outbox.OutboxRow]:
+    """Claim the head row of each receiver's queue if it is due (compare-and-set, as
+    :func:`outbox.claim_due`, so a second process never claims the same row)."""
+    o, e = _KEY.format(t="o"), _KEY.format(t="e")
+    candidates = store.query(
+        f"""SELECT o.id, o.status, o.claimed_at FROM outbox o
+            WHERE ((o.status = 'pending' AND o.due_at <= ?) OR (o.status = 'sending' AND o.claimed_at <= ?))
+              AND NOT EXISTS (
+                SELECT 1 FROM outbox e
+                WHERE e.receiver = o.receiver AND e.status IN {_UNSENT} AND e.id != o.id
+                  AND ({e} < {o} OR ({e} = {o} AND e.id < o.id)))
+            ORDER BY {o}, o.id LIMIT ?""",
+        [now, now - lease_s, limit],
+    )
+    claimed: list[outbox.OutboxRow] = []
+    for c in candidates:
+        cur = store.execute(
+            """UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1
+               WHERE id = ? AND status = ? AND claimed_at IS ?""",
+            [worker, now, c["id"], c["status"], c["claimed_at"]],
+        )
+        if cur.rowcount == 1:
+            claimed.append(get_row(store, c["id"]))
+    return claimed
+
+
+def get_row(store: Store, row_id: int) -> outbox.OutboxRow:
+    r = store.query("SELECT * FROM outbox WHERE id = ?", [row_id])[0]
+    return outbox.OutboxRow(
+        id=r["id"],
+        incident_id=r["incident_id"],
+        event=r["event"],
+        receiver=r["receiver"],
+        dedup_key=r["dedup_key"],
+        payload=json.loads(r["payload"]),
+        status=r["status"],
+        attempts=r["attempts"],
+        created_at=r["created_at"],
+        due_at=r["due_at"],
+        sent_at=r["sent_at"],
+        message_id=r["message_id"],
+        last_error=r["last_error"],
+    )
+
+
+def schedule(store: Store, dedup_key: str, receiver: str, due_at: float) -> None:
+    """Set when a just-recorded row first goes out (group wait, group interval)."""
+    store.execute(
+        "UPDATE outbox SET due_at = ?, first_due_at = ?"
+        " WHERE dedup_key = ? AND receiver = ? AND attempts = 0",
+        [due_at, due_at, dedup_key, receiver],
+    )
+
+
+def last_key(store: Store, incident_id: int, receiver: str) -> float | None:
+    """The latest ordering key of this incident's rows for ``receiver`` (any status but
+    cancelled): a new row must not be keyed before it, or it would overtake it."""
+    rows = store.query(
+        f"SELECT MAX({_KEY.format(t='outbox')}) AS k FROM outbox"
+        " WHERE incident_id = ? AND receiver = ? AND status != ?",
+        [incident_id, receiver, CANCELLED],
+    )
+    return rows[0]["k"] if rows else None
+
+
+def pull_forward(store: Store, incident_id: int, receiver: str, now: float) -> int:
+    """An urgent row is coming: rows of the same incident still waiting (group wait)
+    go now, ahead of it, so the receiver still sees them in order."""
+    cur = store.execute(
+        "UPDATE outbox SET due_at = ?, first_due_at = ? WHERE incident_id = ? AND receiver = ?"
+        " AND status = 'pending' AND attempts = 0 AND due_at > ?",
+        [now, now, incident_id, receiver, now],
+    )
+    return cur.rowcount
+
+
+def waiting_rows(store: Store, incident_id: int, now: float) -> list[dict[str, Any]]:
+    """Rows of an incident never tried and not yet due (still in their group wait)."""
+    return store.query(
+        "SELECT id, event, receiver, dedup_key FROM outbox WHERE incident_id = ? AND status = 'pending'"
+        " AND attempts = 0 AND due_at > ?",
+        [incident_id, now],
+    )
+
+
+def cancel(store: Store, row_id: int, reason: str) -> None:
+    store.execute(
+        "UPDATE outbox SET status = ?, claimed_at = NULL, last_error = ? WHERE id = ?",
+        [CANCELLED, reason, row_id],
+    )
+
+
+def refresh_payload(store: Store, row_id: int, payload: dict[str, Any]) -> None:
+    store.execute(
+        "UPDATE outbox SET payload = ? WHERE id = ? AND status = 'pending' AND attempts = 0",
+        [json.dumps(payload, sort_keys=True), row_id],
+    )
+
+
+# -- re-page ---------------------------------------------------------------------------
+def page_history(store: Store, incident_id: int, receiver: str) -> tuple[float | None, int, int]:
+    """(key of the latest page, number of re-pages so far, rows still unsent) for one
+    incident and receiver; re-pages are counted so each gets its own dedup key."""
+    marks = ", ".join("?" for _ in PAGE_EVENTS)
+    rows = store.query(
+        f"""SELECT MAX({_KEY.format(t="outbox")}) AS last,
+                   SUM(event = 'repage') AS repages,
+                   SUM(status IN {_UNSENT}) AS unsent
+            FROM outbox WHERE incident_id = ? AND receiver = ? AND event IN ({marks})
+              AND status != ?""",
+        [incident_id, receiver, *PAGE_EVENTS, CANCELLED],
+    )
+    r = rows[0]
+    return r["last"], int(r["repages"] or 0), int(r["unsent"] or 0)
+
+
+# -- fallback --------------------------------------------------------------------------
+def overdue(
+    store: Store, receiver: str, older_than: float, to: str, *, severities: list[str], limit: int = 100
+) -> list[outbox.OutboxRow]:
+    """Rows for ``receiver`` of these severities, meant to go before ``older_than`` and
+    still unsent, that have no copy for the fallback receiver ``to`` yet."""
+    marks = ", ".join("?" for _ in severities)
+    rows = store.query(
+        f"""SELECT o.id FROM outbox o
+            WHERE o.receiver = ? AND o.status IN {_UNSENT} AND o.fallback_of IS NULL
+              AND {_KEY.format(t="o")} <= ? AND json_extract(o.payload, '$.severity') IN ({marks})
+              AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.dedup_key = o.dedup_key AND c.receiver = ?)
+            ORDER BY {_KEY.format(t="o")}, o.id LIMIT ?""",
+        [receiver, older_than, *severities, to, limit],
+    )
+    return [get_row(store, r["id"]) for r in rows]
+
+
+def add_fallback(store: Store, row: outbox.OutboxRow, to: str, now: float) -> bool:
+    """Copy ``row`` for the fallback receiver, same dedup key and ordering key."""
+    cur = store.execute(
+        """INSERT OR IGNORE INTO outbox
+             (incident_id, event, receiver, dedup_key, payload, status, created_at, due_at,
+              first_due_at, fallback_of)
+           SELECT incident_id, event, ?, dedup_key, payload, 'pending', ?, ?,
+                  COALESCE(first_due_at, created_at), id
+           FROM outbox WHERE id = ?""",
+        [to, now, now, row.id],
+    )
+    return cur.rowcount == 1
+
+
+# -- flapping --------------------------------------------------------------------------
+def firing_starts(store: Store, rule: str, since: float) -> list[float]:
+    rows = store.query(
+        "SELECT at FROM timeline WHERE kind = 'alert_firing' AND at >= ?"
+        " AND json_extract(data, '$.alert') = ? ORDER BY at",
+        [since, rule],
+    )
+    return [r["at"] for r in rows]
+
+
+def flap_reported(store: Store, incident_id: int, rule: str, since: float) -> bool:
+    rows = store.query(
+        "SELECT 1 FROM timeline WHERE incident_id = ? AND kind = 'flapping' AND at >= ?"
+        " AND json_extract(data, '$.alert') = ? LIMIT 1",
+        [incident_id, since, rule],
+    )
+    return bool(rows)
+
+
+def flapping_rules(store: Store, since: float) -> list[dict[str, Any]]:
+    return store.query(
+        """SELECT json_extract(data, '$.alert') AS rule, MAX(at) AS last_at, COUNT(*) AS reports,
+                  MAX(incident_id) AS incident_id, MAX(message) AS message
+           FROM timeline WHERE kind = 'flapping' AND at >= ? GROUP BY rule ORDER BY last_at DESC""",
+        [since],
+    )
+
+
+def announced(store: Store, incident_id: int, dedup_key: str) -> bool:
+    """Whether a notification with this key was recorded for any receiver."""
+    rows = store.query(
+        "SELECT 1 FROM outbox WHERE incident_id = ? AND dedup_key = ? AND status != ? LIMIT 1",
+        [incident_id, dedup_key, CANCELLED],
+    )
+    return bool(rows)

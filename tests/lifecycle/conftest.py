@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from triaged.incidents.model import Incident, IncidentStatus
+from triaged.model import Severity
+from triaged.store import Store
+from triaged.store import incidents as rows
+
+T0 = 1_790_000_000.0
+
+MakeIncident = Callable[..., Incident]
+
+
+@pytest.fixture
+def make_incident(store: Store) -> MakeIncident:
+    """Insert an incident; times are offsets in seconds from T0."""
+
+    def make(
+        *,
+        rule: str = "HighLatency",
+        service: str = "api",
+        severity: Severity = Severity.P1,
+        status: IncidentStatus = IncidentStatus.RESOLVED,
+        detected: float = 0.0,
+        opened: float = 60.0,
+        **times: Any,
+    ) -> Incident:
+        stamps = {
+            k: (T0 + v if isinstance(v, int | float) and k.endswith("_at") else v) for k, v in times.items()
+        }
+        inc = Incident(
+            id=0,
+            group_key=f"service={service}",
+            service=service,
+            title=f"{rule} on {service}",
+            severity=severity,
+            status=status,
+            detected_at=T0 + detected,
+            opened_at=T0 + opened,
+            updated_at=T0 + opened,
+            rule=rule,
+            expr=f"{rule.lower()} > 1",
+            labels={"service": service},
+            **stamps,
+        )
+        return rows.insert_incident(store, inc)
+
+    return make

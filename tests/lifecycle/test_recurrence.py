@@ -1,0 +1,63 @@
+"""A new incident with the same rule or service re-flags earlier open action items."""
+
+from __future__ import annotations
+
+from triaged.alerts.route import Router
+from triaged.incidents.actions import ActionStatus
+from triaged.incidents.followup import FollowUp, NewItem, flag_recurrence
+from triaged.incidents.lifecycle import Lifecycle
+from triaged.incidents.model import IncidentStatus
+from triaged.promql import Engine
+from triaged.store import Store
+from triaged.store import incidents as rows
+from triaged.tsdb import Storage
+
+from .conftest import T0, MakeIncident
+
+
+def test_recurrence_flags_the_still_open_items_of_earlier_incidents(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    first = make_incident(rule="DBPoolSaturation", service="api", resolved_at=600.0)
+    follow = FollowUp(store)
+    open_item = follow.add(
+        first.id,
+        NewItem("Raise DB_POOL_MAX and validate it at startup", "alice", "7d", "high", "immediate"),
+        "x",
+        T0,
+    )
+    closed = follow.add(
+        first.id,
+        NewItem("Alert on DB pool above eighty percent", "bob", "7d", "medium", "monitoring"),
+        "x",
+        T0,
+    )
+    follow.move(closed.id, ActionStatus.DONE, "bob", T0 + 10)
+    follow.move(closed.id, ActionStatus.VERIFIED, "carol", T0 + 20)
+    other = make_incident(rule="Unrelated", service="billing", resolved_at=600.0)
+    follow.add(
+        other.id,
+        NewItem("Retry billing exports on gateway timeouts", "dan", "7d", "low", "long-term"),
+        "x",
+        T0,
+    )
+
+    again = make_incident(
+        rule="DBPoolSaturation", service="api", status=IncidentStatus.DETECTED, detected=86_400, opened=86_460
+    )
+    # Through the daemon hook, as Daemon.cycle calls it after incidents.sync.
+    Lifecycle(store, Engine(Storage()), Router([])).after_sync([again.id], [], T0 + 86_460)
+
+    (entry,) = [e for e in rows.timeline(store, again.id) if e["kind"] == "recurrence"]
+    assert entry["message"].startswith(
+        f"this happened before (incident #{first.id}); these action items are still open"
+    )
+    assert f"#{open_item.id} Raise DB_POOL_MAX" in entry["message"] and "owner alice" in entry["message"]
+    assert entry["data"]["action_ids"] == [open_item.id]
+
+
+def test_no_flag_without_open_items(store: Store, make_incident: MakeIncident) -> None:
+    make_incident(rule="A", service="api")
+    new = make_incident(rule="A", service="api", status=IncidentStatus.DETECTED, opened=999)
+    assert flag_recurrence(store, new, T0 + 999) == []
+    assert [e for e in rows.timeline(store, new.id) if e["kind"] == "recurrence"] == []
