@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import struct
 
 from pytest_httpserver import HTTPServer
@@ -74,3 +75,100 @@ def test_cycle_times_snap_to_whole_second_ticks() -> None:
     t2 = schedule_time(NOW + 9.998, 1.0)
     assert (t1 - t0, t2 - t0) == (5.0, 10.0)
     assert schedule_time(NOW + 0.123, 0.5) == NOW + 0.123  # sub-second ticks are left alone
+
+
+# -- scrape time columns -----------------------------------------------------------------
+
+UP = Labels.of(__name__="up", job="a")
+TEMP = Labels.of(__name__="temp", job="a")
+
+
+def test_series_of_one_scrape_share_its_times() -> None:
+    st = Storage(StorageLimits(retention_ms=None))
+    for i in range(3):
+        st.append_batch("a", [(UP, 1.0), (TEMP, 20.0 + i)], 1000 * (i + 1))
+    up, temp = (st.select([Matcher("__name__", MatchOp.EQ, n)], 0, 10**6)[0] for n in ("up", "temp"))
+    assert up.timestamps is temp.timestamps
+    assert temp.range(0, 10**6) == ([1000, 2000, 3000], [20.0, 21.0, 22.0])
+
+
+def test_a_vanished_series_gets_one_marker_then_keeps_its_own_times() -> None:
+    st = Storage(StorageLimits(retention_ms=None))
+    st.append_batch("a", [(UP, 1.0), (TEMP, 20.0)], 1000)
+    st.append_batch("a", [(UP, 1.0)], 2000)
+    st.append_batch("a", [(UP, 1.0)], 3000)
+    st.append_batch("a", [(UP, 1.0), (TEMP, 23.0)], 4000)
+    up, temp = (st.select([Matcher("__name__", MatchOp.EQ, n)], 0, 10**6)[0] for n in ("up", "temp"))
+    assert up.timestamps == [1000, 2000, 3000, 4000]
+    assert temp.timestamps == [1000, 2000, 4000] and temp.timestamps is not up.timestamps
+    assert temp.values[0] == 20.0 and is_stale(temp.values[1]) and temp.values[2] == 23.0
+
+
+def test_a_direct_append_to_a_riding_series_leaves_the_others_alone() -> None:
+    st = Storage(StorageLimits(retention_ms=None))
+    st.append_batch("a", [(UP, 1.0), (TEMP, 20.0)], 1000)
+    assert st.append(TEMP, 1500, 21.0)
+    st.append_batch("a", [(UP, 1.0), (TEMP, 22.0)], 2000)
+    up, temp = (st.select([Matcher("__name__", MatchOp.EQ, n)], 0, 10**6)[0] for n in ("up", "temp"))
+    assert up.range(0, 10**6) == ([1000, 2000], [1.0, 1.0])
+    assert temp.range(0, 10**6) == ([1000, 1500, 2000], [20.0, 21.0, 22.0])
+
+
+def test_a_scrape_older_than_the_last_one_is_refused_whole() -> None:
+    st = Storage(StorageLimits(retention_ms=None))
+    st.append_batch("a", [(UP, 1.0), (TEMP, 20.0)], 2000)
+    assert st.append_batch("a", [(UP, 0.0), (TEMP, 19.0)], 1000) == 0
+    assert st.rejected_samples == 2
+    st.append_batch("a", [(UP, 1.0), (TEMP, 21.0)], 3000)
+    (temp,) = st.select([Matcher("__name__", MatchOp.EQ, "temp")], 0, 10**6)
+    assert temp.range(0, 10**6) == ([2000, 3000], [20.0, 21.0])
+
+
+def _reference_run(seed: int) -> None:
+    """Random presence, late-born series, gc and a forgotten source, checked point by
+    point against plain per-series lists with the same staleness rules."""
+    rng = random.Random(seed)
+    st = Storage(StorageLimits(retention_ms=10_000))
+    ref: dict[Labels, list[tuple[int, float]]] = {}
+    last: dict[str, set[Labels]] = {}
+    names = [Labels.of(__name__="m", i=str(i)) for i in range(12)]
+    for step in range(1, 80):
+        t = step * 1000
+        for source, pool in (("a", names[:8]), ("b", names[6:])):
+            if source == "b" and step > 60:
+                continue
+            batch = [(lbl, float(rng.randint(0, 9))) for lbl in pool if rng.random() < 0.8]
+            st.append_batch(source, batch, t)
+            seen = set()
+            for lbl, v in batch:
+                seen.add(lbl)
+                points = ref.setdefault(lbl, [])
+                if not points or points[-1][0] < t:
+                    points.append((t, v))
+            for lbl in last.get(source, set()) - seen:
+                points = ref.get(lbl)
+                if points is not None and points[-1][0] < t:
+                    points.append((t, STALE_NAN))
+            last[source] = seen
+        if step == 61:
+            st.forget_source("b", t + 500)
+            for lbl in last.pop("b"):
+                points = ref[lbl]
+                if points[-1][0] < t + 500:
+                    points.append((t + 500, STALE_NAN))
+        if step % 7 == 0:
+            st.gc(t)
+            for lbl in list(ref):
+                ref[lbl] = [p for p in ref[lbl] if p[0] >= t - 10_000]
+                if not ref[lbl]:
+                    del ref[lbl]
+        got = {s.labels: list(zip(s.timestamps, s.values, strict=True)) for s in st}
+        assert set(got) == set(ref)
+        for lbl, points in ref.items():
+            bits = [(pt, struct.pack("<d", v)) for pt, v in points]
+            assert [(pt, struct.pack("<d", v)) for pt, v in got[lbl]] == bits, (step, lbl)
+
+
+def test_time_columns_match_plain_lists_point_for_point() -> None:
+    for seed in range(20):
+        _reference_run(seed)

@@ -39,6 +39,7 @@ from triaged.outbox.dispatcher import Dispatcher
 from triaged.outbox.fallback import Fallback
 from triaged.outbox.repage import RepagePolicy, Repager, stale_repage
 from triaged.promql import Engine, Scalar, Vector
+from triaged.promql.values import Value
 from triaged.rules.alerting import Alert
 from triaged.rules.format import GroupSpec
 from triaged.rules.manager import ReloadResult, RuleManager, expand_rule_paths, load_groups
@@ -203,6 +204,12 @@ class Daemon:
             self._down[source.key] = collected.error
         elif self._down.pop(source.key, None) is not None:
             log.info("source_recovered", source=source.key)
+
+    def evaluate(self, expr: str, now: float) -> Value:
+        """An ad-hoc query from outside the loop (API, `triaged query --api`): it waits
+        for a running cycle, because the tsdb is not safe to read while it is written."""
+        with self._cycle_lock:
+            return self.engine.instant(expr, int(now * 1000))
 
     def query(self, expr: str, now: float) -> list[tuple[Labels, float]]:
         result = self.engine.instant(expr, int(now * 1000))

@@ -144,3 +144,23 @@ def test_reload_over_the_api_reports_a_broken_rule_file(host: ServiceHost, setup
     body = resp.json()
     assert body["ok"] is False and str(setup.rules) in body["errors"][0]
     assert host.stats.reloads["failure"] == 1
+
+
+def test_query_endpoint_and_triaged_query_against_the_running_daemon(host: ServiceHost) -> None:
+    from click.testing import CliRunner
+
+    from triaged.cli import cli
+
+    wait_until(lambda: requests.get(url(host, "/readyz"), headers=AUTH, timeout=5).status_code == 200)
+    answer = requests.get(url(host, "/api/v1/query"), params={"query": "up"}, headers=AUTH, timeout=5)
+    assert answer.status_code == 200
+    data = answer.json()["data"]
+    assert data["resultType"] == "vector" and data["result"][0]["metric"]["__name__"] == "up"
+    bad = requests.get(url(host, "/api/v1/query"), params={"query": "sum("}, headers=AUTH, timeout=5)
+    assert bad.status_code == 400 and "parse error" in bad.json()["error"]
+    base = url(host, "")
+    out = CliRunner(env={"TRIAGED_API_TOKEN": TOKEN}).invoke(cli, ["query", "up", "--api", base])
+    assert out.exit_code == 0, out.output
+    assert 'up{instance="localhost:' in out.output
+    denied = CliRunner(env={"TRIAGED_API_TOKEN": "wrong-token-0000000"}).invoke(cli, ["query", "up", "--api", base])
+    assert denied.exit_code == 1 and "HTTP 401" in denied.output

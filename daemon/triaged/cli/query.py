@@ -1,8 +1,9 @@
 """`triaged query EXPR`: try an expression while writing a rule.
 
-It runs against a one-off scrape of targets (``--scrape URL`` or the targets of
-``--config``). ``--scrapes N --every 5s`` scrapes more than once, so that ``rate()``
-has points to work with.
+It runs against a running daemon's data (``--api URL``, through its HTTP API) or
+against a one-off scrape of targets (``--scrape URL`` or the targets of ``--config``).
+``--scrapes N --every 5s`` scrapes more than once, so that ``rate()`` has points to
+work with.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from triaged.cli.common import config_option, json_option, print_json, table
 
 @click.command()
 @click.argument("expr")
+@click.option(
+    "--api",
+    "api_url",
+    default=None,
+    metavar="URL",
+    help="A running daemon's API, e.g. http://127.0.0.1:9467 (token: $TRIAGED_API_TOKEN).",
+)
+@click.option(
+    "--token-file", default=None, type=click.Path(dir_okay=False), help="File holding the API token."
+)
 @click.option("--scrape", "urls", multiple=True, metavar="URL", help="A /metrics URL to scrape (repeatable).")
 @config_option()
 @click.option("--scrapes", default=1, show_default=True, help="How many scrapes before evaluating.")
@@ -25,6 +36,8 @@ from triaged.cli.common import config_option, json_option, print_json, table
 @json_option
 def query(
     expr: str,
+    api_url: str | None,
+    token_file: str | None,
     urls: tuple[str, ...],
     config_path: str | None,
     scrapes: int,
@@ -32,15 +45,19 @@ def query(
     timeout: str,
     as_json: bool,
 ) -> None:
-    """Evaluate a PromQL expression over a one-off scrape.
+    """Evaluate a PromQL expression against a running daemon or a one-off scrape.
 
     \b
     Examples:
+      TRIAGED_API_TOKEN=… triaged query 'up == 0' --api http://127.0.0.1:9467
       triaged query 'up' --scrape http://127.0.0.1:3000/metrics
       triaged query 'sum by (status) (rate(payments_processed_total[10s]))' \\
           --scrape http://127.0.0.1:3000/metrics --scrapes 3 --every 5s
       triaged query 'probe_success' --config /etc/triaged/triaged.yaml
     """
+    if api_url:
+        _print_api(_ask_daemon(api_url, expr, token_file), as_json)
+        return
     from triaged.errors import ConfigError
     from triaged.promql import Engine, ExprError, parse_expr
     from triaged.sources.base import Source
@@ -106,3 +123,46 @@ def _has_rows(result: object) -> bool:
     from triaged.promql import Matrix, Vector
 
     return not isinstance(result, Vector | Matrix) or len(result) > 0
+
+
+def _ask_daemon(api_url: str, expr: str, token_file: str | None) -> dict[str, object]:
+    import os
+
+    import requests
+
+    token = os.environ.get("TRIAGED_API_TOKEN", "")
+    if token_file:
+        with open(token_file, encoding="utf-8") as f:
+            token = f.read().strip()
+    try:
+        resp = requests.get(
+            f"{api_url.rstrip('/')}/api/v1/query", params={"query": expr},
+            headers={"Authorization": f"Bearer {token}"}, timeout=10,
+        )  # fmt: skip
+    except requests.RequestException as exc:
+        raise click.ClickException(f"{api_url}: {type(exc).__name__}") from exc
+    body = resp.json() if resp.headers.get("Content-Type", "").startswith("application/json") else {}
+    if resp.status_code != 200:
+        raise click.ClickException(f"{api_url}: HTTP {resp.status_code}: {body.get('error', resp.reason)}")
+    data: dict[str, object] = body["data"]
+    return data
+
+
+def _print_api(data: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print_json(data)
+        return
+    result = data["result"]
+    if data["resultType"] != "vector" or not isinstance(result, list):
+        click.echo(result)
+        return
+    rows = [(_series_name(r["metric"]), r["value"][1]) for r in result]
+    click.echo(table(("SERIES", "VALUE"), rows) if rows else "empty result")
+    if not rows:
+        sys.exit(1)
+
+
+def _series_name(metric: dict[str, str]) -> str:
+    from triaged.model import Labels
+
+    return str(Labels.of(metric))

@@ -97,6 +97,7 @@ class ServiceHost:
             live=self.live,
             ready=self.readiness,
             reload=self.reload,
+            evaluate=d.evaluate,
             on_request=self.stats.http_request,
             max_body_bytes=cfg.http.max_body_bytes,
         )

@@ -35,6 +35,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from triaged.incidents.model import Incident, IncidentStatus, TransitionError
 from triaged.incidents.service import HumanActions
+from triaged.model import format_value
+from triaged.promql import ExprError, Matrix, Scalar, Vector
+from triaged.promql.values import Value
 from triaged.service.auth import BearerAuth
 from triaged.store import actions as action_rows
 from triaged.store import incidents as incident_rows
@@ -65,6 +68,7 @@ class Api:
     live: Callable[[], tuple[bool, str]]
     ready: Callable[[], tuple[bool, str]]
     reload: Callable[[], dict[str, Any]]
+    evaluate: Callable[[str, float], Value] | None = None
     on_request: Callable[[int], None] = lambda _code: None
     max_body_bytes: int = 64 * 1024
 
@@ -95,6 +99,20 @@ class Api:
         items = action_rows.list_items(self.store, incident_id=incident_id)
         return [{**asdict(i), "status": i.status.value} for i in items]
 
+    def query(self, params: dict[str, list[str]]) -> dict[str, Any]:
+        """Prometheus' instant-query answer shape, so existing tools can read it."""
+        expr = params.get("query", [""])[0]
+        if not expr or self.evaluate is None:
+            raise ApiError(400, "query= is required")
+        try:
+            at = float(params.get("time", [str(self.now())])[0])
+            result = self.evaluate(expr, at)
+        except ValueError:
+            raise ApiError(400, "time must be unix seconds") from None
+        except ExprError as exc:
+            raise ApiError(400, str(exc)) from None
+        return {"status": "success", "data": query_json(result, at)}
+
     # -- writes ------------------------------------------------------------------------
     def act(self, incident_id: int, verb: str, body: dict[str, Any]) -> dict[str, Any]:
         actor = _text(body, "actor", required=True, limit=100)
@@ -112,6 +130,21 @@ class Api:
                 raise ApiError(409, str(exc)) from None
             log.info("api_incident_moved", to=target.value)
             return incident_json(moved)
+
+
+def query_json(result: Value, at: float) -> dict[str, Any]:
+    if isinstance(result, Vector):
+        rows = [{"metric": s.labels.as_dict(), "value": [at, format_value(s.value)]} for s in result]
+        return {"resultType": "vector", "result": rows}
+    if isinstance(result, Matrix):
+        series = [
+            {"metric": s.labels.as_dict(), "values": [[t / 1000, format_value(v)] for t, v in s.points]}
+            for s in result
+        ]
+        return {"resultType": "matrix", "result": series}
+    if isinstance(result, Scalar):
+        return {"resultType": "scalar", "result": [at, format_value(result.value)]}
+    return {"resultType": "string", "result": [at, result.value]}
 
 
 def incident_json(incident: Incident) -> dict[str, Any]:
@@ -178,6 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if ok else 503, {"status": "ready" if ok else "not ready", "detail": detail})
         elif method == "GET" and path == "/metrics":
             self._send_bytes(200, api.metrics(), CONTENT_TYPE_LATEST)
+        elif method == "GET" and path == "/api/v1/query":
+            self._send(200, api.query(parse_qs(urlsplit(self.path).query)))
         elif method == "GET" and path == "/api/v1/incidents":
             self._send(200, api.list_incidents(parse_qs(urlsplit(self.path).query)))
         elif method == "POST" and path == "/api/v1/reload":
