@@ -21,13 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from triaged.sources.exposition import ExpositionParser
 from triaged.tsdb.storage import Storage
 
-FIXTURE = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "fixtures"
-    / "bharatmart"
-    / "metrics-normal.txt"
-)
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bharatmart" / "metrics-normal.txt"
 
 
 def inflate(text: str, samples: int) -> str:
@@ -56,9 +50,7 @@ def rate(samples: int, runs: int, work: Callable[[], object]) -> float:
 def bench(payload: str, samples: int, runs: int) -> dict[str, float]:
     results: dict[str, float] = {}
     cold_parsers = [ExpositionParser() for _ in range(runs)]
-    results["triaged parser, cold cache"] = rate(
-        samples, runs, lambda: cold_parsers.pop().parse(payload)
-    )
+    results["triaged parser, cold cache"] = rate(samples, runs, lambda: cold_parsers.pop().parse(payload))
     parser = ExpositionParser()
     parser.parse(payload)
     results["triaged parser, warm cache"] = rate(samples, runs, lambda: parser.parse(payload))

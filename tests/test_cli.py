@@ -57,8 +57,12 @@ def test_rules_check_on_shipped_rules() -> None:
 
 
 def test_every_command_has_help() -> None:
-    out = subprocess.run([sys.executable, "-m", "triaged", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "triaged", "--help"], capture_output=True, text=True, check=True
+    )
     assert "triaged demo" in out.stdout
     for name in ("run", "check", "demo", "simulate", "incidents", "rules"):
-        sub = subprocess.run([sys.executable, "-m", "triaged", name, "--help"], capture_output=True, text=True)
+        sub = subprocess.run(
+            [sys.executable, "-m", "triaged", name, "--help"], capture_output=True, text=True
+        )
         assert sub.returncode == 0 and len(sub.stdout) > 80, name

@@ -44,7 +44,11 @@ def test_systemd_directories_are_used_when_set(monkeypatch: pytest.MonkeyPatch) 
         ("storage:\n  db: x.db\n  dbb: y\n", 3, "unknown key 'dbb'"),
         ("notifiers:\n  - name: a\n    type: carrier-pigeon\n", 3, "unknown notifier type"),
         ("notifiers:\n  - {name: a, type: log}\nroutes:\n  - receiver: b\n", 3, "not a configured notifier"),
-        ("targets:\n  - job: a\n    url: http://x\n    interval: 5s\n    timeout: 10s\n", 5, "longer than the interval"),
+        (
+            "targets:\n  - job: a\n    url: http://x\n    interval: 5s\n    timeout: 10s\n",
+            5,
+            "longer than the interval",
+        ),
         ("log:\n  format: xml\n", 2, "log.format"),
         ("incidents: [1]\n", 1, "must be a mapping"),
     ],

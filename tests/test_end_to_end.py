@@ -65,7 +65,9 @@ def play(world: World, step: Step) -> Incident:
     opened = [i for i in world.incidents() if i.id not in before]
     assert len(opened) == 1, f"{step.name}: expected one incident, got {opened}"
     incident = opened[0]
-    world.run_until(lambda: step.rules <= {a["alertname"] for a in rows.incident_alerts(world.daemon.store, incident.id)})
+    world.run_until(
+        lambda: step.rules <= {a["alertname"] for a in rows.incident_alerts(world.daemon.store, incident.id)}
+    )
     world.sim.reset()
     world.run_until(lambda: (rows.get_incident(world.daemon.store, incident.id) or incident).resolved_at)
     return rows.get_incident(world.daemon.store, incident.id) or incident

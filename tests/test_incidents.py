@@ -56,7 +56,10 @@ def test_one_outage_of_a_service_is_one_incident_and_one_page(store: Store) -> N
     svc.sync([alert("ServiceNotReady", "P0", instance="ready")], now=100)
     svc.sync([alert("ServiceNotReady", "P0", instance="ready"), alert("ServiceDown", "P0")], now=101)
     (incident,) = rows.list_incidents(store)
-    assert {a["alertname"] for a in rows.incident_alerts(store, incident.id)} == {"ServiceNotReady", "ServiceDown"}
+    assert {a["alertname"] for a in rows.incident_alerts(store, incident.id)} == {
+        "ServiceNotReady",
+        "ServiceDown",
+    }
     assert opens(store, incident.id) == ["open"]
 
 

@@ -172,3 +172,9 @@ def _reference_run(seed: int) -> None:
 def test_time_columns_match_plain_lists_point_for_point() -> None:
     for seed in range(20):
         _reference_run(seed)
+
+
+def test_floats_compare_equal_to_the_same_list() -> None:
+    assert Floats([1.0, 2.0]) == [1.0, 2.0]
+    assert Floats([1.0, 2.0]) != [1.0, 3.0]
+    assert Floats([1.0]) == Floats([1.0])

@@ -17,7 +17,9 @@ def test_two_recording_rules_keep_their_own_series(tmp_path: Path) -> None:
         "      - record: job:a:sum\n        expr: sum(metric_a)\n"
         "      - record: job:b:sum\n        expr: sum(metric_b)\n"
     )
-    (tmp_path / "t.yaml").write_text("storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 10s\n")
+    (tmp_path / "t.yaml").write_text(
+        "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 10s\n"
+    )
     daemon = build(load_config(tmp_path / "t.yaml"), sources=[])
     try:
         for i, now in enumerate((1000.0, 1010.0, 1020.0)):

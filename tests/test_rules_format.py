@@ -60,7 +60,9 @@ def test_every_error_in_a_file_is_reported_with_its_line(tmp_path: Path) -> None
 """,
     )
     errs = errors_of(path)
-    assert any(e.startswith(f"{path}:7:") and "BadExpr" in e and "invalid expression" in e for e in errs), errs
+    assert any(e.startswith(f"{path}:7:") and "BadExpr" in e and "invalid expression" in e for e in errs), (
+        errs
+    )
     assert any(e.startswith(f"{path}:10:") and "for" in e for e in errs), errs
     assert any(e.startswith(f"{path}:13:") and "urgent" in e for e in errs), errs
     assert any(e.startswith(f"{path}:16:") and "template" in e for e in errs), errs

@@ -32,9 +32,13 @@ def test_posts_alertmanager_v4_payload_with_dedup_key(httpserver: HTTPServer) ->
     assert body["commonLabels"]["severity"] == "P1"
 
 
-@pytest.mark.parametrize(("status", "permanent"), [(500, False), (503, False), (429, False), (400, True), (404, True)])
+@pytest.mark.parametrize(
+    ("status", "permanent"), [(500, False), (503, False), (429, False), (400, True), (404, True)]
+)
 def test_errors_are_classified_at_the_edge(httpserver: HTTPServer, status: int, permanent: bool) -> None:
-    httpserver.expect_oneshot_request("/hook").respond_with_data("no", status=status, headers={"Retry-After": "30"})
+    httpserver.expect_oneshot_request("/hook").respond_with_data(
+        "no", status=status, headers={"Retry-After": "30"}
+    )
     with pytest.raises(NotifyError) as info:
         WebhookNotifier("hook", httpserver.url_for("/hook")).send(MSG)
     assert info.value.permanent is permanent

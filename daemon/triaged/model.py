@@ -167,6 +167,13 @@ _SEVERITY_ALIASES: dict[str, Severity] = {
 }
 
 
+def short_value(value: float) -> str:
+    """Four significant digits, for text people read (timelines, pages)."""
+    if math.isnan(value) or math.isinf(value):
+        return format_value(value)
+    return f"{value:.4g}"
+
+
 def format_value(value: float) -> str:
     """Render a sample value the way Prometheus prints it."""
     if math.isnan(value):

@@ -191,6 +191,7 @@ def test_all_queries_share_one_token_bucket(fake: FakeOci, factory: ClientFactor
 def test_threshold_crossing_is_seen_by_promql(fake: FakeOci, factory: ClientFactory, now: float) -> None:
     """End to end: OCI metric stream → source → tsdb → PromQL alert expression."""
     import triaged.promql.engine as engine_mod
+
     stream = cpu_stream(fake, [(now - 120, 40.0), (now - 60, 45.0)])
     source = make_source(factory)
     storage = Storage()

@@ -162,5 +162,7 @@ def test_query_endpoint_and_triaged_query_against_the_running_daemon(host: Servi
     out = CliRunner(env={"TRIAGED_API_TOKEN": TOKEN}).invoke(cli, ["query", "up", "--api", base])
     assert out.exit_code == 0, out.output
     assert 'up{instance="localhost:' in out.output
-    denied = CliRunner(env={"TRIAGED_API_TOKEN": "wrong-token-0000000"}).invoke(cli, ["query", "up", "--api", base])
+    denied = CliRunner(env={"TRIAGED_API_TOKEN": "wrong-token-0000000"}).invoke(
+        cli, ["query", "up", "--api", base]
+    )
     assert denied.exit_code == 1 and "HTTP 401" in denied.output

@@ -61,9 +61,7 @@ def test_health_endpoints_follow_readiness(sim: Simulator) -> None:
 def test_control_api(sim: Simulator) -> None:
     ctl = f"{sim.control_url}/control"
     assert requests.get(f"{ctl}/faults", timeout=2).json()["latency_ms"] == 0
-    answer = requests.post(
-        f"{ctl}/faults", json={"latency_ms": 600, "chaos_enabled": True}, timeout=2
-    )
+    answer = requests.post(f"{ctl}/faults", json={"latency_ms": 600, "chaos_enabled": True}, timeout=2)
     assert answer.status_code == 200
     assert (answer.json()["latency_ms"], answer.json()["chaos_enabled"]) == (600, True)
     assert sim.faults.latency_ms == 600

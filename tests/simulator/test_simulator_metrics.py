@@ -46,9 +46,7 @@ def _samples(sim: Simulator) -> Samples:
 
 def _sum(samples: Samples, name: str, **labels: str) -> float:
     return sum(
-        v
-        for lab, v in samples
-        if lab.name == name and all(lab.get(k) == x for k, x in labels.items())
+        v for lab, v in samples if lab.name == name and all(lab.get(k) == x for k, x in labels.items())
     )
 
 
@@ -119,9 +117,12 @@ def test_healthy_baseline(sim: Simulator) -> None:
     payments = _sum(s, "payments_processed_total")
     assert 200 < payments < 350
     assert _sum(s, "payments_processed_total", status="failed") < 0.05 * payments
-    assert {
-        lab.get("payment_method") for lab, _ in s if lab.name == "payments_processed_total"
-    } == {"card", "upi", "netbanking", "cod"}
+    assert {lab.get("payment_method") for lab, _ in s if lab.name == "payments_processed_total"} == {
+        "card",
+        "upi",
+        "netbanking",
+        "cod",
+    }
     assert 4 <= _sum(s, "db_pool_connections_in_use") <= 8
     assert _sum(s, "db_pool_connections_max") == 20
     assert _sum(s, "chaos_events_total") == 0
@@ -148,9 +149,7 @@ def test_payment_failure_ratio(sim: Simulator) -> None:
     sim.set_faults(payment_failure_ratio=0.2)
     sim.advance(60)
     s = _samples(sim)
-    ratio = _sum(s, "payments_processed_total", status="failed") / _sum(
-        s, "payments_processed_total"
-    )
+    ratio = _sum(s, "payments_processed_total", status="failed") / _sum(s, "payments_processed_total")
     assert 0.12 < ratio < 0.3
     assert _sum(s, "payments_value_total", status="failed") > 0
 

@@ -29,11 +29,7 @@ def bharatmart_dir() -> Path:
 
 
 def _value(samples: list[tuple[Labels, float]], name: str, **labels: str) -> float:
-    hits = [
-        v
-        for lab, v in samples
-        if lab.name == name and all(lab.get(k) == x for k, x in labels.items())
-    ]
+    hits = [v for lab, v in samples if lab.name == name and all(lab.get(k) == x for k, x in labels.items())]
     assert len(hits) == 1, f"{name} {labels}: {len(hits)} matches"
     return hits[0]
 
@@ -97,9 +93,7 @@ def test_chaos_and_dbdown_captures() -> None:
     dbdown = parse_exposition((bharatmart_dir() / "metrics-dbdown.txt").read_text())
     assert _value(dbdown, "orders_failed_total") == 11
     errors_5xx = sum(
-        v
-        for lab, v in dbdown
-        if lab.name == "http_requests_total" and lab.get("status_code")[0] == "5"
+        v for lab, v in dbdown if lab.name == "http_requests_total" and lab.get("status_code")[0] == "5"
     )
     assert errors_5xx == 95
     fresh = parse_exposition((bharatmart_dir() / "metrics-fresh.txt").read_text())

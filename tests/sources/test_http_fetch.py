@@ -30,9 +30,7 @@ def test_body_over_the_limit_is_refused(httpserver: HTTPServer) -> None:
     assert result.body == b""
 
 
-def test_streamed_body_without_length_is_cut_at_the_limit(
-    raw_server: Start, read_request: Read
-) -> None:
+def test_streamed_body_without_length_is_cut_at_the_limit(raw_server: Start, read_request: Read) -> None:
     def endless(sock: socket.socket) -> None:
         read_request(sock)
         sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
@@ -44,9 +42,7 @@ def test_streamed_body_without_length_is_cut_at_the_limit(
     assert result.error == "body larger than 10000 bytes"
 
 
-def test_a_trickling_body_is_cut_at_the_total_deadline(
-    raw_server: Start, read_request: Read
-) -> None:
+def test_a_trickling_body_is_cut_at_the_total_deadline(raw_server: Start, read_request: Read) -> None:
     def trickle(sock: socket.socket) -> None:
         read_request(sock)
         sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")

@@ -53,16 +53,12 @@ def test_captured_answers(httpserver: HTTPServer, path: Path) -> None:
     assert 0 < got["probe_duration_seconds"] < 1
     assert (collected.error is None) == ok
     assert prober.key == f"probe/bharatmart-health/{url}"
-    expected = Labels.of(
-        __name__="probe_success", job="bharatmart-health", instance=url, tier="api"
-    )
+    expected = Labels.of(__name__="probe_success", job="bharatmart-health", instance=url, tier="api")
     assert collected.samples[0][0] == expected
     assert collected.t_ms == 1_800_000_000_000
 
 
-def test_hung_endpoint_times_out_like_the_hung_capture(
-    raw_server: Start, read_request: Read
-) -> None:
+def test_hung_endpoint_times_out_like_the_hung_capture(raw_server: Start, read_request: Read) -> None:
     capture = json.loads((BHARATMART / "health-hung-ready.json").read_text())
     assert capture["status_code"] == 0  # what the real app did: no answer at all
 
@@ -95,9 +91,7 @@ def test_expected_status_range(httpserver: HTTPServer) -> None:
 
 def test_oversized_body_fails_but_keeps_the_status(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/h").respond_with_data("x" * 100)
-    collected = Prober(
-        ProbeTarget(job="j", url=httpserver.url_for("/h"), max_body_bytes=10)
-    ).collect(NOW)
+    collected = Prober(ProbeTarget(job="j", url=httpserver.url_for("/h"), max_body_bytes=10)).collect(NOW)
     got = _values(collected)
     assert (got["probe_success"], got["probe_http_status_code"]) == (0.0, 200.0)
     assert collected.error == "body larger than 10 bytes"

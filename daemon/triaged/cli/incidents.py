@@ -281,19 +281,20 @@ def _oncall(db_path: str | None, config_path: str | None) -> Any:
 def router_from(config_path: str | None) -> Any:
     """With a config, acks, resolves and escalations are announced to the receivers;
     without one they are only recorded."""
-    from triaged.alerts.route import Route, Router
+    from triaged.alerts.route import Router
 
-    routes: list[Route] = []
-    if config_path:
-        from triaged.config import load_config
-        from triaged.errors import ConfigError
+    if not config_path:
+        return Router([])
+    # The same routing the daemon uses (tree or flat list), so an ack reaches exactly
+    # the receivers that got the page.
+    from triaged.app import build_router
+    from triaged.config import load_config
+    from triaged.errors import ConfigError
 
-        try:
-            cfg = load_config(config_path)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from exc
-        routes = [Route(r.receiver, r.severities, r.events, r.match) for r in cfg.routes]
-    return Router(routes)
+    try:
+        return build_router(load_config(config_path))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _item_dict(a: Any) -> dict[str, Any]:

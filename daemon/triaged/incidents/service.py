@@ -22,7 +22,7 @@ from triaged.incidents.model import Incident, IncidentStatus, transition
 from triaged.incidents.muting import MuteStage
 from triaged.incidents.notify import Notifications
 from triaged.messages import AlertSummary, Event, Message
-from triaged.model import Severity, format_value
+from triaged.model import Severity, short_value
 from triaged.rules.alerting import Alert
 from triaged.store import incidents as rows
 from triaged.store import notify_state
@@ -236,7 +236,7 @@ class IncidentService:
                     now,
                     "alert_firing",
                     f"{alert.rule} firing (pending since {_ago(now - alert.active_at)}),"
-                    f" value {format_value(alert.value)}",
+                    f" value {short_value(alert.value)}",
                     data={
                         "alert": alert.rule,
                         "value": _json_value(alert.value),
@@ -344,7 +344,7 @@ def build_message(store: Store, incident: Incident, event: Event, group: AlertGr
         f"   Status: {incident.status}",
     ]
     if lead is not None:
-        lines.append(f"Alert: {lead.rule} = {format_value(lead.value)}")
+        lines.append(f"Alert: {lead.rule} = {short_value(lead.value)}")
         if annotations.get("description"):
             lines.append(annotations["description"])
     lines.append(f"Acknowledge: triaged incidents ack {incident.id}")

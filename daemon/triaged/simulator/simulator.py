@@ -69,9 +69,7 @@ class Simulator:
             self._app.open()
         if self._autotick and self._ticker is None:
             self._stopping.clear()
-            self._ticker = threading.Thread(
-                target=self._tick_loop, name="bharatmart-traffic", daemon=True
-            )
+            self._ticker = threading.Thread(target=self._tick_loop, name="bharatmart-traffic", daemon=True)
             self._ticker.start()
         return self
 
