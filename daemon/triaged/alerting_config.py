@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from triaged.alerts.flap import FlapPolicy
 from triaged.alerts.inhibit import InhibitRule
 from triaged.alerts.maintenance import CronSchedule, MaintenanceWindow, ScheduleError, zone
 from triaged.alerts.route import FallbackRule, RouteNode
 from triaged.alerts.silence import MatcherError, equality_matchers, parse_matchers
+from triaged.confnode import duration, get_str, node_list, only_keys, str_list
 from triaged.messages import Event
 from triaged.model import Matcher, Severity
-from triaged.yamlfile import Node, parse_duration
+from triaged.yamlfile import Node
 
 TOP_KEYS = {"route", "inhibit_rules", "maintenance", "silences", "repage", "fallback", "flap"}
 DEFAULT_REPAGE = {Severity.P0: 600.0, Severity.P1: 1800.0}
@@ -40,16 +40,18 @@ def parse_alerting(doc: Node, receivers: set[str]) -> AlertingConfig:
     route = _route(_node(doc, "route"), receivers, "route") if "route" in doc else None
     silences = _node(doc, "silences") if "silences" in doc else None
     if silences is not None:
-        _allowed(silences, {"max_duration", "expiring_soon"}, "silences")
+        only_keys(silences, {"max_duration", "expiring_soon"}, "silences")
     return AlertingConfig(
         route=route,
-        inhibit_rules=tuple(_inhibit(n, i) for i, n in enumerate(_nodes(doc, "inhibit_rules"))),
-        maintenance=tuple(_window(n) for n in _nodes(doc, "maintenance")),
+        inhibit_rules=tuple(_inhibit(n, i) for i, n in enumerate(node_list(doc, "inhibit_rules"))),
+        maintenance=tuple(_window(n) for n in node_list(doc, "maintenance")),
         repage=_repage(_node(doc, "repage")) if "repage" in doc else dict(DEFAULT_REPAGE),
-        fallback=tuple(_fallback(n, receivers) for n in _nodes(doc, "fallback")),
+        fallback=tuple(_fallback(n, receivers) for n in node_list(doc, "fallback")),
         flap=_flap(_node(doc, "flap")) if "flap" in doc else FlapPolicy(),
-        silence_max_s=_dur(silences, "max_duration", 7 * 86400.0) if silences is not None else 7 * 86400.0,
-        expiring_soon_s=_dur(silences, "expiring_soon", 3600.0) if silences is not None else 3600.0,
+        silence_max_s=(
+            duration(silences, "max_duration", 7 * 86400.0) if silences is not None else 7 * 86400.0
+        ),
+        expiring_soon_s=duration(silences, "expiring_soon", 3600.0) if silences is not None else 3600.0,
     )
 
 
@@ -68,7 +70,7 @@ _ROUTE_KEYS = {
 
 
 def _route(n: Node, receivers: set[str], where: str) -> RouteNode:
-    _allowed(n, _ROUTE_KEYS, where)
+    only_keys(n, _ROUTE_KEYS, where)
     receiver = n.get("receiver")
     if receiver is not None and receiver not in receivers:
         raise n.error("receiver", f"route receiver {receiver!r} is not a configured notifier")
@@ -76,7 +78,7 @@ def _route(n: Node, receivers: set[str], where: str) -> RouteNode:
     if not isinstance(cont, bool):
         raise n.error("continue", "continue must be true or false")
     try:
-        events = frozenset(Event(e) for e in _strs(n, "events")) or frozenset(Event)
+        events = frozenset(Event(e) for e in str_list(n, "events")) or frozenset(Event)
     except ValueError as exc:
         raise n.error("events", f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
     return RouteNode(
@@ -85,15 +87,15 @@ def _route(n: Node, receivers: set[str], where: str) -> RouteNode:
         severities=_severities(n, "severities", frozenset(Severity)),
         events=events,
         continue_=cont,
-        group_wait_s=_dur(n, "group_wait", None),
-        group_interval_s=_dur(n, "group_interval", None),
-        repeat_interval_s=_dur(n, "repeat_interval", None),
-        routes=tuple(_route(c, receivers, f"{where}.routes") for c in _nodes(n, "routes")),
+        group_wait_s=duration(n, "group_wait", None),
+        group_interval_s=duration(n, "group_interval", None),
+        repeat_interval_s=duration(n, "repeat_interval", None),
+        routes=tuple(_route(c, receivers, f"{where}.routes") for c in node_list(n, "routes")),
     )
 
 
 def _inhibit(n: Node, index: int) -> InhibitRule:
-    _allowed(
+    only_keys(
         n,
         {"name", "source_matchers", "source_match", "target_matchers", "target_match", "equal"},
         "inhibit rule",
@@ -103,36 +105,36 @@ def _inhibit(n: Node, index: int) -> InhibitRule:
     if not source or not target:
         raise n.error(None, "an inhibit rule needs source_matchers and target_matchers")
     return InhibitRule(
-        name=_str(n, "name", f"inhibit-{index + 1}"),
+        name=get_str(n, "name", f"inhibit-{index + 1}"),
         source=source,
         target=target,
-        equal=tuple(_strs(n, "equal")),
+        equal=tuple(str_list(n, "equal")),
     )
 
 
 def _window(n: Node) -> MaintenanceWindow:
-    _allowed(
+    only_keys(
         n, {"name", "schedule", "duration", "timezone", "matchers", "match", "reason"}, "maintenance window"
     )
-    name = _str(n, "name", "")
+    name = get_str(n, "name", "")
     if not name:
         raise n.error(None, "a maintenance window needs a name")
     try:
-        schedule = CronSchedule.parse(_str(n, "schedule", ""))
+        schedule = CronSchedule.parse(get_str(n, "schedule", ""))
     except ScheduleError as exc:
         raise n.error("schedule", str(exc)) from exc
-    tz = _str(n, "timezone", "UTC")
+    tz = get_str(n, "timezone", "UTC")
     try:
         zone(tz)
     except ScheduleError as exc:
         raise n.error("timezone", str(exc)) from exc
-    duration = _dur(n, "duration", None)
-    if not duration:
+    length = duration(n, "duration", None)
+    if not length:
         raise n.error("duration", "a maintenance window needs a duration, e.g. 2h")
     matchers = _matchers(n, "matchers", "match")
     if not matchers:
         raise n.error(None, "a maintenance window needs matchers (what it mutes), e.g. match: {service: x}")
-    return MaintenanceWindow(name, schedule, duration, tz, matchers, _str(n, "reason", ""))
+    return MaintenanceWindow(name, schedule, length, tz, matchers, get_str(n, "reason", ""))
 
 
 def _repage(n: Node) -> dict[Severity, float]:
@@ -142,7 +144,7 @@ def _repage(n: Node) -> dict[Severity, float]:
             sev = Severity.parse(key)
         except ValueError as exc:
             raise n.error(key, str(exc)) from exc
-        value = _dur(n, key, 0.0)
+        value = duration(n, key, 0.0)
         if value and value < 60:
             raise n.error(key, "a re-page interval under 1m would page continuously")
         if value:
@@ -151,8 +153,8 @@ def _repage(n: Node) -> dict[Severity, float]:
 
 
 def _fallback(n: Node, receivers: set[str]) -> FallbackRule:
-    _allowed(n, {"receiver", "to", "after", "severities"}, "fallback")
-    primary, to = _str(n, "receiver", ""), _str(n, "to", "")
+    only_keys(n, {"receiver", "to", "after", "severities"}, "fallback")
+    primary, to = get_str(n, "receiver", ""), get_str(n, "to", "")
     for key, name in (("receiver", primary), ("to", to)):
         if name not in receivers:
             raise n.error(key, f"fallback {key} {name!r} is not a configured notifier")
@@ -161,26 +163,20 @@ def _fallback(n: Node, receivers: set[str]) -> FallbackRule:
     return FallbackRule(
         receiver=primary,
         to=to,
-        after_s=_dur(n, "after", 300.0),
+        after_s=duration(n, "after", 300.0),
         severities=_severities(n, "severities", frozenset({Severity.P0, Severity.P1})),
     )
 
 
 def _flap(n: Node) -> FlapPolicy:
-    _allowed(n, {"window", "threshold"}, "flap")
+    only_keys(n, {"window", "threshold"}, "flap")
     threshold = n.get("threshold", 4)
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 2:
         raise n.error("threshold", "flap.threshold must be an integer of at least 2")
-    return FlapPolicy(window_s=_dur(n, "window", 3600.0), threshold=threshold)
+    return FlapPolicy(window_s=duration(n, "window", 3600.0), threshold=threshold)
 
 
 # -- small typed getters ---------------------------------------------------------------
-def _allowed(n: Node, keys: set[str], where: str) -> None:
-    for key in n:
-        if key not in keys:
-            raise n.error(key, f"unknown key {key!r} in {where} (allowed: {', '.join(sorted(keys))})")
-
-
 def _node(doc: Node, key: str) -> Node:
     value = doc.get(key)
     if not isinstance(value, Node):
@@ -188,43 +184,9 @@ def _node(doc: Node, key: str) -> Node:
     return value
 
 
-def _nodes(doc: Node, key: str) -> list[Node]:
-    value = doc.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, Node) for v in value):
-        raise doc.error(key, f"'{key}' must be a list of mappings")
-    return value
-
-
-def _str(n: Node, key: str, default: str) -> str:
-    value = n.get(key, default)
-    if not isinstance(value, str):
-        raise n.error(key, f"'{key}' must be a string")
-    return value
-
-
-def _strs(n: Node, key: str) -> list[str]:
-    value = n.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise n.error(key, f"'{key}' must be a list of strings")
-    return value
-
-
-def _dur(n: Node, key: str, default: Any) -> Any:
-    if key not in n:
-        return default
-    try:
-        return parse_duration(n[key])
-    except ValueError as exc:
-        raise n.error(key, f"{key}: {exc}") from exc
-
-
 def _severities(n: Node, key: str, default: frozenset[Severity]) -> frozenset[Severity]:
     try:
-        return frozenset(Severity.parse(s) for s in _strs(n, key)) or default
+        return frozenset(Severity.parse(s) for s in str_list(n, key)) or default
     except ValueError as exc:
         raise n.error(key, str(exc)) from exc
 
@@ -233,7 +195,7 @@ def _matchers(n: Node, list_key: str, map_key: str) -> tuple[Matcher, ...]:
     """``matchers: ['service=~"a|b"']`` and/or ``match: {team: payments}``."""
     found: list[Matcher] = []
     try:
-        found.extend(parse_matchers(_strs(n, list_key)))
+        found.extend(parse_matchers(str_list(n, list_key)))
     except MatcherError as exc:
         raise n.error(list_key, str(exc)) from exc
     mapping = n.get(map_key)

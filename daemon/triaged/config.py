@@ -7,21 +7,30 @@ whatever its working directory.
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from triaged.alerting_config import TOP_KEYS as ALERTING_KEYS
 from triaged.alerting_config import AlertingConfig, parse_alerting
+from triaged.confnode import (
+    duration,
+    expand_env,
+    get_str,
+    only_keys,
+    parse_list,
+    positive_int,
+    req_str,
+    section,
+    str_list,
+    str_map,
+)
 from triaged.errors import ConfigError
 from triaged.lifecycle_config import TOP_KEYS as LIFECYCLE_KEYS
 from triaged.lifecycle_config import LifecycleConfig, parse_lifecycle
 from triaged.messages import Event
 from triaged.model import Severity
-from triaged.yamlfile import Node, load_yaml_file, parse_duration
+from triaged.yamlfile import Node, load_yaml_file
 
 T = TypeVar("T")
 
@@ -165,41 +174,41 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(doc: Node, path: str) -> Config:
-    _no_unknown(doc, _TOP_KEYS, "top level")
+    only_keys(doc, _TOP_KEYS, "top level")
     base = Path(path).resolve().parent
-    storage = _section(doc, "storage")
-    _no_unknown(storage, {"db", "retention", "max_series"}, "storage")
-    scrape = _section(doc, "scrape")
-    _no_unknown(scrape, {"interval", "timeout"}, "scrape")
-    default_interval = _dur(scrape, "interval", 15.0)
-    default_timeout = _dur(scrape, "timeout", min(10.0, default_interval))
-    output = _section(doc, "log")
-    _no_unknown(output, {"level", "format"}, "log")
-    notifiers = tuple(_list(doc, "notifiers", _notifier))
+    storage = section(doc, "storage")
+    only_keys(storage, {"db", "retention", "max_series"}, "storage")
+    scrape = section(doc, "scrape")
+    only_keys(scrape, {"interval", "timeout"}, "scrape")
+    default_interval = duration(scrape, "interval", 15.0)
+    default_timeout = duration(scrape, "timeout", min(10.0, default_interval))
+    output = section(doc, "log")
+    only_keys(output, {"level", "format"}, "log")
+    notifiers = tuple(parse_list(doc, "notifiers", _notifier))
     _unique([n.name for n in notifiers], doc, "notifiers", "notifier name")
-    routes = tuple(_list(doc, "routes", _route)) or tuple(RouteConfig(n.name) for n in notifiers)
+    routes = tuple(parse_list(doc, "routes", _route)) or tuple(RouteConfig(n.name) for n in notifiers)
     names = {n.name for n in notifiers}
     for r in routes:
         if r.receiver not in names:
             raise doc.error("routes", f"route receiver {r.receiver!r} is not a configured notifier")
-    log_format = _str(output, "format", "auto")
+    log_format = get_str(output, "format", "auto")
     if log_format not in ("auto", "json", "console"):
         raise output.error("format", "log.format must be auto, json or console")
     return Config(
         path=path,
-        db_path=str(base / expand_env(_str(storage, "db", "triaged.db"))),
-        rule_files=tuple(expand_env(p) for p in _str_list(doc, "rule_files")),
-        evaluation_interval_s=_dur(doc, "evaluation_interval", default_interval),
-        retention_s=_dur(storage, "retention", None) if "retention" in storage else None,
-        max_series=_int(storage, "max_series", 1_000_000),
-        targets=tuple(_list(doc, "targets", lambda n: _target(n, default_interval, default_timeout))),
-        probes=tuple(_list(doc, "probes", lambda n: _probe(n, default_interval, default_timeout))),
+        db_path=str(base / expand_env(get_str(storage, "db", "triaged.db"))),
+        rule_files=tuple(expand_env(p) for p in str_list(doc, "rule_files")),
+        evaluation_interval_s=duration(doc, "evaluation_interval", default_interval),
+        retention_s=duration(storage, "retention", None) if "retention" in storage else None,
+        max_series=positive_int(storage, "max_series", 1_000_000),
+        targets=tuple(parse_list(doc, "targets", lambda n: _target(n, default_interval, default_timeout))),
+        probes=tuple(parse_list(doc, "probes", lambda n: _probe(n, default_interval, default_timeout))),
         notifiers=notifiers,
         routes=routes,
-        incidents=_incidents(_section(doc, "incidents")),
-        outbox=_outbox(_section(doc, "outbox")),
-        external_labels=_str_map(doc, "external_labels"),
-        log_level=_str(output, "level", "info"),
+        incidents=_incidents(section(doc, "incidents")),
+        outbox=_outbox(section(doc, "outbox")),
+        external_labels=str_map(doc, "external_labels"),
+        log_level=get_str(output, "level", "info"),
         log_format=log_format,
         oci=dict(doc["oci"]) if isinstance(doc.get("oci"), dict) else None,
         http=_http(doc, base),
@@ -209,26 +218,17 @@ def parse_config(doc: Node, path: str) -> Config:
     )
 
 
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(text: str) -> str:
-    """``${VAR}`` and ``${VAR:-default}`` in paths, so one config serves systemd
-    (``$STATE_DIRECTORY``, ``$CONFIGURATION_DIRECTORY``) and a checkout."""
-    return _ENV_RE.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), text)
-
-
 # -- sections --------------------------------------------------------------------------
 def _target(n: Node, interval: float, timeout: float) -> TargetConfig:
-    _no_unknown(n, {"job", "url", "interval", "timeout", "labels", "max_body_bytes", "max_samples"}, "target")
+    only_keys(n, {"job", "url", "interval", "timeout", "labels", "max_body_bytes", "max_samples"}, "target")
     t = TargetConfig(
-        job=_req_str(n, "job"),
+        job=req_str(n, "job"),
         url=_url(n),
-        interval_s=_dur(n, "interval", interval),
-        timeout_s=_dur(n, "timeout", min(timeout, _dur(n, "interval", interval))),
-        labels=_str_map(n, "labels"),
-        max_body_bytes=_int(n, "max_body_bytes", 10 * 1024 * 1024),
-        max_samples=_int(n, "max_samples", 100_000),
+        interval_s=duration(n, "interval", interval),
+        timeout_s=duration(n, "timeout", min(timeout, duration(n, "interval", interval))),
+        labels=str_map(n, "labels"),
+        max_body_bytes=positive_int(n, "max_body_bytes", 10 * 1024 * 1024),
+        max_samples=positive_int(n, "max_samples", 100_000),
     )
     if t.timeout_s > t.interval_s:
         raise n.error("timeout", f"timeout {t.timeout_s}s is longer than the interval {t.interval_s}s")
@@ -236,101 +236,101 @@ def _target(n: Node, interval: float, timeout: float) -> TargetConfig:
 
 
 def _probe(n: Node, interval: float, timeout: float) -> ProbeConfig:
-    _no_unknown(n, {"job", "url", "interval", "timeout", "labels", "expect_status"}, "probe")
+    only_keys(n, {"job", "url", "interval", "timeout", "labels", "expect_status"}, "probe")
     status = n.get("expect_status", [200, 299])
     if not (isinstance(status, list) and len(status) == 2 and all(isinstance(s, int) for s in status)):
         raise n.error("expect_status", "expect_status must be [low, high], e.g. [200, 299]")
     return ProbeConfig(
-        job=_req_str(n, "job"),
+        job=req_str(n, "job"),
         url=_url(n),
-        interval_s=_dur(n, "interval", interval),
-        timeout_s=_dur(n, "timeout", min(timeout, 5.0)),
-        labels=_str_map(n, "labels"),
+        interval_s=duration(n, "interval", interval),
+        timeout_s=duration(n, "timeout", min(timeout, 5.0)),
+        labels=str_map(n, "labels"),
         expect_status=(status[0], status[1]),
     )
 
 
 def _notifier(n: Node) -> NotifierConfig:
-    kind = _req_str(n, "type")
+    kind = req_str(n, "type")
     if kind not in ("log", "webhook", "ons", "pagerduty"):
         raise n.error("type", f"unknown notifier type {kind!r} (log, webhook, ons, pagerduty)")
     if kind == "webhook":
         _url(n)
     return NotifierConfig(
-        name=_req_str(n, "name"),
+        name=req_str(n, "name"),
         type=kind,
-        url=_str(n, "url", ""),
-        timeout_s=_dur(n, "timeout", 5.0),
-        headers=_str_map(n, "headers"),
+        url=get_str(n, "url", ""),
+        timeout_s=duration(n, "timeout", 5.0),
+        headers=str_map(n, "headers"),
         raw=dict(n),
     )
 
 
 def _route(n: Node) -> RouteConfig:
-    _no_unknown(n, {"receiver", "severities", "events", "match"}, "route")
+    only_keys(n, {"receiver", "severities", "events", "match"}, "route")
     try:
-        sev = frozenset(Severity.parse(s) for s in _str_list(n, "severities")) or frozenset(Severity)
+        sev = frozenset(Severity.parse(s) for s in str_list(n, "severities")) or frozenset(Severity)
     except ValueError as exc:
         raise n.error("severities", str(exc)) from exc
     try:
-        events = frozenset(Event(e) for e in _str_list(n, "events")) or frozenset(Event)
+        events = frozenset(Event(e) for e in str_list(n, "events")) or frozenset(Event)
     except ValueError as exc:
         raise n.error("events", f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
     return RouteConfig(
-        receiver=_req_str(n, "receiver"), severities=sev, events=events, match=_str_map(n, "match")
+        receiver=req_str(n, "receiver"), severities=sev, events=events, match=str_map(n, "match")
     )
 
 
 def _incidents(n: Node) -> IncidentConfig:
-    _no_unknown(n, {"group_by", "resolve_hold", "reopen_window"}, "incidents")
+    only_keys(n, {"group_by", "resolve_hold", "reopen_window"}, "incidents")
     return IncidentConfig(
-        group_by=tuple(_str_list(n, "group_by")) or ("service",),
-        resolve_hold_s=_dur(n, "resolve_hold", 300.0),
-        reopen_window_s=_dur(n, "reopen_window", 1800.0),
+        group_by=tuple(str_list(n, "group_by")) or ("service",),
+        resolve_hold_s=duration(n, "resolve_hold", 300.0),
+        reopen_window_s=duration(n, "reopen_window", 1800.0),
     )
 
 
 def _outbox(n: Node) -> OutboxConfig:
-    _no_unknown(n, {"interval", "base_backoff", "max_backoff", "max_attempts", "lease"}, "outbox")
+    only_keys(n, {"interval", "base_backoff", "max_backoff", "max_attempts", "lease"}, "outbox")
     return OutboxConfig(
-        interval_s=_dur(n, "interval", 1.0),
-        base_backoff_s=_dur(n, "base_backoff", 2.0),
-        max_backoff_s=_dur(n, "max_backoff", 300.0),
-        max_attempts=_int(n, "max_attempts", 50),
-        lease_s=_dur(n, "lease", 60.0),
+        interval_s=duration(n, "interval", 1.0),
+        base_backoff_s=duration(n, "base_backoff", 2.0),
+        max_backoff_s=duration(n, "max_backoff", 300.0),
+        max_attempts=positive_int(n, "max_attempts", 50),
+        lease_s=duration(n, "lease", 60.0),
     )
 
 
 def _http(doc: Node, base: Path) -> HttpConfig:
     if "http" not in doc:
         return HttpConfig()
-    n = _section(doc, "http")
-    _no_unknown(n, {"enabled", "listen", "token_file", "token_env", "max_body_bytes", "timeout"}, "http")
-    listen = _str(n, "listen", "127.0.0.1:9467")
+    n = section(doc, "http")
+    only_keys(n, {"enabled", "listen", "token_file", "token_env", "max_body_bytes", "timeout"}, "http")
+    listen = get_str(n, "listen", "127.0.0.1:9467")
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or not host or int(port) > 65535:
         raise n.error("listen", f"http.listen must be host:port, e.g. 127.0.0.1:9467, got {listen!r}")
     enabled = n.get("enabled", True)
     if not isinstance(enabled, bool):
         raise n.error("enabled", "http.enabled must be true or false")
-    token_file = expand_env(_str(n, "token_file", ""))
+    token_file = expand_env(get_str(n, "token_file", ""))
     return HttpConfig(
         enabled=enabled,
         host=host.strip("[]"),
         port=int(port),
         token_file=str(base / token_file) if token_file else "",
-        token_env=_str(n, "token_env", ""),
-        max_body_bytes=_int(n, "max_body_bytes", 64 * 1024),
-        request_timeout_s=_dur(n, "timeout", 10.0),
+        token_env=get_str(n, "token_env", ""),
+        max_body_bytes=positive_int(n, "max_body_bytes", 64 * 1024),
+        request_timeout_s=duration(n, "timeout", 10.0),
     )
 
 
 def _heartbeat(doc: Node, receivers: set[str]) -> HeartbeatConfig | None:
     if "heartbeat" not in doc:
         return None
-    n = _section(doc, "heartbeat")
-    _no_unknown(n, {"receiver", "interval"}, "heartbeat")
-    cfg = HeartbeatConfig(receiver=_req_str(n, "receiver"), interval_s=_dur(n, "interval", 300.0))
+    n = section(doc, "heartbeat")
+    only_keys(n, {"receiver", "interval"}, "heartbeat")
+    cfg = HeartbeatConfig(receiver=req_str(n, "receiver"), interval_s=duration(n, "interval", 300.0))
     if cfg.receiver not in receivers:
         raise n.error("receiver", f"heartbeat receiver {cfg.receiver!r} is not a configured notifier")
     if cfg.interval_s < 10:
@@ -339,36 +339,6 @@ def _heartbeat(doc: Node, receivers: set[str]) -> HeartbeatConfig | None:
 
 
 # -- typed getters ---------------------------------------------------------------------
-def _empty(parent: Node) -> Node:
-    node = Node()
-    node.file, node.line, node.key_lines = parent.file, parent.line, {}
-    return node
-
-
-def _section(doc: Node, key: str) -> Node:
-    value = doc.get(key)
-    if value is None:
-        return _empty(doc)
-    if not isinstance(value, Node):
-        raise doc.error(key, f"'{key}' must be a mapping")
-    return value
-
-
-def _list(doc: Node, key: str, parse: Callable[[Node], T]) -> list[T]:
-    value = doc.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, Node) for v in value):
-        raise doc.error(key, f"'{key}' must be a list of mappings")
-    return [parse(v) for v in value]
-
-
-def _no_unknown(n: Node, allowed: set[str], where: str) -> None:
-    for key in n:
-        if key not in allowed:
-            raise n.error(key, f"unknown key {key!r} in {where} (allowed: {', '.join(sorted(allowed))})")
-
-
 def _unique(names: list[str], doc: Node, key: str, what: str) -> None:
     seen: set[str] = set()
     for name in names:
@@ -377,55 +347,8 @@ def _unique(names: list[str], doc: Node, key: str, what: str) -> None:
         seen.add(name)
 
 
-def _str(n: Node, key: str, default: str) -> str:
-    value = n.get(key, default)
-    if not isinstance(value, str):
-        raise n.error(key, f"'{key}' must be a string")
-    return value
-
-
-def _req_str(n: Node, key: str) -> str:
-    if key not in n or n[key] in (None, ""):
-        raise n.error(None, f"missing required key '{key}'")
-    return _str(n, key, "")
-
-
 def _url(n: Node) -> str:
-    url = _req_str(n, "url")
+    url = req_str(n, "url")
     if not url.startswith(("http://", "https://")):
         raise n.error("url", f"url must start with http:// or https://: {url!r}")
     return url
-
-
-def _int(n: Node, key: str, default: int) -> int:
-    value = n.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise n.error(key, f"'{key}' must be a positive integer")
-    return value
-
-
-def _dur(n: Node, key: str, default: T) -> float | T:
-    if key not in n:
-        return default
-    try:
-        return parse_duration(n[key])
-    except ValueError as exc:
-        raise n.error(key, f"{key}: {exc}") from exc
-
-
-def _str_list(n: Node, key: str) -> list[str]:
-    value = n.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise n.error(key, f"'{key}' must be a list of strings")
-    return value
-
-
-def _str_map(n: Node, key: str) -> dict[str, str]:
-    value = n.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str | int | float) for v in value.values()):
-        raise n.error(key, f"'{key}' must be a mapping of strings")
-    return {str(k): str(v) for k, v in value.items()}

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from triaged.confnode import duration, expand_env, only_keys, positive_int, section
 from triaged.model import Severity
-from triaged.yamlfile import Node, parse_duration
+from triaged.yamlfile import Node
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,14 @@ def parse_lifecycle(doc: Node, base_dir: str) -> LifecycleConfig:
         seen.add(s.name)
     return LifecycleConfig(
         slos=parsed,
-        postmortem=_postmortem(_section(doc, "postmortem"), base_dir),
-        actions=_actions(_section(doc, "actions")),
-        evidence=_evidence(_section(doc, "evidence")),
+        postmortem=_postmortem(section(doc, "postmortem"), base_dir),
+        actions=_actions(section(doc, "actions")),
+        evidence=_evidence(section(doc, "evidence")),
     )
 
 
 def _slo(n: Node) -> SLOConfig:
-    _only(n, {"name", "service", "good", "total", "objective", "window", "interval"}, "slo")
+    only_keys(n, {"name", "service", "good", "total", "objective", "window", "interval"}, "slo")
     from triaged.promql import ExprError, parse_expr  # noqa: PLC0415 (config loads fast without PromQL)
 
     for key in ("name", "good", "total"):
@@ -99,14 +100,14 @@ def _slo(n: Node) -> SLOConfig:
         good=n["good"],
         total=n["total"],
         objective=round(float(objective) / 100.0, 12),  # 99.9 → 0.999, not 0.9990000000000001
-        window_s=_dur(n, "window", 30 * 86_400.0),
+        window_s=duration(n, "window", 30 * 86_400.0),
         service=service,
-        interval_s=_dur(n, "interval", 60.0),
+        interval_s=duration(n, "interval", 60.0),
     )
 
 
 def _postmortem(n: Node, base_dir: str) -> PostmortemConfig:
-    _only(n, {"due", "severities", "dir"}, "postmortem")
+    only_keys(n, {"due", "severities", "dir"}, "postmortem")
     severities = n.get("severities", ["P0", "P1"])
     try:
         parsed = frozenset(Severity.parse(str(s)) for s in severities)
@@ -116,68 +117,33 @@ def _postmortem(n: Node, base_dir: str) -> PostmortemConfig:
     if not isinstance(folder, str) or not folder:
         raise n.error("dir", "postmortem.dir must be a path")
     return PostmortemConfig(
-        due_s=_dur(n, "due", 48 * 3600.0), severities=parsed, dir=str(_join(base_dir, folder))
+        due_s=duration(n, "due", 48 * 3600.0), severities=parsed, dir=str(_join(base_dir, folder))
     )
 
 
 def _actions(n: Node) -> ActionsConfig:
-    _only(n, {"remind_before", "remind_at"}, "actions")
+    only_keys(n, {"remind_before", "remind_at"}, "actions")
     at = str(n.get("remind_at", "09:00"))
     m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", at)
     if not m:
         raise n.error("remind_at", f"actions.remind_at must be HH:MM, got {at!r}")
     return ActionsConfig(
-        remind_before_s=_dur(n, "remind_before", 86_400.0), remind_at=(int(m.group(1)), int(m.group(2)))
+        remind_before_s=duration(n, "remind_before", 86_400.0), remind_at=(int(m.group(1)), int(m.group(2)))
     )
 
 
 def _evidence(n: Node) -> EvidenceConfig:
-    _only(n, {"before", "step", "max_points", "max_series"}, "evidence")
+    only_keys(n, {"before", "step", "max_points", "max_series"}, "evidence")
     return EvidenceConfig(
-        before_s=_dur(n, "before", 900.0),
-        step_s=_dur(n, "step", 0.0) or None,
-        max_points=_positive(n, "max_points", 2000),
-        max_series=_positive(n, "max_series", 20),
+        before_s=duration(n, "before", 900.0),
+        step_s=duration(n, "step", 0.0) or None,
+        max_points=positive_int(n, "max_points", 2000),
+        max_series=positive_int(n, "max_series", 20),
     )
 
 
 # -- small getters (the ones in config.py are private to it) ---------------------------
-def _section(doc: Node, key: str) -> Node:
-    value = doc.get(key)
-    if value is None:
-        node = Node()
-        node.file, node.line, node.key_lines = doc.file, doc.line, {}
-        return node
-    if not isinstance(value, Node):
-        raise doc.error(key, f"'{key}' must be a mapping")
-    return value
-
-
-def _only(n: Node, allowed: set[str], where: str) -> None:
-    for key in n:
-        if key not in allowed:
-            raise n.error(key, f"unknown key {key!r} in {where} (allowed: {', '.join(sorted(allowed))})")
-
-
-def _dur(n: Node, key: str, default: float) -> float:
-    if key not in n:
-        return default
-    try:
-        return parse_duration(n[key])
-    except ValueError as exc:
-        raise n.error(key, f"{key}: {exc}") from exc
-
-
-def _positive(n: Node, key: str, default: int) -> int:
-    value = n.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise n.error(key, f"'{key}' must be a positive integer")
-    return value
-
-
 def _join(base_dir: str, path: str) -> str:
-    from triaged.config import expand_env  # noqa: PLC0415 (config imports this module)
-
     p = Path(expand_env(path))
     return str(p if p.is_absolute() else Path(base_dir) / p)
 

@@ -65,7 +65,9 @@ class World:
 def world(tmp_path: Path) -> Iterator[World]:
     clock = FakeClock(1_790_000_000.0)
     with Simulator(seed=3, traffic_rps=200.0, autotick=False) as sim, RecordingReceiver() as hook:
-        text = demo_config_text(sim.url, tmp_path / "pm.db", hook.url) + SLO_YAML
+        # This test's own SLO and evidence settings replace the demo's.
+        demo = demo_config_text(sim.url, tmp_path / "pm.db", hook.url).split("\nslos:")[0]
+        text = demo + SLO_YAML
         cfg = parse_config(load_yaml_text(text, "<pm>"), str(tmp_path / "pm.yaml"))
         daemon = build(cfg, clock=clock)
         w = World(daemon, sim, clock)
