@@ -178,3 +178,11 @@ def test_floats_compare_equal_to_the_same_list() -> None:
     assert Floats([1.0, 2.0]) == [1.0, 2.0]
     assert Floats([1.0, 2.0]) != [1.0, 3.0]
     assert Floats([1.0]) == Floats([1.0])
+
+
+def test_targets_on_one_host_port_are_different_sources() -> None:
+    a = Scraper(ScrapeTarget(job="fleet", url="http://127.0.0.1:9100/t/1/metrics"))
+    b = Scraper(ScrapeTarget(job="fleet", url="http://127.0.0.1:9100/t/2/metrics"))
+    plain = Scraper(ScrapeTarget(job="fleet", url="http://127.0.0.1:9100/metrics"))
+    assert len({a.key, b.key, plain.key}) == 3
+    assert plain.key == "scrape/fleet/127.0.0.1:9100"

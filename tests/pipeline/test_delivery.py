@@ -45,7 +45,7 @@ def test_a_receiver_down_for_ten_minutes_gets_every_page_once_in_order(
 def _rows_in_order(h: object) -> list[outbox.OutboxRow]:
     store = h.store  # type: ignore[attr-defined]
     found = store.query("SELECT id FROM outbox ORDER BY COALESCE(first_due_at, created_at), id")
-    from triaged.store.notify_state import get_row
+    from triaged.store.outbox import get_row
 
     return [get_row(store, r["id"]) for r in found]
 

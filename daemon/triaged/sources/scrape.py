@@ -63,6 +63,11 @@ class Scraper:
     def __init__(self, target: ScrapeTarget, session: requests.Session | None = None) -> None:
         self.target = target
         self.instance = instance_of(target.url)
+        # The key names the source for staleness tracking, so two targets on one
+        # host:port (different paths) must not share it; /metrics is left implicit.
+        parts = urlsplit(target.url)
+        where = parts.path + (f"?{parts.query}" if parts.query else "")
+        self._key = f"scrape/{target.job}/{self.instance}" + ("" if where in ("", "/metrics") else where)
         self._session = session or requests.Session()
         # Target labels win; a scraped label of the same name survives as exported_<name>.
         self._target_labels: dict[str, str] = {
@@ -81,7 +86,7 @@ class Scraper:
 
     @property
     def key(self) -> str:
-        return f"scrape/{self.target.job}/{self.instance}"
+        return self._key
 
     @property
     def interval(self) -> float:

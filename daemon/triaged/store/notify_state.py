@@ -37,35 +37,7 @@ def claim_due_in_order(
             ORDER BY {o}, o.id LIMIT ?""",
         [now, now - lease_s, limit],
     )
-    claimed: list[outbox.OutboxRow] = []
-    for c in candidates:
-        cur = store.execute(
-            """UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1
-               WHERE id = ? AND status = ? AND claimed_at IS ?""",
-            [worker, now, c["id"], c["status"], c["claimed_at"]],
-        )
-        if cur.rowcount == 1:
-            claimed.append(get_row(store, c["id"]))
-    return claimed
-
-
-def get_row(store: Store, row_id: int) -> outbox.OutboxRow:
-    r = store.query("SELECT * FROM outbox WHERE id = ?", [row_id])[0]
-    return outbox.OutboxRow(
-        id=r["id"],
-        incident_id=r["incident_id"],
-        event=r["event"],
-        receiver=r["receiver"],
-        dedup_key=r["dedup_key"],
-        payload=json.loads(r["payload"]),
-        status=r["status"],
-        attempts=r["attempts"],
-        created_at=r["created_at"],
-        due_at=r["due_at"],
-        sent_at=r["sent_at"],
-        message_id=r["message_id"],
-        last_error=r["last_error"],
-    )
+    return outbox.claim(store, candidates, worker, now)
 
 
 def schedule(store: Store, dedup_key: str, receiver: str, due_at: float) -> None:
@@ -154,7 +126,7 @@ def overdue(
             ORDER BY {_KEY.format(t="o")}, o.id LIMIT ?""",
         [receiver, older_than, *severities, to, limit],
     )
-    return [get_row(store, r["id"]) for r in rows]
+    return [outbox.get_row(store, r["id"]) for r in rows]
 
 
 def add_fallback(store: Store, row: outbox.OutboxRow, to: str, now: float) -> bool:

@@ -82,6 +82,12 @@ def claim_due(store: Store, now: float, worker: str, *, lease_s: float, limit: i
            ORDER BY due_at, id LIMIT ?""",
         [now, now - lease_s, limit],
     )
+    return claim(store, candidates, worker, now)
+
+
+def claim(store: Store, candidates: list[dict[str, Any]], worker: str, now: float) -> list[OutboxRow]:
+    """Compare-and-set each candidate (id, status, claimed_at as read) to 'sending'. A
+    row another process changed since it was read is skipped: it got there first."""
     claimed: list[OutboxRow] = []
     for c in candidates:
         cur = store.execute(
@@ -91,9 +97,12 @@ def claim_due(store: Store, now: float, worker: str, *, lease_s: float, limit: i
             [worker, now, c["id"], c["status"], c["claimed_at"]],
         )
         if cur.rowcount == 1:
-            rows = store.query("SELECT * FROM outbox WHERE id = ?", [c["id"]])
-            claimed.append(_row(rows[0]))
+            claimed.append(get_row(store, c["id"]))
     return claimed
+
+
+def get_row(store: Store, row_id: int) -> OutboxRow:
+    return _row(store.query("SELECT * FROM outbox WHERE id = ?", [row_id])[0])
 
 
 def mark_sent(store: Store, row_id: int, now: float, message_id: str | None) -> None:

@@ -44,18 +44,29 @@ class Floats(array):  # type: ignore[type-arg]
         value: float = array.__getitem__(self, index)
         return value
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):  # equal to the list of the same floats, as before
+            return bool(self.tolist() == other)
+        return bool(array.__eq__(self, other))
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # mutable, like array and list
+
 
 class Series:
     """One series. ``timestamps`` may be a scrape source's shared :class:`TimeColumn`
     list (then ``column`` is set): read it freely, but only :class:`Storage` appends."""
 
-    __slots__ = ("column", "labels", "timestamps", "values")
+    __slots__ = ("column", "epoch", "labels", "timestamps", "values")
 
     def __init__(self, labels: Labels) -> None:
         self.labels = labels
         self.timestamps: list[int] = []
         self.values: Floats = Floats()
         self.column: TimeColumn | None = None
+        self.epoch = 0  # the last scrape (Storage-wide counter) that reported this series
 
     def append(self, t_ms: int, value: float) -> bool:
         """Add a point; out-of-order and duplicate timestamps are refused, as in
@@ -106,12 +117,13 @@ class TimeColumn:
     to its first point (see :meth:`Storage.gc`).
     """
 
-    __slots__ = ("cut", "stale", "strays", "times")
+    __slots__ = ("cut", "epoch", "stale", "strays", "times")
 
     def __init__(self) -> None:
         self.times: list[int] = []
         self.stale: list[Series] = []  # riders given a staleness marker by the last scrape
         self.strays: set[Series] = set()  # this source's series with their own times
+        self.epoch = 0  # of the source's last scrape
         self.cut = 0
 
     def board(self, series: Series) -> None:
@@ -144,7 +156,10 @@ class Storage:
         self._series: dict[Labels, Series] = {}
         self._by_name: dict[str, dict[Labels, Series]] = {}
         # Per scrape source: the series it wrote last time, to mark vanished ones stale.
-        self._last_seen: dict[str, set[Labels]] = {}
+        # A list, not a set of labels: each series carries the epoch of the last scrape
+        # that reported it, so "reported now?" is an attribute test, not a hash lookup.
+        self._last_seen: dict[str, list[Series]] = {}
+        self._epoch = 0
         self._columns: dict[str, TimeColumn] = {}
         self.rejected_series = 0
         self.rejected_samples = 0
@@ -179,17 +194,21 @@ class Storage:
         after the 5 minute lookback. Returns the number of samples stored."""
         col = self._column(source, t_ms)
         boarding = not col.times  # a fresh column: every series can ride from its first point
-        seen: set[Labels] = set()
+        self._epoch += 1
+        epoch = self._epoch
+        reported: list[Series] = []
         stored = 0
         lookup = self._series.get
         for labels, value in samples:
-            if labels in seen:
-                continue  # a duplicate line in one scrape: first wins, as in Prometheus
-            seen.add(labels)
             series = lookup(labels) or self.get_or_create(labels)
             if series is None:
                 self.rejected_samples += 1
-            elif series.column is col:
+                continue
+            if series.epoch == epoch:
+                continue  # a duplicate line in one scrape: first wins, as in Prometheus
+            series.epoch = epoch
+            reported.append(series)
+            if series.column is col:
                 series.values.append(value)
                 stored += 1
             elif boarding and not series.timestamps:
@@ -201,7 +220,7 @@ class Storage:
                 stored += 1
             else:
                 self.rejected_samples += 1
-        self._finish_scrape(source, col, seen, t_ms)
+        self._finish_scrape(source, col, reported, epoch, t_ms)
         return stored
 
     def _column(self, source: str, t_ms: int) -> TimeColumn:
@@ -217,14 +236,14 @@ class Storage:
             col = self._columns[source] = TimeColumn()
         return col
 
-    def _finish_scrape(self, source: str, col: TimeColumn, seen: set[Labels], t_ms: int) -> None:
+    def _finish_scrape(
+        self, source: str, col: TimeColumn, reported: list[Series], epoch: int, t_ms: int
+    ) -> None:
         """Staleness markers for series that vanished, then the column advances."""
-        previous = self._last_seen.get(source, set())
         staled: list[Series] = []
-        for labels in previous - seen:
-            series = self._series.get(labels)
-            if series is None:
-                continue
+        for series in self._last_seen.get(source, ()):
+            if series.epoch == epoch or self._series.get(series.labels) is not series:
+                continue  # reported now, or dropped by gc meanwhile
             if series.column is col:
                 series.values.append(STALE_NAN)
                 staled.append(series)
@@ -232,15 +251,21 @@ class Storage:
                 col.strays.add(series)
         for series in col.stale:
             # Stale last time, absent again: no point at this time, so off the column.
-            if series.column is col and series.labels not in seen:
+            if series.column is col and series.epoch != epoch:
                 col.release(series)
         col.stale = staled
         col.times.append(t_ms)
-        self._last_seen[source] = seen
+        col.epoch = epoch
+        self._last_seen[source] = reported
 
     def mark_stale(self, source: str, seen: set[Labels], t_ms: int) -> None:
         """Mark every series ``source`` wrote last time and not in ``seen`` stale."""
-        self._finish_scrape(source, self._column(source, t_ms), seen, t_ms)
+        col = self._column(source, t_ms)
+        self._epoch += 1
+        reported = [s for s in map(self._series.get, seen) if s is not None]
+        for series in reported:
+            series.epoch = self._epoch
+        self._finish_scrape(source, col, reported, self._epoch, t_ms)
 
     def forget_source(self, source: str, t_ms: int) -> None:
         """A target was removed from config: its series go stale now."""
@@ -323,13 +348,13 @@ class Storage:
         retention has cut the column back to that series' first point, the two
         are equal and it can ride. Only series the last scrape reported qualify:
         one marked stale then would miss the next point without leaving."""
-        for source, col in self._columns.items():
-            last = self._last_seen.get(source, set())
+        for col in self._columns.values():
+            times = col.times
             for series in list(col.strays):
                 ts = series.timestamps
                 if series.column is not None or self._series.get(series.labels) is not series:
                     col.strays.discard(series)
-                elif series.labels in last and ts and col.times and ts[0] == col.times[0] and ts == col.times:
+                elif series.epoch == col.epoch and ts and times and ts[0] == times[0] and ts == times:
                     col.board(series)
 
     def clear(self) -> None:
