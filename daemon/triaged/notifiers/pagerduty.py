@@ -20,6 +20,7 @@ import requests
 from triaged.errors import ConfigError
 from triaged.messages import Event, Message
 from triaged.model import Severity
+from triaged.notifiers import http
 from triaged.notifiers.base import NotifyError, Receipt
 
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -61,16 +62,12 @@ class PagerDutyNotifier:
 
     def send(self, message: Message) -> Receipt:
         body = self._encode(message)
-        try:
-            resp = self._session.post(self.url, data=body, timeout=self.timeout_s)
-        except requests.RequestException as exc:
-            raise NotifyError(f"{self._name}: {type(exc).__name__}") from exc
+        resp = http.post(self._session, self._name, self.url, body, self.timeout_s)
         if resp.status_code in (200, 202):
             return Receipt(message_id=_answer(resp).get("dedup_key") or incident_dedup_key(message))
-        detail = f"{self._name}: HTTP {resp.status_code}: {_answer(resp).get('message', '')}".rstrip(": ")
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise NotifyError(detail, retry_after=_retry_after(resp.headers.get("Retry-After")))
-        raise NotifyError(detail, permanent=True)
+        http.fail(
+            resp, f"{self._name}: HTTP {resp.status_code}: {_answer(resp).get('message', '')}".rstrip(": ")
+        )
 
     def _encode(self, message: Message) -> bytes:
         event = pagerduty_event(message, self._routing_key, self.source, self.client_url)
@@ -128,15 +125,6 @@ def _answer(resp: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def pagerduty_notifier(name: str, raw: Mapping[str, Any], timeout_s: float) -> PagerDutyNotifier:

@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from triaged.notifiers import http
 from triaged.notifiers.base import Message, NotifyError, Receipt
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -43,18 +44,10 @@ class WebhookNotifier:
 
     def send(self, message: Message) -> Receipt:
         body = self._encode(message)
-        try:
-            resp = self._session.post(self.url, data=body, timeout=self.timeout_s)
-        except requests.Timeout as exc:
-            raise NotifyError(f"{self._name}: timed out after {self.timeout_s}s") from exc
-        except requests.RequestException as exc:
-            raise NotifyError(f"{self._name}: {type(exc).__name__}: {_first_line(exc)}") from exc
+        resp = http.post(self._session, self._name, self.url, body, self.timeout_s)
         if 200 <= resp.status_code < 300:
             return Receipt(message_id=resp.headers.get("X-Message-Id") or message.dedup_key)
-        detail = f"{self._name}: HTTP {resp.status_code} from {self.url}"
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise NotifyError(detail, retry_after=_retry_after(resp.headers.get("Retry-After")))
-        raise NotifyError(detail, permanent=True)
+        http.fail(resp, f"{self._name}: HTTP {resp.status_code} from {self.url}")
 
     def _encode(self, message: Message) -> bytes:
         payload = alertmanager_payload(message, self.name, self.external_url)
@@ -117,16 +110,3 @@ def alertmanager_payload(message: Message, receiver: str, external_url: str = ""
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else ""

@@ -1,0 +1,43 @@
+"""HTTP delivery shared by the JSON receivers: one POST, failures classified here.
+
+2xx is success. 429 and 5xx are retryable, no sooner than the receiver's
+``Retry-After``; any other status is permanent, as Alertmanager's retrier decides.
+Transport errors (timeout, refused, reset) are retryable.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import requests
+
+from triaged.notifiers.base import NotifyError
+
+
+def post(
+    session: requests.Session, receiver: str, url: str, body: bytes, timeout_s: float
+) -> requests.Response:
+    try:
+        return session.post(url, data=body, timeout=timeout_s)
+    except requests.Timeout as exc:
+        raise NotifyError(f"{receiver}: timed out after {timeout_s}s") from exc
+    except requests.RequestException as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise NotifyError(f"{receiver}: {type(exc).__name__}: {first}".rstrip(": ")) from exc
+
+
+def fail(resp: requests.Response, detail: str) -> NoReturn:
+    """Raise the NotifyError a non-2xx answer deserves."""
+    if resp.status_code == 429 or resp.status_code >= 500:
+        raise NotifyError(detail, retry_after=retry_after(resp.headers.get("Retry-After")))
+    raise NotifyError(detail, permanent=True)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (the delay form; an HTTP date is ignored)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
