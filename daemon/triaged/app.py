@@ -29,9 +29,6 @@ from triaged.incidents.service import IncidentPolicy, IncidentService
 from triaged.lifecycle_config import build_lifecycle
 from triaged.model import Labels
 from triaged.notifiers.base import Notifier
-
-if TYPE_CHECKING:
-    from triaged.oci_wiring import OciParts
 from triaged.notifiers.log import LogNotifier
 from triaged.notifiers.webhook import WebhookNotifier
 from triaged.outbox.backoff import Backoff
@@ -51,6 +48,9 @@ from triaged.store import alert_state
 from triaged.store import outbox as outbox_rows
 from triaged.store.db import Store, open_store
 from triaged.tsdb import Storage, StorageLimits
+
+if TYPE_CHECKING:  # imported for real only when an `oci:` section exists
+    from triaged.oci_wiring import OciParts
 
 log = structlog.get_logger("triaged.app")
 
