@@ -321,16 +321,20 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3, help="repetitions of every fault (default 3)")
     ap.add_argument("--faults", default=",".join(f.name for f in FAULTS), help="comma-separated subset")
     ap.add_argument("--seed", type=int, default=1, help="seed for the random injection phase")
+    ap.add_argument("--triaged-only", action="store_true", help="do not start Prometheus/Alertmanager")
+    ap.add_argument("--workdir", type=Path, help="keep configs, logs and stores here (default: a temp dir)")
     args = ap.parse_args()
     faults = tuple(f for f in FAULTS if f.name in args.faults.split(","))
-    found = binaries()
-    if found is None:
+    found = None if args.triaged_only else binaries()
+    if found is None and not args.triaged_only:
         print("prometheus / prometheus-alertmanager not installed (Debian packages `prometheus`,"
               " `prometheus-alertmanager`): running triaged alone")  # fmt: skip
     rng = random.Random(args.seed)
     started = time.monotonic()
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-page-")))
+        if args.workdir is not None:
+            args.workdir.mkdir(parents=True, exist_ok=False)
+        tmp = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-page-")))
         rules = tmp / "bharatmart.short.rules.yml"
         rules.write_text(short_rules(RULES.read_text()))
         sim = stack.enter_context(Simulator(environment="staging", seed=7, traffic_rps=200.0))

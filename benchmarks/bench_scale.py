@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import resource
 import subprocess
@@ -168,9 +169,22 @@ def run(targets: int, series: int) -> dict[str, float]:
     }
 
 
+def run_fresh(targets: int, series: int) -> dict[str, float]:
+    """:func:`run` in a new process: memory freed by an earlier size stays in this
+    process's RSS and would hide part of the next size's growth."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", str(targets), str(series)], check=True, capture_output=True, text=True
+    )
+    result: dict[str, float] = json.loads(out.stdout.splitlines()[-1])
+    return result
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
         serve(int(sys.argv[2]), int(sys.argv[3]))
+        return
+    if len(sys.argv) == 4 and sys.argv[1] == "--one":
+        print(json.dumps(run(int(sys.argv[2]), int(sys.argv[3]))))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sizes", nargs="*", default=["10x1000", "100x1000", "200x1000"], help="NxM")
@@ -180,7 +194,7 @@ def main() -> None:
           f" {'RSS/series':>11} {'fill':>7}")  # fmt: skip
     for size in args.sizes:
         n, m = (int(x) for x in size.split("x"))
-        r = run(n, m)
+        r = run_fresh(n, m)
         print(f"{size:>17} {r['series']:>8,.0f} {r['points_per_series']:>10.1f} {r['cpu_s_per_interval']:>10.3f}"
               f" {r['cpu_share']:>10.1%} {r['rss_per_series']:>9,.0f} B {r['fill_s']:>6.0f}s", flush=True)  # fmt: skip
 

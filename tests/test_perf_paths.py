@@ -186,3 +186,18 @@ def test_targets_on_one_host_port_are_different_sources() -> None:
     plain = Scraper(ScrapeTarget(job="fleet", url="http://127.0.0.1:9100/metrics"))
     assert len({a.key, b.key, plain.key}) == 3
     assert plain.key == "scrape/fleet/127.0.0.1:9100"
+
+
+def test_values_start_narrow_and_widen_without_changing_any_value() -> None:
+    st = Storage(StorageLimits(retention_ms=None))
+    lbl = Labels.of(__name__="x")
+    st.append_batch("a", [(lbl, 3.0)], 1000)
+    st.append_batch("a", [(lbl, 16_777_216.0)], 2000)
+    (series,) = st
+    assert series.values.typecode == "f"  # integer counts fit in 4 bytes a point
+    st.append_batch("a", [(lbl, 0.1)], 3000)
+    st.append_batch("a", [(lbl, 16_777_217.0)], 4000)
+    st.append_batch("a", [], 5000)
+    assert series.values.typecode == "d"
+    assert series.values[:4] == [3.0, 16_777_216.0, 0.1, 16_777_217.0]
+    assert is_stale(series.values[4])

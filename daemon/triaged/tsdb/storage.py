@@ -2,8 +2,8 @@
 
 Each series holds two parallel sequences sorted by time: timestamps in ms (a list:
 every series of one scrape points at the same int object, so a point costs 8 bytes)
-and values (:class:`Floats`, packed C doubles: 8 bytes a point instead of 32 for a
-list of float objects). Appends are amortised O(1); old points are cut in batches by
+and values (:class:`Floats`: packed floats, 4 or 8 bytes a point instead of 32 for
+a list of float objects). Appends are amortised O(1); old points are cut in batches by
 :meth:`Storage.gc` so the hot path never shifts a list. Lookups go through an index
 on the metric name, which is what nearly every PromQL selector names.
 """
@@ -18,20 +18,26 @@ from typing import Protocol, SupportsIndex, overload
 
 from triaged.model import METRIC_NAME, STALE_NAN, Labels, Matcher, MatchOp
 
+# Integers up to 2**24 are exact in a C float; counters and bucket counts mostly are.
+_F32_EXACT = float(2**24)
+
 
 class Floats(array):  # type: ignore[type-arg]
-    """Sample values packed as C doubles, read like a list of floats.
+    """Sample values packed as C floats ("f") or doubles ("d"), read like a list of
+    Python floats.
 
     A slice comes back as a ``list`` (not an array) so the PromQL engine, which
     compares and combines value slices as lists, sees exactly what it saw before;
     that is also why ``__getitem__`` deliberately departs from ``array``'s signature.
-    Staleness markers keep their NaN bit pattern: storing a double keeps its bits.
+    A series starts narrow and :func:`put` widens it for good at the first value a
+    C float cannot hold exactly (a fraction, a large count, any NaN), so every value
+    reads back bit for bit, staleness markers included.
     """
 
     __slots__ = ()
 
-    def __new__(cls, values: Iterable[float] = ()) -> Floats:
-        return array.__new__(cls, "d", values)  # type: ignore[return-value]
+    def __new__(cls, values: Iterable[float] = (), typecode: str = "d") -> Floats:
+        return array.__new__(cls, typecode, values)
 
     @overload  # type: ignore[override]
     def __getitem__(self, index: SupportsIndex) -> float: ...
@@ -64,7 +70,7 @@ class Series:
     def __init__(self, labels: Labels) -> None:
         self.labels = labels
         self.timestamps: list[int] = []
-        self.values: Floats = Floats()
+        self.values: Floats = Floats((), "f")
         self.column: TimeColumn | None = None
         self.epoch = 0  # the last scrape (Storage-wide counter) that reported this series
 
@@ -77,7 +83,7 @@ class Series:
         if ts and t_ms <= ts[-1]:
             return False
         ts.append(t_ms)
-        self.values.append(value)
+        put(self, value)
         return True
 
     def range(self, mint: int, maxt: int) -> tuple[list[int], list[float]]:
@@ -104,6 +110,16 @@ class Series:
 
     def __repr__(self) -> str:
         return f"Series({self.labels}, {len(self.timestamps)} points)"
+
+
+def put(series: Series, value: float) -> None:
+    """Append ``value`` to the series' values, widening them to doubles if needed."""
+    vs = series.values
+    if vs.typecode == "f" and not (
+        value.__class__ is float and value.is_integer() and -_F32_EXACT <= value <= _F32_EXACT
+    ):
+        vs = series.values = Floats(vs.tolist(), "d")
+    vs.append(value)
 
 
 class TimeColumn:
@@ -209,11 +225,11 @@ class Storage:
             series.epoch = epoch
             reported.append(series)
             if series.column is col:
-                series.values.append(value)
+                put(series, value)
                 stored += 1
             elif boarding and not series.timestamps:
                 col.board(series)
-                series.values.append(value)
+                put(series, value)
                 stored += 1
             elif series.append(t_ms, value):
                 col.strays.add(series)
@@ -245,7 +261,7 @@ class Storage:
             if series.epoch == epoch or self._series.get(series.labels) is not series:
                 continue  # reported now, or dropped by gc meanwhile
             if series.column is col:
-                series.values.append(STALE_NAN)
+                put(series, STALE_NAN)
                 staled.append(series)
             elif series.append(t_ms, STALE_NAN):
                 col.strays.add(series)
