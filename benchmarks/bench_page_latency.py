@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -85,7 +84,7 @@ class StampedReceiver(RecordingReceiver):
         receiver = self
 
         class Stamped(base):  # type: ignore[misc,valid-type]
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 arrived = time.time()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(min(length, 4 * 1024 * 1024))
@@ -96,6 +95,10 @@ class StampedReceiver(RecordingReceiver):
                 self.end_headers()
 
         return Stamped
+
+    def __enter__(self) -> StampedReceiver:
+        self.start()
+        return self
 
     def first_page(self, rule: str, since: float) -> float | None:
         """Arrival time of the first firing page naming ``rule`` at or after ``since``."""
@@ -204,15 +207,24 @@ def wait_for(probe: Callable[[], bool], timeout: float, what: str) -> None:
 class Prometheus:
     """Prometheus + Alertmanager, started with their own configs, ports and dirs."""
 
-    def __init__(self, stack: ExitStack, tmp: Path, sim: str, rules: Path, hook: str, binaries: list[str]):
+    def __init__(self, stack: ExitStack, tmp: Path, *, sim: str, rules: Path, hook: str, binaries: list[str]):
         prom_bin, am_bin = binaries
         self.port, am_port = free_port(), free_port()
         (tmp / "alertmanager.yml").write_text(alertmanager_config(hook))
         (tmp / "prometheus.yml").write_text(prometheus_config(sim, rules, am_port))
-        am = [am_bin, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'am-data'}",
-              f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="]  # fmt: skip
-        prom = [prom_bin, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'prom-data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}"]  # fmt: skip
+        am = [
+            am_bin,
+            f"--config.file={tmp / 'alertmanager.yml'}",
+            f"--storage.path={tmp / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",  # empty: no clustering
+        ]
+        prom = [
+            prom_bin,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'prom-data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
         stack.enter_context(process(am, tmp / "alertmanager.log"))
         stack.enter_context(process(prom, tmp / "prometheus.log"))
         wait_for(
@@ -345,7 +357,7 @@ def main() -> None:
         prom: Prometheus | None = None
         if found is not None:
             am_hook = stack.enter_context(StampedReceiver())
-            prom = Prometheus(stack, tmp, sim.url, rules, am_hook.url, found)
+            prom = Prometheus(stack, tmp, sim=sim.url, rules=rules, hook=am_hook.url, binaries=found)
             systems.append(
                 System("prometheus+alertmanager", am_hook, prom.active, {f.rule: [] for f in faults})
             )

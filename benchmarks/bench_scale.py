@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import FIXTURE, inflate  # noqa: E402
+from bench_ingest import FIXTURE, inflate
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules" / "bharatmart.rules.yml"
@@ -145,8 +145,10 @@ def run(targets: int, series: int) -> dict[str, float]:
                 interval()
             filled = time.perf_counter() - started
             cpu0, wall0 = cpu_seconds(), time.perf_counter()
+            rules_s = 0.0
             for _ in range(MEASURED_INTERVALS):
                 interval()
+                rules_s += sum(h.last_duration_s for g in daemon.rules.groups for h in g.health.values())
             cpu = (cpu_seconds() - cpu0) / MEASURED_INTERVALS
             wall = (time.perf_counter() - wall0) / MEASURED_INTERVALS
             held = len(daemon.storage)
@@ -165,6 +167,7 @@ def run(targets: int, series: int) -> dict[str, float]:
         "cpu_s_per_interval": cpu,
         "wall_s_per_interval": wall,
         "cpu_share": cpu / INTERVAL_S,
+        "rules_s_per_cycle": rules_s / MEASURED_INTERVALS,
         "rss_per_series": rss / held,
     }
 
@@ -172,9 +175,8 @@ def run(targets: int, series: int) -> dict[str, float]:
 def run_fresh(targets: int, series: int) -> dict[str, float]:
     """:func:`run` in a new process: memory freed by an earlier size stays in this
     process's RSS and would hide part of the next size's growth."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", str(targets), str(series)], check=True, capture_output=True, text=True
-    )
+    args = [sys.executable, __file__, "--one", str(targets), str(series)]
+    out = subprocess.run(args, check=True, capture_output=True, text=True)
     result: dict[str, float] = json.loads(out.stdout.splitlines()[-1])
     return result
 
@@ -191,12 +193,14 @@ def main() -> None:
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, pid {os.getpid()}; interval {INTERVAL_S}s, shipped rules")
     print(f"{'targets x series':>17} {'series':>8} {'pts/series':>10} {'CPU s/15s':>10} {'CPU share':>10}"
-          f" {'RSS/series':>11} {'fill':>7}")  # fmt: skip
+          f" {'rules/cycle':>11} {'RSS/series':>11} {'fill':>7}")  # fmt: skip
     for size in args.sizes:
         n, m = (int(x) for x in size.split("x"))
         r = run_fresh(n, m)
-        print(f"{size:>17} {r['series']:>8,.0f} {r['points_per_series']:>10.1f} {r['cpu_s_per_interval']:>10.3f}"
-              f" {r['cpu_share']:>10.1%} {r['rss_per_series']:>9,.0f} B {r['fill_s']:>6.0f}s", flush=True)  # fmt: skip
+        rules_ms = r["rules_s_per_cycle"] * 1000
+        print(f"{size:>17} {r['series']:>8,.0f} {r['points_per_series']:>10.1f}"
+              f" {r['cpu_s_per_interval']:>10.3f} {r['cpu_share']:>10.1%} {rules_ms:>8.0f} ms"
+              f" {r['rss_per_series']:>9,.0f} B {r['fill_s']:>6.0f}s", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -64,8 +64,8 @@ def test_a_clashing_scraped_label_is_exported_and_shared(httpserver: HTTPServer)
     scraper = Scraper(ScrapeTarget(job="shop", url=httpserver.url_for("/metrics")))
     first, second = [labels for labels, _ in scraper.collect(NOW).samples[:2]]
     assert first.get("job") == "shop" and first.get("exported_job") == "app"
-    exported = [p for p in first if p[0] == "exported_job"][0]
-    assert exported is [p for p in second if p[0] == "exported_job"][0]
+    exported = next(p for p in first if p[0] == "exported_job")
+    assert exported is next(p for p in second if p[0] == "exported_job")
 
 
 def test_cycle_times_snap_to_whole_second_ticks() -> None:

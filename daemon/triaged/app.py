@@ -164,7 +164,6 @@ class Daemon:
             max_workers=max(1, min(16, len(sources))), thread_name_prefix="source"
         )
         self._cycle_lock = threading.Lock()
-        self._store_lock = threading.Lock()
         self.last_cycle: CycleReport | None = None
         self.heartbeat: Callable[[float], str | None] | None = None
         self.on_cycle: Callable[[CycleReport], None] | None = None
@@ -174,8 +173,9 @@ class Daemon:
         with self._cycle_lock:
             report = CycleReport(at=now)
             due = [s for s in self.sources if now >= self._next_due.get(s.key, 0.0) - 0.05]
-            polled = self._pool.map(lambda s: self._poll(s, now, report), due)
-            for source, took in zip(due, polled, strict=True):
+            polled = self._pool.map(lambda s: _timed(s, now), due)
+            for source, (collected, took) in zip(due, polled, strict=True):
+                self._store_collected(source, collected, report)
                 report.durations[source.key] = took
                 self._next_due[source.key] = now + source.interval
             alerts, evaluated = self.rules.evaluate_due(now, self.query, self.record)
@@ -191,14 +191,6 @@ class Daemon:
         if self.on_cycle is not None:
             self.on_cycle(report)
         return report
-
-    def _poll(self, source: Source, now: float, report: CycleReport) -> float:
-        """Collect in a pool thread and store at once: holding every target's parsed
-        samples until all are in would add ~90 bytes of peak memory per series."""
-        collected, took = _timed(source, now)
-        with self._store_lock:  # the tsdb is not thread-safe
-            self._store_collected(source, collected, report)
-        return took
 
     def _store_collected(self, source: Source, collected: Collected, report: CycleReport) -> None:
         self.storage.append_batch(source.key, collected.samples, collected.t_ms)
@@ -238,7 +230,10 @@ class Daemon:
         return self.dispatcher.dispatch(self.clock.now())
 
     def gc(self) -> None:
-        removed = self.storage.gc(int(self.clock.now() * 1000))
+        # Under the cycle lock: trimming cuts values and their times in two steps, and a
+        # rule evaluated in between would read values against the wrong timestamps.
+        with self._cycle_lock:
+            removed = self.storage.gc(int(self.clock.now() * 1000))
         if removed:
             log.info("tsdb_gc", series_removed=removed, series=len(self.storage))
 

@@ -1,11 +1,13 @@
 """Series kept in memory, bounded by retention and by series count.
 
-Each series holds two parallel sequences sorted by time: timestamps in ms (a list:
-every series of one scrape points at the same int object, so a point costs 8 bytes)
-and values (:class:`Floats`: packed floats, 4 or 8 bytes a point instead of 32 for
-a list of float objects). Appends are amortised O(1); old points are cut in batches by
-:meth:`Storage.gc` so the hot path never shifts a list. Lookups go through an index
-on the metric name, which is what nearly every PromQL selector names.
+Each series holds two parallel sequences sorted by time: timestamps in ms (a list of
+ints) and values (:class:`Floats`: packed, 4 or 8 bytes a point instead of 32 for a
+list of float objects). The series a scrape source reports every time share one list
+of timestamps, the source's :class:`TimeColumn`, so their points cost only the value.
+Appends are amortised O(1); old points are cut in batches by :meth:`Storage.gc` so the
+hot path never shifts a list. Lookups go through an index on the metric name, which is
+what nearly every PromQL selector names. Not thread-safe: the daemon writes, trims and
+reads it under one lock.
 """
 
 from __future__ import annotations
