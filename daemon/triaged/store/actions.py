@@ -42,19 +42,12 @@ def _from_row(row: dict[str, Any]) -> ActionItem:
 
 
 def insert(store: Store, item: ActionItem) -> ActionItem:
-    row = _to_row(item)
-    cur = store.execute(
-        f"INSERT INTO action_items ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-        list(row.values()),
-    )
-    item.id = int(cur.lastrowid or 0)
+    item.id = store.insert("action_items", _to_row(item))
     return item
 
 
 def update(store: Store, item: ActionItem) -> None:
-    row = _to_row(item)
-    sets = ", ".join(f"{k} = ?" for k in row)
-    store.execute(f"UPDATE action_items SET {sets} WHERE id = ?", [*row.values(), item.id])
+    store.update("action_items", item.id, _to_row(item))
 
 
 def get(store: Store, item_id: int) -> ActionItem | None:

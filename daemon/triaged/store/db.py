@@ -41,6 +41,17 @@ class Store:
         with self._lock:
             return self.db.execute(sql, params)
 
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row; returns its id."""
+        with self._lock:
+            row_id = self.db.table(table).insert(row).last_pk
+        assert isinstance(row_id, int), f"{table}: insert returned no row id"
+        return row_id
+
+    def update(self, table: str, row_id: int, row: dict[str, Any]) -> None:
+        with self._lock:
+            self.db.table(table).update(row_id, row)
+
     def close(self) -> None:
         with self._lock:
             self.db.close()

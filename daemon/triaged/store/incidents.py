@@ -52,18 +52,12 @@ def _from_row(row: dict[str, Any]) -> Incident:
 
 
 def insert_incident(store: Store, incident: Incident) -> Incident:
-    row = _to_row(incident)
-    cols = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    cur = store.execute(f"INSERT INTO incidents ({cols}) VALUES ({marks})", list(row.values()))
-    incident.id = int(cur.lastrowid or 0)
+    incident.id = store.insert("incidents", _to_row(incident))
     return incident
 
 
 def update_incident(store: Store, incident: Incident) -> None:
-    row = _to_row(incident)
-    sets = ", ".join(f"{k} = ?" for k in row)
-    store.execute(f"UPDATE incidents SET {sets} WHERE id = ?", [*row.values(), incident.id])
+    store.update("incidents", incident.id, _to_row(incident))
 
 
 def get_incident(store: Store, incident_id: int) -> Incident | None:
