@@ -60,15 +60,11 @@ def fetch(
     deadline = start + timeout
     status = 0
     try:
-        with session.get(
-            url, headers=dict(headers or {}), timeout=(timeout, timeout), stream=True
-        ) as resp:
+        with session.get(url, headers=dict(headers or {}), timeout=(timeout, timeout), stream=True) as resp:
             status = resp.status_code
             body = _read_body(resp, deadline, max_bytes)
     except _BodyTooLargeError:
-        return FetchResult(
-            status, b"", time.monotonic() - start, f"body larger than {max_bytes} bytes"
-        )
+        return FetchResult(status, b"", time.monotonic() - start, f"body larger than {max_bytes} bytes")
     except _DeadlineError:
         return FetchResult(status, b"", time.monotonic() - start, f"timeout after {timeout:g}s")
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
