@@ -6,8 +6,9 @@ the proportions one BharatMart instance exposes; more instances make more series
 The shipped rule file (rules/bharatmart.rules.yml) plus the priority-1 expressions
 are then evaluated as rule groups, as the daemon's rule manager would.
 
-Points share their timestamp list and a small pool of value lists, so 24 M points
-fit in memory; the evaluator does the same work as with distinct lists.
+Points share their timestamp list and a small pool of value arrays (tsdb `Floats`,
+filled point by point as the storage fills them), so 24 M points fit in memory; the
+evaluator does the same work as with distinct arrays.
 
     .venv/bin/python benchmarks/bench_promql.py [sizes...]
 """
@@ -23,7 +24,7 @@ import yaml
 
 from triaged.model import Labels
 from triaged.promql import Engine, parse_expr
-from triaged.tsdb.storage import Storage, StorageLimits
+from triaged.tsdb.storage import Series, Storage, StorageLimits
 
 STEP_MS = 15_000
 POINTS = 241  # 1 h of scrapes, both ends included
@@ -57,7 +58,7 @@ def _counter(rate_per_s: float) -> list[float]:
     return [i * STEP_MS / 1000 * rate_per_s for i in range(POINTS)]
 
 
-def _pools() -> dict[str, list[list[float]]]:
+def _pools() -> dict[str, list[Series]]:
     bucket_share = [0.2, 0.35, 0.5, 0.62, 0.75, 0.86, 0.93, 0.97, 0.99, 0.995, 0.999, 1.0]
     pools: dict[str, list[list[float]]] = {}
     for j, share in enumerate(bucket_share):
@@ -65,17 +66,27 @@ def _pools() -> dict[str, list[list[float]]]:
     pools["counter"] = [_counter(p + 1) for p in range(PATTERNS)]
     pools["gauge"] = [[float(p % 10)] * POINTS for p in range(PATTERNS)]
     pools["one"] = [[1.0] * POINTS]
-    return pools
+    return {name: [_filled(values) for values in pool] for name, pool in pools.items()}
 
 
-def _add(storage: Storage, labels: Labels, values: list[float]) -> None:
+def _filled(values: list[float]) -> Series:
+    """A template series written the way Storage writes one (packed values, dirty time)."""
+    template = Series(Labels())
+    for t, v in zip(TIMESTAMPS, values, strict=True):
+        template.append(t, v)
+    return template
+
+
+def _add(storage: Storage, labels: Labels, values: Series | list[float]) -> None:
     series = storage.get_or_create(labels)
     assert series is not None
+    template = values if isinstance(values, Series) else _filled(values)
     series.timestamps = TIMESTAMPS
-    series.values = values
+    series.values = template.values
+    series.dirty = template.dirty
 
 
-def _instance(storage: Storage, pools: dict[str, list[list[float]]], n: int) -> None:
+def _instance(storage: Storage, pools: dict[str, list[Series]], n: int) -> None:
     inst = f"pod-{n}"
     pick = 0
     for svc in SERVICES:

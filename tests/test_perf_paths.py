@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import struct
 
@@ -9,7 +10,10 @@ from pytest_httpserver import HTTPServer
 
 from triaged.app import schedule_time
 from triaged.model import STALE_NAN, Labels, Matcher, MatchOp, is_stale
-from triaged.promql import Engine, Vector
+from triaged.promql import Engine, Vector, parse_expr
+from triaged.promql.rangefuncs import RANGE_FUNCTIONS
+from triaged.promql.values import RangeVector, Window
+from triaged.sources.exposition import ExpositionParser
 from triaged.sources.scrape import Scraper, ScrapeTarget
 from triaged.tsdb import Floats, Storage, StorageLimits
 
@@ -201,3 +205,100 @@ def test_values_start_narrow_and_widen_without_changing_any_value() -> None:
     assert series.values.typecode == "d"
     assert series.values[:4] == [3.0, 16_777_216.0, 0.1, 16_777_217.0]
     assert is_stale(series.values[4])
+
+
+# -- rate fast path --------------------------------------------------------------------
+
+
+def _expected_rates(st: Storage, fn: str, t: int, range_ms: int) -> dict[Labels, float]:
+    """The generic path: the window without staleness markers, then `extrapolated`."""
+    out: dict[Labels, float] = {}
+    bounds = RangeVector(t - range_ms, t)
+    for s in st:
+        points = [(pt, v) for pt, v in zip(s.timestamps, s.values, strict=True)
+                  if t - range_ms < pt <= t and not is_stale(v)]  # fmt: skip
+        window = Window(s.labels, [pt for pt, _ in points], [v for _, v in points])
+        value = RANGE_FUNCTIONS[fn](window, bounds)
+        if value is not None:
+            out[s.labels] = value
+    return out
+
+
+def test_rate_over_resets_nans_and_markers_matches_the_generic_path() -> None:
+    # The fast path reads only a window's first and last value when the series saw no
+    # NaN and no decrease since the window's start; every other window goes the long way.
+    rng = random.Random(8)
+    st = Storage(StorageLimits(retention_ms=None))
+    counters = [Labels.of(__name__="c", i=str(i)) for i in range(40)]
+    level = {lbl: 0.0 for lbl in counters}
+    for step in range(1, 121):
+        batch = []
+        for lbl in counters:
+            roll = rng.random()
+            if roll < 0.03:
+                continue  # absent: a staleness marker, then back
+            if roll < 0.06:
+                level[lbl] = rng.choice([0.0, float("nan"), level[lbl] / 2])
+            else:
+                level[lbl] += rng.choice([0.0, 1.0, 2.5, 7.0])
+            batch.append((lbl, level[lbl]))
+        st.append_batch("a", batch, step * 15_000)
+        if step % 10 == 0:
+            # A series of its own times too, not on the source's shared column.
+            st.append(Labels.of(__name__="c", i="own"), step * 15_000 + 7, float(step % 4))
+    engine = Engine(st)
+    for t in range(30_000, 121 * 15_000, 37_000):
+        for fn in ("rate", "increase", "delta"):
+            got = engine.instant(f"{fn}(c[2m])", t)
+            assert isinstance(got, Vector)
+            want = {lbl.without_name(): v for lbl, v in _expected_rates(st, fn, t, 120_000).items()}
+            assert len(got) == len(want), (fn, t)
+            for s in got:
+                expected = want[s.labels]
+                assert s.value == expected or (math.isnan(s.value) and math.isnan(expected)), (fn, t)
+
+
+def test_the_parser_cache_never_merges_series_whose_text_differs() -> None:
+    # Cached by comma-separated fragments: commas and braces inside values must not
+    # make two different series one.
+    payload = (
+        'm{a="x,y",b="z"} 1\n'
+        'm{a="x",y="1",b="z"} 2\n'
+        'm{a="x,y,b=\\"z\\""} 3\n'
+        'm{a="x}",b="{z"} 4\n'
+        'm{a="x,",b="z"} 5\n'
+        'm{a=",x",b="z"} 6\n'
+        "m 7\n"
+    )
+    parser = ExpositionParser()
+    cold = parser.parse(payload)
+    assert len({labels for labels, _ in cold}) == 7
+    assert parser.parse(payload) == cold == ExpositionParser().parse(payload)
+    assert cold[0][0] == Labels.of(__name__="m", a="x,y", b="z")
+    assert cold[2][0] == Labels.of(__name__="m", a='x,y,b="z"')
+
+
+def test_one_rule_aggregates_right_while_its_input_series_change() -> None:
+    # Group keys are remembered per aggregation by the input's series and order; any
+    # change in either must regroup, not reuse stale keys.
+    st = Storage(StorageLimits(retention_ms=None))
+    engine = Engine(st)
+    expr = parse_expr("sum by (svc) (x)")
+
+    def x(svc: str, i: int) -> Labels:
+        return Labels.of(__name__="x", svc=svc, i=str(i))
+
+    scrapes = [
+        ([(x("a", 1), 1.0), (x("b", 2), 2.0)], {"a": 1.0, "b": 2.0}),
+        ([(x("a", 1), 1.0), (x("b", 2), 2.0)], {"a": 1.0, "b": 2.0}),
+        ([(x("a", 1), 1.0), (x("a", 3), 10.0), (x("b", 2), 2.0)], {"a": 11.0, "b": 2.0}),
+        ([(x("a", 3), 10.0), (x("b", 2), 2.0)], {"a": 10.0, "b": 2.0}),  # i=1 went stale
+        ([(x("a", 3), 10.0), (x("c", 4), 4.0)], {"a": 10.0, "c": 4.0}),  # same length, other series
+        ([(x("c", 4), 4.0), (x("a", 3), 10.0)], {"a": 10.0, "c": 4.0}),
+    ]
+    for step, (batch, want) in enumerate(scrapes, 1):
+        st.append_batch("t", batch, step * 1000)
+        # The daemon passes the rule's text (parsed afresh each time); others an Expr.
+        got = engine.instant(expr if step % 2 else expr.text, step * 1000)
+        assert isinstance(got, Vector)
+        assert {s.labels.get("svc"): s.value for s in got} == want, step

@@ -70,3 +70,18 @@ def test_generation_changes_only_when_the_set_of_series_changes() -> None:
     g = st.generation
     st.gc(now_ms=20_000)
     assert st.generation > g
+
+
+def test_gc_removes_dropped_series_from_selection_by_name_only() -> None:
+    st = Storage(StorageLimits(retention_ms=10_000))
+    old, kept = L(__name__="m", i="old"), L(__name__="m", i="kept")
+    st.append(old, 1_000, 1.0)
+    st.append(kept, 1_000, 1.0)
+    st.append(kept, 15_000, 2.0)
+    st.append(L(__name__="gone"), 1_000, 1.0)
+    assert st.gc(now_ms=20_000) == 2
+    by_name = Matcher("__name__", MatchOp.EQ, "m")
+    assert [s.labels for s in st.select([by_name], 0, 10**6)] == [kept]
+    assert st.select([Matcher("__name__", MatchOp.EQ, "gone")], 0, 10**6) == []
+    st.append(old, 21_000, 3.0)  # comes back as a new series
+    assert sorted(s.labels.get("i") or "" for s in st.select([by_name], 0, 10**6)) == ["kept", "old"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from decimal import Decimal
+from operator import itemgetter
 
 from triaged.model import METRIC_NAME, Labels
 from triaged.promql.mathutil import kahan_sum, mean, quantile, variance
@@ -28,46 +29,66 @@ def grouping_fn(node: AggNode) -> KeyFn:
     return lambda labels: Labels(p for p in labels if p[0] in keep)
 
 
-# Group keys memoised per grouping clause. Rules re-aggregate the same series every
-# cycle, and a dict hit costs a fraction of rebuilding the key from the label pairs.
-# Entries are keyed by the identity of the (long-lived) label set of a tsdb series,
-# since hashing a tuple of pairs costs as much as rebuilding the key; each entry keeps
-# its label set alive, so an id cannot be reused while its entry exists. Bounded, so
-# series churn cannot grow it without limit.
-# Keys are interned, so all members of a group share one key object.
-KeyCache = dict[int, tuple[Labels, Labels]]
-_KEY_CACHES: dict[tuple[tuple[str, ...], bool], tuple[KeyCache, dict[Labels, Labels]]] = {}
-_MAX_CACHED_KEYS = 500_000
-_MAX_GROUPINGS = 1_000
+# Group keys memoised per aggregation node. A rule aggregates the same series, in the
+# same order, every cycle: the node remembers the label sets it saw and their group
+# keys, and one C-speed list comparison (identical objects compare at once) tells
+# whether the keys still apply. That costs two list slots per sample, where a dict
+# keyed by label set would cost ~80 bytes a series. Nodes are compared by value, as
+# the daemon parses a rule's text afresh each cycle. Keys are interned per node, so
+# all members of a group share one key object and can be grouped by its id. Bounded
+# in total, so ad hoc queries over many series cannot grow it without limit.
+class _Memo:
+    __slots__ = ("keys", "labels")
+
+    def __init__(self, labels: list[Labels], keys: list[Labels]) -> None:
+        self.labels = labels
+        self.keys = keys
 
 
-def _key_cache(node: AggNode) -> KeyCache:
-    ident = (node.grouping, node.without)
-    entry = _KEY_CACHES.get(ident)
-    if entry is None or len(entry[0]) > _MAX_CACHED_KEYS:
-        if len(_KEY_CACHES) >= _MAX_GROUPINGS:
-            _KEY_CACHES.clear()
-        entry = _KEY_CACHES[ident] = ({}, {})
-    return entry[0]
+_MEMOS: dict[AggNode, _Memo] = {}
+_MAX_CACHED_KEYS = 1_000_000
+_sample_labels = itemgetter(0)
 
 
-def _cached_key(node: AggNode, cache: KeyCache, key: KeyFn, labels: Labels) -> Labels:
-    """Slow path of the key lookup: build, intern and remember one group key."""
-    interned = _KEY_CACHES[(node.grouping, node.without)][1]
-    k = key(labels)
-    k = interned.setdefault(k, k)
-    cache[id(labels)] = (labels, k)
-    return k
+def group_keys(node: AggNode, vec: Vector) -> list[Labels]:
+    """The group key of each sample of ``vec``, in order; equal keys are one object."""
+    labels = list(map(_sample_labels, vec))
+    memo = _MEMOS.get(node)
+    if memo is not None and labels == memo.labels:
+        return memo.keys
+    keys = _compute_keys(node, labels, memo)
+    held = sum(len(m.labels) for m in _MEMOS.values())
+    if memo is not None:
+        held -= len(memo.labels)
+    if held + len(labels) > _MAX_CACHED_KEYS:
+        _MEMOS.clear()
+    _MEMOS[node] = _Memo(labels, keys)
+    return keys
+
+
+def _compute_keys(node: AggNode, labels: list[Labels], memo: _Memo | None) -> list[Labels]:
+    """Slow path: reuse what the last evaluation knew by identity, build the rest."""
+    key = grouping_fn(node)
+    known: dict[int, tuple[Labels, Labels]] = {}
+    interned: dict[Labels, Labels] = {}
+    if memo is not None:
+        known = {id(lbl): (lbl, k) for lbl, k in zip(memo.labels, memo.keys, strict=True)}
+        interned = {k: k for k in {id(k): k for k in memo.keys}.values()}
+    out: list[Labels] = []
+    append = out.append
+    for lbl in labels:
+        hit = known.get(id(lbl))
+        if hit is not None and hit[0] is lbl:
+            append(hit[1])
+        else:
+            k = key(lbl)
+            append(interned.setdefault(k, k))
+    return out
 
 
 def _groups(node: AggNode, vec: Vector) -> dict[Labels, list[InstantSample]]:
-    key = grouping_fn(node)
-    cache = _key_cache(node)
     groups: dict[Labels, list[InstantSample]] = {}
-    for s in vec:
-        labels = s.labels
-        hit = cache.get(id(labels))
-        k = hit[1] if hit is not None and hit[0] is labels else _cached_key(node, cache, key, labels)
+    for k, s in zip(group_keys(node, vec), vec, strict=True):
         members = groups.get(k)
         if members is None:
             groups[k] = [s]
@@ -86,18 +107,14 @@ def _reduce(node: AggNode, vec: Vector, fn: Callable[[list[float]], float]) -> V
             drop = any(s.drop_name for s in members)
             out.append(InstantSample(labels, fn([s.value for s in members]), None, drop))
         return out
-    key = grouping_fn(node)
-    cache = _key_cache(node)
-    # Keyed by the identity of the cached group key objects: see _KEY_CACHES.
+    # Keyed by the identity of the interned group keys: see group_keys.
     values: dict[int, tuple[Labels, list[float]]] = {}
-    for labels, value, _, _ in vec:
-        hit = cache.get(id(labels))
-        k = hit[1] if hit is not None and hit[0] is labels else _cached_key(node, cache, key, labels)
+    for k, s in zip(group_keys(node, vec), vec, strict=True):
         group = values.get(id(k))
         if group is None:
-            values[id(k)] = (k, [value])
+            values[id(k)] = (k, [s[1]])
         else:
-            group[1].append(value)
+            group[1].append(s[1])
     return Vector(InstantSample(k, fn(group)) for k, group in values.values())
 
 

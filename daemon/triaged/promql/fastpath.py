@@ -2,21 +2,24 @@
 
 These three carry nearly every alerting rule, over every bucket of every histogram,
 so they skip the generic path (slice into a Window, then call the function): one
-loop reads the window bounds by bisection and applies the same extrapolation as
-`rangefuncs.extrapolated`. Windows holding a NaN (perhaps a staleness marker) or a
+loop finds the window bounds once per shared list of timestamps and applies the same
+extrapolation as `rangefuncs.extrapolated`. A tsdb series notes the time of its last
+NaN or decrease (`Series.dirty`); a window starting after it needs only its first and
+last value, read in place. Windows holding a NaN (perhaps a staleness marker) or a
 counter reset take the generic code, which is rare and keeps one source of truth
 for the subtle cases.
 """
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
 from triaged.model import is_stale
 from triaged.promql.rangefuncs import extrapolated
 from triaged.promql.values import InstantSample, RangeVector, Vector, Window
-from triaged.tsdb.storage import Series
+from triaged.tsdb.storage import Floats, Series
 
 # function name -> (is a counter, per second)
 RATE_FUNCTIONS = {
@@ -32,38 +35,74 @@ def rate_vector(
     """Rate-like values over the window ``(start, end]`` of each series."""
     out = Vector()
     append = out.append
-    lo_t = start + 1
     new = tuple.__new__  # skips NamedTuple's Python-level __new__ in this hot loop
-    left, right = bisect_left, bisect_right
-    # Series scraped together share their first and last timestamps, so the
-    # extrapolation geometry is worked out once per (first, last, count).
+    item = array.__getitem__
+    # Series scraped together share one list of timestamps (a tsdb TimeColumn), so the
+    # window bounds and the extrapolation geometry are worked out once per list.
+    windows: dict[int, _Bounds] = {}
     shapes: dict[tuple[int, int, int], tuple[float, float, float]] = {}
+    prev_ts: list[int] | None = None
+    lo = hi = 0
+    key = (0, 0, 0)
+    first_t = 0
+    sampled = to_start = factor = 0.0
     for series in series_list:
         ts = series.timestamps
-        lo = left(ts, lo_t)
-        hi = right(ts, end, lo)
-        n = hi - lo
-        if n < 2:
+        if ts is not prev_ts:  # consecutive series mostly share one list
+            w = windows.get(id(ts))
+            if w is None or w[0] is not ts:  # the list is kept, so its id is not reused meanwhile
+                w = windows[id(ts)] = _bounds(ts, start, end, per_second, shapes)
+            prev_ts, lo, hi, key, (sampled, to_start, factor) = w
+            first_t = key[0]
+        if hi - lo < 2:
             continue
-        vs = series.values[lo:hi]
-        total = sum(vs)
-        if total != total or (counter and vs != sorted(vs)):  # noqa: PLR0124
-            value = _generic(series, lo, hi, RangeVector(start, end), counter=counter, per_second=per_second)
-            if value is not None:
-                append(InstantSample(series.labels, value, None, True))
-            continue
-        key = (ts[lo], ts[hi - 1], n)
-        shape = shapes.get(key)
-        if shape is None:
-            shape = shapes[key] = _shape(key, start, end, per_second)
-        sampled, to_start, factor = shape
-        first = vs[0]
-        result = vs[-1] - first
+        vs = series.values
+        dirty = series.dirty
+        if vs.__class__ is Floats and (dirty is None or dirty < first_t):
+            # put() saw no NaN and no decrease from the window's first point on.
+            first = item(vs, lo)
+            last = item(vs, hi - 1)
+        else:
+            part = vs[lo:hi]
+            total = sum(part)
+            if total != total or (counter and part != sorted(part)):  # noqa: PLR0124
+                bounds = RangeVector(start, end)
+                value = _generic(series, lo, hi, bounds, counter=counter, per_second=per_second)
+                if value is not None:
+                    append(InstantSample(series.labels, value, None, True))
+                continue
+            first = part[0]
+            last = part[-1]
+        result = last - first
+        scale = factor
         if counter and result > 0 and first >= 0 and sampled * (first / result) < to_start:
             # The counter would reach zero inside the window: extrapolate only to there.
-            factor = _factor(key, sampled * (first / result), start, end, per_second)
-        append(new(InstantSample, (series.labels, result * factor, None, True)))
+            scale = _factor(key, sampled * (first / result), start, end, per_second)
+        append(new(InstantSample, (series.labels, result * scale, None, True)))
     return out
+
+
+# (the timestamps, lo, hi, (first t, last t, count), shape): one window of one list of times
+_Bounds = tuple[list[int], int, int, tuple[int, int, int], tuple[float, float, float]]
+_NO_SHAPE = (0.0, 0.0, 0.0)
+
+
+def _bounds(
+    ts: list[int],
+    start: int,
+    end: int,
+    per_second: bool,
+    shapes: dict[tuple[int, int, int], tuple[float, float, float]],
+) -> _Bounds:
+    lo = bisect_left(ts, start + 1)
+    hi = bisect_right(ts, end, lo)
+    if hi - lo < 2:
+        return ts, lo, hi, (0, 0, 0), _NO_SHAPE
+    key = (ts[lo], ts[hi - 1], hi - lo)
+    shape = shapes.get(key)
+    if shape is None:
+        shape = shapes[key] = _shape(key, start, end, per_second)
+    return ts, lo, hi, key, shape
 
 
 def _shape(key: tuple[int, int, int], start: int, end: int, per_second: bool) -> tuple[float, float, float]:

@@ -2,9 +2,10 @@
 
 Scrapes repeat the same series every few seconds, so the expensive part of a line —
 the metric name and its ``{...}`` label block — is parsed once and cached by its raw
-text; afterwards a line costs a ``find``, a dict lookup and a ``float()``. The cache
-stores the *final* :class:`Labels` (after an optional relabel hook), so a scraper that
-adds ``job``/``instance`` pays for that once per series too.
+text (held as shared comma-separated fragments); afterwards a line costs a ``find``,
+a ``split``, a dict lookup and a ``float()``. The cache stores the *final*
+:class:`Labels` (after an optional relabel hook), so a scraper that adds
+``job``/``instance`` pays for that once per series too.
 
 Sample timestamps are validated and then ignored: every sample of a scrape is stamped
 with the scrape time, as Prometheus does for targets without ``honor_timestamps``.
@@ -66,17 +67,18 @@ class ExpositionParser:
     once per distinct series, on cache miss.
     """
 
-    def __init__(
-        self, *, relabel: Relabel | None = None, cache_size: int = DEFAULT_CACHE_SIZE
-    ) -> None:
+    def __init__(self, *, relabel: Relabel | None = None, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self._relabel = relabel
         self._cache_size = cache_size
-        self._cache: dict[str, Labels] = {}
+        # Keyed by the raw key text, or for a key with labels by its comma-separated
+        # fragments (one shared string each): ``name{le="1"``, ``route="/a"``, … That is
+        # exact (joining them gives the text back) and costs a tuple of pointers per
+        # series instead of ~150 bytes of text.
+        self._cache: dict[str | tuple[str, ...], Labels] = {}
+        self._fragments: dict[str, str] = {}
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def parse(
-        self, data: bytes | str, *, max_samples: int | None = None
-    ) -> list[tuple[Labels, float]]:
+    def parse(self, data: bytes | str, *, max_samples: int | None = None) -> list[tuple[Labels, float]]:
         """Parse a whole payload into ``(labels, value)`` pairs, in payload order.
 
         Raises :class:`ExpositionError` on malformed input and
@@ -86,6 +88,7 @@ class ExpositionParser:
         if len(self._cache) > self._cache_size:
             # Crude but bounded: a target whose series churn refills it next scrape.
             self._cache.clear()
+            self._fragments.clear()
             self._pairs.clear()
         with _gc_paused():
             return self._parse_lines(text, sys.maxsize if max_samples is None else max_samples)
@@ -116,14 +119,18 @@ class ExpositionParser:
                 close = line.rfind("}")
                 key = line[: close + 1] if close > brace else line
                 rest = line[close + 1 :] if close > brace else ""
+                entry: str | tuple[str, ...] = tuple(key.split(","))
             else:
                 key, _, rest = line.partition(" ")
                 if not rest and "\t" in key:
                     key, _, rest = line.partition("\t")
-            labels = cache.get(key)
+                entry = key
+            labels = cache.get(entry)
             if labels is None:
                 labels = self._parse_key(key, line_no)
-                cache[key] = labels
+                if entry is not key:
+                    entry = tuple(map(self._fragments.setdefault, entry, entry))
+                cache[entry] = labels
             value = _parse_value(rest, line_no)
             if len(out) >= limit:
                 raise SampleLimitError(line_no, f"more than {limit} samples")
@@ -141,9 +148,7 @@ class ExpositionParser:
 _default_parser = ExpositionParser()
 
 
-def parse_exposition(
-    data: bytes | str, *, max_samples: int | None = None
-) -> list[tuple[Labels, float]]:
+def parse_exposition(data: bytes | str, *, max_samples: int | None = None) -> list[tuple[Labels, float]]:
     """Parse Prometheus text format 0.0.4 with a shared, bounded label cache.
 
     The metric name becomes the ``__name__`` label; empty label values are dropped
