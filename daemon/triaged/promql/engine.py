@@ -9,12 +9,12 @@ expression at every step, which also gives subqueries their absolute step grid.
 
 from __future__ import annotations
 
-import gc
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from triaged.gcpause import gc_paused
 from triaged.model import Labels, Matcher, is_stale
 from triaged.promql import aggregations, binops
 from triaged.promql.fastpath import RATE_FUNCTIONS, rate_vector
@@ -73,7 +73,7 @@ class Engine:
     def instant(self, expr: Expr | str, t_ms: int) -> Value:
         """Evaluate at one instant; a range selector at the top yields a Matrix."""
         parsed = ensure_expr(expr)
-        with _internal_errors(parsed), _gc_paused():
+        with _internal_errors(parsed), gc_paused():
             t_ms = int(t_ms)
             result = Evaluator(self, t_ms, t_ms).eval(parsed.node, t_ms)
             if isinstance(result, Vector):
@@ -87,7 +87,7 @@ class Engine:
         if step_ms <= 0:
             raise ExprError("zero or negative query resolution step widths are not accepted")
         parsed = ensure_expr(expr)
-        with _internal_errors(parsed), _gc_paused():
+        with _internal_errors(parsed), gc_paused():
             return self._range(parsed.node, int(start_ms), int(end_ms), int(step_ms))
 
     def _range(self, node: Node, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
@@ -118,26 +118,6 @@ def _internal_errors(expr: Expr) -> Iterator[None]:
         raise
     except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
         raise ExprError(f"internal error evaluating {expr.text!r}: {type(exc).__name__}: {exc}") from exc
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Hold off the cyclic GC while a query runs.
-
-    A query over many series allocates one sample tuple per series; those trip the
-    collector, which then promotes the query's own (short-lived) results and, every
-    few queries, walks the whole heap, tsdb included. Measured: half the time of
-    `rate` over 90k series. The results are freed by reference counting once the
-    caller drops them, so nothing is lost by collecting later. Threads: the last one
-    to finish decides, as with the exposition parser's pause; harmless either way.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # Name-stripped label sets, memoised: a recording rule such as `rate(x[5m])` strips

@@ -15,12 +15,11 @@ known type, so a typo there is reported rather than silently accepted.
 
 from __future__ import annotations
 
-import gc
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
+from triaged.gcpause import gc_paused
 from triaged.model import METRIC_NAME, Labels
 
 __all__ = ["ExpositionError", "ExpositionParser", "SampleLimitError", "parse_exposition"]
@@ -90,7 +89,7 @@ class ExpositionParser:
             self._cache.clear()
             self._fragments.clear()
             self._pairs.clear()
-        with _gc_paused():
+        with gc_paused():
             return self._parse_lines(text, sys.maxsize if max_samples is None else max_samples)
 
     def _parse_lines(self, text: str, limit: int) -> list[tuple[Labels, float]]:
@@ -158,25 +157,6 @@ def parse_exposition(data: bytes | str, *, max_samples: int | None = None) -> li
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Hold off the cyclic GC while building the result.
-
-    A parse allocates one tuple per sample and creates no reference cycles, yet those
-    allocations trigger collections that walk the whole heap (tsdb included) and, in
-    measurements, halve the parse rate. The pending count still triggers a collection
-    right after. Not re-entrant across threads in a strict sense: if another thread
-    toggles GC meanwhile, the last one to finish decides, which is harmless here.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _decode(data: bytes | str) -> str:
