@@ -18,8 +18,6 @@ It reads the wall clock only to check the signed ``date`` header, as OCI does.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import json
 import re
@@ -28,19 +26,35 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-MAX_DATE_SKEW_S = 300
-_AUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+from triaged.testing.oci_signing import (
+    FakeCredentials,
+    RecordedRequest,
+    fingerprint,
+    generate_key,
+    verify_signature,
+    write_credentials,
+)
+
+__all__ = [
+    "FakeCredentials",
+    "FakeOci",
+    "MetricStream",
+    "PublishedMessage",
+    "RecordedRequest",
+    "fingerprint",
+    "generate_key",
+    "verify_signature",
+    "write_credentials",
+]
+
 _MQL_NAME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.\-]*)\s*\[")
 _MQL_EXACT_DIM = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
 _TOPIC_PATH = re.compile(r"^/20181201/topics/([^/]+)(/messages)?$")
@@ -50,84 +64,7 @@ _DEFAULT_CODES = {429: "TooManyRequests", 401: "NotAuthenticated", 404: "NotAuth
 # -- credentials ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FakeCredentials:
-    """A throwaway API key and the OCI config file that names it."""
-
-    config_file: Path
-    key_file: Path
-    profile: str
-    tenancy: str
-    user: str
-    fingerprint: str
-    region: str
-    private_key: rsa.RSAPrivateKey
-
-    @property
-    def key_id(self) -> str:
-        return f"{self.tenancy}/{self.user}/{self.fingerprint}"
-
-
-def generate_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def fingerprint(key: rsa.RSAPrivateKey) -> str:
-    """OCI's key fingerprint: MD5 of the DER SubjectPublicKeyInfo, colon-separated."""
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    digest = hashlib.md5(der).hexdigest()  # OCI defines the fingerprint this way
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-
-
-def write_credentials(
-    directory: Path,
-    *,
-    key: rsa.RSAPrivateKey | None = None,
-    profile: str = "DEFAULT",
-    region: str = "ap-mumbai-1",
-) -> FakeCredentials:
-    """Write ``key.pem`` and ``config`` (one profile) into ``directory``."""
-    key = key or generate_key()
-    directory.mkdir(parents=True, exist_ok=True)
-    key_file = directory / f"key-{profile.lower()}.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
-    tenancy = "ocid1.tenancy.oc1..aaaafaketenancy"
-    user = f"ocid1.user.oc1..aaaafake{profile.lower()}"
-    fp = fingerprint(key)
-    config_file = directory / "config"
-    with config_file.open("a", encoding="utf-8") as fh:
-        fh.write(
-            f"[{profile}]\nuser={user}\nfingerprint={fp}\ntenancy={tenancy}\n"
-            f"region={region}\nkey_file={key_file}\n\n"
-        )
-    return FakeCredentials(config_file, key_file, profile, tenancy, user, fp, region, key)
-
-
 # -- records ---------------------------------------------------------------------------
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    raw_query: str = ""
-    status: int = 0
-    verified: bool | None = None  # None: verification switched off
-
-    def json(self) -> Any:
-        return json.loads(self.body or b"null")
 
 
 @dataclass(frozen=True)
@@ -327,62 +264,6 @@ class FakeOci:
     def _verify(self, req: RecordedRequest) -> str | None:
         """None if the signature is valid, else why not."""
         return verify_signature(req, self._keys)
-
-
-def verify_signature(req: RecordedRequest, keys: dict[str, rsa.RSAPublicKey]) -> str | None:
-    auth = req.headers.get("authorization", "")
-    if not auth.startswith("Signature "):
-        return "missing Signature authorization"
-    params = dict(_AUTH_PARAM.findall(auth))
-    key = keys.get(params.get("keyId", ""))
-    if key is None:
-        return f"unknown keyId {params.get('keyId', '')!r}"
-    if params.get("algorithm") != "rsa-sha256":
-        return "unsupported algorithm"
-    signed = params.get("headers", "").split()
-    required = ["date", "(request-target)", "host"]
-    if req.method in ("POST", "PUT"):
-        required += ["content-length", "content-type", "x-content-sha256"]
-    if missing := [h for h in required if h not in signed]:
-        return f"unsigned headers: {' '.join(missing)}"
-    problem = _check_body_and_date(req)
-    if problem:
-        return problem
-    target = req.path + (f"?{req.raw_query}" if req.raw_query else "")
-    lines = []
-    for name in signed:
-        if name == "(request-target)":
-            lines.append(f"(request-target): {req.method.lower()} {target}")
-        elif name in req.headers:
-            lines.append(f"{name}: {req.headers[name]}")
-        else:
-            return f"signed header {name} missing"
-    try:
-        key.verify(
-            base64.b64decode(params.get("signature", "")),
-            "\n".join(lines).encode(),
-            padding.PKCS1v15(),
-            hashes.SHA256(),
-        )
-    except (InvalidSignature, ValueError):
-        return "signature mismatch"
-    return None
-
-
-def _check_body_and_date(req: RecordedRequest) -> str | None:
-    if req.method in ("POST", "PUT"):
-        digest = base64.b64encode(hashlib.sha256(req.body).digest()).decode()
-        if req.headers.get("x-content-sha256") != digest:
-            return "x-content-sha256 does not match the body"
-        if req.headers.get("content-length") != str(len(req.body)):
-            return "content-length does not match the body"
-    try:
-        sent = parsedate_to_datetime(req.headers.get("date", "")).timestamp()
-    except (TypeError, ValueError):
-        return "bad date header"
-    if abs(time.time() - sent) > MAX_DATE_SKEW_S:
-        return "date header outside the 5 minute window"
-    return None
 
 
 # -- routes ----------------------------------------------------------------------------
