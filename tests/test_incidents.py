@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from triaged.alerts.route import Route, Router
+from triaged.incidents.human import HumanActions
 from triaged.incidents.model import ALLOWED, Incident, IncidentStatus, TransitionError, transition
-from triaged.incidents.service import HumanActions, IncidentPolicy, IncidentService
+from triaged.incidents.service import IncidentPolicy, IncidentService
 from triaged.model import Labels, Severity
 from triaged.rules.alerting import Alert, AlertState
 from triaged.store import Store, outbox

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from triaged.alerts.route import Router
 from triaged.cli import cli
+from triaged.incidents.human import HumanActions
 from triaged.incidents.model import Incident, IncidentStatus, TransitionError, transition
-from triaged.incidents.service import HumanActions
 from triaged.model import Severity
 from triaged.store import Store
 from triaged.store import incidents as rows

@@ -10,8 +10,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from pipeline.harness import MakeHarness
+from triaged.incidents.human import HumanActions
 from triaged.incidents.model import IncidentStatus
-from triaged.incidents.service import HumanActions
 from triaged.messages import Event, Message
 from triaged.model import Severity
 from triaged.notifiers.base import NotifyError

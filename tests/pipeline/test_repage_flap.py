@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pipeline.harness import MakeHarness, webhook
+from triaged.incidents.human import HumanActions
 from triaged.incidents.model import IncidentStatus
-from triaged.incidents.service import HumanActions
 from triaged.store import incidents as rows
 from triaged.store import outbox
 from triaged.testing.receiver import RecordingReceiver

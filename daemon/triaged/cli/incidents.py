@@ -267,7 +267,7 @@ def note_cmd(
 
 
 def _actions(db_path: str | None, config_path: str | None) -> Any:
-    from triaged.incidents.service import HumanActions
+    from triaged.incidents.human import HumanActions
 
     return HumanActions(open_db(db_path, config_path), router_from(config_path))
 

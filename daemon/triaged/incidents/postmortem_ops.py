@@ -8,10 +8,10 @@ from pathlib import Path
 
 from triaged.alerts.route import Router
 from triaged.incidents.blameless import Finding, scan
+from triaged.incidents.human import HumanActions
 from triaged.incidents.model import IncidentStatus
 from triaged.incidents.postmortem import gather, render, render_chart
 from triaged.incidents.postmortem_due import PostmortemPolicy
-from triaged.incidents.service import HumanActions
 from triaged.store import actions as action_rows
 from triaged.store import incidents as rows
 from triaged.store import postmortems as pm_rows

@@ -19,7 +19,7 @@ import structlog
 
 from triaged.config import Config, HttpConfig, load_config
 from triaged.errors import ConfigError
-from triaged.incidents.service import HumanActions
+from triaged.incidents.human import HumanActions
 from triaged.service.auth import BearerAuth, TokenError, load_token
 from triaged.service.heartbeat import DeadMansSwitch
 from triaged.service.httpapi import Api, ApiServer

@@ -33,8 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from triaged.incidents.human import HumanActions
 from triaged.incidents.model import Incident, IncidentStatus, TransitionError
-from triaged.incidents.service import HumanActions
 from triaged.model import format_value
 from triaged.promql import ExprError, Matrix, Scalar, Vector
 from triaged.promql.values import Value
