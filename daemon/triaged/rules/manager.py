@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from triaged.errors import ConfigError
@@ -119,16 +119,4 @@ class RuleManager:
 def _with_group_labels(rule: RuleSpec, group: GroupSpec) -> RuleSpec:
     if not group.labels:
         return rule
-    merged = {**group.labels, **rule.labels}
-    return RuleSpec(
-        name=rule.name,
-        expr=rule.expr,
-        kind=rule.kind,
-        file=rule.file,
-        line=rule.line,
-        group=rule.group,
-        for_s=rule.for_s,
-        keep_firing_for_s=rule.keep_firing_for_s,
-        labels=merged,
-        annotations=rule.annotations,
-    )
+    return replace(rule, labels={**group.labels, **rule.labels})
