@@ -104,3 +104,20 @@ def test_reload_keeps_alert_state_of_unchanged_rules(tmp_path: Path) -> None:
     manager.load(load_rule_file(path))
     (a_after, _) = manager.alerting_rules()
     assert next(iter(a_after.alerts.values())).active_at == 100
+
+
+def test_group_labels_reach_alerts_and_rule_labels_win(tmp_path: Path) -> None:
+    from triaged.model import Labels
+
+    path = write(
+        tmp_path,
+        "groups:\n  - name: g\n    labels: {team: payments, severity: P3}\n    rules:\n"
+        "      - alert: A\n        expr: up == 0\n        labels: {severity: P1}\n",
+    )
+    manager = RuleManager(15)
+    manager.load(load_rule_file(path))
+    series = [(Labels.of(__name__="up", job="x"), 0.0)]
+    alerts, _ = manager.evaluate_due(100, lambda e, t: series, lambda k, s, t: None)
+    (alert,) = alerts
+    assert alert.labels.get("team") == "payments"
+    assert alert.labels.get("severity") == "P1"
