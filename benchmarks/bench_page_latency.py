@@ -7,6 +7,10 @@ shortened copy of ``rules/bharatmart.rules.yml`` (see :data:`WINDOWS` and
 guessing). Each seed fault is injected at a recorded instant, after a random wait of
 up to one scrape interval so neither system's scrape phase is favoured, and the
 time until each receiver gets a firing page naming the fault's rule is recorded.
+The simulator logs every scrape with its User-Agent, so each page is also split into
+the wait for that system's next scrape (chance: the fault lands somewhere in the
+interval) and what the system took after it (data crossing the threshold, ``for:``,
+evaluation phase, notification hops).
 
 triaged runs as a real daemon (``triaged run``) in its own process, as do Prometheus
 (evaluation interval 5 s) and Alertmanager (``group_wait: 1s``, clustering off).
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import re
 import shutil
@@ -264,12 +269,37 @@ class Triaged:
 # -- the run ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Page:
+    """One fault's page: seconds from injection to the page, and how much of it was
+    spent waiting for the system's next scrape (the part neither system controls)."""
+
+    total: float
+    scrape_wait: float
+
+    @property
+    def after_scrape(self) -> float:
+        return self.total - self.scrape_wait
+
+
 @dataclass
 class System:
     name: str
+    user_agent: str  # how its scrapes show in the simulator's log
     hook: StampedReceiver
     active: Callable[[str], bool]
-    times: dict[str, list[float | None]]
+    pages: dict[str, list[Page | None]]
+
+
+def scrape_wait(sim: Simulator, system: System, injected: float) -> float:
+    """Seconds from ``injected`` to the system's next scrape. A target that is down
+    logs no scrapes, so that one is predicted from the last scrape before the fault."""
+    recent = sim.scrapes_since(injected - 2 * SCRAPE_S, system.user_agent)
+    after = [t for t in recent if t >= injected]
+    if after:
+        return after[0] - injected
+    before = [t for t in recent if t < injected]
+    return (before[-1] + SCRAPE_S - injected) if before else float("nan")
 
 
 def play(sim: Simulator, systems: list[System], fault: Fault, rng: random.Random) -> None:
@@ -289,35 +319,46 @@ def play(sim: Simulator, systems: list[System], fault: Fault, rng: random.Random
     sim.reset()
     for s in systems:
         page = found[s.name]
-        s.times[fault.rule].append(None if page is None else page - injected)
-    shown = "  ".join(f"{s.name} {_fmt(s.times[fault.rule][-1])}" for s in systems)
+        got = None if page is None else Page(page - injected, scrape_wait(sim, s, injected))
+        s.pages[fault.rule].append(got)
+    shown = "  ".join(f"{s.name} {_fmt_page(s.pages[fault.rule][-1])}" for s in systems)
     print(f"  {fault.name:<11} {fault.rule:<24} {shown}", flush=True)
     time.sleep(SETTLE_S)
 
 
-def _fmt(value: float | None) -> str:
-    return "missed" if value is None else f"{value:6.2f}s"
+def _fmt_page(page: Page | None) -> str:
+    return "missed" if page is None else f"{page.total:6.2f}s (scrape wait {page.scrape_wait:4.2f}s)"
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
 
 
 def report(systems: list[System], faults: tuple[Fault, ...]) -> None:
-    """Median seconds from injection to page, per rule and system, and their ratio."""
+    """Two tables of medians per rule and system, with their ratio when there are two
+    systems: seconds from injection to page, then the same with each page's wait for
+    the system's next scrape taken out."""
     print("\nmedian seconds from fault injected to page received (missed pages not counted)")
-    print(
-        f"{'rule':<24}"
-        + "".join(f"{s.name:>26}" for s in systems)
-        + ("   ratio" if len(systems) == 2 else "")
-    )
+    _table(systems, faults, lambda p: p.total)
+    print("\nthe same, after each system's first scrape following the fault")
+    _table(systems, faults, lambda p: p.after_scrape)
+
+
+def _table(systems: list[System], faults: tuple[Fault, ...], measure: Callable[[Page], float]) -> None:
+    pair = len(systems) == 2
+    print(f"{'rule':<24}" + "".join(f"{s.name:>26}" for s in systems) + ("   ratio" if pair else ""))
     for fault in faults:
         medians: list[float | None] = []
         cells = []
         for s in systems:
-            got = [t for t in s.times[fault.rule] if t is not None]
+            got = [measure(p) for p in s.pages[fault.rule] if p is not None]
+            got = [v for v in got if not math.isnan(v)]
             medians.append(statistics.median(got) if got else None)
-            missed = len(s.times[fault.rule]) - len(got)
-            cells.append(_fmt(medians[-1]) + (f" ({missed} missed)" if missed else ""))
+            missed = len(s.pages[fault.rule]) - len(got)
+            cells.append(_cell(medians[-1]) + (f" ({missed} missed)" if missed else ""))
         row = f"{fault.rule:<24}" + "".join(f"{c:>26}" for c in cells)
         first, second = medians[0], medians[-1]
-        if len(systems) == 2 and first is not None and second:
+        if pair and first is not None and second:
             row += f"   {first / second:.2f}"
         print(row)
 
@@ -353,14 +394,13 @@ def main() -> None:
         systems: list[System] = []
         hook = stack.enter_context(StampedReceiver())
         triaged = Triaged(stack, tmp, sim.url, rules, hook.url)
-        systems.append(System("triaged", hook, triaged.active, {f.rule: [] for f in faults}))
+        systems.append(System("triaged", "triaged/", hook, triaged.active, {f.rule: [] for f in faults}))
         prom: Prometheus | None = None
         if found is not None:
             am_hook = stack.enter_context(StampedReceiver())
             prom = Prometheus(stack, tmp, sim=sim.url, rules=rules, hook=am_hook.url, binaries=found)
-            systems.append(
-                System("prometheus+alertmanager", am_hook, prom.active, {f.rule: [] for f in faults})
-            )
+            pages: dict[str, list[Page | None]] = {f.rule: [] for f in faults}
+            systems.append(System("prometheus+alertmanager", "Prometheus/", am_hook, prom.active, pages))
             wait_for(prom.scraped, 30, "prometheus's first scrape")
         print(f"scrape {SCRAPE_S}s, evaluation {SCRAPE_S}s, windows [{WINDOWS}], for {FOR}; "
               f"{args.reps} repetitions; warming up for {4 * SCRAPE_S}s", flush=True)  # fmt: skip

@@ -37,6 +37,19 @@ def test_metrics_scrape_and_requests_are_counted(sim: Simulator) -> None:
     assert sim.shop.value("http_requests_total", "GET", "/metrics", "200") == 2
 
 
+def test_scrapes_are_remembered_by_user_agent(sim: Simulator) -> None:
+    before = time.time()
+    _scrape(sim)
+    requests.get(f"{sim.url}/metrics", headers={"User-Agent": "Prometheus/2.42.0"}, timeout=2)
+    requests.get(f"{sim.url}/api/health", timeout=2)  # not a scrape
+    after = time.time()
+    (ours,) = sim.scrapes_since(before, "triaged/")
+    (theirs,) = sim.scrapes_since(before, "Prometheus/")
+    assert before <= ours <= theirs <= after
+    assert len(sim.scrapes_since(before)) == 2
+    assert sim.scrapes_since(after + 1) == []
+
+
 def test_health_endpoints_follow_readiness(sim: Simulator) -> None:
     health = requests.get(f"{sim.url}/api/health", timeout=2)
     ready = requests.get(f"{sim.url}/api/health/ready", timeout=2)

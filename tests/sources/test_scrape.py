@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from pytest_httpserver import HTTPServer
 
+from triaged import __version__
 from triaged.model import Labels
 from triaged.sources.base import Collected
 from triaged.sources.scrape import Scraper, ScrapeTarget, instance_of
@@ -65,6 +66,16 @@ def test_successful_scrape_labels_and_report(httpserver: HTTPServer) -> None:
         assert labels.get("job") == "bharatmart"
         assert labels.get("instance") == instance
         assert labels.get("team") == "shop"
+
+
+def test_scrape_names_itself_and_its_timeout(httpserver: HTTPServer) -> None:
+    # A target's access log shows who scrapes it; an exporter may trim its work to fit.
+    httpserver.expect_request(
+        "/metrics",
+        headers={"User-Agent": f"triaged/{__version__}", "X-Prometheus-Scrape-Timeout-Seconds": "2.5"},
+    ).respond_with_data(PAYLOAD)
+    collected = _scraper(httpserver.url_for("/metrics"), timeout=2.5).collect(NOW)
+    assert collected.error is None
 
 
 def test_scraped_job_and_instance_become_exported(httpserver: HTTPServer) -> None:

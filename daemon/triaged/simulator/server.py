@@ -19,14 +19,24 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 REAL_DELAY_CAP_MS = 700.0
 HANG_LIMIT_S = 60.0
 
-# (method, path, body or None) -> (status, content type, body bytes)
-Handler = Callable[[str, str, bytes | None], tuple[int, str, bytes]]
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    body: bytes | None
+    user_agent: str = ""
+
+
+# Request -> (status, content type, body bytes)
+Handler = Callable[[Request], tuple[int, str, bytes]]
 
 
 class _Server(ThreadingHTTPServer):
@@ -54,8 +64,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._dispatch(self.rfile.read(min(length, 1 << 20)))
 
     def _dispatch(self, body: bytes | None) -> None:
-        path = urlsplit(self.path).path
-        status, ctype, payload = self.server.app_handler(self.command, path, body)
+        request = Request(self.command, urlsplit(self.path).path, body, self.headers.get("User-Agent", ""))
+        status, ctype, payload = self.server.app_handler(request)
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from types import TracebackType
 from typing import Any
 
@@ -13,6 +14,7 @@ from triaged.simulator.server import (
     HANG_LIMIT_S,
     REAL_DELAY_CAP_MS,
     Listener,
+    Request,
     health_body,
     json_response,
     ready_body,
@@ -23,6 +25,8 @@ from triaged.simulator.shop import Shop
 __all__ = ["Simulator"]
 
 _TEXT = "text/plain; version=0.0.4; charset=utf-8"
+# Scrapes remembered for scrapes_since(): an hour of one scraper every 5 s.
+SCRAPE_LOG_SIZE = 1024
 # Express mounts the health router at /api/health, so its routes read "/" and "/ready";
 # the fixture shows "/health" and "/health/ready" for the same calls via the LB path.
 _REAL_ROUTES = {
@@ -61,6 +65,7 @@ class Simulator:
         self._tick_interval = tick_interval
         self._stopping = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._scrapes: deque[tuple[float, str]] = deque(maxlen=SCRAPE_LOG_SIZE)
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> Simulator:
@@ -136,6 +141,14 @@ class Simulator:
     def metrics_text(self) -> str:
         return self.shop.exposition(self._faults.environment)
 
+    def scrapes_since(self, since: float, user_agent_prefix: str = "") -> list[float]:
+        """Wall-clock arrival times of ``/metrics`` requests at or after ``since`` whose
+        User-Agent starts with ``user_agent_prefix``: when each scraper looked, which a
+        benchmark needs to split "waiting for the next scrape" from the rest."""
+        with self._lock:
+            seen = list(self._scrapes)
+        return [t for t, agent in seen if t >= since and agent.startswith(user_agent_prefix)]
+
     def _apply_down(self, down: bool) -> None:
         if not (self._control.running or self._app.running):
             return  # not started: start() honours the flag
@@ -152,9 +165,13 @@ class Simulator:
             last = now
 
     # -- HTTP ---------------------------------------------------------------------
-    def _handle_app(self, method: str, path: str, body: bytes | None) -> tuple[int, str, bytes]:
+    def _handle_app(self, request: Request) -> tuple[int, str, bytes]:
+        method, path = request.method, request.path
         if path.startswith("/control/"):
-            return self._handle_control(method, path, body)
+            return self._handle_control(request)
+        if path == "/metrics":
+            with self._lock:
+                self._scrapes.append((time.time(), request.user_agent))
         started = time.monotonic()
         faults = self._faults
         if faults.latency_ms > 0:
@@ -178,7 +195,8 @@ class Simulator:
             return json_response(status, doc)
         return json_response(404, {"error": "Not found", "path": path})
 
-    def _handle_control(self, method: str, path: str, body: bytes | None) -> tuple[int, str, bytes]:
+    def _handle_control(self, request: Request) -> tuple[int, str, bytes]:
+        method, path, body = request.method, request.path, request.body
         if path == "/control/faults" and method == "GET":
             return json_response(200, self._faults.as_dict())
         if path == "/control/faults" and method == "POST":

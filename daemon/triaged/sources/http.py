@@ -20,7 +20,11 @@ from dataclasses import dataclass
 import requests
 import urllib3
 
+from triaged import __version__
+
 _CHUNK = 65536
+# Names us in the target's access log, as Prometheus/<version> does for Prometheus.
+USER_AGENT = f"triaged/{__version__}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,8 @@ def fetch(
     deadline = start + timeout
     status = 0
     try:
-        with session.get(url, headers=dict(headers or {}), timeout=(timeout, timeout), stream=True) as resp:
+        sent = {"User-Agent": USER_AGENT, **(headers or {})}
+        with session.get(url, headers=sent, timeout=(timeout, timeout), stream=True) as resp:
             status = resp.status_code
             body = _read_body(resp, deadline, max_bytes)
     except _BodyTooLargeError:

@@ -100,7 +100,8 @@ class Scraper:
             t.url,
             timeout=t.timeout,
             max_bytes=t.max_body_bytes,
-            headers={"Accept": _ACCEPT},
+            # The timeout header lets a slow exporter cut its work short, as for Prometheus.
+            headers={"Accept": _ACCEPT, "X-Prometheus-Scrape-Timeout-Seconds": f"{t.timeout:g}"},
         )
         samples: list[tuple[Labels, float]] = []
         error = result.error
