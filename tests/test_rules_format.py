@@ -121,3 +121,19 @@ def test_group_labels_reach_alerts_and_rule_labels_win(tmp_path: Path) -> None:
     (alert,) = alerts
     assert alert.labels.get("team") == "payments"
     assert alert.labels.get("severity") == "P1"
+
+
+def test_group_labels_reach_recorded_series_and_rule_labels_win(tmp_path: Path) -> None:
+    from triaged.model import Labels
+
+    path = write(
+        tmp_path,
+        "groups:\n  - name: g\n    labels: {team: payments, tier: '2'}\n    rules:\n"
+        "      - record: job:up:sum\n        expr: sum by (job) (up)\n        labels: {tier: '1'}\n",
+    )
+    manager = RuleManager(15)
+    manager.load(load_rule_file(path))
+    written: list[tuple[Labels, float]] = []
+    series = [(Labels.of(job="x"), 3.0)]
+    manager.evaluate_due(100, lambda e, t: series, lambda k, s, t: written.extend(s))
+    assert written == [(Labels.of(__name__="job:up:sum", job="x", team="payments", tier="1"), 3.0)]

@@ -169,3 +169,15 @@ def test_config_errors_name_file_and_line(snippet: str, line: int, message: str)
     with pytest.raises(ConfigError) as err:
         parse_config(load_yaml_text(text, "t.yaml"), "t.yaml")
     assert err.value.line == line and message in str(err.value), str(err.value)
+
+
+def test_matchers_take_go_regex_syntax_as_promql_does() -> None:
+    # An SRE copies a selector from a rule: RE2 lets `(?i)` sit mid-pattern, `re` does not.
+    (matcher,) = parse_matchers(['service=~"web|(?i)api"'])
+    assert [matcher.matches(v) for v in ("web", "API", "Api", "WEB", "apis")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from triaged.model import Matcher, MatchOp, Severity
+from triaged.promql.regex import translate
 
 if TYPE_CHECKING:
     from triaged.rules.alerting import Alert
@@ -40,6 +41,9 @@ def parse_matcher(text: str) -> Matcher:
             value = Severity.parse(value).name
         except ValueError as exc:
             raise MatcherError(str(exc)) from exc
+    if op in ("=~", "!~"):
+        # Users write Go RE2, as in PromQL: `(?i)` may sit mid-pattern there, not in `re`.
+        value = translate(value)
     try:
         return Matcher(name, MatchOp(op), value)
     except re.error as exc:

@@ -73,10 +73,12 @@ class RuleManager:
         for spec in specs:
             rules: list[AlertingRule | RuleSpec] = []
             for rule_spec in spec.rules:
-                if rule_spec.kind == "record":
-                    rules.append(rule_spec)
+                # Group labels apply to both kinds, as in Prometheus; the rule's own win.
+                labelled = _with_group_labels(rule_spec, spec)
+                if labelled.kind == "record":
+                    rules.append(labelled)
                     continue
-                rule = AlertingRule(_with_group_labels(rule_spec, spec), self.external_labels)
+                rule = AlertingRule(labelled, self.external_labels)
                 old = previous.get(rule.spec.key)
                 if old is not None:
                     rule.restore(old.alerts.values())
