@@ -24,7 +24,8 @@ import yaml
 
 from triaged.model import Labels
 from triaged.promql import Engine, parse_expr
-from triaged.tsdb.storage import Series, Storage, StorageLimits
+from triaged.tsdb.series import Series
+from triaged.tsdb.storage import Storage, StorageLimits
 
 STEP_MS = 15_000
 POINTS = 241  # 1 h of scrapes, both ends included

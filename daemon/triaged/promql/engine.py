@@ -48,7 +48,8 @@ from triaged.promql.values import (
     Vector,
     Window,
 )
-from triaged.tsdb.storage import Series, SeriesSource
+from triaged.tsdb.series import Series
+from triaged.tsdb.storage import SeriesSource
 
 Evaluated = Scalar | String | Vector | RangeVector
 

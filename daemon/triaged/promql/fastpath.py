@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from triaged.model import is_stale
 from triaged.promql.rangefuncs import extrapolated
 from triaged.promql.values import InstantSample, RangeVector, Vector, Window
-from triaged.tsdb.storage import Floats, Series
+from triaged.tsdb.series import Floats, Series
 
 # function name -> (is a counter, per second)
 RATE_FUNCTIONS = {
