@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from triaged.config import load_config
+from triaged.config import InvalidConfigError, load_config
 from triaged.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def test_systemd_directories_are_used_when_set(monkeypatch: pytest.MonkeyPatch) 
         ("scrape:\n  interval: soon\n", 2, "invalid duration"),
         ("storage:\n  db: x.db\n  dbb: y\n", 3, "unknown key 'dbb'"),
         ("notifiers:\n  - name: a\n    type: carrier-pigeon\n", 3, "unknown notifier type"),
-        ("notifiers:\n  - {name: a, type: log}\nroutes:\n  - receiver: b\n", 3, "not a configured notifier"),
+        ("notifiers:\n  - {name: a, type: log}\nroutes:\n  - receiver: b\n", 4, "not a configured notifier"),
         (
             "targets:\n  - job: a\n    url: http://x\n    interval: 5s\n    timeout: 10s\n",
             5,
@@ -51,6 +51,9 @@ def test_systemd_directories_are_used_when_set(monkeypatch: pytest.MonkeyPatch) 
         ),
         ("log:\n  format: xml\n", 2, "log.format"),
         ("incidents: [1]\n", 1, "must be a mapping"),
+        ("incidents:\n  reopen_window: 5\n", 2, "5 is not a valid duration: give a unit"),
+        ("scrape:\n  interval: 0s\n", 2, "must be longer than 0s"),
+        ("evaluation_interval: 0s\n", 1, "must be longer than 0s"),
     ],
 )
 def test_errors_name_file_line_and_key(tmp_path: Path, text: str, line: int, fragment: str) -> None:
@@ -64,3 +67,25 @@ def test_errors_name_file_line_and_key(tmp_path: Path, text: str, line: int, fra
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_independent_problems_are_all_reported_in_file_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "targets:\n  - job: a\n  - job: b\n    url: http://x\n  - url: http://y\n"
+        "notifiers:\n  - {name: wh, type: webhook}\nroutes:\n  - receiver: wh\n  - receiver: nobody\n"
+        "silences: {max_duration: 7x}\nrepage: {P7: 5m}\n",
+    )
+    with pytest.raises(InvalidConfigError) as info:
+        load_config(path)
+    assert [(e.line, e.message) for e in info.value.errors] == [
+        (2, "missing required key 'url'"),
+        (5, "missing required key 'job'"),
+        (7, "missing required key 'url'"),  # the webhook; routes naming it are not blamed
+        (10, "route receiver 'nobody' is not a configured notifier"),
+        (11, "max_duration: invalid duration '7x' (use e.g. 30s, 5m, 1h30m)"),
+        (12, "unknown severity 'P7': use P0-P3 or one of critical, error, warning, info"),
+    ]
+    assert str(info.value).count("\n") == 5  # one problem per line
+    partial = info.value.partial
+    assert partial is not None and [t.job for t in partial.targets] == ["b"]

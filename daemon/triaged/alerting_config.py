@@ -13,7 +13,7 @@ from triaged.alerts.inhibit import InhibitRule
 from triaged.alerts.maintenance import CronSchedule, MaintenanceWindow, ScheduleError, zone
 from triaged.alerts.route import FallbackRule, RouteNode
 from triaged.alerts.silence import MatcherError, equality_matchers, parse_matchers
-from triaged.confnode import duration, get_str, node_list, only_keys, str_list
+from triaged.confnode import Problems, duration, get_str, node_list, only_keys, str_list
 from triaged.messages import Event
 from triaged.model import Matcher, Severity
 from triaged.yamlfile import Node
@@ -34,24 +34,43 @@ class AlertingConfig:
     expiring_soon_s: float = 3600.0
 
 
-def parse_alerting(doc: Node, receivers: set[str]) -> AlertingConfig:
+def parse_alerting(doc: Node, receivers: set[str], problems: Problems) -> AlertingConfig:
+    """The alerting sections of ``doc``; each broken section or list item is added to
+    ``problems`` and replaced by its default, so the others are still checked."""
+    p = problems
     if "route" in doc and "routes" in doc:
-        raise doc.error("route", "use either `route:` (a routing tree) or `routes:` (a flat list), not both")
-    route = _route(_node(doc, "route"), receivers, "route") if "route" in doc else None
-    silences = _node(doc, "silences") if "silences" in doc else None
-    if silences is not None:
-        only_keys(silences, {"max_duration", "expiring_soon"}, "silences")
+        p.errors.append(
+            doc.error("route", "use either `route:` (a routing tree) or `routes:` (a flat list), not both")
+        )
+    route = (
+        p.attempt(lambda: _route(_node(doc, "route"), receivers, "route", p), None)
+        if "route" in doc
+        else None
+    )
+    silence_max, expiring_soon = p.attempt(lambda: _silences(doc), (7 * 86400.0, 3600.0))
     return AlertingConfig(
         route=route,
-        inhibit_rules=tuple(_inhibit(n, i) for i, n in enumerate(node_list(doc, "inhibit_rules"))),
-        maintenance=tuple(_window(n) for n in node_list(doc, "maintenance")),
-        repage=_repage(_node(doc, "repage")) if "repage" in doc else dict(DEFAULT_REPAGE),
-        fallback=tuple(_fallback(n, receivers) for n in node_list(doc, "fallback")),
-        flap=_flap(_node(doc, "flap")) if "flap" in doc else FlapPolicy(),
-        silence_max_s=(
-            duration(silences, "max_duration", 7 * 86400.0) if silences is not None else 7 * 86400.0
-        ),
-        expiring_soon_s=duration(silences, "expiring_soon", 3600.0) if silences is not None else 3600.0,
+        inhibit_rules=tuple(p.each(enumerate(p.nodes(doc, "inhibit_rules")), _inhibit)),
+        maintenance=tuple(p.each(p.nodes(doc, "maintenance"), _window)),
+        repage=p.attempt(lambda: _repage(_node(doc, "repage")), dict(DEFAULT_REPAGE))
+        if "repage" in doc
+        else dict(DEFAULT_REPAGE),
+        fallback=tuple(p.each(p.nodes(doc, "fallback"), lambda n: _fallback(n, receivers))),
+        flap=p.attempt(lambda: _flap(_node(doc, "flap")), FlapPolicy()) if "flap" in doc else FlapPolicy(),
+        silence_max_s=silence_max,
+        expiring_soon_s=expiring_soon,
+    )
+
+
+def _silences(doc: Node) -> tuple[float, float]:
+    """The limits on ad-hoc silences: the longest one, and when one is "expiring soon"."""
+    if "silences" not in doc:
+        return 7 * 86400.0, 3600.0
+    n = _node(doc, "silences")
+    only_keys(n, {"max_duration", "expiring_soon"}, "silences")
+    return (
+        duration(n, "max_duration", 7 * 86400.0, positive=True),
+        duration(n, "expiring_soon", 3600.0),
     )
 
 
@@ -69,7 +88,8 @@ _ROUTE_KEYS = {
 }
 
 
-def _route(n: Node, receivers: set[str], where: str) -> RouteNode:
+def _route(n: Node, receivers: set[str], where: str, p: Problems) -> RouteNode:
+    """One node of the routing tree; a broken child route is reported and left out."""
     only_keys(n, _ROUTE_KEYS, where)
     receiver = n.get("receiver")
     if receiver is not None and receiver not in receivers:
@@ -90,11 +110,12 @@ def _route(n: Node, receivers: set[str], where: str) -> RouteNode:
         group_wait_s=duration(n, "group_wait", None),
         group_interval_s=duration(n, "group_interval", None),
         repeat_interval_s=duration(n, "repeat_interval", None),
-        routes=tuple(_route(c, receivers, f"{where}.routes") for c in node_list(n, "routes")),
+        routes=tuple(p.each(node_list(n, "routes"), lambda c: _route(c, receivers, f"{where}.routes", p))),
     )
 
 
-def _inhibit(n: Node, index: int) -> InhibitRule:
+def _inhibit(numbered: tuple[int, Node]) -> InhibitRule:
+    index, n = numbered
     only_keys(
         n,
         {"name", "source_matchers", "source_match", "target_matchers", "target_match", "equal"},

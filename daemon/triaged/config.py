@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from triaged.alerting_config import TOP_KEYS as ALERTING_KEYS
 from triaged.alerting_config import AlertingConfig, parse_alerting
 from triaged.confnode import (
+    Problems,
     duration,
     expand_env,
     get_str,
     only_keys,
-    parse_list,
     positive_int,
     req_str,
     section,
@@ -88,6 +88,7 @@ class OutboxConfig:
     max_backoff_s: float = 300.0
     max_attempts: int = 50
     lease_s: float = 60.0
+    max_retry_after_s: float = 900.0  # a receiver's Retry-After is honoured up to this
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,24 @@ _TOP_KEYS = {
 }
 
 
+class InvalidConfigError(ConfigError):
+    """Every problem found in one config file, in file order (one per line when
+    printed). ``partial`` is the config with defaults standing in for the broken
+    parts, so `triaged check` can still check the rule files."""
+
+    def __init__(self, errors: list[ConfigError], partial: Config | None = None) -> None:
+        first = errors[0]
+        super().__init__(first.message, file=first.file, line=first.line)
+        self.errors = errors
+        self.partial = partial
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
 def load_config(path: str | Path) -> Config:
-    """Parse ``path``. Raises :class:`ConfigError` at the first problem, located."""
+    """Parse ``path``. Raises :class:`ConfigError` if the file cannot be read or is not
+    YAML, else :class:`InvalidConfigError` with every problem found, each located."""
     doc = load_yaml_file(path)
     if doc is None:
         doc = Node()
@@ -174,58 +191,100 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(doc: Node, path: str) -> Config:
-    only_keys(doc, _TOP_KEYS, "top level")
+    """The typed config of a loaded YAML document. Sections and list items are checked
+    independently, so one mistake does not hide the next; all are raised together."""
+    p = Problems()
+    p.only_keys(doc, _TOP_KEYS, "top level")
     base = Path(path).resolve().parent
-    storage = section(doc, "storage")
-    only_keys(storage, {"db", "retention", "max_series"}, "storage")
-    scrape = section(doc, "scrape")
-    only_keys(scrape, {"interval", "timeout"}, "scrape")
-    default_interval = duration(scrape, "interval", 15.0)
-    default_timeout = duration(scrape, "timeout", min(10.0, default_interval))
-    output = section(doc, "log")
-    only_keys(output, {"level", "format"}, "log")
-    notifiers = tuple(parse_list(doc, "notifiers", _notifier))
-    _unique([n.name for n in notifiers], doc, "notifiers", "notifier name")
-    routes = tuple(parse_list(doc, "routes", _route)) or tuple(RouteConfig(n.name) for n in notifiers)
-    names = {n.name for n in notifiers}
-    for r in routes:
-        if r.receiver not in names:
-            raise doc.error("routes", f"route receiver {r.receiver!r} is not a configured notifier")
-    log_format = get_str(output, "format", "auto")
-    if log_format not in ("auto", "json", "console"):
-        raise output.error("format", "log.format must be auto, json or console")
-    return Config(
+    no_storage: tuple[str, float | None, int] = (str(base / "triaged.db"), None, 1_000_000)
+    db_path, retention_s, max_series = p.attempt(lambda: _storage(doc, base), no_storage)
+    default_interval, default_timeout = p.attempt(lambda: _scrape(doc), (15.0, 10.0))
+    log_level, log_format = p.attempt(lambda: _log(doc), ("info", "auto"))
+    notifier_nodes = p.nodes(doc, "notifiers")
+    notifiers = tuple(p.each(notifier_nodes, _notifier))
+    p.attempt(lambda: _unique([n.name for n in notifiers], doc, "notifiers", "notifier name"), None)
+    # Broken notifiers keep their name, so routes naming them are not reported too.
+    names = {n.name for n in notifiers} | {
+        str(n["name"]) for n in notifier_nodes if isinstance(n.get("name"), str)
+    }
+    route_nodes = p.nodes(doc, "routes")
+    routes = tuple(p.each(route_nodes, lambda n: _route(n, names)))
+    no_files: list[str] = []
+    cfg = Config(
         path=path,
-        db_path=str(base / expand_env(get_str(storage, "db", "triaged.db"))),
-        rule_files=tuple(expand_env(p) for p in str_list(doc, "rule_files")),
-        evaluation_interval_s=duration(doc, "evaluation_interval", default_interval),
-        retention_s=duration(storage, "retention", None) if "retention" in storage else None,
-        max_series=positive_int(storage, "max_series", 1_000_000),
-        targets=tuple(parse_list(doc, "targets", lambda n: _target(n, default_interval, default_timeout))),
-        probes=tuple(parse_list(doc, "probes", lambda n: _probe(n, default_interval, default_timeout))),
+        db_path=db_path,
+        rule_files=tuple(expand_env(f) for f in p.attempt(lambda: str_list(doc, "rule_files"), no_files)),
+        evaluation_interval_s=p.attempt(
+            lambda: duration(doc, "evaluation_interval", default_interval, positive=True), default_interval
+        ),
+        retention_s=retention_s,
+        max_series=max_series,
+        targets=tuple(
+            p.each(
+                p.nodes(doc, "targets"),
+                lambda n: _target(n, default_interval, default_timeout),
+            )
+        ),
+        probes=tuple(
+            p.each(
+                p.nodes(doc, "probes"),
+                lambda n: _probe(n, default_interval, default_timeout),
+            )
+        ),
         notifiers=notifiers,
-        routes=routes,
-        incidents=_incidents(section(doc, "incidents")),
-        outbox=_outbox(section(doc, "outbox")),
-        external_labels=str_map(doc, "external_labels"),
-        log_level=get_str(output, "level", "info"),
+        routes=routes or tuple(RouteConfig(n.name) for n in notifiers),
+        incidents=p.attempt(lambda: _incidents(section(doc, "incidents")), IncidentConfig()),
+        outbox=p.attempt(lambda: _outbox(section(doc, "outbox")), OutboxConfig()),
+        external_labels=p.attempt(lambda: str_map(doc, "external_labels"), {}),
+        log_level=log_level,
         log_format=log_format,
         oci=dict(doc["oci"]) if isinstance(doc.get("oci"), dict) else None,
-        http=_http(doc, base),
-        heartbeat=_heartbeat(doc, names),
-        lifecycle=parse_lifecycle(doc, str(base)),
-        alerting=parse_alerting(doc, names),
+        http=p.attempt(lambda: _http(doc, base), HttpConfig()),
+        heartbeat=p.attempt(lambda: _heartbeat(doc, names), None),
+        lifecycle=parse_lifecycle(doc, str(base), p),
+        alerting=parse_alerting(doc, names, p),
     )
+    if p.errors:
+        raise InvalidConfigError(p.ordered(), partial=cfg)
+    return cfg
 
 
 # -- sections --------------------------------------------------------------------------
+def _storage(doc: Node, base: Path) -> tuple[str, float | None, int]:
+    storage = section(doc, "storage")
+    only_keys(storage, {"db", "retention", "max_series"}, "storage")
+    retention = duration(storage, "retention", None) if "retention" in storage else None
+    return (
+        str(base / expand_env(get_str(storage, "db", "triaged.db"))),
+        retention,
+        positive_int(storage, "max_series", 1_000_000),
+    )
+
+
+def _scrape(doc: Node) -> tuple[float, float]:
+    """The default interval and timeout of targets and probes."""
+    scrape = section(doc, "scrape")
+    only_keys(scrape, {"interval", "timeout"}, "scrape")
+    interval = duration(scrape, "interval", 15.0, positive=True)
+    return interval, duration(scrape, "timeout", min(10.0, interval), positive=True)
+
+
+def _log(doc: Node) -> tuple[str, str]:
+    output = section(doc, "log")
+    only_keys(output, {"level", "format"}, "log")
+    log_format = get_str(output, "format", "auto")
+    if log_format not in ("auto", "json", "console"):
+        raise output.error("format", "log.format must be auto, json or console")
+    return get_str(output, "level", "info"), log_format
+
+
 def _target(n: Node, interval: float, timeout: float) -> TargetConfig:
     only_keys(n, {"job", "url", "interval", "timeout", "labels", "max_body_bytes", "max_samples"}, "target")
     t = TargetConfig(
         job=req_str(n, "job"),
         url=_url(n),
-        interval_s=duration(n, "interval", interval),
-        timeout_s=duration(n, "timeout", min(timeout, duration(n, "interval", interval))),
+        interval_s=duration(n, "interval", interval, positive=True),
+        timeout_s=duration(n, "timeout", min(timeout, duration(n, "interval", interval)), positive=True),
         labels=str_map(n, "labels"),
         max_body_bytes=positive_int(n, "max_body_bytes", 10 * 1024 * 1024),
         max_samples=positive_int(n, "max_samples", 100_000),
@@ -243,8 +302,8 @@ def _probe(n: Node, interval: float, timeout: float) -> ProbeConfig:
     return ProbeConfig(
         job=req_str(n, "job"),
         url=_url(n),
-        interval_s=duration(n, "interval", interval),
-        timeout_s=duration(n, "timeout", min(timeout, 5.0)),
+        interval_s=duration(n, "interval", interval, positive=True),
+        timeout_s=duration(n, "timeout", min(timeout, 5.0), positive=True),
         labels=str_map(n, "labels"),
         expect_status=(status[0], status[1]),
     )
@@ -260,14 +319,17 @@ def _notifier(n: Node) -> NotifierConfig:
         name=req_str(n, "name"),
         type=kind,
         url=get_str(n, "url", ""),
-        timeout_s=duration(n, "timeout", 5.0),
+        timeout_s=duration(n, "timeout", 5.0, positive=True),
         headers=str_map(n, "headers"),
         raw=dict(n),
     )
 
 
-def _route(n: Node) -> RouteConfig:
+def _route(n: Node, receivers: set[str]) -> RouteConfig:
     only_keys(n, {"receiver", "severities", "events", "match"}, "route")
+    receiver = req_str(n, "receiver")
+    if receiver not in receivers:
+        raise n.error("receiver", f"route receiver {receiver!r} is not a configured notifier")
     try:
         sev = frozenset(Severity.parse(s) for s in str_list(n, "severities")) or frozenset(Severity)
     except ValueError as exc:
@@ -276,9 +338,7 @@ def _route(n: Node) -> RouteConfig:
         events = frozenset(Event(e) for e in str_list(n, "events")) or frozenset(Event)
     except ValueError as exc:
         raise n.error("events", f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
-    return RouteConfig(
-        receiver=req_str(n, "receiver"), severities=sev, events=events, match=str_map(n, "match")
-    )
+    return RouteConfig(receiver=receiver, severities=sev, events=events, match=str_map(n, "match"))
 
 
 def _incidents(n: Node) -> IncidentConfig:
@@ -291,13 +351,16 @@ def _incidents(n: Node) -> IncidentConfig:
 
 
 def _outbox(n: Node) -> OutboxConfig:
-    only_keys(n, {"interval", "base_backoff", "max_backoff", "max_attempts", "lease"}, "outbox")
+    only_keys(
+        n, {"interval", "base_backoff", "max_backoff", "max_attempts", "lease", "max_retry_after"}, "outbox"
+    )
     return OutboxConfig(
-        interval_s=duration(n, "interval", 1.0),
+        interval_s=duration(n, "interval", 1.0, positive=True),
         base_backoff_s=duration(n, "base_backoff", 2.0),
         max_backoff_s=duration(n, "max_backoff", 300.0),
         max_attempts=positive_int(n, "max_attempts", 50),
-        lease_s=duration(n, "lease", 60.0),
+        lease_s=duration(n, "lease", 60.0, positive=True),
+        max_retry_after_s=duration(n, "max_retry_after", 900.0),
     )
 
 
@@ -321,7 +384,7 @@ def _http(doc: Node, base: Path) -> HttpConfig:
         token_file=str(base / token_file) if token_file else "",
         token_env=get_str(n, "token_env", ""),
         max_body_bytes=positive_int(n, "max_body_bytes", 64 * 1024),
-        request_timeout_s=duration(n, "timeout", 10.0),
+        request_timeout_s=duration(n, "timeout", 10.0, positive=True),
     )
 
 

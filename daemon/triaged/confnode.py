@@ -2,18 +2,22 @@
 
 Each one either returns a value of the promised type or raises a ConfigError that
 names the file, line and key, so no config module repeats its own validation.
+:class:`Problems` collects the errors of independent sections and list items, so
+`triaged check` can report all of them in one run instead of one per run.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from triaged.yamlfile import Node, parse_duration
+from triaged.errors import ConfigError
+from triaged.yamlfile import Node, Seq, parse_duration
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -22,6 +26,48 @@ def expand_env(text: str) -> str:
     """``${VAR}`` and ``${VAR:-default}`` in paths, so one config serves systemd
     (``$STATE_DIRECTORY``, ``$CONFIGURATION_DIRECTORY``) and a checkout."""
     return _ENV_RE.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), text)
+
+
+class Problems:
+    """Errors found so far in one config file. ``attempt`` parses one independent part
+    (a section, one list item); if it fails, the error is kept and ``fallback`` stands
+    in for it, so the parts after it are still checked."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def attempt(self, parse: Callable[[], T], fallback: T) -> T:
+        try:
+            return parse()
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return fallback
+
+    def each(self, items: Iterable[U], parse: Callable[[U], T]) -> list[T]:
+        """Parse every item of a list; the broken ones are reported and left out."""
+        out: list[T] = []
+        for item in items:
+            try:
+                out.append(parse(item))
+            except ConfigError as exc:
+                self.errors.append(exc)
+        return out
+
+    def nodes(self, doc: Node, key: str) -> list[Node]:
+        """The list of mappings under ``key`` (none if it is not one: that is reported)."""
+        empty: list[Node] = []
+        return self.attempt(lambda: node_list(doc, key), empty)
+
+    def only_keys(self, n: Node, allowed: set[str], where: str) -> None:
+        """Every unknown key, not just the first."""
+        self.errors.extend(n.error(key, _unknown(key, allowed, where)) for key in n if key not in allowed)
+
+    def ordered(self) -> list[ConfigError]:
+        """By file and line, each message once."""
+        unique: dict[str, ConfigError] = {}
+        for e in self.errors:
+            unique.setdefault(str(e), e)
+        return sorted(unique.values(), key=lambda e: (e.file or "", e.line or 0))
 
 
 def empty_like(parent: Node) -> Node:
@@ -57,12 +103,17 @@ def parse_list(doc: Node, key: str, parse: Callable[[Node], T]) -> list[T]:
 def only_keys(n: Node, allowed: set[str], where: str) -> None:
     for key in n:
         if key not in allowed:
-            raise n.error(key, f"unknown key {key!r} in {where} (allowed: {', '.join(sorted(allowed))})")
+            raise n.error(key, _unknown(key, allowed, where))
+
+
+def _unknown(key: str, allowed: set[str], where: str) -> str:
+    return f"unknown key {key!r} in {where} (allowed: {', '.join(sorted(allowed))})"
 
 
 def get_str(n: Node, key: str, default: str) -> str:
-    value = n.get(key, default)
-    if not isinstance(value, str):
+    # A string field reads a plain scalar as written (`off`, `1.10`), as Go's yaml does.
+    value = n.text(key) if key in n else default
+    if value is None:
         raise n.error(key, f"'{key}' must be a string")
     return value
 
@@ -80,28 +131,41 @@ def positive_int(n: Node, key: str, default: int) -> int:
     return value
 
 
-def duration(n: Node, key: str, default: T) -> float | T:
+def duration(n: Node, key: str, default: T, *, positive: bool = False) -> float | T:
+    """A Prometheus duration string (``30s``, ``5m``, ``1h30m``). As in Prometheus, a
+    bare number other than ``0`` is refused: ``reopen_window: 5`` could mean seconds
+    or minutes. ``positive`` also refuses zero (intervals, timeouts)."""
     if key not in n:
         return default
+    value = n[key]
+    if isinstance(value, int | float) and not isinstance(value, bool) and value != 0:
+        raise n.error(
+            key, f"{key}: {value!r} is not a valid duration: give a unit, e.g. {value:g}s or {value:g}m"
+        )
     try:
-        return parse_duration(n[key])
+        seconds = parse_duration(value)
     except ValueError as exc:
         raise n.error(key, f"{key}: {exc}") from exc
+    if positive and seconds <= 0:
+        raise n.error(key, f"{key}: must be longer than 0s, got {value!r}")
+    return seconds
 
 
 def str_list(n: Node, key: str) -> list[str]:
     value = n.get(key)
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    texts = [value.text(i) for i in range(len(value))] if isinstance(value, Seq) else None
+    if texts is None or any(t is None for t in texts):
         raise n.error(key, f"'{key}' must be a list of strings")
-    return value
+    return [t for t in texts if t is not None]
 
 
 def str_map(n: Node, key: str) -> dict[str, str]:
     value = n.get(key)
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str | int | float) for v in value.values()):
+    texts = {str(k): value.text(k) for k in value} if isinstance(value, Node) else None
+    if texts is None or any(t is None for t in texts.values()):
         raise n.error(key, f"'{key}' must be a mapping of strings")
-    return {str(k): str(v) for k, v in value.items()}
+    return {k: t for k, t in texts.items() if t is not None}

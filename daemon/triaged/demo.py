@@ -15,10 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from triaged.app import Daemon, Runner, build
+from triaged.app import Daemon, build
 from triaged.config import parse_config
 from triaged.incidents.model import Incident
 from triaged.model import Severity
+from triaged.runner import Runner
 from triaged.simulator import Simulator
 from triaged.store import incidents as incident_rows
 from triaged.store import outbox
@@ -230,7 +231,7 @@ def render_table(results: list[StepResult]) -> str:
 
 
 def _clock(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts))
+    return time.strftime("%H:%M:%S UTC", time.gmtime(ts))
 
 
 def run_demo(db: Path, say: Say, steps: tuple[Step, ...] = STEPS) -> int:

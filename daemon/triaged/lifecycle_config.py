@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from triaged.confnode import duration, expand_env, only_keys, positive_int, section
+from triaged.confnode import Problems, duration, expand_env, only_keys, positive_int, section
 from triaged.model import Severity
 from triaged.yamlfile import Node
 
@@ -57,21 +57,24 @@ class LifecycleConfig:
 TOP_KEYS = {"slos", "postmortem", "actions", "evidence"}
 
 
-def parse_lifecycle(doc: Node, base_dir: str) -> LifecycleConfig:
-    slos = doc.get("slos") or []
-    if not isinstance(slos, list) or not all(isinstance(s, Node) for s in slos):
-        raise doc.error("slos", "'slos' must be a list of mappings")
-    parsed = tuple(_slo(s) for s in slos)
+def parse_lifecycle(doc: Node, base_dir: str, problems: Problems) -> LifecycleConfig:
+    """The lifecycle sections of ``doc``; each broken section or SLO is added to
+    ``problems`` and replaced by its default, so the others are still checked."""
+    p = problems
+    parsed = tuple(p.each(p.nodes(doc, "slos"), _slo))
     seen: set[str] = set()
     for s in parsed:
         if s.name in seen:
-            raise doc.error("slos", f"duplicate SLO name {s.name!r}")
+            p.errors.append(doc.error("slos", f"duplicate SLO name {s.name!r}"))
         seen.add(s.name)
     return LifecycleConfig(
         slos=parsed,
-        postmortem=_postmortem(section(doc, "postmortem"), base_dir),
-        actions=_actions(section(doc, "actions")),
-        evidence=_evidence(section(doc, "evidence")),
+        postmortem=p.attempt(
+            lambda: _postmortem(section(doc, "postmortem"), base_dir),
+            PostmortemConfig(dir=_join(base_dir, "postmortems")),
+        ),
+        actions=p.attempt(lambda: _actions(section(doc, "actions")), ActionsConfig()),
+        evidence=p.attempt(lambda: _evidence(section(doc, "evidence")), EvidenceConfig()),
     )
 
 
@@ -100,9 +103,9 @@ def _slo(n: Node) -> SLOConfig:
         good=n["good"],
         total=n["total"],
         objective=round(float(objective) / 100.0, 12),  # 99.9 → 0.999, not 0.9990000000000001
-        window_s=duration(n, "window", 30 * 86_400.0),
+        window_s=duration(n, "window", 30 * 86_400.0, positive=True),
         service=service,
-        interval_s=duration(n, "interval", 60.0),
+        interval_s=duration(n, "interval", 60.0, positive=True),
     )
 
 

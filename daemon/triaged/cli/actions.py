@@ -31,7 +31,11 @@ def actions() -> None:
 @click.argument("incident_id", type=int)
 @click.option("--title", required=True, help="What will change, where: specific enough to verify.")
 @click.option("--owner", default=None, help="One person who drives it.")
-@click.option("--due", default=None, help="YYYY-MM-DD (end of day, UTC) or a duration (7d, 2w).")
+@click.option(
+    "--due",
+    default=None,
+    help="YYYY-MM-DD (end of that day, UTC), YYYY-MM-DDTHH:MM (UTC) or a duration (7d, 2w).",
+)
 @click.option("--priority", default=None, help=f"{' | '.join(PRIORITIES)}.")
 @click.option("--type", "kind", default=None, help=f"{' | '.join(TYPES)}.")
 @click.option("--by", "actor", default=None, help="Who records it (default: $TRIAGED_USER or $USER).")
@@ -50,20 +54,45 @@ def add_cmd(
 ) -> None:
     """Add an action item to INCIDENT. Refused, with every reason, unless it is
     specific, owned, dated and prioritised."""
+    from triaged.incidents.actions import validate_new
     from triaged.incidents.followup import ActionError, FollowUp, NewItem
 
-    follow = FollowUp(open_db(db_path, config_path))
+    now = time.time()
+    bad_due = _due_problem(due)
     try:
+        if bad_due:  # every other reason too, with a stand-in due date
+            validate_new(title=title, owner=owner, due="1d", priority=priority, kind=kind, now=now)
+            raise ActionError([bad_due])
+        follow = FollowUp(open_db(db_path, config_path))
         item = follow.add(
-            incident_id, NewItem(title, owner, due, priority, kind), actor or actor_default(), time.time()
+            incident_id, NewItem(title, owner, due, priority, kind), actor or actor_default(), now
         )
     except ActionError as exc:
-        raise click.ClickException("action item refused:\n  - " + "\n  - ".join(exc.reasons)) from exc
+        reasons = [bad_due, *exc.reasons] if bad_due and bad_due not in exc.reasons else exc.reasons
+        raise click.ClickException("action item refused:\n  - " + "\n  - ".join(reasons)) from exc
     except LookupError as exc:
         raise click.ClickException(str(exc).strip("'\"")) from exc
     click.echo(
         f"action item #{item.id} added to incident #{incident_id}: {item.owner}, due {when(item.due_at)}"
     )
+
+
+def _due_problem(due: str | None) -> str | None:
+    """A --due that looks like a date but is not one (2026-13-01), said plainly."""
+    import re
+    from datetime import datetime
+
+    text = (due or "").strip()
+    for pattern, fmt, form in (
+        (r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d", "YYYY-MM-DD"),
+        (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", "%Y-%m-%dT%H:%M", "YYYY-MM-DDTHH:MM"),
+    ):
+        if re.fullmatch(pattern, text):
+            try:
+                datetime.strptime(text.replace(" ", "T"), fmt)
+            except ValueError:
+                return f"--due: expected {form}, got {text!r}"
+    return None
 
 
 @actions.command("list")
@@ -154,5 +183,46 @@ def _move(name: str, target: str, help_text: str) -> None:
 
 _move("start", "in_progress", "Work on the item has started.")
 _move("done", "done", "The change is made; it still needs verifying (`actions verify`).")
-_move("verify", "verified", "Confirm a done item did what it promised: only now is it closed.")
+
+
+@actions.command("verify")
+@click.argument("item_id", type=int)
+@click.option("--failed", is_flag=True, help="It did not do what it promised: back to in_progress.")
+@click.option(
+    "--note", "-m", default="", help="How it was verified (with --failed: why it failed; required)."
+)
+@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@db_option
+@config_option()
+def verify_cmd(
+    item_id: int, failed: bool, note: str, actor: str | None, db_path: str | None, config_path: str | None
+) -> None:
+    """Confirm a done item did what it promised: only now is it closed. With --failed,
+    it goes back to in_progress, with the reason on the incident's timeline."""
+    from triaged.incidents.actions import ActionStatus
+    from triaged.incidents.followup import ActionError, FollowUp
+    from triaged.store import actions as action_rows
+
+    store = open_db(db_path, config_path)
+    target = ActionStatus.VERIFIED
+    if failed:
+        if not note.strip():
+            raise click.ClickException("--failed needs --note/-m: say what the check found")
+        item = action_rows.get(store, item_id)
+        if item is not None and item.status is not ActionStatus.DONE:
+            raise click.ClickException(
+                f"action item #{item_id} is {item.status}: only a done item can fail verification"
+            )
+        target, note = ActionStatus.IN_PROGRESS, f"verification failed: {note.strip()}"
+    try:
+        moved = FollowUp(store).move(item_id, target, actor or actor_default(), time.time(), note)
+    except ActionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except LookupError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(
+        f"action item #{moved.id} is now {moved.status}" + (" (verification failed)" if failed else "")
+    )
+
+
 _move("drop", "dropped", "Decide not to do the item (say why with --note).")

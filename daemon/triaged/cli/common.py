@@ -81,9 +81,26 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def when(ts: float | None) -> str:
+    """A time as every command prints it: in UTC and labelled so, whatever the
+    server's zone, so it matches postmortems and the other team's logs."""
     if ts is None:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def parse_utc(text: str, option: str) -> float:
+    """A time given on the command line: ``YYYY-MM-DD HH:MM`` in UTC, or with an
+    explicit offset (``2026-12-01T02:00+05:30``)."""
+    from datetime import UTC, datetime
+
+    cleaned = text.strip().removesuffix("UTC").removesuffix("Z").strip()
+    try:
+        at = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise click.ClickException(
+            f"{option}: expected 'YYYY-MM-DD HH:MM' (UTC) or an ISO time with an offset, got {text!r}"
+        ) from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 def span(start: float | None, end: float | None) -> str:
@@ -98,3 +115,24 @@ def actor_default() -> str:
     return (
         os.environ.get("TRIAGED_USER") or os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"
     )
+
+
+def api_unreachable(url: str, exc: Exception) -> str:
+    """One line for a request to the daemon's HTTP API that got no answer."""
+    import requests
+
+    if isinstance(exc, requests.Timeout):
+        return f"the triaged API at {url} did not answer in time"
+    if not isinstance(exc, requests.ConnectionError):
+        return f"the triaged API at {url}: {exc}"
+    text = str(exc).lower()
+    why = "cannot connect"
+    for needle, short in (
+        ("refused", "connection refused"),
+        ("name or service not known", "unknown host"),
+        ("no route to host", "no route to host"),
+    ):
+        if needle in text:
+            why = short
+            break
+    return f"cannot reach the triaged API at {url}: {why} — is the daemon running with `http:` enabled?"

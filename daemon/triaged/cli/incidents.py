@@ -19,6 +19,19 @@ from triaged.cli.common import (
     when,
 )
 
+# `open` plus every IncidentStatus (a test keeps them in step; the enum is not imported
+# here so that `triaged --help` stays fast).
+STATUSES = (
+    "open",
+    "detected",
+    "acknowledged",
+    "investigating",
+    "mitigated",
+    "resolved",
+    "postmortem",
+    "closed",
+)
+
 
 @click.group()
 def incidents() -> None:
@@ -32,10 +45,13 @@ def incidents() -> None:
 @click.option(
     "--status",
     "status",
+    type=click.Choice(STATUSES, case_sensitive=False),
     default=None,
-    help="open, detected, acknowledged, investigating, mitigated, resolved, postmortem or closed.",
+    help="Only incidents in this state; `open` means any state before resolved.",
 )
-@click.option("--limit", default=50, show_default=True, help="Newest N incidents.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Newest N incidents."
+)
 def list_cmd(
     db_path: str | None, config_path: str | None, as_json: bool, status: str | None, limit: int
 ) -> None:
@@ -43,7 +59,7 @@ def list_cmd(
     from triaged.store import incidents as rows
 
     store = open_db(db_path, config_path)
-    found = rows.list_incidents(store, status=status, limit=limit)
+    found = rows.list_incidents(store, status=status.lower() if status else None, limit=limit)
     if as_json:
         print_json([_incident_dict(i) for i in found])
         return
@@ -168,27 +184,55 @@ def _human(action: str, target: str, help_text: str) -> None:
     @click.argument("incident_id", type=int)
     @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
     @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+    @click.option(
+        "--force",
+        is_flag=True,
+        hidden=target != "resolved",
+        help="Resolve even though alerts still fire (they reopen it at the next evaluation).",
+    )
     @db_option
     @config_option()
     def cmd(
-        incident_id: int, reason: str, actor: str | None, db_path: str | None, config_path: str | None
+        incident_id: int,
+        reason: str,
+        actor: str | None,
+        force: bool,
+        db_path: str | None,
+        config_path: str | None,
     ) -> None:
+        from triaged.incidents.human import AlreadyDoneError
         from triaged.incidents.model import IncidentStatus, TransitionError
 
         actions = _actions(db_path, config_path)
+        before = _status_of(actions.store, incident_id)
         try:
             inc = actions.move(
-                incident_id, IncidentStatus(target), actor or actor_default(), reason, time.time()
+                incident_id,
+                IncidentStatus(target),
+                actor or actor_default(),
+                reason,
+                time.time(),
+                force=force,
             )
+        except AlreadyDoneError as done:  # a second responder, or a retried command: fine
+            click.echo(f"{done}; nothing changed")
+            return
         except (TransitionError, LookupError) as exc:
             raise click.ClickException(str(exc).strip("'\"")) from exc
         click.echo(f"incident #{inc.id} is now {inc.status}")
+        if _announced(before, target):
+            click.echo(_delivery_note(config_path))
 
 
 _human("ack", "acknowledged", "Acknowledge: you are on it (stops re-paging).")
 _human("investigate", "investigating", "Mark as being investigated.")
 _human("mitigate", "mitigated", "Impact is mitigated; the cause may remain.")
-_human("resolve", "resolved", "Resolve by hand.")
+_human(
+    "resolve",
+    "resolved",
+    "Resolve by hand. Refused while its alerts still fire unsilenced (they would reopen"
+    " it at once): let it resolve itself, silence them first, or pass --force.",
+)
 _human("reopen", "detected", "Reopen a resolved incident.")
 _human("close", "closed", "Close a resolved incident (postmortem complete closes it too).")
 
@@ -258,12 +302,35 @@ def severity_cmd(
 def note_cmd(
     incident_id: int, text: str, actor: str | None, db_path: str | None, config_path: str | None
 ) -> None:
-    """Add a note to the timeline."""
+    """Add a note to the timeline: what you saw, tried or decided."""
+    if not text.strip():
+        raise click.ClickException("the note is empty: write what you saw, tried or decided")
     try:
         _actions(db_path, config_path).note(incident_id, actor or actor_default(), text, time.time())
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc).strip("'\"")) from exc
     click.echo(f"note added to incident #{incident_id}")
+
+
+def _status_of(store: Any, incident_id: int) -> str | None:
+    from triaged.store import incidents as rows
+
+    inc = rows.get_incident(store, incident_id)
+    return None if inc is None else str(inc.status)
+
+
+def _announced(before: str | None, target: str) -> bool:
+    """Whether receivers hear of this move: an ack (or investigating/mitigating straight
+    from detected, which acks), a resolve or a reopen."""
+    return target in ("acknowledged", "resolved", "detected") or (
+        before == "detected" and target in ("investigating", "mitigated")
+    )
+
+
+def _delivery_note(config_path: str | None) -> str:
+    if config_path:
+        return "recorded and queued for the routed receivers: the running daemon delivers it"
+    return "recorded only: without --config (or $TRIAGED_CONFIG) the receivers were not told"
 
 
 def _actions(db_path: str | None, config_path: str | None) -> Any:

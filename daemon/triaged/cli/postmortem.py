@@ -55,7 +55,12 @@ def postmortem() -> None:
     metavar="DIR",
     help="Folder [default: postmortem.dir, else ./postmortems].",
 )
-@click.option("--force", is_flag=True, help="Overwrite an existing draft (and its edits).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Draft again over an existing draft (e.g. to pick up new action items); the old"
+    " file, with your edits, is kept beside it as .bak.",
+)
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
 @config_option()
@@ -68,11 +73,15 @@ def draft_cmd(
     config_path: str | None,
 ) -> None:
     """Write INCIDENT's postmortem (Markdown) and a chart of the triggering metric (SVG),
-    pre-filled from the timeline and evidence. Moves the incident to `postmortem`."""
-    from triaged.incidents.postmortem_ops import PostmortemError, write_draft
+    pre-filled from the timeline and evidence. Moves the incident to `postmortem`.
+
+    An existing draft is never overwritten silently: without --force it is refused;
+    with --force the old file is first copied to a .bak beside it."""
+    from triaged.incidents.postmortem_ops import PostmortemError, md_path, write_draft
 
     store = open_db(db_path, config_path)
     folder = Path(out_dir or lifecycle_config(config_path).postmortem.dir)
+    backup = _backup(md_path(folder, incident_id)) if force else None
     try:
         written = write_draft(
             store,
@@ -84,7 +93,11 @@ def draft_cmd(
             force=force,
         )
     except (PostmortemError, LookupError) as exc:
+        if backup is not None:
+            backup.unlink()  # nothing was overwritten
         raise click.ClickException(str(exc).strip("'\"")) from exc
+    if backup is not None:
+        click.echo(f"kept the previous draft, with any edits, as {backup}")
     click.echo(f"wrote {written.markdown}")
     if written.chart is not None:
         click.echo(f"wrote {written.chart}")
@@ -97,27 +110,66 @@ def draft_cmd(
         )
 
 
+def _backup(md: Path) -> Path | None:
+    """Copy an existing draft aside before --force rewrites it."""
+    import shutil
+
+    if not md.exists():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    backup = md.with_name(f"{md.name}.{stamp}.bak")
+    try:
+        shutil.copy2(md, backup)
+    except OSError as exc:
+        raise click.ClickException(f"{backup}: cannot keep a copy of the old draft: {exc.strerror}") from exc
+    return backup
+
+
 @postmortem.command("check")
 @click.argument("target")
 @db_option
 @config_option()
 def check_cmd(target: str, db_path: str | None, config_path: str | None) -> None:
-    """Flag blameful phrasing in a postmortem: TARGET is an incident number or a file.
-    Exits 1 when something is found."""
+    """Flag blameful phrasing in a postmortem: TARGET is an incident number (its draft,
+    found through the database) or a Markdown file (no database needed; with --db or
+    --config, the incident's people are checked for too). Exits 1 when something is found."""
     from triaged.incidents.blameless import format_findings
     from triaged.incidents.postmortem_ops import PostmortemError, check
 
-    store = open_db(db_path, config_path)
-    incident_id, path = (int(target), None) if target.isdigit() else (0, Path(target))
-    try:
-        where, findings = check(store, incident_id, path)
-    except PostmortemError as exc:
-        raise click.ClickException(str(exc)) from exc
+    if target.isdigit():
+        try:
+            where, findings = check(open_db(db_path, config_path), int(target))
+        except PostmortemError as exc:
+            raise click.ClickException(str(exc)) from exc
+    else:
+        where, findings = _check_file(Path(target), db_path, config_path)
     for line in format_findings(findings, str(where)):
         click.echo(line)
     if findings:
         raise click.exceptions.Exit(1)
     click.echo(f"{where}: no blameful phrasing found")
+
+
+def _check_file(path: Path, db_path: str | None, config_path: str | None) -> tuple[Path, list[Any]]:
+    """A file is checked on its own. If a database was named and the file is a draft
+    (``incident-N-postmortem.md``), naming one of incident N's people as a cause is
+    flagged too."""
+    import re
+
+    from triaged.incidents.blameless import scan
+    from triaged.incidents.postmortem_ops import people_of
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise click.ClickException(f"{path}: no such file") from None
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror}") from exc
+    people: set[str] = set()
+    draft = re.fullmatch(r"incident-(\d+)-postmortem\.md", path.name)
+    if draft and (db_path or config_path):
+        people = people_of(open_db(db_path, config_path), int(draft.group(1)))
+    return path, scan(text, people)
 
 
 @postmortem.command("complete")

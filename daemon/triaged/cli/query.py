@@ -13,7 +13,7 @@ import time
 
 import click
 
-from triaged.cli.common import config_option, json_option, print_json, table
+from triaged.cli.common import api_unreachable, config_option, json_option, print_json, table
 
 
 @click.command()
@@ -63,13 +63,12 @@ def query(
     from triaged.sources.base import Source
     from triaged.sources.scrape import Scraper, ScrapeTarget
     from triaged.tsdb import Storage, StorageLimits
-    from triaged.yamlfile import parse_duration
 
     try:
         parsed = parse_expr(expr)
-        gap, limit = parse_duration(every), parse_duration(timeout)
-    except (ExprError, ValueError) as exc:
+    except ExprError as exc:
         raise click.ClickException(str(exc)) from exc
+    gap, limit = _duration(every, "--every"), _duration(timeout, "--timeout")
     sources: list[Source] = [Scraper(ScrapeTarget(job="query", url=u, timeout=limit)) for u in urls]
     if config_path:
         from triaged.app import build_sources
@@ -80,7 +79,9 @@ def query(
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
     if not sources:
-        raise click.UsageError("give --scrape URL or --config FILE: there is nothing to query")
+        raise click.UsageError(
+            "nothing to query: give --api URL (a running daemon), --scrape URL or --config FILE"
+        )
     storage = Storage(StorageLimits(retention_ms=None))
     now = time.time()
     for i in range(max(1, scrapes)):
@@ -140,12 +141,21 @@ def _ask_daemon(api_url: str, expr: str, token_file: str | None) -> dict[str, ob
             headers={"Authorization": f"Bearer {token}"}, timeout=10,
         )  # fmt: skip
     except requests.RequestException as exc:
-        raise click.ClickException(f"{api_url}: {type(exc).__name__}") from exc
+        raise click.ClickException(api_unreachable(api_url, exc)) from exc
     body = resp.json() if resp.headers.get("Content-Type", "").startswith("application/json") else {}
     if resp.status_code != 200:
         raise click.ClickException(f"{api_url}: HTTP {resp.status_code}: {body.get('error', resp.reason)}")
     data: dict[str, object] = body["data"]
     return data
+
+
+def _duration(text: str, option: str) -> float:
+    from triaged.yamlfile import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.ClickException(f"{option}: {exc}") from exc
 
 
 def _print_api(data: dict[str, object], as_json: bool) -> None:

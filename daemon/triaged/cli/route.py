@@ -9,6 +9,9 @@ import click
 
 from triaged.cli.common import config_option, db_option, json_option, print_json, resolve_db, table, when
 
+# The values of triaged.messages.Event (a test keeps them in step).
+EVENTS = ("open", "escalate", "repage", "ack", "resolve", "reminder", "reopen", "heartbeat")
+
 
 @click.group()
 def route() -> None:
@@ -18,8 +21,8 @@ def route() -> None:
 @route.command("test")
 @click.option("--labels", "labels_text", required=True, metavar="K=V,…",
               help="The alert's labels, e.g. severity=P1,service=bharatmart-api,team=payments.")  # fmt: skip
-@click.option("--event", default="open", show_default=True,
-              help="open, escalate, repage, ack, resolve, reopen, reminder.")  # fmt: skip
+@click.option("--event", default="open", show_default=True, type=click.Choice(EVENTS),
+              help="The notification to route.")  # fmt: skip
 @config_option(required=True)
 @db_option
 @json_option

@@ -17,9 +17,10 @@ def rules() -> None:
 def check_cmd(files: tuple[str, ...]) -> None:
     """Validate rule files: YAML, fields, PromQL, templates, severities.
 
-    Prints every problem as `file:line: message`; exits 1 if any.
+    Prints every problem as `file:line: message`; exits 1 if any. Warnings (an
+    alert without a `severity` label, which opens P3 incidents) do not fail the check.
     """
-    from triaged.rules.format import RuleFileError, load_rule_file
+    from triaged.rules.format import RuleFileError, load_rule_file, rule_warnings
 
     problems = 0
     for path in files:
@@ -30,6 +31,8 @@ def check_cmd(files: tuple[str, ...]) -> None:
                 click.echo(str(e), err=True)
             problems += len(exc.errors)
             continue
+        for warning in rule_warnings(groups):  # valid, but worth a second look
+            click.echo(warning, err=True)
         click.echo(f"{path}: ok ({len(groups)} groups, {sum(len(g.rules) for g in groups)} rules)")
     if problems:
         sys.exit(1)
@@ -37,7 +40,12 @@ def check_cmd(files: tuple[str, ...]) -> None:
 
 @rules.command("test")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--run", "run_pattern", metavar="REGEX", help="Only run test groups whose name matches REGEX.")
+@click.option(
+    "--run",
+    "run_pattern",
+    metavar="REGEX",
+    help="Only run test groups whose name matches REGEX (an error if none does).",
+)
 def test_cmd(files: tuple[str, ...], run_pattern: str | None) -> None:
     """Unit-test rule files with promtool-format test files.
 
@@ -55,11 +63,17 @@ def test_cmd(files: tuple[str, ...], run_pattern: str | None) -> None:
         run = re.compile(run_pattern) if run_pattern else None
     except re.error as exc:
         raise click.BadParameter(f"invalid regex: {exc}", param_hint="--run") from exc
-    failed = 0
+    failed = ran = 0
     for path in files:
         result = run_rule_test_file(path, run)
+        ran += result.groups_run
+        if run is not None and result.ok and not result.groups_run:
+            click.echo(f"Unit Testing: {path}\n  no test group matches --run {run_pattern}\n")
+            continue
         click.echo(format_file_result(result))
         click.echo()
         failed += not result.ok
+    if run is not None and not ran and not failed:
+        raise click.ClickException(f"no test group matches --run {run_pattern}: nothing was tested")
     if failed:
         sys.exit(1)

@@ -8,11 +8,12 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from triaged.cli.common import config_option
+from triaged.cli.common import api_unreachable, config_option
+from triaged.errors import ConfigError
 
 
 @click.command()
@@ -38,9 +39,9 @@ def run(config_path: str, flush_timeout: float) -> None:
     import structlog
 
     from triaged import log
-    from triaged.app import Runner, build
+    from triaged.app import build
     from triaged.config import load_config
-    from triaged.errors import ConfigError
+    from triaged.runner import Runner
     from triaged.service.auth import TokenError
     from triaged.service.host import ServiceHost, pid_file_for
     from triaged.service.preflight import required_problems
@@ -124,44 +125,80 @@ def check(config_path: str, connect: bool, timeout: float) -> None:
     """Validate the config, its required settings and every rule file, without
     starting anything.
 
-    Prints `file:line: message` for each problem and exits 1 if there is any.
+    Prints every problem it finds, one per line as `file:line: message` (a mistake
+    in one section does not hide the next), and exits 1 if there is any.
     """
     import io
-    import time
 
     from triaged import log
-    from triaged.app import build_sources, load_rule_specs
-    from triaged.config import load_config
-    from triaged.errors import ConfigError
-    from triaged.service.preflight import connect_checks, oci_offline_problems, required_problems
+    from triaged.app import load_rule_specs
+    from triaged.config import InvalidConfigError, load_config
+    from triaged.service.preflight import oci_offline_problems, required_problems
 
     log.configure("critical", "console", stream=io.StringIO())  # findings are printed, not logged
+    found: list[ConfigError] = []
     try:
         cfg = load_config(config_path)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
+    except InvalidConfigError as exc:
+        found += exc.errors
+        if exc.partial is None:
+            _fail([str(e) for e in found])
+        cfg = exc.partial  # defaults stand in for the broken parts: the rule files still get checked
+    except ConfigError as exc:  # unreadable, or not YAML
+        _fail([str(exc)])
     specs, errors = load_rule_specs(cfg)
-    problems = [str(e) for e in errors] + required_problems(cfg) + oci_offline_problems(cfg)
-    if connect:
-        for reach in connect_checks(cfg, build_sources(cfg), time.time(), timeout):
-            click.echo(
-                f"{'ok  ' if reach.ok else 'FAIL'}  {reach.what}"
-                + (f": {reach.detail}" if reach.detail else "")
-            )
-            if not reach.ok:
-                problems.append(f"unreachable: {reach.what}: {reach.detail}")
-    for p in problems:
-        click.echo(p, err=True)
+    # On a partial config, required settings would report knock-on effects of its errors.
+    problems = [] if found else required_problems(cfg) + oci_offline_problems(cfg)
+    found += [_located(e, cfg) for e in errors]
+    found.sort(key=lambda e: (e.file != cfg.path, e.file or "", e.line or 0))  # the config first
+    problems = [str(e) for e in found] + problems
+    if connect and not problems:
+        problems += _connect(cfg, timeout)
     if problems:
-        click.echo(f"{len(problems)} problem(s) found", err=True)
-        sys.exit(1)
+        _fail(problems)
     rules = sum(len(g.rules) for g in specs)
     click.echo(
         f"{config_path}: ok ({len(cfg.targets)} targets, {len(cfg.probes)} probes, "
         f"{len(specs)} rule groups, {rules} rules, {len(cfg.notifiers)} notifiers"
         + (", all reachable)" if connect else ")")
     )
+
+
+def _connect(cfg: Any, timeout: float) -> list[str]:
+    import time
+
+    from triaged.app import build_sources
+    from triaged.service.preflight import connect_checks
+
+    problems: list[str] = []
+    for reach in connect_checks(cfg, build_sources(cfg), time.time(), timeout):
+        click.echo(
+            f"{'ok  ' if reach.ok else 'FAIL'}  {reach.what}" + (f": {reach.detail}" if reach.detail else "")
+        )
+        if not reach.ok:
+            problems.append(f"unreachable: {reach.what}: {reach.detail}")
+    return problems
+
+
+def _located(error: ConfigError, cfg: Any) -> ConfigError:
+    """A `rule_files` glob that matches nothing is reported by the rule loader against
+    the config's folder; point it at the config file and the `rule_files:` line."""
+    from triaged.yamlfile import load_yaml_file
+
+    if error.file != str(cfg.base_dir) or not error.message.startswith("rule_files:"):
+        return error
+    try:
+        line = load_yaml_file(cfg.path).line_of("rule_files")
+    except (ConfigError, AttributeError):
+        line = None
+    return ConfigError(error.message, file=cfg.path, line=line)
+
+
+def _fail(problems: list[str]) -> NoReturn:
+    for p in problems:
+        click.echo(p, err=True)
+    click.echo(f"{len(problems)} problem(s) found", err=True)
+    sys.exit(1)
 
 
 @click.command()
@@ -178,7 +215,6 @@ def reload(config_path: str, pid: int | None, use_signal: bool) -> None:
     the outcome is in the daemon's log. Under systemd: systemctl reload triaged.
     """
     from triaged.config import load_config
-    from triaged.errors import ConfigError
     from triaged.service.host import pid_file_for
 
     try:
@@ -215,8 +251,10 @@ def _reload_via_api(cfg: Any) -> None:
     try:
         resp = requests.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         outcome = resp.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise click.ClickException(f"{url}: {type(exc).__name__} (is the daemon running?)") from exc
+    except requests.RequestException as exc:
+        raise click.ClickException(api_unreachable(url, exc)) from exc
+    except ValueError as exc:
+        raise click.ClickException(f"{url}: HTTP {resp.status_code}, not a JSON answer") from exc
     if resp.status_code == 200 and outcome.get("ok"):
         kept = outcome.get("kept_alerts", 0)
         click.echo(f"reloaded: {outcome.get('rules', 0)} rules, {kept} alerts kept")
@@ -240,7 +278,7 @@ def _reload_via_api(cfg: Any) -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Also show the daemon's own log.")
 def demo(db_path: str, verbose: bool) -> None:
     """Game day: start the BharatMart simulator and the daemon, inject five faults one
-    at a time, and check each is detected, paged once and auto-resolved (~2 minutes).
+    at a time, and check each is detected, paged once and auto-resolved (about 50 seconds).
 
     Exits non-zero if any fault was missed, misclassified, paged twice or left open.
     """
@@ -258,18 +296,28 @@ def demo(db_path: str, verbose: bool) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--port", default=8080, show_default=True, help="The app: /metrics and /api/health. 0 picks a free port."
+)
+@click.option(
+    "--control-port",
+    default=8081,
+    show_default=True,
+    help="The control API that injects faults (stays up while the app is down). 0 picks a free port.",
+)
 @click.option("--environment", default="staging", show_default=True, help="The environment label.")
 @click.option("--seed", default=1, show_default=True)
-def simulate(host: str, port: int, environment: str, seed: int) -> None:
+def simulate(host: str, port: int, control_port: int, environment: str, seed: int) -> None:
     """Run the BharatMart simulator alone, with an HTTP control API to inject faults.
+    It prints its URLs when it starts.
 
     \b
-    Examples:
-      curl -s localhost:8080/control/faults
-      curl -s -XPOST localhost:8080/control/faults -d '{"latency_ms": 600}'
-      curl -s -XPOST localhost:8080/control/reset
+    Examples (default ports):
+      curl -s localhost:8080/metrics
+      curl -s localhost:8081/control/faults
+      curl -s -XPOST localhost:8081/control/faults -d '{"latency_ms": 600}'
+      curl -s -XPOST localhost:8081/control/reset
     """
     from triaged.simulator import run_simulator
 
-    run_simulator(host=host, port=port, environment=environment, seed=seed)
+    run_simulator(host=host, port=port, environment=environment, control_port=control_port, seed=seed)

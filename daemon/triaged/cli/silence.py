@@ -13,6 +13,7 @@ from triaged.cli.common import (
     db_option,
     json_option,
     open_db,
+    parse_utc,
     print_json,
     table,
     when,
@@ -39,8 +40,12 @@ def silence() -> None:
 @silence.command("add")
 @click.argument("matchers", nargs=-1, required=True)
 @click.option("--for", "duration", metavar="DURATION", help="How long, e.g. 2h, 30m. Required (or --until).")
-@click.option("--until", "until", metavar="TIME", help="End time, 'YYYY-MM-DD HH:MM' local time.")
-@click.option("--start", "start", metavar="TIME", help="Start later: 'YYYY-MM-DD HH:MM' local time.")
+@click.option(
+    "--until", "until", metavar="TIME", help="End time: 'YYYY-MM-DD HH:MM' UTC (or add an offset, +05:30)."
+)
+@click.option(
+    "--start", "start", metavar="TIME", help="Start later: 'YYYY-MM-DD HH:MM' UTC (or add an offset)."
+)
 @click.option("--reason", required=True, help="Why (shown to whoever wonders why nothing paged).")
 @click.option("--by", "author", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
@@ -70,7 +75,7 @@ def add_cmd(
         raise click.ClickException(str(exc)) from exc
     if not reason.strip():
         raise click.ClickException("--reason must say why")
-    starts = _time(start, "--start") if start else now
+    starts = parse_utc(start, "--start") if start else now
     ends = _end(starts, duration, until)
     limit = _limits(config_path)[0]
     if ends - starts > limit:
@@ -143,15 +148,26 @@ def list_cmd(
 @db_option
 @config_option()
 def expire_cmd(silence_id: int, actor: str | None, db_path: str | None, config_path: str | None) -> None:
-    """End a silence now (it stays listed as expired, with who ended it)."""
+    """End a silence now, or cancel one that has not started yet. It stays listed as
+    expired (see --expired-since), with who ended it."""
     from triaged.store import silences
 
     now = time.time()
     store = open_db(db_path, config_path)
-    found = silences.expire(store, silence_id, now, actor or actor_default())
-    if found is None:
+    before = silences.get(store, silence_id)
+    if before is None:
         raise click.ClickException(f"no silence #{silence_id}")
-    click.echo(f"silence #{silence_id} ends {when(found.ends_at)}: {found.matcher_text}")
+    if before.ends_at <= now:
+        click.echo(f"silence #{silence_id} already ended {when(before.ends_at)}; nothing changed")
+        return
+    found = silences.expire(store, silence_id, now, actor or actor_default()) or before
+    if before.starts_at > now:
+        click.echo(
+            f"silence #{silence_id} cancelled before it started (it was to start {when(before.starts_at)}):"
+            f" {found.matcher_text}"
+        )
+        return
+    click.echo(f"silence #{silence_id} ended {when(found.ends_at)}: {found.matcher_text}")
 
 
 @silence.command("muted")
@@ -195,6 +211,8 @@ def muted_cmd(
 
 # -- helpers ---------------------------------------------------------------------------
 def _state(s: Any, now: float, soon: float) -> str:
+    if s.ends_at <= now:  # also a pending silence cancelled by `expire` (its end is before its start)
+        return "expired"
     state = str(s.state(now))
     if state == "active" and s.ends_at - now <= soon:
         return "EXPIRING"
@@ -230,7 +248,7 @@ def _limits(config_path: str | None) -> tuple[float, float]:
 def _end(starts: float, duration: str | None, until: str | None) -> float:
     if bool(duration) == bool(until):
         raise click.ClickException("give exactly one of --for DURATION or --until TIME: every silence ends")
-    ends = starts + _parse(duration, "--for") if duration else _time(until or "", "--until")
+    ends = starts + _parse(duration, "--for") if duration else parse_utc(until or "", "--until")
     if ends <= starts:
         raise click.ClickException("the silence would end before it starts")
     return ends
@@ -243,15 +261,6 @@ def _parse(text: str, option: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise click.ClickException(f"{option}: {exc}") from exc
-
-
-def _time(text: str, option: str) -> float:
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return time.mktime(time.strptime(text, fmt))
-        except ValueError:
-            continue
-    raise click.ClickException(f"{option}: use 'YYYY-MM-DD HH:MM' (local time), got {text!r}")
 
 
 def _dur(seconds: float) -> str:
