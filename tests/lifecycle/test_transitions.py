@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from triaged.alerts.route import Router
 from triaged.cli import cli
 from triaged.incidents.human import HumanActions
-from triaged.incidents.model import Incident, IncidentStatus, TransitionError, transition
+from triaged.incidents.model import VERBS, Incident, IncidentStatus, TransitionError, transition
 from triaged.model import Severity
 from triaged.store import Store
 from triaged.store import incidents as rows
@@ -45,7 +45,9 @@ def test_every_pair_of_states(source: IncidentStatus, target: IncidentStatus) ->
         else:
             assert getattr(inc, f"{target.value}_at") == T0 + 100
     else:
-        with pytest.raises(TransitionError, match=f"is {source}; cannot move to {target} \\(allowed: "):
+        with pytest.raises(
+            TransitionError, match=f"is {source}: {VERBS[target]} is not possible now \\(next: "
+        ):
             transition(inc, target, T0 + 100)
         assert inc.status is source
 
@@ -68,7 +70,7 @@ def test_cli_refuses_an_invalid_move_with_a_clear_message(store: Store, make_inc
     inc = make_incident(status=S.CLOSED)
     result = CliRunner().invoke(cli, ["incidents", "ack", str(inc.id), "--db", store.path])
     assert result.exit_code == 1
-    assert f"incident {inc.id} is closed; cannot move to acknowledged (allowed: none)" in result.output
+    assert f"incident #{inc.id} is closed: ack is not possible now (next: none)" in result.output
 
 
 def test_assign_and_severity_are_timestamped_with_who_and_why(

@@ -11,8 +11,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from triaged.app import Runner, build
+from triaged.app import build
 from triaged.config import load_config
+from triaged.runner import Runner
 from triaged.service.host import ServiceHost
 from triaged.service.sdnotify import SdNotifier
 
@@ -73,10 +74,15 @@ def test_ack_note_resolve_and_read_the_timeline(host: ServiceHost) -> None:
         f"{base}/notes", headers=AUTH, json={"actor": "asha", "text": "db failover"}, timeout=5
     )
     assert noted.status_code == 200
-    resolved = requests.post(f"{base}/resolve", headers=AUTH, json={"actor": "asha"}, timeout=5)
+    twice = requests.post(f"{base}/ack", headers=AUTH, json={"actor": "omar"}, timeout=5)
+    assert twice.status_code == 200 and twice.json()["status"] == "acknowledged"  # harmless repeat
+    refused = requests.post(f"{base}/resolve", headers=AUTH, json={"actor": "asha"}, timeout=5)
+    assert refused.status_code == 409 and "ShopDown" in refused.json()["error"]  # still firing
+    forced = {"actor": "asha", "force": True}
+    resolved = requests.post(f"{base}/resolve", headers=AUTH, json=forced, timeout=5)
     assert resolved.json()["status"] == "resolved"
     again = requests.post(f"{base}/ack", headers=AUTH, json={"actor": "asha"}, timeout=5)
-    assert again.status_code == 409 and "cannot move" in again.json()["error"]
+    assert again.status_code == 409 and "ack is not possible now" in again.json()["error"]
 
     timeline = requests.get(f"{base}/timeline", headers=AUTH, timeout=5).json()
     kinds = [(e["kind"], e["actor"]) for e in timeline]

@@ -41,6 +41,18 @@ ALLOWED: dict[IncidentStatus, frozenset[IncidentStatus]] = {
 }
 
 
+# The command that makes each move, for error messages: people type verbs, not states.
+VERBS: dict[IncidentStatus, str] = {
+    S.DETECTED: "reopen",
+    S.ACKNOWLEDGED: "ack",
+    S.INVESTIGATING: "investigate",
+    S.MITIGATED: "mitigate",
+    S.RESOLVED: "resolve",
+    S.POSTMORTEM: "postmortem draft",
+    S.CLOSED: "close",
+}
+
+
 class TransitionError(ValueError):
     pass
 
@@ -78,10 +90,13 @@ def transition(incident: Incident, target: IncidentStatus, now: float) -> Incide
     """Move ``incident`` to ``target`` at ``now``, stamping the matching timestamp.
     Raises :class:`TransitionError` naming the allowed moves."""
     if target not in ALLOWED[incident.status]:
-        allowed = ", ".join(sorted(ALLOWED[incident.status])) or "none"
+        steps = ", ".join(VERBS[s] for s in sorted(ALLOWED[incident.status])) or "none"
+        verb = VERBS[target]
         raise TransitionError(
-            f"incident {incident.id} is {incident.status}; cannot move to {target} (allowed: {allowed})"
+            f"incident #{incident.id} is {incident.status}: {verb} is not possible now (next: {steps})"
         )
+    if incident.status is S.DETECTED and target in (S.INVESTIGATING, S.MITIGATED):
+        incident.acknowledged_at = now  # working on it is acknowledging it
     incident.status = target
     incident.updated_at = now
     if target is S.DETECTED:  # reopen

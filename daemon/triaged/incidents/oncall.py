@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from triaged.alerts.route import Router
 from triaged.incidents.model import Incident
+from triaged.incidents.notify import Notifications
 from triaged.incidents.service import build_message
 from triaged.messages import Event
 from triaged.model import Severity
 from triaged.store import incidents as rows
-from triaged.store import outbox
 from triaged.store.db import Store
 
 
@@ -72,25 +72,11 @@ class OnCall:
         return inc
 
     def _announce(self, inc: Incident, now: float) -> None:
-        message = build_message(self.store, inc, Event.ESCALATE, None)
-        for receiver in self.router.receivers(inc.labels, inc.severity, Event.ESCALATE):
-            if outbox.enqueue(
-                self.store,
-                incident_id=inc.id,
-                event=Event.ESCALATE.value,
-                receiver=receiver,
-                dedup_key=message.dedup_key,
-                payload=message.to_dict(),
-                now=now,
-            ):
-                rows.add_timeline(
-                    self.store,
-                    inc.id,
-                    now,
-                    "notification_queued",
-                    f"escalate queued for {receiver}",
-                    data={"receiver": receiver, "dedup_key": message.dedup_key},
-                )
+        # Through Notifications, as an automatic escalation: the same routing labels,
+        # timing, ordering and timeline entries.
+        Notifications(self.store, self.router).enqueue(
+            inc, build_message(self.store, inc, Event.ESCALATE, None), now
+        )
 
     def _get(self, incident_id: int) -> Incident:
         inc = rows.get_incident(self.store, incident_id)

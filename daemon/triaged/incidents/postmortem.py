@@ -342,7 +342,8 @@ def _actions(facts: Facts) -> list[str]:
         "",
         "<!-- Specific, owned, dated, prioritised, tracked. Add them with"
         f" `triaged actions add {inc.id} --title … --owner … --due … --priority … --type …`"
-        " and re-draft, or list them here and add them later. -->",
+        ", then add a row to the table below by hand (re-drafting needs --force, which"
+        " rewrites this file; the old one is kept as .bak). -->",
         "",
     ]
     if not facts.items:

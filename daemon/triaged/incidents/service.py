@@ -311,14 +311,21 @@ class IncidentService:
         return self.notify.enqueue(incident, build_message(self.store, incident, event, group), now)
 
 
-def dedup_key(incident: Incident, event: Event) -> str:
-    """Stable per incident and event occurrence, so a re-send is recognisable."""
-    suffix = {
-        Event.ESCALATE: f"-{incident.severity.name}",
-        Event.REOPEN: f"-{incident.reopen_count}",
-        Event.RESOLVE: f"-{incident.reopen_count}",
-    }.get(event, "")
-    return f"triaged-{incident.id}-{event.value}{suffix}"
+def dedup_key(incident: Incident, event: Event, seq: int = 0) -> str:
+    """Stable per incident and event occurrence, so a re-send is recognisable and a new
+    occurrence is never taken for an old one: ``triaged-12-open``,
+    ``triaged-12-escalate-P0``, ``triaged-12-resolve-0``. After a reopen the other
+    events name the lifetime (``triaged-12-ack-r1``): an ack happens once per lifetime.
+    ``seq`` numbers escalations within one, as severity can be lowered by hand and
+    raised again."""
+    key = f"triaged-{incident.id}-{event.value}"
+    if event in (Event.RESOLVE, Event.REOPEN):
+        return f"{key}-{incident.reopen_count}"
+    if event is Event.ESCALATE:
+        key += f"-{incident.severity.name}"
+    if event is not Event.OPEN and incident.reopen_count:
+        key += f"-r{incident.reopen_count}"
+    return f"{key}-{seq}" if seq > 1 else key
 
 
 def build_message(store: Store, incident: Incident, event: Event, group: AlertGroup | None) -> Message:
@@ -348,8 +355,9 @@ def build_message(store: Store, incident: Incident, event: Event, group: AlertGr
         if annotations.get("description"):
             lines.append(annotations["description"])
     lines.append(f"Acknowledge: triaged incidents ack {incident.id}")
+    seq = notify_state.escalations(store, incident.id) + 1 if event is Event.ESCALATE else 0
     return Message(
-        dedup_key=dedup_key(incident, event),
+        dedup_key=dedup_key(incident, event, seq),
         event=event,
         incident_id=incident.id,
         severity=incident.severity,

@@ -1,14 +1,22 @@
 """Claims due outbox rows, sends them through their receiver, records the outcome.
 
 Only this module decides what a failure means: a permanent error or too many attempts
-goes to the dead-letter state (and is logged loudly), anything else is retried with
-capped exponential backoff, never sooner than a receiver's ``retry_after``.
+goes to the dead-letter state (and is logged loudly), anything else — an unexpected
+exception included — is retried with capped exponential backoff, never sooner than a
+receiver's ``retry_after`` (itself capped, so one answer cannot stall a receiver).
+
+One dispatch runs at a time per dispatcher: the cycle (first pages at once) and the
+dispatch job share it, and a call that finds another running leaves the work to it.
+A page that went out but could not be recorded (a full disk) is remembered in memory
+and recorded on its next claim instead of being sent again.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -23,12 +31,17 @@ from triaged.store.db import Store
 
 log = structlog.get_logger("triaged.outbox")
 
+_instances = itertools.count(1)
+# Sent-but-unrecorded pages remembered at most; past it, a full disk may re-send some.
+UNRECORDED_LIMIT = 10_000
+
 
 @dataclass
 class DispatchStats:
     sent: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
     dead: dict[str, int] = field(default_factory=dict)
+    errors: int = 0  # unexpected exceptions (a bug or the store failing), all logged
 
     def bump(self, kind: str, receiver: str) -> None:
         bucket: dict[str, int] = getattr(self, kind)
@@ -46,12 +59,20 @@ class Dispatcher:
         on_sent: Callable[[str, Message], None] | None = None,
         sweeps: Sequence[Callable[[float], object]] = (),
         veto: Callable[[outbox.OutboxRow], str | None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
         self.notifiers = dict(notifiers)
         self.backoff = backoff or Backoff()
         self.lease_s = lease_s
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        # host:pid:n — unique per dispatcher; the pid lets a restart free its
+        # predecessor's claims (release_orphans).
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{next(_instances)}"
+        # Read between rounds so a long dispatch claims with fresh times, not the
+        # `now` it started with (which would shorten every lease it takes).
+        self.clock = clock
+        self._running = threading.Lock()
+        self._unrecorded: dict[int, tuple[float, str | None]] = {}
         self.stats = DispatchStats()
         self.on_sent = on_sent
         # Run before each dispatch: they record what is due at `now` (re-pages, fallback copies).
@@ -62,9 +83,31 @@ class Dispatcher:
     def dispatch(self, now: float, *, limit: int = 50) -> int:
         """Send every due row (up to ``limit``), each receiver's rows in order: one
         head row per receiver per round, rounds until nothing is due. Returns how many
-        were delivered."""
+        were delivered; 0 at once if another dispatch is running."""
+        if not self._running.acquire(blocking=False):
+            return 0
+        try:
+            return self._dispatch(now, limit)
+        finally:
+            self._running.release()
+
+    def release_orphans(self) -> int:
+        """At start-up: free rows an earlier, dead process on this host left 'sending'."""
+        host = self.worker.split(":", 1)[0]
+        freed = outbox.release_orphans(self.store, host, _pid_alive)
+        if freed:
+            log.warning("notification_claims_released", rows=freed, reason="earlier process died mid-send")
+        return freed
+
+    def _dispatch(self, now: float, limit: int) -> int:
         for sweep in self.sweeps:
-            sweep(now)
+            try:
+                sweep(now)
+            except Exception as exc:
+                self.stats.errors += 1
+                log.error(
+                    "dispatch_sweep_failed", sweep=getattr(sweep, "__qualname__", "?"), error=_one_line(exc)
+                )
         delivered = 0
         budget = limit
         while budget > 0:
@@ -75,11 +118,34 @@ class Dispatcher:
                 break
             budget -= len(rows)
             for row in rows:
-                if self._deliver(row, now):
+                if self._deliver_safely(row, now):
                     delivered += 1
+            if self.clock is not None:
+                now = max(now, self.clock())
         return delivered
 
+    def _deliver_safely(self, row: outbox.OutboxRow, now: float) -> bool:
+        try:
+            return self._deliver(row, now)
+        except Exception as exc:  # one bad row must not block its receiver's queue
+            self.stats.errors += 1
+            log.error(
+                "notification_error", receiver=row.receiver, incident_id=row.incident_id, error=_one_line(exc)
+            )
+            try:
+                self._failed(row, NotifyError(f"unexpected error: {_one_line(exc)}"), now)
+            except Exception as again:  # the store is failing: the lease brings it back
+                log.error("notification_unrecorded", receiver=row.receiver, error=_one_line(again))
+            return False
+
     def _deliver(self, row: outbox.OutboxRow, now: float) -> bool:
+        if row.id in self._unrecorded:  # sent already; only the record was missing
+            sent_at, message_id = self._unrecorded[row.id]
+            self._record_sent(row, sent_at, message_id)
+            return False
+        if row.attempts > self.backoff.max_attempts:  # e.g. leases expiring on a failing store
+            self._dead(row, f"gave up after {row.attempts - 1} attempts", now)
+            return False
         reason = self.veto(row) if self.veto is not None else None
         if reason is not None:
             self._cancel(row, reason, now)
@@ -94,23 +160,9 @@ class Dispatcher:
         except NotifyError as exc:
             self._failed(row, exc, now)
             return False
-        with self.store.atomic():
-            outbox.mark_sent(self.store, row.id, now, receipt.message_id)
-            if row.incident_id is not None:
-                incident_rows.add_timeline(
-                    self.store,
-                    row.incident_id,
-                    now,
-                    "notification_sent",
-                    f"{row.event} delivered to {row.receiver}"
-                    + (f" (message id {receipt.message_id})" if receipt.message_id else ""),
-                    data={
-                        "receiver": row.receiver,
-                        "dedup_key": row.dedup_key,
-                        "message_id": receipt.message_id,
-                        "attempts": row.attempts,
-                    },
-                )
+        if len(self._unrecorded) < UNRECORDED_LIMIT:
+            self._unrecorded[row.id] = (now, receipt.message_id)
+        self._record_sent(row, now, receipt.message_id)
         self.stats.bump("sent", row.receiver)
         log.info(
             "notification_sent",
@@ -124,16 +176,45 @@ class Dispatcher:
             self.on_sent(row.receiver, message)
         return True
 
+    def _record_sent(self, row: outbox.OutboxRow, now: float, message_id: str | None) -> None:
+        """Mark the row sent — on its own, so a failing timeline write cannot undo it —
+        then note it on the incident's timeline, best effort."""
+        with self.store.atomic():
+            held = outbox.mark_sent(self.store, row, now, message_id)
+        self._unrecorded.pop(row.id, None)
+        if not held:
+            log.warning("notification_claim_lost", receiver=row.receiver, dedup_key=row.dedup_key)
+            return
+        if row.incident_id is None:
+            return
+        try:
+            with self.store.atomic():
+                incident_rows.add_timeline(
+                    self.store,
+                    row.incident_id,
+                    now,
+                    "notification_sent",
+                    f"{row.event} delivered to {row.receiver}"
+                    + (f" (message id {message_id})" if message_id else ""),
+                    data={
+                        "receiver": row.receiver,
+                        "dedup_key": row.dedup_key,
+                        "message_id": message_id,
+                        "attempts": row.attempts,
+                    },
+                )
+        except Exception as exc:  # the page is recorded; its timeline note is extra
+            self.stats.errors += 1
+            log.error("timeline_write_failed", incident_id=row.incident_id, error=_one_line(exc))
+
     def _failed(self, row: outbox.OutboxRow, exc: NotifyError, now: float) -> None:
         self.stats.bump("failed", row.receiver)
         if exc.permanent or row.attempts >= self.backoff.max_attempts:
             reason = "permanent error" if exc.permanent else f"gave up after {row.attempts} attempts"
             self._dead(row, f"{reason}: {exc}", now)
             return
-        delay = self.backoff.delay(row.attempts)
-        if exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
-        outbox.mark_retry(self.store, row.id, now + delay, str(exc))
+        delay = self.backoff.after(row.attempts, exc.retry_after)
+        outbox.mark_retry(self.store, row, now + delay, str(exc))
         log.warning(
             "notification_retry",
             receiver=row.receiver,
@@ -145,7 +226,7 @@ class Dispatcher:
 
     def _cancel(self, row: outbox.OutboxRow, reason: str, now: float) -> None:
         with self.store.atomic():
-            notify_state.cancel(self.store, row.id, reason)
+            outbox.mark_cancelled(self.store, row, reason)
             if row.incident_id is not None:
                 incident_rows.add_timeline(
                     self.store,
@@ -160,7 +241,7 @@ class Dispatcher:
     def _dead(self, row: outbox.OutboxRow, error: str, now: float) -> None:
         self.stats.bump("dead", row.receiver)
         with self.store.atomic():
-            outbox.mark_dead(self.store, row.id, error)
+            outbox.mark_dead(self.store, row, error)
             if row.incident_id is not None:
                 incident_rows.add_timeline(
                     self.store,
@@ -171,3 +252,20 @@ class Dispatcher:
                     data={"receiver": row.receiver, "dedup_key": row.dedup_key},
                 )
         log.error("notification_dead", receiver=row.receiver, incident_id=row.incident_id, error=error)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True

@@ -1,4 +1,4 @@
-"""Runs a :class:`~triaged.app.Runner` as a service: systemd readiness and watchdog,
+"""Runs a :class:`~triaged.runner.Runner` as a service: systemd readiness and watchdog,
 the HTTP server, the dead-man's switch, reloads and the graceful stop.
 
 ``triaged run`` builds the daemon, hands the runner to :class:`ServiceHost`, and
@@ -29,7 +29,8 @@ from triaged.service.selfmetrics import SelfMetrics, ServiceStats
 from triaged.service.watchdog import Watchdog
 
 if TYPE_CHECKING:
-    from triaged.app import CycleReport, Runner
+    from triaged.app import CycleReport
+    from triaged.runner import Runner
 
 log = structlog.get_logger("triaged.service")
 
@@ -181,9 +182,10 @@ class ServiceHost:
     def _reload(self, old: Config) -> dict[str, Any]:
         try:
             cfg = load_config(self.config_path)
-        except ConfigError as exc:
-            log.error("reload_failed", errors=[str(exc)], problems=1)
-            return {"ok": False, "errors": [str(exc)]}
+        except ConfigError as exc:  # a check that collected several problems lists each one
+            problems = [str(e) for e in getattr(exc, "errors", None) or [exc]]
+            log.error("reload_failed", errors=problems, problems=len(problems))
+            return {"ok": False, "errors": problems}
         problems = required_problems(cfg, self.environ)
         if problems:
             log.error("reload_failed", errors=problems, problems=len(problems))

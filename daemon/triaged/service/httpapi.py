@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from triaged.incidents.human import HumanActions
+from triaged.incidents.human import AlreadyDoneError, HumanActions
 from triaged.incidents.model import Incident, IncidentStatus, TransitionError
 from triaged.model import format_value
 from triaged.promql import ExprError, Matrix, Scalar, Vector
@@ -123,7 +123,12 @@ class Api:
                     log.info("api_note_added")
                     return self.incident(incident_id)
                 target = IncidentStatus.ACKNOWLEDGED if verb == "ack" else IncidentStatus.RESOLVED
-                moved = self.actions.move(incident_id, target, actor, _text(body, "reason"), self.now())
+                force = body.get("force") is True
+                moved = self.actions.move(
+                    incident_id, target, actor, _text(body, "reason"), self.now(), force=force
+                )
+            except AlreadyDoneError as done:  # repeating a step is harmless: answer with the incident
+                return incident_json(done.incident)
             except LookupError:
                 raise ApiError(404, f"no incident #{incident_id}") from None
             except TransitionError as exc:

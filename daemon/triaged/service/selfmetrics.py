@@ -26,7 +26,8 @@ from triaged.store import outbox
 from triaged.store.selfstats import open_incidents_by_severity, outbox_pending_by_receiver
 
 if TYPE_CHECKING:
-    from triaged.app import CycleReport, Runner
+    from triaged.app import CycleReport
+    from triaged.runner import Runner
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 from triaged.store import outbox
 from triaged.store.db import Store
 
-CANCELLED = "cancelled"
+CANCELLED = outbox.CANCELLED
 _KEY = "COALESCE({t}.first_due_at, {t}.created_at)"
 _UNSENT = "('pending', 'sending')"
 PAGE_EVENTS = ("open", "escalate", "reopen", "repage")
@@ -97,18 +97,28 @@ def refresh_payload(store: Store, row_id: int, payload: dict[str, Any]) -> None:
 # -- re-page ---------------------------------------------------------------------------
 def page_history(store: Store, incident_id: int, receiver: str) -> tuple[float | None, int, int]:
     """(key of the latest page, number of re-pages so far, rows still unsent) for one
-    incident and receiver; re-pages are counted so each gets its own dedup key."""
+    incident and receiver. Re-pages are counted cancelled ones included, so each new
+    one gets a dedup key never used before."""
     marks = ", ".join("?" for _ in PAGE_EVENTS)
+    key = _KEY.format(t="outbox")
     rows = store.query(
-        f"""SELECT MAX({_KEY.format(t="outbox")}) AS last,
+        f"""SELECT MAX(CASE WHEN status != ? THEN {key} END) AS last,
                    SUM(event = 'repage') AS repages,
                    SUM(status IN {_UNSENT}) AS unsent
-            FROM outbox WHERE incident_id = ? AND receiver = ? AND event IN ({marks})
-              AND status != ?""",
-        [incident_id, receiver, *PAGE_EVENTS, CANCELLED],
+            FROM outbox WHERE incident_id = ? AND receiver = ? AND event IN ({marks})""",
+        [CANCELLED, incident_id, receiver, *PAGE_EVENTS],
     )
     r = rows[0]
     return r["last"], int(r["repages"] or 0), int(r["unsent"] or 0)
+
+
+def escalations(store: Store, incident_id: int) -> int:
+    """How many escalations of this incident were recorded (any receiver, any status)."""
+    rows = store.query(
+        "SELECT COUNT(DISTINCT dedup_key) AS n FROM outbox WHERE incident_id = ? AND event = 'escalate'",
+        [incident_id],
+    )
+    return int(rows[0]["n"] or 0)
 
 
 # -- fallback --------------------------------------------------------------------------
@@ -125,6 +135,23 @@ def overdue(
               AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.dedup_key = o.dedup_key AND c.receiver = ?)
             ORDER BY {_KEY.format(t="o")}, o.id LIMIT ?""",
         [receiver, older_than, *severities, to, limit],
+    )
+    return [outbox.get_row(store, r["id"]) for r in rows]
+
+
+def follow_ups(store: Store, receiver: str, to: str, *, limit: int = 100) -> list[outbox.OutboxRow]:
+    """Rows for ``receiver`` of incidents whose pages already went to the fallback
+    ``to``, keyed after the first such copy and not copied yet: the fallback pager
+    must hear the ack, escalation and resolve too, or it pages on forever."""
+    o, f = _KEY.format(t="o"), _KEY.format(t="f")
+    rows = store.query(
+        f"""SELECT o.id FROM outbox o
+            WHERE o.receiver = ? AND o.fallback_of IS NULL AND o.status != ? AND o.incident_id IS NOT NULL
+              AND EXISTS (SELECT 1 FROM outbox f WHERE f.receiver = ? AND f.fallback_of IS NOT NULL
+                          AND f.incident_id = o.incident_id AND {f} <= {o})
+              AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.dedup_key = o.dedup_key AND c.receiver = ?)
+            ORDER BY {o}, o.id LIMIT ?""",
+        [receiver, CANCELLED, to, to, limit],
     )
     return [outbox.get_row(store, r["id"]) for r in rows]
 

@@ -8,12 +8,13 @@ predecessor) never send the same row at the same time.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from triaged.store.db import Store
 
-PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+PENDING, SENDING, SENT, DEAD, CANCELLED = "pending", "sending", "sent", "dead", "cancelled"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class OutboxRow:
     sent_at: float | None
     message_id: str | None
     last_error: str | None
+    claimed_by: str | None = None
+    claimed_at: float | None = None
 
 
 def _row(r: dict[str, Any]) -> OutboxRow:
@@ -48,6 +51,8 @@ def _row(r: dict[str, Any]) -> OutboxRow:
         sent_at=r["sent_at"],
         message_id=r["message_id"],
         last_error=r["last_error"],
+        claimed_by=r["claimed_by"],
+        claimed_at=r["claimed_at"],
     )
 
 
@@ -105,26 +110,67 @@ def get_row(store: Store, row_id: int) -> OutboxRow:
     return _row(store.query("SELECT * FROM outbox WHERE id = ?", [row_id])[0])
 
 
-def mark_sent(store: Store, row_id: int, now: float, message_id: str | None) -> None:
-    store.execute(
-        "UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?, last_error = NULL WHERE id = ?",
-        [now, message_id, row_id],
+# The marks below change a row only while the claim that sent it still holds, so a
+# dispatcher that outlived its lease cannot undo what the new holder recorded. Each
+# returns whether it did.
+_HELD = "id = ? AND status = 'sending' AND claimed_by IS ? AND claimed_at IS ?"
+
+
+def _held(row: OutboxRow) -> list[Any]:
+    return [row.id, row.claimed_by, row.claimed_at]
+
+
+def mark_sent(store: Store, row: OutboxRow, now: float, message_id: str | None) -> bool:
+    cur = store.execute(
+        f"UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?, last_error = NULL WHERE {_HELD}",
+        [now, message_id, *_held(row)],
     )
+    return cur.rowcount == 1
 
 
-def mark_retry(store: Store, row_id: int, due_at: float, error: str) -> None:
-    store.execute(
+def mark_retry(store: Store, row: OutboxRow, due_at: float, error: str) -> bool:
+    cur = store.execute(
         "UPDATE outbox SET status = 'pending', due_at = ?, claimed_at = NULL, claimed_by = NULL,"
-        " last_error = ? WHERE id = ?",
-        [due_at, error, row_id],
+        f" last_error = ? WHERE {_HELD}",
+        [due_at, error, *_held(row)],
     )
+    return cur.rowcount == 1
 
 
-def mark_dead(store: Store, row_id: int, error: str) -> None:
-    store.execute(
-        "UPDATE outbox SET status = 'dead', claimed_at = NULL, last_error = ? WHERE id = ?",
-        [error, row_id],
+def mark_dead(store: Store, row: OutboxRow, error: str) -> bool:
+    cur = store.execute(
+        f"UPDATE outbox SET status = 'dead', claimed_at = NULL, last_error = ? WHERE {_HELD}",
+        [error, *_held(row)],
     )
+    return cur.rowcount == 1
+
+
+def mark_cancelled(store: Store, row: OutboxRow, reason: str) -> bool:
+    cur = store.execute(
+        f"UPDATE outbox SET status = ?, claimed_at = NULL, last_error = ? WHERE {_HELD}",
+        [CANCELLED, reason, *_held(row)],
+    )
+    return cur.rowcount == 1
+
+
+def release_orphans(store: Store, host: str, alive: Callable[[int], bool]) -> int:
+    """Rows left 'sending' by an earlier process on this host that is gone (killed
+    mid-send) go back to pending at once instead of blocking their receiver's queue
+    until the lease runs out. They are re-sent under the same dedup key."""
+    rows = store.query(
+        "SELECT id, claimed_by FROM outbox WHERE status = 'sending' AND claimed_by LIKE ?", [f"{host}:%"]
+    )
+    released = 0
+    for r in rows:
+        pid = r["claimed_by"].rsplit(":", 2)[1]
+        if pid.isdigit() and not alive(int(pid)):
+            cur = store.execute(
+                "UPDATE outbox SET status = 'pending', claimed_at = NULL, claimed_by = NULL"
+                " WHERE id = ? AND status = 'sending' AND claimed_by = ?",
+                [r["id"], r["claimed_by"]],
+            )
+            released += cur.rowcount
+    return released
 
 
 def rows_for_incident(store: Store, incident_id: int) -> list[OutboxRow]:

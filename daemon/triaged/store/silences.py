@@ -54,11 +54,12 @@ def get(store: Store, silence_id: int) -> Silence | None:
 
 
 def expire(store: Store, silence_id: int, now: float, actor: str) -> Silence | None:
-    """End a silence now. Returns None if there is no such silence; an already
-    expired one is left as it was."""
+    """End a silence now (a pending one never starts). Returns None if there is no
+    such silence; an already expired one is left as it was."""
     store.execute(
-        "UPDATE silences SET ends_at = ?, expired_by = ? WHERE id = ? AND ends_at > ?",
-        [now, actor, silence_id, now],
+        "UPDATE silences SET starts_at = MIN(starts_at, ?), ends_at = ?, expired_by = ?"
+        " WHERE id = ? AND ends_at > ?",
+        [now, now, actor, silence_id, now],
     )
     return get(store, silence_id)
 
