@@ -8,11 +8,11 @@ import struct
 
 from pytest_httpserver import HTTPServer
 
-from triaged.app import schedule_time
 from triaged.model import STALE_NAN, Labels, Matcher, MatchOp, is_stale
 from triaged.promql import Engine, Vector, parse_expr
 from triaged.promql.rangefuncs import RANGE_FUNCTIONS
 from triaged.promql.values import RangeVector, Window
+from triaged.runner import schedule_time
 from triaged.sources.exposition import ExpositionParser
 from triaged.sources.scrape import Scraper, ScrapeTarget
 from triaged.tsdb import Floats, Storage, StorageLimits

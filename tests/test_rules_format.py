@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,66 @@ def test_group_labels_reach_recorded_series_and_rule_labels_win(tmp_path: Path) 
     series = [(Labels.of(job="x"), 3.0)]
     manager.evaluate_due(100, lambda e, t: series, lambda k, s, t: written.extend(s))
     assert written == [(Labels.of(__name__="job:up:sum", job="x", team="payments", tier="1"), 3.0)]
+
+
+def test_alert_without_severity_loads_with_a_warning(tmp_path: Path) -> None:
+    from triaged.rules.format import rule_warnings
+
+    path = write(
+        tmp_path,
+        "groups:\n  - name: g\n    rules:\n"
+        "      - alert: NoSeverity\n        expr: up == 0\n"
+        "      - alert: HasOne\n        expr: up == 0\n        labels: {severity: P1}\n"
+        "      - record: x\n        expr: up\n"
+        "  - name: h\n    labels: {severity: P2}\n    rules:\n"
+        "      - alert: FromGroup\n        expr: up == 0\n",
+    )
+    groups = load_rule_file(path)
+    (warning,) = rule_warnings(groups)
+    assert warning.startswith(f"{path}:4: warning:") and "NoSeverity" in warning and "P3" in warning
+
+
+@pytest.fixture
+def default_logging() -> Iterator[None]:
+    """structlog as unconfigured: an earlier test may have set a level above warning."""
+    import structlog
+
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("default_logging")
+def test_templated_severity_loads_and_resolves_per_alert(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from triaged.model import Labels, Severity
+
+    path = write(
+        tmp_path,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n"
+        '        labels: {severity: "{{ $labels.sev }}"}\n',
+    )
+    (group,) = load_rule_file(path)
+    assert group.rules[0].severity is Severity.P3
+    manager = RuleManager(15)
+    manager.load([group])
+    series = [
+        (Labels.of(__name__="up", job="x", sev="critical"), 0.0),
+        (Labels.of(__name__="up", job="y", sev="urgent"), 0.0),
+    ]
+    with capture_logs() as logs:
+        alerts, _ = manager.evaluate_due(100, lambda e, t: series, lambda k, s, t: None)
+    assert sorted(a.labels.get("severity") for a in alerts) == ["critical", "urgent"]
+    unknown = [e for e in logs if e["event"] == "alert_severity_unknown"]
+    assert [(e["severity"], e["using"]) for e in unknown] == [("urgent", "P3")]
+    with capture_logs() as logs:
+        manager.evaluate_due(200, lambda e, t: series, lambda k, s, t: None)
+    assert not [e for e in logs if e["event"] == "alert_severity_unknown"]  # once per alert
+
+
+def test_literal_bad_severity_in_group_labels_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "groups:\n  - name: g\n    labels: {severity: urgent}\n    rules: []\n")
+    (err,) = errors_of(path)
+    assert err.startswith(f"{path}:3:") and "urgent" in err

@@ -8,13 +8,11 @@ unaligned clock, and a new incident's first page leaves in the same cycle.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
@@ -40,7 +38,6 @@ from triaged.promql.values import Value
 from triaged.rules.alerting import Alert
 from triaged.rules.format import GroupSpec
 from triaged.rules.manager import ReloadResult, RuleManager, expand_rule_paths, load_groups
-from triaged.service.watchdog import LoopProgress
 from triaged.sources.base import Collected, Source
 from triaged.sources.probe import Prober, ProbeTarget
 from triaged.sources.scrape import Scraper, ScrapeTarget
@@ -220,6 +217,8 @@ class Daemon:
         raise ValueError(f"expression must return a vector or scalar, got {type(result).__name__}")
 
     def record(self, rule_key: str, samples: list[tuple[Labels, float]], now: float) -> None:
+        """What one rule wrote (recorded series, or ALERTS): one tsdb source per rule
+        key, so series that rule stopped producing, and no other rule's, go stale."""
         self.storage.append_batch(f"record/{rule_key}", samples, int(now * 1000))
 
     def _alerts_by_rule(self) -> list[tuple[str, list[Alert]]]:
@@ -238,14 +237,36 @@ class Daemon:
             log.info("tsdb_gc", series_removed=removed, series=len(self.storage))
 
     def reload(self, cfg: Config | None = None) -> ReloadResult:
-        """Re-read rule files. A broken file keeps the old rules running."""
-        specs, errors = load_rule_specs(cfg or self.cfg)
+        """Re-read rule files. A broken file keeps the old rules running. Series of
+        removed rules go stale at once, and the tsdb keeps enough history for the
+        longest range of the new rules (a new `[1h]` must not average over minutes)."""
+        cfg = cfg or self.cfg
+        specs, errors = load_rule_specs(cfg)
         if errors:
             # One event for the whole failed reload; every problem is in `errors`.
             log.error("reload_failed", errors=[str(e) for e in errors], problems=len(errors))
             return ReloadResult(ok=False, errors=tuple(errors))
         with self._cycle_lock:  # never swap rules under a running evaluation
+            # After the last evaluation (cycle times are snapped and may be ahead of the
+            # clock): a stale marker not newer than a rule's last sample would be refused.
+            evaluated = [g.last_eval for g in self.rules.groups if g.last_eval is not None]
+            stale_ms = max([int(self.clock.now() * 1000), *(int(t * 1000) + 1 for t in evaluated)])
             result = self.rules.load(specs)
+            for key in result.removed:
+                self.storage.forget_source(f"record/{key}", stale_ms)
+            needed = retention_for(cfg, self.rules)
+            limits = self.storage.limits
+            if limits.retention_ms is not None and needed > limits.retention_ms:
+                # Only raised, as a later reload may want the points back. Points trimmed
+                # already stay gone: a new rule sees its full range once that long has passed.
+                self.storage.limits = StorageLimits(retention_ms=needed, max_series=limits.max_series)
+                log.info("tsdb_retention_raised", from_s=limits.retention_ms / 1000, to_s=needed / 1000)
+        longest_ms = self.rules.max_range_ms()
+        if cfg.retention_s is not None and longest_ms > cfg.retention_s * 1000:
+            # The configured retention wins, as at start-up; say what it costs.
+            log.warning(
+                "retention_shorter_than_rules", retention_s=cfg.retention_s, longest_range_s=longest_ms / 1000
+            )
         log.info("rules_loaded", rules=result.rules, kept_alerts=result.kept_alerts)
         return result
 
@@ -272,6 +293,9 @@ def _timed(source: Source, now: float) -> tuple[Collected, float]:
 
 
 def retention_for(cfg: Config, rules: RuleManager) -> int:
+    """The tsdb retention in ms: ``retention`` from the config if set, else the
+    longest range any rule reads (query offsets included) plus 20%, at least 15 min.
+    Used at build and again at each reload, which may only raise it."""
     if cfg.retention_s is not None:
         return int(cfg.retention_s * 1000)
     return max(MIN_RETENTION_S * 1000, int(rules.max_range_ms() * 1.2))
@@ -304,9 +328,13 @@ def build(
         reopen_window_s=cfg.incidents.reopen_window_s,
     )
     backoff = Backoff(
-        base_s=cfg.outbox.base_backoff_s, cap_s=cfg.outbox.max_backoff_s, max_attempts=cfg.outbox.max_attempts
+        base_s=cfg.outbox.base_backoff_s,
+        cap_s=cfg.outbox.max_backoff_s,
+        max_attempts=cfg.outbox.max_attempts,
+        max_retry_after_s=cfg.outbox.max_retry_after_s,
     )
     engine = Engine(storage)
+    clock = clock or SystemClock()
     daemon = Daemon(
         cfg=cfg,
         store=store,
@@ -331,11 +359,13 @@ def build(
                 Fallback(store, cfg.alerting.fallback).sweep,
             ],
             veto=lambda row: stale_repage(store, row),
+            clock=clock.now,
         ),
-        clock=clock or SystemClock(),
+        clock=clock,
         lifecycle=build_lifecycle(cfg, store, engine, router),
     )
     daemon.heartbeat = oci.heartbeat if oci is not None else None
+    daemon.dispatcher.release_orphans()  # a predecessor killed mid-send: resend now, not in a lease
     return daemon
 
 
@@ -353,77 +383,3 @@ def _build_oci(cfg: Config, store: Store) -> OciParts | None:
     from triaged.store.incidents import open_incidents
 
     return build_oci(cfg, open_incidents=lambda: len(open_incidents(store)))
-
-
-def schedule_time(now: float, tick: float) -> float:
-    """The tick a cycle belongs to, when ticks are whole seconds: ``now`` rounded to
-    the second. A job fires a few ms late, by a different amount each time, so raw
-    clock readings put 4.998 s between two evaluations 5 s apart and a ``for: 5s``
-    alert would wait one whole interval more. Whole seconds are exact floats, so
-    differences between snapped times are exact too (as Prometheus's evaluation
-    timestamps are). Sub-second ticks are left as read."""
-    return float(round(now)) if tick.is_integer() else now
-
-
-class Runner:
-    """Runs a daemon under APScheduler until stopped."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        self.daemon = daemon
-        self.scheduler = BackgroundScheduler(
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
-        )
-        self.stopped = threading.Event()
-        # Written by each cycle; the systemd watchdog, heartbeat and /healthz read it.
-        self.progress = LoopProgress(daemon.tick_interval())
-
-    def start(self) -> None:
-        d = self.daemon
-        tick = d.tick_interval()
-        # Whole-second ticks start on a whole second, so schedule_time() can snap to them.
-        now = time.time()
-        first = datetime.fromtimestamp(math.ceil(now) if tick.is_integer() else now, UTC)
-        self.scheduler.add_job(self._cycle, "interval", seconds=tick, id="cycle", next_run_time=first)
-        self.scheduler.add_job(d.dispatch, "interval", seconds=d.cfg.outbox.interval_s, id="dispatch")
-        self.scheduler.add_job(d.gc, "interval", seconds=60, id="gc")
-        if d.lifecycle is not None:  # daily: postmortems and action items due or late
-            hour, minute = d.cfg.lifecycle.actions.remind_at
-            remind = d.lifecycle.remind
-            self.scheduler.add_job(
-                lambda: remind(d.clock.now()), "cron", hour=hour, minute=minute, id="reminders"
-            )
-        if d.heartbeat is not None:
-            beat = d.heartbeat
-            self.scheduler.add_job(lambda: beat(d.clock.now()), "interval", seconds=60, id="oci_heartbeat")
-        self.scheduler.start()
-        log.info(
-            "daemon_started",
-            sources=len(d.sources),
-            rules=sum(len(g.rules) for g in d.rules.groups),
-            db=d.store.path,
-            tick_s=d.tick_interval(),
-        )
-
-    def _cycle(self) -> None:
-        self.progress.cycle_started()
-        self.daemon.cycle(schedule_time(self.daemon.clock.now(), self.daemon.tick_interval()))
-        self.progress.cycle_done()
-
-    def stop(self, flush_s: float = 5.0) -> None:
-        """Finish the running cycle, try to flush the outbox for ``flush_s``, stop."""
-        self.scheduler.shutdown(wait=True)
-        deadline = time.monotonic() + flush_s
-        # Rows waiting out a backoff become due within the bound, so keep trying until
-        # nothing is pending or time is up; what is left is sent after the restart.
-        while time.monotonic() < deadline and self.daemon.pending_notifications() > 0:
-            if self.daemon.dispatch() == 0:
-                time.sleep(0.05)
-        left = self.daemon.pending_notifications()
-        if left:
-            log.warning("outbox_not_flushed", pending=left, flush_s=flush_s)
-        self.daemon.close()
-        self.daemon.store.close()
-        self.stopped.set()
-        log.info("daemon_stopped")

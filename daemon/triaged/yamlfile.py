@@ -1,9 +1,19 @@
-"""YAML loading that remembers where each key was, so errors read ``file:line: message``."""
+"""YAML loading that remembers where each key was, so errors read ``file:line: message``.
+
+PyYAML resolves plain scalars by YAML 1.1: ``no`` and ``off`` become booleans, ``1.10``
+a float, ``0x1F`` an int. Go's yaml packages, which Prometheus decodes rule files with,
+keep the text when the target field is a string. So each mapping also remembers the
+original text of every plain scalar that resolved to something else, and a string
+field reads it back through :meth:`Node.text`; typed config getters still see the
+resolved value.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -17,6 +27,19 @@ class Node(dict[str, Any]):
     file: str = ""
     line: int | None = None
     key_lines: dict[str, int]
+    # key → source text of a plain scalar value that YAML 1.1 resolved to a non-string.
+    scalar_texts: Mapping[str, str] = MappingProxyType({})
+
+    def text(self, key: str) -> str | None:
+        """The value of ``key`` as a string field reads it: a scalar's own text, so
+        ``no``, ``off``, ``1.10`` and ``0x1F`` stay as written, as with Go's yaml into a
+        string. None if the key is absent, null, a mapping or a list."""
+        if key in self.scalar_texts:
+            return self.scalar_texts[key]
+        value = self.get(key)
+        if value is None or isinstance(value, dict | list):
+            return None
+        return value if isinstance(value, str) else str(value)
 
     def line_of(self, key: str) -> int | None:
         return self.key_lines.get(key, self.line)
@@ -24,6 +47,21 @@ class Node(dict[str, Any]):
     def error(self, key: str | None, message: str) -> ConfigError:
         line = self.line_of(key) if key is not None else self.line
         return ConfigError(message, file=self.file, line=line)
+
+
+class Seq(list[Any]):
+    """A list from a YAML file that, like :class:`Node`, keeps each plain scalar's text."""
+
+    scalar_texts: Mapping[int, str] = MappingProxyType({})
+
+    def text(self, index: int) -> str | None:
+        """Item ``index`` as a string field reads it (see :meth:`Node.text`)."""
+        if index in self.scalar_texts:
+            return self.scalar_texts[index]
+        value = self[index]
+        if value is None or isinstance(value, dict | list):
+            return None
+        return value if isinstance(value, str) else str(value)
 
 
 class _Loader(yaml.SafeLoader):
@@ -36,18 +74,43 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Node:
     out.file = loader.file
     out.line = node.start_mark.line + 1
     out.key_lines = {}
+    texts: dict[str, str] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
-            key = str(key)
+            # A key is always a name: `no:` or `1.10:` as written, not False or 1.1.
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
         if key in out:
             raise ConfigError(f"duplicate key {key!r}", file=loader.file, line=key_node.start_mark.line + 1)
-        out[key] = loader.construct_object(value_node, deep=True)
+        value = loader.construct_object(value_node, deep=True)
+        out[key] = value
         out.key_lines[key] = key_node.start_mark.line + 1
+        if _is_plain(value_node) and value is not None and not isinstance(value, str):
+            texts[key] = value_node.value
+    if texts:
+        out.scalar_texts = texts
     return out
 
 
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Seq:
+    out = Seq(loader.construct_object(child, deep=True) for child in node.value)
+    texts = {
+        i: child.value
+        for i, (child, value) in enumerate(zip(node.value, out, strict=True))
+        if _is_plain(child) and value is not None and not isinstance(value, str)
+    }
+    if texts:
+        out.scalar_texts = texts
+    return out
+
+
+def _is_plain(node: yaml.Node) -> bool:
+    """An unquoted scalar: the only kind YAML 1.1 turns into a bool, number or date."""
+    return isinstance(node, yaml.ScalarNode) and node.style is None
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def load_yaml_text(text: str, file: str) -> Any:

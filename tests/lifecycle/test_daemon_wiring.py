@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from triaged.app import Runner, build
+from triaged.app import build
 from triaged.config import load_config
+from triaged.runner import Runner
 from triaged.testing.clock import FakeClock
 
 

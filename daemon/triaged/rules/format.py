@@ -1,14 +1,21 @@
 """The Prometheus rule-file format, parsed into frozen specs with every error located.
 
 ``load_rule_file`` returns every problem at once (``file:line: message``), as promtool
-does, so an SRE fixes a broken file in one pass.
+does, so an SRE fixes a broken file in one pass. Group labels are merged into each
+rule's labels here (the rule's own win), so a spec's labels are the ones its alerts and
+series carry and the ones that identify it across reloads.
+
+String fields read a scalar's text as written (``paging: no`` is "no", ``version:
+1.10`` is "1.10"), as Prometheus's Go YAML decoding does; see :meth:`Node.text`.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +43,25 @@ class RuleSpec:
     keep_firing_for_s: float = 0.0
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # Among the group's rules with this same name and labels: 0 for the first in the
+    # file, 1 for the next, … (Prometheus matches such duplicates in order).
+    occurrence: int = 0
 
     @property
     def key(self) -> str:
-        """Identity that survives reloads while the rule itself is unchanged."""
-        return f"{self.file}:{self.group}:{self.name}:{self.expr}"
+        """Identity across reloads and restarts, matched as Prometheus's CopyState
+        matches rules: file, group, name and labels, and for exact duplicates their
+        order. Not the expression: editing it keeps the rule's alerts, and a
+        ``warning``/``critical`` pair with one name and expr stays two rules."""
+        labels = json.dumps(dict(sorted(self.labels.items())), ensure_ascii=False, separators=(",", ":"))
+        return f"{self.file}:{self.group}:{self.name}{labels}#{self.occurrence}"
 
     @property
     def severity(self) -> Severity:
-        return Severity.parse(self.labels.get("severity", "P3"))
+        """The severity its alerts open incidents with: P3 when the label is absent,
+        and also when it is templated (then each alert's rendered value decides)."""
+        text = self.labels.get("severity", "P3")
+        return Severity.P3 if is_templated(text) else Severity.parse(text)
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,10 @@ class GroupSpec:
     interval_s: float | None
     rules: tuple[RuleSpec, ...]
     labels: Mapping[str, str] = field(default_factory=dict)
+    # More active alerts (or recorded series) than this fails the rule; 0 is no limit.
+    limit: int = 0
+    # Queries run this much in the past, for data that arrives late (remote write).
+    query_offset_s: float = 0.0
 
 
 class RuleFileError(Exception):
@@ -105,24 +126,58 @@ def _parse_group(raw: Any, parent: Node, file: str, errors: list[ConfigError]) -
     for key in raw:
         if key not in _GROUP_KEYS:
             errors.append(raw.error(key, f"unknown group field {key!r}"))
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
+    name = raw.text("name")
+    if not name:
         errors.append(raw.error("name" if "name" in raw else None, "group needs a 'name'"))
         name = "?"
     interval: float | None = None
     if "interval" in raw:
         interval = _duration(raw, "interval", errors)
+    offset = _duration(raw, "query_offset", errors) if "query_offset" in raw else 0.0
+    limit = _limit(raw, errors)
     rules_raw = raw.get("rules")
     if not isinstance(rules_raw, list):
         errors.append(raw.error("rules" if "rules" in raw else None, f"group {name!r} needs a 'rules' list"))
         return None
     labels = _string_map(raw, "labels", errors) if "labels" in raw else {}
+    _check_severity(raw, f"group {name!r}", labels, errors)
     rules: list[RuleSpec] = []
     for rule_raw in rules_raw:
         rule = _parse_rule(rule_raw, raw, file, name, errors)
         if rule is not None:
             rules.append(rule)
-    return GroupSpec(name=name, file=file, interval_s=interval, rules=tuple(rules), labels=labels)
+    return GroupSpec(
+        name=name,
+        file=file,
+        interval_s=interval,
+        rules=_identified(rules, labels),
+        labels=labels,
+        limit=limit,
+        query_offset_s=offset or 0.0,
+    )
+
+
+def _identified(rules: list[RuleSpec], group_labels: Mapping[str, str]) -> tuple[RuleSpec, ...]:
+    """Merge the group's labels into each rule (the rule's own win, as in Prometheus)
+    and number exact duplicates, so every rule of the group has its own key."""
+    seen: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+    out: list[RuleSpec] = []
+    for rule in rules:
+        labels = {**group_labels, **rule.labels}
+        ident = (rule.name, tuple(sorted(labels.items())))
+        out.append(replace(rule, labels=labels, occurrence=seen[ident]))
+        seen[ident] += 1
+    return tuple(out)
+
+
+def _limit(raw: Node, errors: list[ConfigError]) -> int:
+    value = raw.get("limit")
+    if value is None:
+        return 0  # absent or null: no limit, as Go's zero value
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.append(raw.error("limit", f"limit: expected an integer, got {raw.text('limit')!r}"))
+        return 0
+    return value  # 0 or negative means no limit, as in Prometheus
 
 
 def _parse_rule(
@@ -136,8 +191,8 @@ def _parse_rule(
         if key not in _RULE_KEYS:
             errors.append(raw.error(key, f"unknown rule field {key!r}"))
     kind, name = _rule_kind(raw, errors)
-    expr = raw.get("expr")
-    if not isinstance(expr, str) or not expr.strip():
+    expr = raw.text("expr")
+    if expr is None or not expr.strip():
         errors.append(raw.error("expr" if "expr" in raw else None, f"rule {name!r} needs an 'expr'"))
         expr = ""
     else:
@@ -169,17 +224,19 @@ def _parse_rule(
 
 
 def _rule_kind(raw: Node, errors: list[ConfigError]) -> tuple[str, str]:
-    alert, record = raw.get("alert"), raw.get("record")
-    if (alert is None) == (record is None):
+    if (raw.get("alert") is None) == (raw.get("record") is None):
         errors.append(raw.error(None, "a rule needs exactly one of 'alert' or 'record'"))
         return "alert", "?"
-    if alert is not None:
-        if not isinstance(alert, str) or not _NAME_RE.match(alert):
-            errors.append(raw.error("alert", f"invalid alert name {alert!r}"))
-        return "alert", str(alert)
-    if not isinstance(record, str) or not _NAME_RE.match(record):
-        errors.append(raw.error("record", f"invalid metric name {record!r} for 'record'"))
-    return "record", str(record)
+    kind = "alert" if raw.get("alert") is not None else "record"
+    # The text as written: `alert: Off` is the name "Off", not the boolean false.
+    name = raw.text(kind)
+    if name is None or not _NAME_RE.match(name):
+        shown = raw[kind] if name is None else name
+        if kind == "alert":
+            errors.append(raw.error(kind, f"invalid alert name {shown!r}"))
+        else:
+            errors.append(raw.error(kind, f"invalid metric name {shown!r} for 'record'"))
+    return kind, name if name is not None else str(raw[kind])
 
 
 def _check_labels_and_templates(
@@ -192,17 +249,45 @@ def _check_labels_and_templates(
     for key in list(labels) + list(annotations):
         if not _LABEL_RE.match(key):
             errors.append(raw.error("labels", f"rule {name!r}: invalid label/annotation name {key!r}"))
-    if "severity" in labels:
-        try:
-            Severity.parse(labels["severity"])
-        except ValueError as exc:
-            errors.append(raw.error("labels", f"rule {name!r}: {exc}"))
+    _check_severity(raw, f"rule {name!r}", labels, errors)
     for section, mapping in (("labels", labels), ("annotations", annotations)):
         for key, text in mapping.items():
             try:
                 check_template(text)
             except TemplateError as exc:
                 errors.append(raw.error(section, f"rule {name!r}: template in {section}.{key}: {exc}"))
+
+
+def is_templated(text: str) -> bool:
+    """A label value with a template is only known per alert, at evaluation."""
+    return "{{" in text
+
+
+def _check_severity(raw: Node, what: str, labels: Mapping[str, str], errors: list[ConfigError]) -> None:
+    """A literal severity must be known; a templated one (``{{ $labels.sev }}``) can
+    only be resolved per alert, so it is checked at evaluation (unknown: P3 + warning)."""
+    text = labels.get("severity")
+    if text is None or is_templated(text):
+        return
+    try:
+        Severity.parse(text)
+    except ValueError as exc:
+        errors.append(raw.error("labels", f"{what}: {exc}"))
+
+
+def rule_warnings(groups: Iterable[GroupSpec]) -> list[str]:
+    """What ``triaged rules check`` should point out without failing the file:
+    rules valid in Prometheus that will not behave as the author may expect here."""
+    out: list[str] = []
+    for group in groups:
+        for rule in group.rules:
+            if rule.kind == "alert" and "severity" not in rule.labels:
+                where = f"{rule.file}:{rule.line}" if rule.line is not None else rule.file
+                out.append(
+                    f"{where}: warning: alert {rule.name!r} has no 'severity' label; "
+                    "its incidents open as P3 (set severity: P0-P3 or critical/error/warning/info)"
+                )
+    return out
 
 
 def _duration(raw: Node, key: str, errors: list[ConfigError]) -> float | None:
@@ -217,19 +302,14 @@ def _string_map(raw: Node, key: str, errors: list[ConfigError]) -> dict[str, str
     value = raw[key]
     if value is None:
         return {}
-    if not isinstance(value, dict):
+    if not isinstance(value, Node):
         errors.append(raw.error(key, f"'{key}' must be a mapping of strings"))
         return {}
     out: dict[str, str] = {}
-    for k, v in value.items():
-        if isinstance(v, dict | list) or v is None:
+    for k in value:
+        text = value.text(k)
+        if text is None:
             errors.append(raw.error(key, f"{key}.{k} must be a string"))
             continue
-        out[str(k)] = v if isinstance(v, str) else _scalar_text(v)
+        out[str(k)] = text
     return out
-
-
-def _scalar_text(v: object) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)

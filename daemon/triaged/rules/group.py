@@ -1,4 +1,8 @@
-"""A rule group: its rules evaluated in order at one timestamp, each with its health."""
+"""A rule group: its rules evaluated in order at one timestamp, each with its health.
+
+As in Prometheus, the group's ``query_offset`` shifts every query (and the samples the
+rules write) into the past, and its ``limit`` caps the alerts or series of each rule.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ from dataclasses import dataclass
 
 from triaged.model import Labels
 from triaged.promql import ExprError
-from triaged.rules.alerting import Alert, AlertingRule, QueryFunc, RuleEvalError
+from triaged.rules.alerting import Alert, AlertingRule, QueryFunc, QueryResult, RuleEvalError
 from triaged.rules.format import GroupSpec, RuleSpec
 
-# Recording rules write their result back into the tsdb through this seam, named by
-# the rule's key so that each rule's vanished series (and only its own) go stale.
+# Rules write into the tsdb through this seam (recording rules their result, alerting
+# rules ALERTS and ALERTS_FOR_STATE), named by the rule's key so that each rule's
+# vanished series, and only its own, go stale. Arguments: key, samples, timestamp.
 RecordFunc = Callable[[str, list[tuple[Labels, float]], float], None]
 
 
@@ -49,17 +54,18 @@ class RuleGroup:
     ) -> list[Alert]:
         """Evaluate every rule. A failing rule records its error and the group goes on."""
         alerts: list[Alert] = []
+        offset, limit = self.spec.query_offset_s, self.spec.limit
+        at = now - offset  # the time the rules query, and the samples they write carry
         for rule in self.rules:
-            health = self.health[self._key(rule)]
+            key = self._key(rule)
+            health = self.health[key]
             started = timer()
             try:
                 if isinstance(rule, AlertingRule):
-                    alerts.extend(rule.eval(now, query))
+                    alerts.extend(rule.eval(now, query, query_offset_s=offset, limit=limit))
+                    record(key, rule.series(), at)
                 else:
-                    samples = [
-                        (lbl.with_(**rule.labels, __name__=rule.name), v) for lbl, v in query(rule.expr, now)
-                    ]
-                    record(rule.key, samples, now)
+                    record(key, recorded(rule, query(rule.expr, at), limit), at)
                 health.health, health.last_error = "ok", ""
             except (RuleEvalError, ExprError, ValueError, ArithmeticError) as exc:
                 health.health, health.last_error = "err", str(exc)
@@ -74,3 +80,14 @@ class RuleGroup:
 
     def alerting_rules(self) -> list[AlertingRule]:
         return [r for r in self.rules if isinstance(r, AlertingRule)]
+
+
+def recorded(rule: RuleSpec, result: QueryResult, limit: int) -> list[tuple[Labels, float]]:
+    """A recording rule's output: renamed, its labels applied, checked as Prometheus
+    checks it (one sample per label set, at most ``limit`` series when > 0)."""
+    samples = [(lbl.with_(**rule.labels, __name__=rule.name), v) for lbl, v in result]
+    if len({lbl for lbl, _ in samples}) != len(samples):
+        raise RuleEvalError("vector contains metrics with the same labelset after applying rule labels")
+    if 0 < limit < len(samples):
+        raise RuleEvalError(f"exceeded limit of {limit} with {len(samples)} series")
+    return samples

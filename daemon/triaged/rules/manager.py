@@ -1,8 +1,10 @@
 """Loads rule files into groups, evaluates the groups that are due, survives reloads.
 
 A reload builds a whole new set of groups first; only if every file is valid does it
-replace the running set, carrying over the alert state of rules whose definition did
-not change. A broken file therefore never stops alerting on the rules that worked.
+replace the running set. A broken file therefore never stops alerting on the rules that
+worked. Alert state is carried over by rule identity (file, group, name and labels,
+duplicates in order: :attr:`RuleSpec.key`), as Prometheus's ``CopyState`` does, so an
+edited expression keeps its pending and firing alerts.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import glob
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from triaged.errors import ConfigError
 from triaged.promql import max_range_ms, parse_expr
-from triaged.rules.alerting import Alert, AlertingRule, QueryFunc
+from triaged.rules.alerting import Alert, AlertingRule, QueryFunc, RestorePolicy
 from triaged.rules.format import GroupSpec, RuleFileError, RuleSpec, load_rule_file
 from triaged.rules.group import RecordFunc, RuleGroup
 
@@ -53,42 +55,59 @@ class ReloadResult:
     errors: tuple[ConfigError, ...] = ()
     rules: int = 0
     kept_alerts: int = 0
+    # Keys of rules that are gone: what they wrote to the tsdb should go stale.
+    removed: tuple[str, ...] = ()
 
 
 class RuleManager:
-    def __init__(self, default_interval_s: float, external_labels: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        default_interval_s: float,
+        external_labels: dict[str, str] | None = None,
+        restore_policy: RestorePolicy | None = None,
+    ) -> None:
         self.default_interval_s = default_interval_s
         self.external_labels = external_labels or {}
+        self.restore_policy = restore_policy or RestorePolicy()
         self.groups: list[RuleGroup] = []
 
     def load(
         self, specs: Sequence[GroupSpec], restored: Mapping[str, Iterable[Alert]] | None = None
     ) -> ReloadResult:
-        """Swap in ``specs``. Alert state of unchanged rules (same key) is kept from the
-        running rules, or else taken from ``restored`` (rule key → alerts, after a restart)."""
-        previous = {rule.spec.key: rule for g in self.groups for rule in g.alerting_rules()}
+        """Swap in ``specs``. A rule with the same key as a running one takes over its
+        alerts as they are (a reload); otherwise it takes its alerts from ``restored``
+        (rule key → alerts saved before a restart), whose pending timers then resume
+        under :attr:`restore_policy` at the first evaluation."""
+        running = [rule for g in self.groups for rule in g.rules]
+        previous = {r.spec.key: r for r in running if isinstance(r, AlertingRule)}
         by_rule = restored or {}
         groups: list[RuleGroup] = []
         kept = 0
         for spec in specs:
             rules: list[AlertingRule | RuleSpec] = []
             for rule_spec in spec.rules:
-                # Group labels apply to both kinds, as in Prometheus; the rule's own win.
-                labelled = _with_group_labels(rule_spec, spec)
-                if labelled.kind == "record":
-                    rules.append(labelled)
+                if rule_spec.kind == "record":
+                    rules.append(rule_spec)
                     continue
-                rule = AlertingRule(labelled, self.external_labels)
-                old = previous.get(rule.spec.key)
+                rule = AlertingRule(rule_spec, self.external_labels)
+                old = previous.get(rule_spec.key)
                 if old is not None:
                     rule.restore(old.alerts.values())
                 else:
-                    rule.restore(by_rule.get(rule.spec.key, ()))
+                    saved = by_rule.get(rule_spec.key) or by_rule.get(_legacy_key(rule_spec), ())
+                    # Only alerts this rule could have made: rows saved under an older,
+                    # shared key may belong to a sibling rule with other labels.
+                    mine = [a for a in saved if rule.owns(a.labels)]
+                    rule.restore(mine, after_outage=self.restore_policy)
                 kept += len(rule.alerts)
                 rules.append(rule)
             groups.append(RuleGroup(spec, spec.interval_s or self.default_interval_s, rules))
         self.groups = groups
-        return ReloadResult(ok=True, rules=sum(len(g.rules) for g in groups), kept_alerts=kept)
+        now_keys = {_key(r) for g in groups for r in g.rules}
+        removed = tuple(k for k in dict.fromkeys(_key(r) for r in running) if k not in now_keys)
+        return ReloadResult(
+            ok=True, rules=sum(len(g.rules) for g in groups), kept_alerts=kept, removed=removed
+        )
 
     def evaluate_due(
         self, now: float, query: QueryFunc, record: RecordFunc, *, force: bool = False
@@ -110,15 +129,22 @@ class RuleManager:
         return [r for g in self.groups for r in g.alerting_rules()]
 
     def max_range_ms(self) -> int:
+        """How far back any rule reads: its longest range plus its group's query
+        offset, since the whole window moves back with the offset."""
         longest = 0
         for group in self.groups:
+            offset_ms = round(group.spec.query_offset_s * 1000)
             for rule in group.rules:
                 expr = rule.spec.expr if isinstance(rule, AlertingRule) else rule.expr
-                longest = max(longest, max_range_ms(parse_expr(expr)))
+                longest = max(longest, max_range_ms(parse_expr(expr)) + offset_ms)
         return longest
 
 
-def _with_group_labels(rule: RuleSpec, group: GroupSpec) -> RuleSpec:
-    if not group.labels:
-        return rule
-    return replace(rule, labels={**group.labels, **rule.labels})
+def _key(rule: AlertingRule | RuleSpec) -> str:
+    return rule.spec.key if isinstance(rule, AlertingRule) else rule.key
+
+
+def _legacy_key(rule: RuleSpec) -> str:
+    """The key state was saved under before rules were identified by their labels
+    (file, group, name, expr); read once after an upgrade, never written."""
+    return f"{rule.file}:{rule.group}:{rule.name}:{rule.expr}"

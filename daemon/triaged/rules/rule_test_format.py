@@ -2,7 +2,9 @@
 
 Every problem in a test file is reported at once as ``file:line: message``, like rule
 files. Unknown keys are errors, as promtool's strict YAML decoding makes them: a
-misspelt ``exp_alert`` would otherwise turn into a test that expects nothing.
+misspelt ``exp_alert`` would otherwise turn into a test that expects nothing. String
+fields keep a scalar's text as written (``alertname: Off``, ``paging: no``), as
+promtool's Go YAML decoding does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from triaged.errors import ConfigError
 from triaged.model import Labels
 from triaged.promql import ExprError, expand_series_values, parse_expr
 from triaged.promql.notation import parse_series_labels
-from triaged.yamlfile import Node, load_yaml_file, parse_duration
+from triaged.yamlfile import Node, Seq, load_yaml_file, parse_duration
 
 _FILE_KEYS = {"rule_files", "evaluation_interval", "fuzzy_compare", "group_eval_order", "tests"}
 _GROUP_KEYS = {
@@ -143,8 +145,8 @@ def load_rule_test_file(path: str | Path) -> RuleTestFile:
 def _test_group(raw: Node, default_interval: float, errors: list[ConfigError]) -> TestGroup | None:
     before = len(errors)
     _unknown(raw, _GROUP_KEYS, "test group", errors)
-    name = raw.get("name", "")
-    if not isinstance(name, str):
+    name = raw.text("name") if "name" in raw else ""
+    if name is None:
         errors.append(raw.error("name", "name must be a string"))
     interval = _duration(raw, "interval", errors, default_interval)
     if interval <= 0:
@@ -170,11 +172,10 @@ def _test_group(raw: Node, default_interval: float, errors: list[ConfigError]) -
 
 def _series(raw: Node, errors: list[ConfigError]) -> InputSeries | None:
     _unknown(raw, _SERIES_KEYS, "input series", errors)
-    desc, text = raw.get("series"), raw.get("values", "")
-    if not isinstance(desc, str) or not desc.strip():
+    desc, text = raw.text("series"), raw.text("values") or ""
+    if desc is None or not desc.strip():
         errors.append(raw.error("series" if "series" in raw else None, "input series needs a 'series'"))
         return None
-    text = "" if text is None else str(text)
     try:
         labels = parse_series_labels(desc)
     except ExprError as exc:
@@ -193,8 +194,8 @@ def _series(raw: Node, errors: list[ConfigError]) -> InputSeries | None:
 
 def _alert_case(raw: Node, errors: list[ConfigError]) -> AlertCase | None:
     _unknown(raw, _ALERT_CASE_KEYS, "alert_rule_test case", errors)
-    name = raw.get("alertname")
-    if not isinstance(name, str) or not name:
+    name = raw.text("alertname")
+    if not name:
         errors.append(
             raw.error("alertname" if "alertname" in raw else None, "alert test needs an 'alertname'")
         )
@@ -214,8 +215,8 @@ def _alert_case(raw: Node, errors: list[ConfigError]) -> AlertCase | None:
 
 def _expr_case(raw: Node, errors: list[ConfigError]) -> ExprCase | None:
     _unknown(raw, _EXPR_CASE_KEYS, "promql_expr_test case", errors)
-    expr = raw.get("expr")
-    if not isinstance(expr, str) or not expr.strip():
+    expr = raw.text("expr")
+    if expr is None or not expr.strip():
         errors.append(raw.error("expr" if "expr" in raw else None, "promql test needs an 'expr'"))
         return None
     try:
@@ -227,9 +228,9 @@ def _expr_case(raw: Node, errors: list[ConfigError]) -> ExprCase | None:
     samples: list[tuple[Labels, float]] = []
     for sample in _node_list(raw, "exp_samples", errors):
         _unknown(sample, _SAMPLE_KEYS, "expected sample", errors)
-        desc, value = sample.get("labels", "{}"), sample.get("value")
+        desc, value = sample.text("labels"), sample.get("value")
         try:
-            labels = parse_series_labels(str(desc or "{}"))
+            labels = parse_series_labels(desc or "{}")
         except ExprError as exc:
             errors.append(sample.error("labels", str(exc)))
             continue
@@ -317,23 +318,25 @@ def _string_list(raw: Node, key: str, errors: list[ConfigError]) -> list[str]:
     value = raw.get(key)
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+    texts = [value.text(i) for i in range(len(value))] if isinstance(value, Seq) else [None]
+    if not all(texts):
         errors.append(raw.error(key, f"'{key}' must be a list of strings"))
         return []
-    return list(value)
+    return [t for t in texts if t]
 
 
 def _string_map(raw: Node, key: str, errors: list[ConfigError]) -> dict[str, str]:
     value = raw.get(key)
     if value is None:
         return {}
-    if not isinstance(value, dict):
+    if not isinstance(value, Node):
         errors.append(raw.error(key, f"'{key}' must be a mapping of strings"))
         return {}
     out: dict[str, str] = {}
-    for k, v in value.items():
-        if isinstance(v, dict | list) or v is None:
+    for k in value:
+        text = value.text(k)
+        if text is None:
             errors.append(raw.error(key, f"{key}.{k} must be a string"))
             continue
-        out[str(k)] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        out[str(k)] = text
     return out

@@ -1,4 +1,9 @@
-"""Alert state rows: ``for`` timers and firing alerts survive a restart."""
+"""Alert state rows: ``for`` timers and firing alerts survive a restart.
+
+Rows are keyed by the rule's identity (:attr:`RuleSpec.key`) and carry the time the
+rule last evaluated the alert, which after a restart tells how long the daemon was
+down (see ``RestorePolicy``).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ def save(store: Store, alerts_by_rule: Iterable[tuple[str, Iterable[Alert]]]) ->
                     "resolved_at": a.resolved_at,
                     "keep_firing_since": a.keep_firing_since,
                     "value": a.value,
+                    "last_eval": a.last_eval,
                 }
             )
     with store.atomic() as db:
@@ -50,6 +56,7 @@ def load(store: Store) -> dict[str, list[Alert]]:
             fired_at=r["fired_at"],
             resolved_at=r["resolved_at"],
             keep_firing_since=r["keep_firing_since"],
+            last_eval=r["last_eval"],
         )
         out.setdefault(r["rule_key"], []).append(alert)
     return out

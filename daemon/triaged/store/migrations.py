@@ -234,5 +234,12 @@ def m002_alert_pipeline(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_alert_state_last_eval(db: Database) -> None:
+    """When each alert was last evaluated, so a restart can measure the outage and
+    resume ``for`` timers as Prometheus does (rules: restore after downtime)."""
+    db.executescript("ALTER TABLE alert_state ADD COLUMN last_eval REAL;")
+
+
 def apply(db: Database) -> None:
     migrations.apply(db)
