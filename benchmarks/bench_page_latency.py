@@ -4,9 +4,10 @@ One BharatMart simulator is scraped every 5 s by both systems, which load the sa
 shortened copy of ``rules/bharatmart.rules.yml`` (see :data:`WINDOWS` and
 :data:`FOR`). Each system pages its own webhook receiver (the same class,
 :class:`StampedReceiver`, one instance each so every page is attributed without
-guessing). Each seed fault is injected at a recorded instant, after a random wait of
-up to one scrape interval so neither system's scrape phase is favoured, and the
-time until each receiver gets a firing page naming the fault's rule is recorded.
+guessing). Each seed fault is injected at a recorded instant, at a random phase of the scrape
+interval, stratified over the repetitions so every part of the interval gets its
+share and neither system's scrape phase is favoured; the time until each receiver
+gets a firing page naming the fault's rule is recorded.
 The simulator logs every scrape with its User-Agent, so each page is also split into
 the wait for that system's next scrape (chance: the fault lands somewhere in the
 interval) and what the system took after it (data crossing the threshold, ``for:``,
@@ -302,11 +303,22 @@ def scrape_wait(sim: Simulator, system: System, injected: float) -> float:
     return (before[-1] + SCRAPE_S - injected) if before else float("nan")
 
 
-def play(sim: Simulator, systems: list[System], fault: Fault, rng: random.Random) -> None:
+def wait_for_phase(sim: Simulator, phase: float) -> None:
+    """Sleep until ``phase`` seconds (0 ≤ phase < one interval) after a triaged scrape.
+    Prometheus scrapes at a fixed offset from triaged, so this places the fault in
+    both systems' intervals at once."""
+    last = max(sim.scrapes_since(time.time() - 2 * SCRAPE_S, "triaged/"), default=None)
+    if last is None:  # no scrape seen: any instant is as good
+        return
+    ahead = (last + phase - time.time()) % SCRAPE_S
+    time.sleep(ahead)
+
+
+def play(sim: Simulator, systems: list[System], fault: Fault, phase: float) -> None:
     deadline = time.monotonic() + DETECT_TIMEOUT_S
     while any(s.active(fault.rule) for s in systems) and time.monotonic() < deadline:
         time.sleep(0.5)  # the previous repetition's alert must be gone first
-    time.sleep(rng.uniform(0, SCRAPE_S))
+    wait_for_phase(sim, phase)
     sim.set_faults(**fault.changes)
     injected = time.time()
     found: dict[str, float | None] = {s.name: None for s in systems}
@@ -407,8 +419,12 @@ def main() -> None:
         time.sleep(4 * SCRAPE_S)  # rate windows need a few points before the first fault
         for rep in range(args.reps):
             print(f"repetition {rep + 1}/{args.reps}", flush=True)
-            for fault in faults:
-                play(sim, systems, fault, rng)
+            for i, fault in enumerate(faults):
+                # Stratified: over the repetitions each fault lands once in every
+                # 1/reps-th of the scrape interval (at a random point within it), so a
+                # few repetitions already cover the interval evenly instead of by luck.
+                stratum = (rep + i) % args.reps
+                play(sim, systems, fault, (stratum + rng.random()) / args.reps * SCRAPE_S)
         report(systems, faults)
     print(f"\ntotal {time.monotonic() - started:.0f}s")
 
