@@ -139,7 +139,7 @@ def _parse_group(raw: Any, parent: Node, file: str, errors: list[ConfigError]) -
     if not isinstance(rules_raw, list):
         errors.append(raw.error("rules" if "rules" in raw else None, f"group {name!r} needs a 'rules' list"))
         return None
-    labels = _string_map(raw, "labels", errors) if "labels" in raw else {}
+    labels = string_map(raw, "labels", errors) if "labels" in raw else {}
     _check_severity(raw, f"group {name!r}", labels, errors)
     rules: list[RuleSpec] = []
     for rule_raw in rules_raw:
@@ -200,8 +200,8 @@ def _parse_rule(
             parse_expr(expr)
         except ExprError as exc:
             errors.append(raw.error("expr", f"rule {name!r}: invalid expression: {exc}"))
-    labels = _string_map(raw, "labels", errors) if "labels" in raw else {}
-    annotations = _string_map(raw, "annotations", errors) if "annotations" in raw else {}
+    labels = string_map(raw, "labels", errors) if "labels" in raw else {}
+    annotations = string_map(raw, "annotations", errors) if "annotations" in raw else {}
     for_s = _duration(raw, "for", errors) if "for" in raw else 0.0
     keep = _duration(raw, "keep_firing_for", errors) if "keep_firing_for" in raw else 0.0
     if kind == "record" and ({"for", "keep_firing_for", "annotations"} & raw.keys()):
@@ -298,8 +298,10 @@ def _duration(raw: Node, key: str, errors: list[ConfigError]) -> float | None:
         return None
 
 
-def _string_map(raw: Node, key: str, errors: list[ConfigError]) -> dict[str, str]:
-    value = raw[key]
+def string_map(raw: Node, key: str, errors: list[ConfigError]) -> dict[str, str]:
+    """``key``'s mapping with every value read as a string field (its text as written);
+    problems are added to ``errors`` and an empty or partial mapping returned."""
+    value = raw.get(key)
     if value is None:
         return {}
     if not isinstance(value, Node):

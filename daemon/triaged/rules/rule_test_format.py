@@ -20,6 +20,7 @@ from triaged.errors import ConfigError
 from triaged.model import Labels
 from triaged.promql import ExprError, expand_series_values, parse_expr
 from triaged.promql.notation import parse_series_labels
+from triaged.rules.format import string_map
 from triaged.yamlfile import Node, Seq, load_yaml_file, parse_duration
 
 _FILE_KEYS = {"rule_files", "evaluation_interval", "fuzzy_compare", "group_eval_order", "tests"}
@@ -154,7 +155,7 @@ def _test_group(raw: Node, default_interval: float, errors: list[ConfigError]) -
     series = [_series(s, errors) for s in _node_list(raw, "input_series", errors)]
     alerts = [_alert_case(c, errors) for c in _node_list(raw, "alert_rule_test", errors)]
     exprs = [_expr_case(c, errors) for c in _node_list(raw, "promql_expr_test", errors)]
-    external = _string_map(raw, "external_labels", errors)
+    external = string_map(raw, "external_labels", errors)
     start = _start_timestamp(raw, errors)
     if len(errors) != before:
         return None
@@ -204,8 +205,8 @@ def _alert_case(raw: Node, errors: list[ConfigError]) -> AlertCase | None:
     expected: list[ExpectedAlert] = []
     for alert in _node_list(raw, "exp_alerts", errors):
         _unknown(alert, _ALERT_KEYS, "expected alert", errors)
-        labels = _string_map(alert, "exp_labels", errors)
-        notes = _string_map(alert, "exp_annotations", errors)
+        labels = string_map(alert, "exp_labels", errors)
+        notes = string_map(alert, "exp_annotations", errors)
         # The user lists the rule's labels; the alert also carries its own name.
         expected.append(ExpectedAlert(Labels.of(labels, alertname=name), notes))
     if eval_time is None:
@@ -319,24 +320,7 @@ def _string_list(raw: Node, key: str, errors: list[ConfigError]) -> list[str]:
     if value is None:
         return []
     texts = [value.text(i) for i in range(len(value))] if isinstance(value, Seq) else [None]
-    if not all(texts):
+    if any(t is None for t in texts):
         errors.append(raw.error(key, f"'{key}' must be a list of strings"))
         return []
-    return [t for t in texts if t]
-
-
-def _string_map(raw: Node, key: str, errors: list[ConfigError]) -> dict[str, str]:
-    value = raw.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Node):
-        errors.append(raw.error(key, f"'{key}' must be a mapping of strings"))
-        return {}
-    out: dict[str, str] = {}
-    for k in value:
-        text = value.text(k)
-        if text is None:
-            errors.append(raw.error(key, f"{key}.{k} must be a string"))
-            continue
-        out[str(k)] = text
-    return out
+    return [t for t in texts if t is not None]
