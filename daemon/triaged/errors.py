@@ -17,3 +17,11 @@ class ConfigError(Exception):
         if self.line is not None:
             where = f"{where}:{self.line}"
         return f"{where}: {self.message}"
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message``: an exception as one log field or one
+    row's last error, whatever its message spans."""
+    text = str(exc)
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}".rstrip(": ")

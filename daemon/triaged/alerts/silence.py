@@ -131,8 +131,12 @@ class Silencer:
     def __init__(self, silences: Iterable[Silence]) -> None:
         self.silences = list(silences)
 
+    def active_for(self, labels: Mapping[str, str], now: float) -> list[Silence]:
+        """The silences muting ``labels`` at ``now``."""
+        return [s for s in self.silences if s.state(now) is SilenceState.ACTIVE and s.matches(labels)]
+
     def mute(self, alert: Alert, labels: Mapping[str, str], now: float) -> Mute | None:
-        hits = [s for s in self.silences if s.state(now) is SilenceState.ACTIVE and s.matches(labels)]
+        hits = self.active_for(labels, now)
         if not hits:
             return None
         best = max(hits, key=lambda s: s.ends_at)

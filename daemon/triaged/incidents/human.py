@@ -9,7 +9,7 @@ refused unless forced: the next evaluation would reopen the incident and page ag
 from __future__ import annotations
 
 from triaged.alerts.route import Router
-from triaged.alerts.silence import SilenceState
+from triaged.alerts.silence import Silencer
 from triaged.incidents.model import Incident, IncidentStatus, TransitionError, transition
 from triaged.incidents.notify import Notifications
 from triaged.incidents.service import build_message
@@ -89,11 +89,11 @@ class HumanActions:
             rows.add_timeline(self.store, incident_id, now, "note", text, actor=actor)
 
     def _refuse_if_firing(self, incident: Incident, now: float) -> None:
-        current = [s for s in silences.current(self.store, now) if s.state(now) is SilenceState.ACTIVE]
+        silencer = Silencer(silences.current(self.store, now))
         loud = [
             a
             for a in rows.incident_alerts(self.store, incident.id)
-            if a["state"] == "firing" and not any(s.matches(a["labels"]) for s in current)
+            if a["state"] == "firing" and not silencer.active_for(a["labels"], now)
         ]
         if loud:
             names = ", ".join(sorted({a["alertname"] for a in loud}))

@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import requests
 
+from triaged.errors import describe
 from triaged.notifiers.base import NotifyError
 
 # The request could never be sent as configured; a retry would fail the same way.
@@ -31,11 +32,7 @@ def post(
     except requests.Timeout as exc:
         raise NotifyError(f"{receiver}: timed out after {timeout_s}s") from exc
     except requests.RequestException as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        permanent = isinstance(exc, _UNSENDABLE)
-        raise NotifyError(
-            f"{receiver}: {type(exc).__name__}: {first}".rstrip(": "), permanent=permanent
-        ) from exc
+        raise NotifyError(f"{receiver}: {describe(exc)}", permanent=isinstance(exc, _UNSENDABLE)) from exc
 
 
 def fail(resp: requests.Response, detail: str) -> NoReturn:

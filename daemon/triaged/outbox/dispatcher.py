@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from triaged.errors import describe
 from triaged.messages import Message
 from triaged.notifiers.base import Notifier, NotifyError
 from triaged.outbox.backoff import Backoff
@@ -106,7 +107,7 @@ class Dispatcher:
             except Exception as exc:
                 self.stats.errors += 1
                 log.error(
-                    "dispatch_sweep_failed", sweep=getattr(sweep, "__qualname__", "?"), error=_one_line(exc)
+                    "dispatch_sweep_failed", sweep=getattr(sweep, "__qualname__", "?"), error=describe(exc)
                 )
         delivered = 0
         budget = limit
@@ -130,12 +131,12 @@ class Dispatcher:
         except Exception as exc:  # one bad row must not block its receiver's queue
             self.stats.errors += 1
             log.error(
-                "notification_error", receiver=row.receiver, incident_id=row.incident_id, error=_one_line(exc)
+                "notification_error", receiver=row.receiver, incident_id=row.incident_id, error=describe(exc)
             )
             try:
-                self._failed(row, NotifyError(f"unexpected error: {_one_line(exc)}"), now)
+                self._failed(row, NotifyError(f"unexpected error: {describe(exc)}"), now)
             except Exception as again:  # the store is failing: the lease brings it back
-                log.error("notification_unrecorded", receiver=row.receiver, error=_one_line(again))
+                log.error("notification_unrecorded", receiver=row.receiver, error=describe(again))
             return False
 
     def _deliver(self, row: outbox.OutboxRow, now: float) -> bool:
@@ -205,7 +206,7 @@ class Dispatcher:
                 )
         except Exception as exc:  # the page is recorded; its timeline note is extra
             self.stats.errors += 1
-            log.error("timeline_write_failed", incident_id=row.incident_id, error=_one_line(exc))
+            log.error("timeline_write_failed", incident_id=row.incident_id, error=describe(exc))
 
     def _failed(self, row: outbox.OutboxRow, exc: NotifyError, now: float) -> None:
         self.stats.bump("failed", row.receiver)
@@ -252,11 +253,6 @@ class Dispatcher:
                     data={"receiver": row.receiver, "dedup_key": row.dedup_key},
                 )
         log.error("notification_dead", receiver=row.receiver, incident_id=row.incident_id, error=error)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
 def _pid_alive(pid: int) -> bool:
