@@ -15,6 +15,11 @@ evaluation phase, notification hops).
 
 triaged runs as a real daemon (``triaged run``) in its own process, as do Prometheus
 (evaluation interval 5 s) and Alertmanager (``group_wait: 1s``, clustering off).
+Prometheus evaluates each rule group at a fixed offset within the interval, a hash
+of the group's name and its file's path; one run would measure one draw of it. So
+every repetition reloads Prometheus with the rules at a new path (a new offset,
+printed as the group's evaluation delay after Prometheus's scrape), and the medians
+are over offsets as well as over fault instants, as across many deployments.
 Both group pages by ``alertname`` and ``service``, so every fault is a new incident
 in triaged and a new aggregation group in Alertmanager. If the Debian packages
 ``prometheus``/``prometheus-alertmanager`` are missing, triaged runs alone.
@@ -39,6 +44,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -225,8 +231,10 @@ class Prometheus:
             f"--web.listen-address=127.0.0.1:{am_port}",
             "--cluster.listen-address=",  # empty: no clustering
         ]
+        self.tmp, self.sim, self.am_port, self.rules_text = tmp, sim, am_port, rules.read_text()
         prom = [
             prom_bin,
+            "--web.enable-lifecycle",  # POST /-/reload: a new rule file path per repetition
             f"--config.file={tmp / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp / 'prom-data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
@@ -240,6 +248,37 @@ class Prometheus:
 
     def api(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def new_rule_path(self, rep: int) -> None:
+        """Reload with the same rules at a new path, which gives every rule group a new
+        evaluation offset, and wait until the new groups have been evaluated once."""
+        rules = self.tmp / f"prom-rules-{rep}" / "bharatmart.rules.yml"
+        rules.parent.mkdir()
+        rules.write_text(self.rules_text)
+        (self.tmp / "prometheus.yml").write_text(prometheus_config(self.sim, rules, self.am_port))
+        requests.post(self.api("/-/reload"), timeout=10).raise_for_status()
+        wait_for(lambda: self._loaded(rules), 3 * SCRAPE_S, "prometheus to load the new rule path")
+
+    def eval_delays(self, sim: Simulator) -> dict[str, float]:
+        """Seconds from each of Prometheus's scrapes to each rule group's evaluation."""
+        scrapes = sim.scrapes_since(time.time() - 2 * SCRAPE_S, "Prometheus/")
+        if not scrapes:
+            return {}
+        delays = {}
+        for g in self._groups():
+            evaluated = datetime.fromisoformat(g["lastEvaluation"]).timestamp()
+            delays[g["name"]] = (evaluated - scrapes[-1]) % SCRAPE_S
+        return delays
+
+    def _loaded(self, rules: Path) -> bool:
+        """Every group comes from ``rules`` and has been evaluated (Go's zero time
+        before that)."""
+        return all(g["file"] == str(rules) and g["lastEvaluation"][:4] != "0001" for g in self._groups())
+
+    def _groups(self) -> list[dict[str, Any]]:
+        doc = requests.get(self.api("/api/v1/rules"), timeout=2).json()
+        groups: list[dict[str, Any]] = doc["data"]["groups"]
+        return groups
 
     def scraped(self) -> bool:
         doc = requests.get(self.api("/api/v1/query"), params={"query": "up"}, timeout=2).json()
@@ -419,6 +458,10 @@ def main() -> None:
         time.sleep(4 * SCRAPE_S)  # rate windows need a few points before the first fault
         for rep in range(args.reps):
             print(f"repetition {rep + 1}/{args.reps}", flush=True)
+            if prom is not None:
+                prom.new_rule_path(rep)
+                delays = ", ".join(f"{k} {v:.2f}s" for k, v in prom.eval_delays(sim).items())
+                print(f"  prometheus rule groups evaluate after its scrape by: {delays}", flush=True)
             for i, fault in enumerate(faults):
                 # Stratified: over the repetitions each fault lands once in every
                 # 1/reps-th of the scrape interval (at a random point within it), so a

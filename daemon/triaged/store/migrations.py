@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import UTC, datetime
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -15,7 +18,8 @@ OPEN_STATES = ("detected", "acknowledged", "investigating", "mitigated")
 @migrations()
 def m001_initial(db: Database) -> None:
     open_list = ", ".join(f"'{s}'" for s in OPEN_STATES)
-    db.executescript(
+    _script(
+        db,
         f"""
         CREATE TABLE incidents (
             id INTEGER PRIMARY KEY,
@@ -105,14 +109,15 @@ def m001_initial(db: Database) -> None:
             value REAL,
             PRIMARY KEY (rule_key, fingerprint)
         );
-        """
+        """,
     )
 
 
 @migrations()
 def m003_lifecycle(db: Database) -> None:
     """Evidence, SLI samples, postmortems and action items (issue #6)."""
-    db.executescript(
+    _script(
+        db,
         """
         CREATE TABLE evidence_series (
             id INTEGER PRIMARY KEY,
@@ -189,14 +194,15 @@ def m003_lifecycle(db: Database) -> None:
         );
         CREATE INDEX action_items_status ON action_items(status, due_at);
         CREATE INDEX action_items_incident ON action_items(incident_id);
-        """
+        """,
     )
 
 
 @migrations()
 def m002_alert_pipeline(db: Database) -> None:
     """Silences, muted-alert episodes, outbox ordering and fallback (issue #5)."""
-    db.executescript(
+    _script(
+        db,
         """
         CREATE TABLE silences (
             id INTEGER PRIMARY KEY,
@@ -230,7 +236,7 @@ def m002_alert_pipeline(db: Database) -> None:
         ALTER TABLE outbox ADD COLUMN fallback_of INTEGER;
         CREATE INDEX outbox_receiver_open ON outbox(receiver, status);
         CREATE INDEX outbox_incident ON outbox(incident_id, receiver);
-        """
+        """,
     )
 
 
@@ -238,8 +244,54 @@ def m002_alert_pipeline(db: Database) -> None:
 def m004_alert_state_last_eval(db: Database) -> None:
     """When each alert was last evaluated, so a restart can measure the outage and
     resume ``for`` timers as Prometheus does (rules: restore after downtime)."""
-    db.executescript("ALTER TABLE alert_state ADD COLUMN last_eval REAL;")
+    _script(db, "ALTER TABLE alert_state ADD COLUMN last_eval REAL;")
 
 
-def apply(db: Database) -> None:
-    migrations.apply(db)
+def apply(db: Database, steps: Migrations = migrations) -> None:
+    """Apply the pending migrations, all in one transaction that holds SQLite's write
+    lock from its first statement.
+
+    Two processes can open a new or older store at once (the daemon's first start and
+    an on-call's ``incidents list``): the second waits for the lock (the connection's
+    busy timeout), then finds nothing pending. A migration that fails half-way (a full
+    disk) rolls back whole, so the next start retries it instead of tripping over half
+    a schema. sqlite-utils' own ``Migrations.apply`` cannot give either: each
+    ``executescript`` commits, so its scripts run outside any transaction.
+    """
+    if not steps.pending(db):
+        return  # the usual case, read-only: the CLI on a current store
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_MIGRATIONS_TABLE)
+        conn.execute(_MIGRATIONS_INDEX)
+        for migration in steps.pending(db):
+            migration.fn(db)
+            conn.execute(_RECORD, (steps.name, migration.name, str(datetime.now(UTC))))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+            conn.execute("ROLLBACK")
+        raise
+
+
+# The table sqlite-utils' Migrations reads (and wrote, for stores made before this).
+_MIGRATIONS_TABLE = f"""CREATE TABLE IF NOT EXISTS {Migrations.migrations_table} (
+    id INTEGER PRIMARY KEY, migration_set TEXT, name TEXT, applied_at TEXT)"""
+_RECORD = f"INSERT INTO {Migrations.migrations_table} (migration_set, name, applied_at) VALUES (?, ?, ?)"
+_MIGRATIONS_INDEX = f"""CREATE UNIQUE INDEX IF NOT EXISTS
+    idx_{Migrations.migrations_table}_migration_set_name
+    ON {Migrations.migrations_table} (migration_set, name)"""
+
+
+def _script(db: Database, sql: str) -> None:
+    """Run ``sql`` statement by statement inside the caller's transaction (what
+    ``executescript`` would not: it commits first)."""
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement.strip()[:60]!r}")
