@@ -123,6 +123,17 @@ def test_check_still_checks_rule_files_when_the_config_has_errors(tmp_path: Path
         ("evaluation_interval: 0s\n", ":3: evaluation_interval: must be longer than 0s"),
         ("incidents: {reopen_window: 5}\n", ":3: reopen_window: 5 is not a valid duration"),
         ("targets: [{job: a, url: 'http://x', timeout: 0s}]\n", ":3: timeout: must be longer than 0s"),
+        # The oci: section reads durations the same way, and names the line too.
+        ("oci:\n  timeouts: {connect: 5s, read: 30}\n", ":4: oci.timeouts.read: 30 is not a duration"),
+        (
+            "oci:\n  alarms:\n    compartment_id: c\n    interval: 0s\n",
+            ":6: oci.alarms.interval: must be longer than 0s",
+        ),
+        (
+            "oci:\n  monitoring:\n    queries:\n      - name: q\n        namespace: ns\n"
+            "        query: M[1m].mean()\n        compartment_id: c\n        interval: 1 minute\n",
+            ":10: oci.monitoring.queries[0].interval: invalid duration '1 minute'",
+        ),
     ],
 )
 def test_check_refuses_zero_intervals_and_bare_numbers(tmp_path: Path, body: str, expected: str) -> None:

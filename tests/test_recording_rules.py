@@ -168,3 +168,19 @@ def test_a_removed_recording_rule_goes_stale_at_reload(tmp_path: Path) -> None:
     finally:
         daemon.close()
         daemon.store.close()
+
+
+def test_a_reload_whose_glob_matches_nothing_names_the_config_line_and_keeps_the_rules(
+    tmp_path: Path,
+) -> None:
+    daemon = daemon_with(tmp_path, "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: up\n")
+    try:
+        cfg = tmp_path / "t.yaml"
+        cfg.write_text("storage: {db: t.db}\nevaluation_interval: 10s\nrule_files: ['rulez/*.yml']\n")
+        result = daemon.reload(load_config(cfg))
+        assert not result.ok
+        assert [str(e) for e in result.errors] == [f"{cfg}:3: rule_files: 'rulez/*.yml' matches no file"]
+        assert [r.name for g in daemon.rules.groups for r in g.rules] == ["a"]  # the old rules still run
+    finally:
+        daemon.close()
+        daemon.store.close()

@@ -29,7 +29,9 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
     db = tmp_path / "triaged.db"
     start = time.time() + 1.0
     procs = [
-        subprocess.Popen([sys.executable, "-c", OPENER, str(db), str(start)], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(db), str(start)], stderr=subprocess.PIPE, text=True
+        )
         for _ in range(4)
     ]
     errors = [p.communicate(timeout=60)[1] for p in procs]

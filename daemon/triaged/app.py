@@ -57,7 +57,9 @@ MIN_RETENTION_S = 15 * 60
 
 
 def load_rule_specs(cfg: Config) -> tuple[list[GroupSpec], list[ConfigError]]:
-    paths, errors = expand_rule_paths(cfg.rule_files, cfg.base_dir)
+    paths, errors = expand_rule_paths(
+        cfg.rule_files, cfg.base_dir, listed_in=cfg.path, line=cfg.rule_files_line
+    )
     specs, more = load_groups(paths)
     return specs, errors + more
 

@@ -119,6 +119,7 @@ class Config:
     path: str
     db_path: str
     rule_files: tuple[str, ...]
+    rule_files_line: int | None = None  # where they are listed, for "matches no file"
     evaluation_interval_s: float = 15.0
     retention_s: float | None = None
     max_series: int = 1_000_000
@@ -214,6 +215,7 @@ def parse_config(doc: Node, path: str) -> Config:
         path=path,
         db_path=db_path,
         rule_files=tuple(expand_env(f) for f in p.attempt(lambda: str_list(doc, "rule_files"), no_files)),
+        rule_files_line=doc.line_of("rule_files"),
         evaluation_interval_s=p.attempt(
             lambda: duration(doc, "evaluation_interval", default_interval, positive=True), default_interval
         ),
@@ -238,7 +240,7 @@ def parse_config(doc: Node, path: str) -> Config:
         external_labels=p.attempt(lambda: str_map(doc, "external_labels"), {}),
         log_level=log_level,
         log_format=log_format,
-        oci=dict(doc["oci"]) if isinstance(doc.get("oci"), dict) else None,
+        oci=doc["oci"] if isinstance(doc.get("oci"), Node) else None,
         http=p.attempt(lambda: _http(doc, base), HttpConfig()),
         heartbeat=p.attempt(lambda: _heartbeat(doc, names), None),
         lifecycle=parse_lifecycle(doc, str(base), p),

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from triaged.cloud.clients import ClientFactory
-from triaged.cloud.config import OciConfig, parse_oci_config
+from triaged.cloud.config import OciConfig
 from triaged.cloud.heartbeat import Heartbeat
+from triaged.cloud.parse_config import parse_oci_config
 from triaged.config import Config, NotifierConfig
 from triaged.errors import ConfigError
 from triaged.notifiers.oci_ons import OnsNotifier

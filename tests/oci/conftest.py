@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from triaged.cloud.clients import ClientFactory, reset_circuit_breakers
-from triaged.cloud.config import OciConfig, parse_oci_config
+from triaged.cloud.config import OciConfig
+from triaged.cloud.parse_config import parse_oci_config
 from triaged.testing.fake_oci import FakeCredentials, FakeOci, generate_key
 
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
@@ -65,7 +66,7 @@ def make_cfg(fake: FakeOci, creds: FakeCredentials) -> MakeCfg:
             "auth": "config_file",
             "config_file": str(creds.config_file),
             "profile": creds.profile,
-            "timeouts": {"connect": 2, "read": 2},
+            "timeouts": {"connect": "2s", "read": "2s"},
             "endpoints": {"monitoring": fake.url, "notification": fake.url},
         }
         raw.update(extra)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from triaged.cloud.auth import AuthError, connect_check, load_credentials, preflight
-from triaged.cloud.config import OciConfig, parse_oci_config
+from triaged.cloud.config import OciConfig
+from triaged.cloud.parse_config import parse_oci_config
 from triaged.testing.fake_oci import FakeCredentials, FakeOci
 
 QUERY = {
@@ -78,7 +79,7 @@ def test_resource_principal_outside_oci(monkeypatch: pytest.MonkeyPatch) -> None
 def test_instance_principal_off_oci_fails_fast(fake: FakeOci, monkeypatch: pytest.MonkeyPatch) -> None:
     """A metadata service that refuses: one attempt, no SDK retries, one line."""
     monkeypatch.setenv("OCI_METADATA_BASE_URL", f"{fake.url}/opc/v2")
-    cfg = parse_oci_config({"auth": "instance_principal", "auth_timeout": 5})
+    cfg = parse_oci_config({"auth": "instance_principal", "auth_timeout": "5s"})
     started = time.monotonic()
     with pytest.raises(AuthError) as info:
         load_credentials(cfg)
@@ -91,7 +92,7 @@ def test_instance_principal_off_oci_fails_fast(fake: FakeOci, monkeypatch: pytes
 def test_instance_principal_hang_is_bounded(fake: FakeOci, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCI_METADATA_BASE_URL", f"{fake.url}/opc/v2")
     fake.hang_next(5, path_contains="/opc/v2")
-    cfg = parse_oci_config({"auth": "instance_principal", "auth_timeout": 0.5})
+    cfg = parse_oci_config({"auth": "instance_principal", "auth_timeout": "500ms"})
     started = time.monotonic()
     with pytest.raises(AuthError) as info:
         load_credentials(cfg)

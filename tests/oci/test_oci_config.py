@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from triaged.cloud.config import MonitoringQuery, parse_oci_config
+from triaged.cloud.config import MonitoringQuery
+from triaged.cloud.parse_config import parse_oci_config
 from triaged.cloud.ratelimit import Backoff, TokenBucket
 from triaged.errors import ConfigError
 from triaged.model import Severity
@@ -24,7 +25,7 @@ def test_full_section_parses_into_typed_values() -> None:
         {
             "auth": "instance_principal",
             "region": "ap-mumbai-1",
-            "timeouts": {"connect": "3s", "read": 10},
+            "timeouts": {"connect": "3s", "read": "10s"},
             "monitoring": {"max_tps": 5, "queries": [{**QUERY, "interval": "2m"}]},
             "alarms": {"compartment_id": "ocid1.compartment.oc1..c"},
             "notifiers": {"ons": {"topics": {"critical": "ocid1.onstopic.a", "default": "d"}}},

@@ -42,7 +42,7 @@ oci:
   auth: config_file
   config_file: {creds.config_file}
   profile: {creds.profile}
-  timeouts: {{connect: 2, read: 2}}
+  timeouts: {{connect: 2s, read: 2s}}
   endpoints: {{monitoring: "{fake.url}", notification: "{fake.url}"}}
   monitoring:
     queries:

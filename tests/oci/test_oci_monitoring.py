@@ -156,7 +156,7 @@ def test_server_errors_back_off_exponentially(fake: FakeOci, factory: ClientFact
 
 def test_hung_endpoint_is_bounded_by_the_read_timeout(fake: FakeOci, make_cfg: Any, now: float) -> None:
     fake.hang_next(1, path_contains="summarizeMetricsData")
-    source = make_source(ClientFactory(make_cfg(timeouts={"connect": 1, "read": 0.5})))
+    source = make_source(ClientFactory(make_cfg(timeouts={"connect": "1s", "read": "500ms"})))
     started = time.monotonic()
     got = source.collect(now)
     assert time.monotonic() - started < 3

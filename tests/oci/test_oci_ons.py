@@ -213,7 +213,7 @@ def test_unknown_topic_is_permanent(fake: FakeOci, ons: OnsNotifier) -> None:
 
 def test_hung_publish_is_bounded_and_retryable(fake: FakeOci, make_cfg: Any) -> None:
     fake.hang_next(1, path_contains="/messages")
-    factory = ClientFactory(make_cfg(timeouts={"connect": 1, "read": 0.5}))
+    factory = ClientFactory(make_cfg(timeouts={"connect": "1s", "read": "500ms"}))
     ons = OnsNotifier("oncall", TOPICS, factory.notification)
     started = time.monotonic()
     with pytest.raises(NotifyError) as info:

@@ -147,6 +147,29 @@ def test_a_recurring_maintenance_window_mutes_only_inside_the_window(
     assert outbox.counts(h.store) == {"sent": 1}
 
 
+def test_an_incident_whose_alert_a_maintenance_window_mutes_can_be_resolved_by_hand(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """The window started while the incident was open: the daemon records the mute,
+    and resolving by hand is not refused as "still firing" (the alert pages nobody
+    now; if it still fires after the window, it opens a new incident then)."""
+    from triaged.app import build_router
+    from triaged.incidents.human import HumanActions
+    from triaged.incidents.model import IncidentStatus
+    from triaged.testing.clock import FakeClock
+
+    start = datetime(2026, 2, 28, 20, 20, tzinfo=UTC).timestamp()  # Sunday 01:50 IST
+    h = make_harness("notifiers:\n" + webhook("pager", receiver.url) + MAINTENANCE, clock=FakeClock(start))
+    h.metrics.set("svc_latency", "api", 2)
+    h.run(300, step=30)
+    (incident,) = rows.list_incidents(h.store)
+    h.run(900, step=30)  # 02:10 IST: inside the window
+    assert "alert_muted" in h.timeline_kinds(incident.id)
+    human = HumanActions(h.store, build_router(h.daemon.cfg))
+    resolved = human.move(incident.id, IncidentStatus.RESOLVED, "asha", "patching", h.clock.t)
+    assert resolved.status is IncidentStatus.RESOLVED
+
+
 def test_cron_schedule_fields_and_day_rules() -> None:
     from triaged.alerts.maintenance import CronSchedule, MaintenanceWindow
 

@@ -35,7 +35,7 @@ oci:
   auth: config_file
   config_file: {config_file}
   profile: DEFAULT
-  timeouts: {{connect: 2, read: 2}}
+  timeouts: {{connect: 2s, read: 2s}}
   endpoints: {{monitoring: {fake.url}, notification: {fake.url}}}
   monitoring:
     queries:

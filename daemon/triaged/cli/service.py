@@ -149,7 +149,7 @@ def check(config_path: str, connect: bool, timeout: float) -> None:
     specs, errors = load_rule_specs(cfg)
     # On a partial config, required settings would report knock-on effects of its errors.
     problems = [] if found else required_problems(cfg) + oci_offline_problems(cfg)
-    found += [_located(e, cfg) for e in errors]
+    found += errors
     found.sort(key=lambda e: (e.file != cfg.path, e.file or "", e.line or 0))  # the config first
     problems = [str(e) for e in found] + problems
     if connect and not problems:
@@ -178,20 +178,6 @@ def _connect(cfg: Any, timeout: float) -> list[str]:
         if not reach.ok:
             problems.append(f"unreachable: {reach.what}: {reach.detail}")
     return problems
-
-
-def _located(error: ConfigError, cfg: Any) -> ConfigError:
-    """A `rule_files` glob that matches nothing is reported by the rule loader against
-    the config's folder; point it at the config file and the `rule_files:` line."""
-    from triaged.yamlfile import load_yaml_file
-
-    if error.file != str(cfg.base_dir) or not error.message.startswith("rule_files:"):
-        return error
-    try:
-        line = load_yaml_file(cfg.path).line_of("rule_files")
-    except (ConfigError, AttributeError):
-        line = None
-    return ConfigError(error.message, file=cfg.path, line=line)
 
 
 def _fail(problems: list[str]) -> NoReturn:

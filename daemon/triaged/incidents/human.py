@@ -89,11 +89,18 @@ class HumanActions:
             rows.add_timeline(self.store, incident_id, now, "note", text, actor=actor)
 
     def _refuse_if_firing(self, incident: Incident, now: float) -> None:
+        """Refuse while an alert of the incident fires unmuted. Muted means a silence
+        (asked here: one added a second ago counts) or any mute the daemon recorded at
+        its last evaluation, maintenance windows and inhibition included, whose
+        settings live in the daemon's config rather than the store."""
         silencer = Silencer(silences.current(self.store, now))
+        muted = silences.active_mutes(self.store)
         loud = [
             a
             for a in rows.incident_alerts(self.store, incident.id)
-            if a["state"] == "firing" and not silencer.active_for(a["labels"], now)
+            if a["state"] == "firing"
+            and a["fingerprint"] not in muted
+            and not silencer.active_for(a["labels"], now)
         ]
         if loud:
             names = ", ".join(sorted({a["alertname"] for a in loud}))

@@ -23,17 +23,23 @@ from triaged.rules.group import RecordFunc, RuleGroup
 
 
 def expand_rule_paths(
-    patterns: Sequence[str], base: Path | None = None
+    patterns: Sequence[str],
+    base: Path | None = None,
+    *,
+    listed_in: str | None = None,
+    line: int | None = None,
 ) -> tuple[list[Path], list[ConfigError]]:
     """Resolve globs relative to ``base``. A pattern that matches nothing is an error:
-    a typo in ``rule_files`` would otherwise silently disable every rule."""
+    a typo in ``rule_files`` would otherwise silently disable every rule. The error
+    points at ``listed_in``:``line``, the file that lists the patterns."""
     paths: list[Path] = []
     errors: list[ConfigError] = []
     for pattern in patterns:
         full = pattern if base is None or Path(pattern).is_absolute() else str(base / pattern)
         matches = sorted(glob.glob(full))
         if not matches:
-            errors.append(ConfigError(f"rule_files: {pattern!r} matches no file", file=str(base or ".")))
+            where = listed_in or str(base or ".")
+            errors.append(ConfigError(f"rule_files: {pattern!r} matches no file", file=where, line=line))
         paths.extend(Path(m) for m in matches)
     return paths, errors
 

@@ -115,7 +115,7 @@ def oci_offline_problems(cfg: Config) -> list[str]:
     if cfg.oci is None:
         return []
     from triaged.cloud.auth import preflight  # noqa: PLC0415 - the cloud package is optional
-    from triaged.cloud.config import parse_oci_config  # noqa: PLC0415
+    from triaged.cloud.parse_config import parse_oci_config  # noqa: PLC0415
 
     try:
         oci_cfg = parse_oci_config(cfg.oci, file=cfg.path)
@@ -163,7 +163,7 @@ def check_oci(cfg: Config, now: float, timeout_s: float) -> list[Reach]:
     if cfg.oci is None:
         return []
     from triaged.cloud.auth import connect_check  # noqa: PLC0415 - the cloud package is optional
-    from triaged.cloud.config import parse_oci_config  # noqa: PLC0415
+    from triaged.cloud.parse_config import parse_oci_config  # noqa: PLC0415
 
     try:
         oci_cfg = parse_oci_config(cfg.oci, file=cfg.path)
