@@ -87,8 +87,11 @@ def test_no_sdk_retries_and_last_answer_held_on_failure(fake: FakeOci, source: O
     held = source.collect(now + 70)  # backing off: no request, still held
     assert len(fake.calls("/alarms/status")) == 2 and firing(held.samples)
     fake.fail_next(1, 503)
-    expired = source.collect(now + 181)  # held for at most 3 intervals
-    assert expired.error is not None and firing(expired.samples) == {}
+    still = source.collect(now + 1800)  # a long outage: still held, no false "resolved"
+    assert still.error is not None and firing(still.samples) == {"ocid1.alarm.oc1..a1": "critical"}
+    fake.set_alarms([])
+    cleared = source.collect(now + 1900)  # OCI answers again: now the alarm may clear
+    assert cleared.error is None and firing(cleared.samples) == {}
 
 
 def test_page_cap_is_reported(fake: FakeOci, factory: ClientFactory) -> None:

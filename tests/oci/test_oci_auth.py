@@ -77,7 +77,8 @@ def test_resource_principal_outside_oci(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_instance_principal_off_oci_fails_fast(fake: FakeOci, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A metadata service that refuses: one attempt, no SDK retries, one line."""
+    """A metadata service that refuses: one attempt, no SDK retries, one line, and
+    transient: a page waiting on these credentials is retried, not dead-lettered."""
     monkeypatch.setenv("OCI_METADATA_BASE_URL", f"{fake.url}/opc/v2")
     cfg = parse_oci_config({"auth": "instance_principal", "auth_timeout": "5s"})
     started = time.monotonic()
@@ -85,7 +86,7 @@ def test_instance_principal_off_oci_fails_fast(fake: FakeOci, monkeypatch: pytes
         load_credentials(cfg)
     assert time.monotonic() - started < 3
     assert str(info.value).startswith("oci: instance principal unavailable: ")
-    assert not info.value.transient
+    assert info.value.transient
     assert len(fake.calls("/opc/v2")) == 1  # no retries
 
 

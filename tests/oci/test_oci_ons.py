@@ -272,3 +272,25 @@ def test_connection_refused_is_retryable(make_cfg: Any) -> None:
         ons.send(message())
     assert not info.value.permanent
     assert ons.errors_by_kind["connection"] == 1
+
+
+def test_a_page_while_the_metadata_service_fails_is_retried_not_dead_lettered(
+    fake: FakeOci, make_cfg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instance-principal credentials load lazily, at the first page after a start:
+    a metadata service answering errors then must leave the page to the outbox's
+    retries. And the next callers fail at once instead of each waiting in turn."""
+    monkeypatch.setenv("OCI_METADATA_BASE_URL", f"{fake.url}/opc/v2")
+    fake.fail_next(1, 503, path_contains="/opc/v2")
+    factory = ClientFactory(make_cfg(auth="instance_principal", auth_timeout="5s", region="ap-mumbai-1"))
+    ons = OnsNotifier("oncall", TOPICS, factory.notification)
+    with pytest.raises(NotifyError) as info:
+        ons.send(message())
+    assert not info.value.permanent and "instance principal unavailable" in str(info.value)
+    asked = len(fake.calls("/opc/v2"))
+    started = time.monotonic()
+    with pytest.raises(NotifyError) as again:
+        ons.send(message())
+    assert time.monotonic() - started < 0.5 and not again.value.permanent
+    assert len(fake.calls("/opc/v2")) == asked  # not asked again within AUTH_RETRY_S
+    assert fake.calls("/messages") == []

@@ -20,7 +20,8 @@ _RESOURCE_PRINCIPAL_ENV = "OCI_RESOURCE_PRINCIPAL_VERSION"
 
 class AuthError(Exception):
     """Credentials are missing, unreadable or rejected. ``transient`` errors (the
-    metadata service did not answer in time) may succeed on a later attempt."""
+    metadata service did not answer, or answered with an error) may succeed on a
+    later attempt; a broken config file or key will not."""
 
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(one_line(message))
@@ -147,8 +148,11 @@ def _bounded(cfg: OciConfig, build: Any, what: str) -> Credentials:
             transient=True,
         )
     if "error" in result:
+        # The metadata service or federation answering 5xx, refusing, resetting: what
+        # a later attempt may well get past. Transient, so a page waiting on these
+        # credentials is retried by the outbox instead of dead-lettered at once.
         exc = result["error"]
-        raise AuthError(f"oci: {what} unavailable: {type(exc).__name__}: {exc}")
+        raise AuthError(f"oci: {what} unavailable: {type(exc).__name__}: {exc}", transient=True)
     signer = result["signer"]
     region = cfg.region or str(getattr(signer, "region", "") or "")
     if not region:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,9 @@ from triaged.cloud.config import OciConfig
 BREAKER_PREFIX = "triaged"
 BREAKER_THRESHOLD = 10
 BREAKER_RECOVERY_S = 30
+# After credentials fail to load, callers fail at once for this long instead of each
+# waiting up to oci.auth_timeout in turn (every source and every page asks for them).
+AUTH_RETRY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class ClientFactory:
         self.breaker_prefix = breaker_prefix
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._auth_failed: tuple[float, AuthError] | None = None  # (retry after, monotonic; error)
 
     # -- clients -------------------------------------------------------------------
     def monitoring(self) -> Any:
@@ -77,8 +82,16 @@ class ClientFactory:
 
     def credentials(self) -> Credentials:
         with self._lock:
-            if self._creds is None:
+            if self._creds is not None:
+                return self._creds
+            failed = self._auth_failed
+            if failed is not None and time.monotonic() < failed[0]:
+                raise AuthError(str(failed[1]), transient=failed[1].transient)
+            try:
                 self._creds = self._load()
+            except AuthError as exc:
+                self._auth_failed = (time.monotonic() + AUTH_RETRY_S, exc)
+                raise
             return self._creds
 
     def breaker_name(self, service: str) -> str:

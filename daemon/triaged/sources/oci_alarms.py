@@ -5,9 +5,10 @@ stamped with the poll time, in ``Collected.samples``. An alarm that stops firing
 is simply absent from the next poll and the tsdb's staleness handling ends its
 series, so rules see ``oci_alarm_firing`` exactly while OCI does.
 
-A failed poll must not look like "every alarm cleared" (that would resolve
-incidents): the last good answer is repeated for up to ``hold_for`` seconds while
-``oci_alarms_up`` reports 0.
+A failed poll must not look like "every alarm cleared": that would resolve
+incidents, page "resolved" while the alarm still fires and page again when OCI answers.
+The last good answer is repeated until a poll succeeds (or for ``hold_for`` seconds,
+if given) while ``oci_alarms_up`` reports 0, which a rule can alert on.
 
 Labels: ``alarm`` (display name), ``alarm_id``, ``severity`` (critical, error,
 warning, info), ``compartment_id``.
@@ -50,7 +51,7 @@ class OciAlarmsSource:
         self._client = client
         self._bucket = bucket
         self.backoff = backoff or Backoff(30.0, 600.0)
-        self.hold_for = 3 * cfg.interval if hold_for is None else hold_for
+        self.hold_for = hold_for  # None: until the next good poll
         self.errors_by_kind: Counter[str] = Counter()
         self.last_error: str | None = None
         self._last_good: tuple[float, list[tuple[Labels, float]]] | None = None
@@ -130,6 +131,7 @@ class OciAlarmsSource:
 
     def _held(self, t_ms: int, now: float, error: str) -> Collected:
         samples: list[tuple[Labels, float]] = []
-        if self._last_good is not None and now - self._last_good[0] <= self.hold_for:
-            samples = list(self._last_good[1])
+        last = self._last_good
+        if last is not None and (self.hold_for is None or now - last[0] <= self.hold_for):
+            samples = list(last[1])
         return Collected(t_ms, samples=[*samples, (self._up_labels(), 0.0)], error=error)
