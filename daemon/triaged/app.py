@@ -9,9 +9,7 @@ unaligned clock, and a new incident's first page leaves in the same cycle.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +31,7 @@ from triaged.outbox.backoff import Backoff
 from triaged.outbox.dispatcher import Dispatcher
 from triaged.outbox.fallback import Fallback
 from triaged.outbox.repage import RepagePolicy, Repager, stale_repage
+from triaged.polling import Poller
 from triaged.promql import Engine, Scalar, Vector
 from triaged.promql.values import Value
 from triaged.rules.alerting import Alert
@@ -157,11 +156,8 @@ class Daemon:
         self.dispatcher = dispatcher
         self.clock = clock
         self.lifecycle = lifecycle  # evidence, recurrence, SLIs, reminders (issue #6)
-        self._next_due: dict[str, float] = {}
         self._down: dict[str, str] = {}
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, min(16, len(sources))), thread_name_prefix="source"
-        )
+        self._poller = Poller(sources)
         self._cycle_lock = threading.Lock()
         self.last_cycle: CycleReport | None = None
         self.heartbeat: Callable[[float], str | None] | None = None
@@ -171,12 +167,9 @@ class Daemon:
     def cycle(self, now: float) -> CycleReport:
         with self._cycle_lock:
             report = CycleReport(at=now)
-            due = [s for s in self.sources if now >= self._next_due.get(s.key, 0.0) - 0.05]
-            polled = self._pool.map(lambda s: _timed(s, now), due)
-            for source, (collected, took) in zip(due, polled, strict=True):
-                self._store_collected(source, collected, report)
-                report.durations[source.key] = took
-                self._next_due[source.key] = now + source.interval
+            for polled in self._poller.poll(now):
+                self._store_collected(polled.source, polled.collected, report)
+                report.durations[polled.source.key] = polled.took
             alerts, evaluated = self.rules.evaluate_due(now, self.query, self.record)
             report.evaluated = evaluated
             if evaluated:
@@ -281,17 +274,11 @@ class Daemon:
         return max(0.05, min([1.0, *intervals]))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._poller.close()
         for source in self.sources:
             closer = getattr(source, "close", None)
             if callable(closer):
                 closer()
-
-
-def _timed(source: Source, now: float) -> tuple[Collected, float]:
-    started = time.perf_counter()
-    collected = source.collect(now)
-    return collected, time.perf_counter() - started
 
 
 def retention_for(cfg: Config, rules: RuleManager) -> int:

@@ -57,6 +57,13 @@ def test_defaults_are_config_file_auth_and_nothing_enabled() -> None:
          "oci.monitoring.queries[1].resolution"),
         ({"monitoring": {"queries": [{**QUERY, "query": "not mql"}]}},
          "oci.monitoring.queries[0].query"),
+        # OCI would answer 400 on every poll: refused at `triaged check` instead.
+        ({"monitoring": {"queries": [{**QUERY, "resolution": "5m"}]}},
+         "oci.monitoring.queries[0].resolution"),
+        ({"monitoring": {"queries": [{**QUERY, "resolution": "90m"}]}},
+         "oci.monitoring.queries[0].resolution"),
+        ({"monitoring": {"queries": [{**QUERY, "query": "CpuUtilization[2d].mean()"}]}},
+         "oci.monitoring.queries[0].query"),
         ({"monitoring": {"queries": [QUERY, QUERY]}}, "oci.monitoring.queries[1].name"),
         ({"monitoring": {"queries": [{k: v for k, v in QUERY.items() if k != "compartment_id"}]}},
          "oci.monitoring.queries[0].compartment_id"),

@@ -3,12 +3,15 @@ incident → page published to an ONS topic, all with the real SDK against the f
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from triaged.app import build
 from triaged.config import parse_config
+from triaged.simulator import Simulator
 from triaged.store import incidents as incident_rows
 from triaged.testing.clock import FakeClock
 from triaged.testing.fake_oci import FakeCredentials, FakeOci
@@ -30,7 +33,24 @@ groups:
 """
 
 
-def daemon_config(tmp_path: Path, fake: FakeOci, creds: FakeCredentials) -> Any:
+def query(name: str, resource: str = "api-1") -> str:
+    return f"""
+      - name: {name}
+        namespace: oci_computeagent
+        query: 'CpuUtilization[1m]{{resourceDisplayName = "{resource}"}}.mean()'
+        compartment_id: {COMPARTMENT}
+        interval: 60s"""
+
+
+def daemon_config(
+    tmp_path: Path,
+    fake: FakeOci,
+    creds: FakeCredentials,
+    *,
+    queries: str = "",
+    extra: str = "",
+    read: str = "2s",
+) -> Any:
     (tmp_path / "oci.rules.yml").write_text(RULES)
     text = f"""
 storage: {{db: triaged.db}}
@@ -38,19 +58,15 @@ rule_files: [oci.rules.yml]
 evaluation_interval: 60s
 notifiers:
   - {{name: pager, type: ons}}
+{extra}
 oci:
   auth: config_file
   config_file: {creds.config_file}
   profile: {creds.profile}
-  timeouts: {{connect: 2s, read: 2s}}
+  timeouts: {{connect: 2s, read: {read}}}
   endpoints: {{monitoring: "{fake.url}", notification: "{fake.url}"}}
   monitoring:
-    queries:
-      - name: api_cpu
-        namespace: oci_computeagent
-        query: 'CpuUtilization[1m]{{resourceDisplayName = "api-1"}}.mean()'
-        compartment_id: {COMPARTMENT}
-        interval: 60s
+    queries:{queries or query("api_cpu")}
   notifiers:
     ons:
       topics: {{P0: {PAGER}, P1: {PAGER}, default: {TEAM}}}
@@ -98,3 +114,51 @@ def test_building_a_daemon_without_oci_config_never_imports_the_sdk(tmp_path: Pa
         "assert 'oci' not in sys.modules, 'oci imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_more_queries_than_max_tps_are_all_polled_within_seconds_not_starved(
+    tmp_path: Path, fake: FakeOci, creds: FakeCredentials
+) -> None:
+    """OCI allows 10 calls a second; 25 queries due at once take three cycles. Before,
+    a query skipped by the limit waited a whole interval and lost again: forever."""
+    clock = FakeClock(1_790_000_000.0)
+    queries = "".join(query(f"q{i:02d}", f"api-{i}") for i in range(25))
+    daemon = build(daemon_config(tmp_path, fake, creds, queries=queries), clock=clock)
+    try:
+        for step in range(3):
+            daemon.cycle(clock.now() + step)
+        asked = [json.loads(r.body)["query"] for r in fake.calls("summarizeMetricsData")]
+        assert len(asked) == 25 and len(set(asked)) == 25
+        daemon.cycle(clock.now() + 30)  # and not again before their interval
+        assert len(fake.calls("summarizeMetricsData")) == 25
+    finally:
+        daemon.close()
+        daemon.store.close()
+
+
+def test_a_hung_oci_call_does_not_hold_up_scrapes_and_rules(
+    tmp_path: Path, fake: FakeOci, creds: FakeCredentials
+) -> None:
+    with Simulator(seed=3) as sim:
+        target = f"targets:\n  - {{job: bharatmart, url: '{sim.url}/metrics', interval: 15s, timeout: 2s}}"
+        cfg = daemon_config(tmp_path, fake, creds, extra=target, read="6s")
+        fake.hang_next(1, path_contains="summarizeMetricsData")
+        clock = FakeClock(1_790_000_000.0)
+        daemon = build(cfg, clock=clock)
+        try:
+            started = time.monotonic()
+            report = daemon.cycle(clock.now())
+            assert time.monotonic() - started < 4  # not the 6 s read timeout
+            assert [k for k in report.scraped if k.startswith("scrape/")] != []
+            assert report.evaluated
+            (oci_source,) = [s for s in daemon.sources if s.key == "oci/monitoring/api_cpu"]
+            again = daemon.cycle(clock.now() + 1)  # still running: not asked twice
+            assert oci_source.polls == 1  # type: ignore[attr-defined]
+            assert not any(k.startswith("oci/") for k in again.scraped)
+            time.sleep(max(0.0, started + 6.5 - time.monotonic()))
+            late = daemon.cycle(clock.now() + 2)  # the timed-out call is stored now
+            assert "oci/monitoring/api_cpu" in late.errors
+            assert "timed out" in late.errors["oci/monitoring/api_cpu"]
+        finally:
+            daemon.close()
+            daemon.store.close()

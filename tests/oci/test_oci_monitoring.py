@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from triaged.cloud.clients import ClientFactory
-from triaged.cloud.config import MonitoringQuery
+from triaged.cloud.clients import ClientFactory, ingestion_endpoint
+from triaged.cloud.config import Endpoints, MonitoringQuery
 from triaged.cloud.ratelimit import Backoff, TokenBucket
 from triaged.model import Labels
 from triaged.sources.base import Collected
@@ -224,3 +224,24 @@ def test_missing_credentials_become_data(make_cfg: Any, tmp_path: Any, now: floa
     factory = ClientFactory(make_cfg(config_file=str(tmp_path / "missing")))
     got = make_source(factory).collect(now)
     assert got.error is not None and "config file" in got.error and "not found" in got.error
+
+
+def test_a_resolution_longer_than_the_query_interval_is_refused_like_oci_does(
+    fake: FakeOci, factory: ClientFactory, now: float
+) -> None:
+    """The fake checks what real OCI checks, so a test cannot pass on a query OCI
+    would answer 400 (config refuses this one; built directly here)."""
+    query = MonitoringQuery(
+        "q", "oci_computeagent", "CpuUtilization[1m].mean()", COMPARTMENT, resolution="5m"
+    )
+    got = OciMonitoringSource(query, factory.monitoring, TokenBucket(10, 10)).collect(now)
+    assert got.error is not None and "400 InvalidParameter" in got.error
+
+
+def test_heartbeats_go_to_the_ingestion_host_of_a_monitoring_override() -> None:
+    real = Endpoints(monitoring="https://telemetry.ap-mumbai-1.oraclecloud.com")
+    assert ingestion_endpoint(real) == "https://telemetry-ingestion.ap-mumbai-1.oraclecloud.com"
+    assert ingestion_endpoint(Endpoints(monitoring="http://127.0.0.1:5000")) == "http://127.0.0.1:5000"
+    assert ingestion_endpoint(Endpoints()) is None  # from the region
+    both = Endpoints(monitoring="https://m.example", telemetry_ingestion="https://i.example")
+    assert ingestion_endpoint(both) == "https://i.example"

@@ -20,7 +20,7 @@ from typing import Any
 
 from triaged.cloud import breakers, sdk
 from triaged.cloud.auth import AuthError, Credentials, load_credentials, one_line
-from triaged.cloud.config import OciConfig
+from triaged.cloud.config import Endpoints, OciConfig
 
 BREAKER_PREFIX = "triaged"
 BREAKER_THRESHOLD = 10
@@ -71,8 +71,7 @@ class ClientFactory:
 
     def ingestion(self) -> Any:
         """A MonitoringClient for ``post_metric_data``, which lives on another host."""
-        endpoints = self.cfg.endpoints
-        return self._client("ingestion", endpoints.telemetry_ingestion or endpoints.monitoring)
+        return self._client("ingestion", ingestion_endpoint(self.cfg.endpoints))
 
     def notification(self) -> Any:
         return self._client("notification", self.cfg.endpoints.notification)
@@ -220,6 +219,16 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, AuthError):
         return Failure("auth", exc.transient, detail=str(exc))
     return Failure("other", False, detail=f"{type(exc).__name__}: {one_line(str(exc), 200)}")
+
+
+def ingestion_endpoint(endpoints: Endpoints) -> str | None:
+    """``post_metric_data`` is served only by ``telemetry-ingestion.<region>``. Without
+    its own override it follows a Monitoring override: the matching ingestion host for
+    a ``telemetry.`` one, else the same URL (a private endpoint, a test's fake). None:
+    derived from the region when the client is built."""
+    if endpoints.telemetry_ingestion is not None or endpoints.monitoring is None:
+        return endpoints.telemetry_ingestion
+    return endpoints.monitoring.replace("://telemetry.", "://telemetry-ingestion.", 1)
 
 
 def _classify_service_error(exc: Any) -> Failure:

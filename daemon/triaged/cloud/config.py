@@ -47,8 +47,10 @@ from triaged.model import Severity
 AUTH_MODES = ("instance_principal", "config_file", "resource_principal")
 
 # The MQL metric name is everything before the interval bracket: ``CpuUtilization[1m]...``.
-_MQL_METRIC = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.\-]*)\s*\[")
+_MQL_METRIC = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.\-]*)\s*\[\s*([^\]]*?)\s*\]")
 _MQL_INTERVAL = re.compile(r"^(\d+)([mhd])$")
+# What OCI accepts as an MQL interval and as a resolution: 1m-60m, 1h-24h or 1d.
+_MQL_UNIT_RANGE = {"m": (60.0, 60), "h": (3600.0, 24), "d": (86400.0, 1)}
 
 
 @dataclass(frozen=True)
@@ -162,9 +164,17 @@ def mql_metric(query: str) -> str:
     return match.group(1) if match else ""
 
 
+def mql_query_interval(query: str) -> str:
+    """The ``[interval]`` of an MQL query as written (``5m``); empty if there is none."""
+    match = _MQL_METRIC.match(query)
+    return match.group(2) if match else ""
+
+
 def mql_interval_seconds(text: str) -> float | None:
+    """Seconds of an MQL interval or resolution; None unless OCI accepts it."""
     match = _MQL_INTERVAL.match(text.strip())
     if not match:
         return None
-    unit = {"m": 60.0, "h": 3600.0, "d": 86400.0}[match.group(2)]
-    return int(match.group(1)) * unit
+    unit, most = _MQL_UNIT_RANGE[match.group(2)]
+    count = int(match.group(1))
+    return count * unit if 1 <= count <= most else None

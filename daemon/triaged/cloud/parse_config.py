@@ -23,6 +23,7 @@ from triaged.cloud.config import (
     Timeouts,
     mql_interval_seconds,
     mql_metric,
+    mql_query_interval,
 )
 from triaged.errors import ConfigError
 from triaged.model import Severity
@@ -203,8 +204,15 @@ def parse_query(r: _Reader) -> MonitoringQuery:
         raise r.error("query", "expected MQL like CpuUtilization[1m]{...}.mean()")
     resolution = r.text("resolution", "1m")
     res_seconds = mql_interval_seconds(resolution)
-    if res_seconds is None or not 60 <= res_seconds <= 86400:
+    if res_seconds is None:
         raise r.error("resolution", f"expected 1m-60m, 1h-24h or 1d, got {resolution!r}")
+    interval = mql_query_interval(query)
+    interval_seconds = mql_interval_seconds(interval)
+    if interval_seconds is None:
+        raise r.error("query", f"the interval [{interval}] must be 1m-60m, 1h-24h or 1d")
+    if res_seconds > interval_seconds:
+        # OCI refuses it with a 400 on every poll: say so at `triaged check`.
+        raise r.error("resolution", f"{resolution} is longer than the query's interval [{interval}]")
     window = r.duration("window", None)
     max_days = max(d for s, d in _MAX_RANGE_DAYS.items() if s <= res_seconds)
     if window is not None and window > max_days * 86400:

@@ -25,6 +25,9 @@ class Collected:
     samples: list[tuple[Labels, float]] = field(default_factory=list)
     timestamped: list[Sample] = field(default_factory=list)
     error: str | None = None
+    # Poll again this many seconds after this poll instead of a whole interval (a poll
+    # our own rate limiting skipped: it should not wait a minute for its turn).
+    retry_in: float | None = None
 
 
 class Source(Protocol):
@@ -39,3 +42,7 @@ class Source(Protocol):
         ...
 
     def collect(self, now: float) -> Collected: ...
+
+
+# A source may also have ``timeout`` or ``cycle_wait`` (seconds): how long a cycle
+# waits for its poll before evaluating rules (triaged.polling.cycle_wait).

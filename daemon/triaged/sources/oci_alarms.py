@@ -38,6 +38,8 @@ class _PollError(Exception):
 class OciAlarmsSource:
     """Imports firing alarms of one compartment. Never raises out of :meth:`collect`."""
 
+    cycle_wait = 2.0  # as OciMonitoringSource: a hung call must not hold up the rules
+
     def __init__(
         self,
         cfg: AlarmsConfig,
@@ -70,8 +72,10 @@ class OciAlarmsSource:
             return self._held(t_ms, now, f"{self.last_error} (backing off)")
         try:
             rows, truncated = self._fetch_all(now)
-        except _PollError as exc:
-            return self._held(t_ms, now, str(exc))
+        except _PollError as exc:  # skipped by our own rate limiting: soon again
+            held = self._held(t_ms, now, str(exc))
+            held.retry_in = 0.0
+            return held
         # A boundary: any failure of the call (SDK, network, auth) becomes data.
         except Exception as exc:
             failure = classify(exc)

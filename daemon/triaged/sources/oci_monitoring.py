@@ -65,6 +65,11 @@ def label_name(dimension: str) -> str:
 class OciMonitoringSource:
     """Polls one MQL query. Never raises out of :meth:`collect`."""
 
+    # A cycle waits this long for the answer (usually well under a second), then
+    # evaluates without it: the points are minutes late by nature, and a call hanging
+    # for its read timeout must not hold up rules over scrapes (triaged.polling).
+    cycle_wait = 2.0
+
     def __init__(
         self,
         query: MonitoringQuery,
@@ -107,7 +112,7 @@ class OciMonitoringSource:
             self.skipped += 1
             self.errors_by_kind["local_rate_limit"] += 1
             skipped = f"oci query {self.query.name}: skipped, max_tps reached"
-            return Collected(t_ms, samples=[self._up_sample(self._up)], error=skipped)
+            return Collected(t_ms, samples=[self._up_sample(self._up)], error=skipped, retry_in=0.0)
         self.polls += 1
         try:
             streams = self._fetch(now)

@@ -57,6 +57,11 @@ class Prober:
     def interval(self) -> float:
         return self.target.interval
 
+    @property
+    def timeout(self) -> float:
+        """Seconds a poll may take; a cycle waits this long for it."""
+        return self.target.timeout
+
     def collect(self, now: float) -> Collected:
         t = self.target
         result = fetch(self._session, t.url, timeout=t.timeout, max_bytes=t.max_body_bytes)

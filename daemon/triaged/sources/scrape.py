@@ -92,6 +92,11 @@ class Scraper:
     def interval(self) -> float:
         return self.target.interval
 
+    @property
+    def timeout(self) -> float:
+        """Seconds a poll may take; a cycle waits this long for it."""
+        return self.target.timeout
+
     def collect(self, now: float) -> Collected:
         started = time.monotonic()
         t = self.target

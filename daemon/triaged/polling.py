@@ -1,0 +1,93 @@
+"""Which sources are due, polled in parallel, and the results a cycle may store.
+
+A cycle waits for each poll it starts at most that source's ``cycle_wait`` seconds
+(see :func:`cycle_wait`): a scrape for its timeout, so rules evaluated in the same
+cycle see it; an OCI call only briefly, as its data is minutes late anyway and a
+call that hangs for its 30 s read timeout must not hold up rules over scrapes. A
+poll still running then is stored by the first cycle after it finishes, and its
+source is not polled again before that: never two polls of one source at once.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass
+
+from triaged.errors import describe
+from triaged.sources.base import Collected, Source
+
+# Grace beyond a source's own timeout: the answer still has to be parsed.
+_MARGIN_S = 1.0
+
+
+def cycle_wait(source: Source) -> float:
+    """Seconds a cycle waits for this source's poll: its ``cycle_wait`` attribute if it
+    has one, else its ``timeout`` plus a margin, else one interval."""
+    explicit = getattr(source, "cycle_wait", None)
+    if isinstance(explicit, int | float):
+        return float(explicit)
+    timeout = getattr(source, "timeout", None)
+    if isinstance(timeout, int | float):
+        return float(timeout) + _MARGIN_S
+    return source.interval
+
+
+@dataclass(frozen=True)
+class Polled:
+    source: Source
+    collected: Collected
+    took: float  # seconds the poll ran
+
+
+class Poller:
+    def __init__(self, sources: list[Source], max_workers: int = 16) -> None:
+        self.sources = sources
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, min(max_workers, len(sources))), thread_name_prefix="source"
+        )
+        self._next_due: dict[str, float] = {}
+        self._running: dict[str, tuple[Source, float, Future[tuple[Collected, float]]]] = {}
+
+    def poll(self, now: float) -> list[Polled]:
+        """Start the polls due at ``now``, wait for them as :func:`cycle_wait` allows,
+        and return every poll that has finished (this cycle's and earlier ones')."""
+        started = time.monotonic()  # a wall-clock bound on real threads, not schedule time
+        due = [
+            s
+            for s in self.sources
+            if s.key not in self._running and now >= self._next_due.get(s.key, 0.0) - 0.05
+        ]
+        for source in due:
+            self._running[source.key] = (source, now, self._pool.submit(_timed, source, now))
+            self._next_due[source.key] = now + source.interval
+        for source in sorted(due, key=cycle_wait):
+            future = self._running[source.key][2]
+            wait_for([future], timeout=max(0.0, started + cycle_wait(source) - time.monotonic()))
+        return [self._finish(key) for key, (_, _, f) in list(self._running.items()) if f.done()]
+
+    def running(self) -> list[str]:
+        """Keys of sources whose poll has not finished yet."""
+        return [key for key, (_, _, f) in self._running.items() if not f.done()]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _finish(self, key: str) -> Polled:
+        source, polled_at, future = self._running.pop(key)
+        try:
+            collected, took = future.result()
+        # Sources never raise by contract; one that does must not stop the cycle.
+        except Exception as exc:
+            collected, took = Collected(int(polled_at * 1000), error=describe(exc)), 0.0
+        if collected.retry_in is not None:
+            # Skipped by our own rate limiting: try again soon, not a whole interval later.
+            self._next_due[key] = polled_at + collected.retry_in
+        return Polled(source, collected, took)
+
+
+def _timed(source: Source, now: float) -> tuple[Collected, float]:
+    started = time.perf_counter()
+    collected = source.collect(now)
+    return collected, time.perf_counter() - started
