@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,14 @@ def store(tmp_path: Path) -> Store:
     s = open_store(tmp_path / "triaged.db")
     yield s  # type: ignore[misc]
     s.close()
+
+
+@pytest.fixture
+def default_logging() -> Iterator[None]:
+    """structlog as unconfigured: an earlier test may have set a level above warning."""
+    import structlog
+
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    structlog.configure(**saved)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -155,17 +154,6 @@ def test_alert_without_severity_loads_with_a_warning(tmp_path: Path) -> None:
     groups = load_rule_file(path)
     (warning,) = rule_warnings(groups)
     assert warning.startswith(f"{path}:4: warning:") and "NoSeverity" in warning and "P3" in warning
-
-
-@pytest.fixture
-def default_logging() -> Iterator[None]:
-    """structlog as unconfigured: an earlier test may have set a level above warning."""
-    import structlog
-
-    saved = structlog.get_config()
-    structlog.reset_defaults()
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.mark.usefixtures("default_logging")

@@ -6,6 +6,11 @@ cycle see it; an OCI call only briefly, as its data is minutes late anyway and a
 call that hangs for its 30 s read timeout must not hold up rules over scrapes. A
 poll still running then is stored by the first cycle after it finishes, and its
 source is not polled again before that: never two polls of one source at once.
+
+A source whose poll ran into its timeout (or overran its wait) is *slow*: later
+cycles do not wait for it at all until one of its polls comes back in time again. A
+target that hangs therefore delays the other targets' rules once, not at every one
+of its scrapes; its failures are still stored, a cycle or so later.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ def cycle_wait(source: Source) -> float:
     return source.interval
 
 
+def _in_time(source: Source) -> float:
+    """A poll that took this long or more ran into its timeout: the source is slow."""
+    timeout = getattr(source, "timeout", None)
+    return float(timeout) if isinstance(timeout, int | float) else cycle_wait(source)
+
+
 @dataclass(frozen=True)
 class Polled:
     source: Source
@@ -49,6 +60,7 @@ class Poller:
         )
         self._next_due: dict[str, float] = {}
         self._running: dict[str, tuple[Source, float, Future[tuple[Collected, float]]]] = {}
+        self.slow: set[str] = set()  # keys of sources a cycle does not wait for
 
     def poll(self, now: float) -> list[Polled]:
         """Start the polls due at ``now``, wait for them as :func:`cycle_wait` allows,
@@ -63,8 +75,12 @@ class Poller:
             self._running[source.key] = (source, now, self._pool.submit(_timed, source, now))
             self._next_due[source.key] = now + source.interval
         for source in sorted(due, key=cycle_wait):
+            if source.key in self.slow:
+                continue
             future = self._running[source.key][2]
             wait_for([future], timeout=max(0.0, started + cycle_wait(source) - time.monotonic()))
+            if not future.done():
+                self.slow.add(source.key)
         return [self._finish(key) for key, (_, _, f) in list(self._running.items()) if f.done()]
 
     def running(self) -> list[str]:
@@ -81,6 +97,10 @@ class Poller:
         # Sources never raise by contract; one that does must not stop the cycle.
         except Exception as exc:
             collected, took = Collected(int(polled_at * 1000), error=describe(exc)), 0.0
+        if took < _in_time(source):
+            self.slow.discard(key)
+        else:
+            self.slow.add(key)
         if collected.retry_in is not None:
             # Skipped by our own rate limiting: try again soon, not a whole interval later.
             self._next_due[key] = polled_at + collected.retry_in

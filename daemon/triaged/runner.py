@@ -7,12 +7,14 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from triaged.app import Daemon
+from triaged.errors import describe
 from triaged.service.watchdog import LoopProgress
 
 log = structlog.get_logger("triaged.app")
@@ -28,6 +30,32 @@ def schedule_time(now: float, tick: float) -> float:
     return float(round(now)) if tick.is_integer() else now
 
 
+class FailureLog:
+    """One log line for a job that keeps failing the same way: the first failure, a
+    reminder with the count once a minute, one line when it works again. A full disk
+    fails the cycle every second; a traceback each time would bury everything else
+    (and trip journald's rate limit)."""
+
+    EVERY_S = 60.0
+
+    def __init__(self, job: str) -> None:
+        self.job = job
+        self.error: str | None = None
+        self.failures = 0
+        self._logged_at = -math.inf
+
+    def failed(self, error: str, now: float) -> None:
+        self.failures += 1
+        if error != self.error or now - self._logged_at >= self.EVERY_S:
+            log.error("job_failed", job=self.job, error=error, failures=self.failures)
+            self.error, self._logged_at = error, now
+
+    def worked(self) -> None:
+        if self.failures:
+            log.info("job_recovered", job=self.job, failures=self.failures)
+        self.error, self.failures, self._logged_at = None, 0, -math.inf
+
+
 class Runner:
     """Runs a daemon under APScheduler until stopped."""
 
@@ -39,6 +67,7 @@ class Runner:
         self.stopped = threading.Event()
         # Written by each cycle; the systemd watchdog, heartbeat and /healthz read it.
         self.progress = LoopProgress(daemon.tick_interval())
+        self.failures: dict[str, FailureLog] = {}
 
     def start(self) -> None:
         d = self.daemon
@@ -47,8 +76,9 @@ class Runner:
         now = time.time()
         first = datetime.fromtimestamp(math.ceil(now) if tick.is_integer() else now, UTC)
         self.scheduler.add_job(self._cycle, "interval", seconds=tick, id="cycle", next_run_time=first)
-        self.scheduler.add_job(d.dispatch, "interval", seconds=d.cfg.outbox.interval_s, id="dispatch")
-        self.scheduler.add_job(d.gc, "interval", seconds=60, id="gc")
+        dispatch, gc = self._guarded("dispatch", d.dispatch), self._guarded("gc", d.gc)
+        self.scheduler.add_job(dispatch, "interval", seconds=d.cfg.outbox.interval_s, id="dispatch")
+        self.scheduler.add_job(gc, "interval", seconds=60, id="gc")
         if d.lifecycle is not None:  # daily: postmortems and action items due or late
             hour, minute = d.cfg.lifecycle.actions.remind_at
             remind = d.lifecycle.remind
@@ -69,8 +99,31 @@ class Runner:
 
     def _cycle(self) -> None:
         self.progress.cycle_started()
-        self.daemon.cycle(schedule_time(self.daemon.clock.now(), self.daemon.tick_interval()))
+        failures = self.failures.setdefault("cycle", FailureLog("cycle"))
+        try:
+            self.daemon.cycle(schedule_time(self.daemon.clock.now(), self.daemon.tick_interval()))
+        # A boundary: a cycle that fails (a full disk, a read-only store) is tried again
+        # at the next tick, and recovers by itself when the cause goes; the loop is not
+        # progressing meanwhile, which the watchdog and /healthz see.
+        except Exception as exc:
+            failures.failed(describe(exc), self.daemon.clock.now())
+            return
+        failures.worked()
         self.progress.cycle_done()
+
+    def _guarded(self, name: str, job: Callable[[], object]) -> Callable[[], None]:
+        failures = self.failures.setdefault(name, FailureLog(name))
+
+        def run() -> None:
+            try:
+                job()
+            # A boundary, as for the cycle: one line, and the next run tries again.
+            except Exception as exc:
+                failures.failed(describe(exc), self.daemon.clock.now())
+            else:
+                failures.worked()
+
+        return run
 
     def stop(self, flush_s: float = 5.0) -> None:
         """Finish the running cycle, try to flush the outbox for ``flush_s``, stop."""

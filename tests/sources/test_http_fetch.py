@@ -9,7 +9,7 @@ from collections.abc import Callable
 import requests
 from pytest_httpserver import HTTPServer
 
-from triaged.sources.http import fetch
+from triaged.sources.http import fetch, new_session
 
 Start = Callable[[Callable[[socket.socket], None]], str]
 Read = Callable[[socket.socket], None]
@@ -70,6 +70,64 @@ def test_a_hung_server_times_out(raw_server: Start, read_request: Read) -> None:
     assert result.error == "timeout after 0.3s"
     assert result.status == 0
     assert 0.28 < time.monotonic() - started < 0.6
+
+
+def test_headers_sent_byte_by_byte_are_cut_at_the_total_deadline(
+    raw_server: Start, read_request: Read
+) -> None:
+    """Each byte resets a per-read timeout, so only the watchdog can stop this one.
+    Before, the scrape never ended: no `up 0`, no alert, a worker thread held."""
+
+    def trickle_headers(sock: socket.socket) -> None:
+        read_request(sock)
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+            sock.sendall(bytes([byte]))
+            time.sleep(0.05)
+
+    url = raw_server(trickle_headers)
+    started = time.monotonic()
+    result = fetch(new_session(), url, timeout=0.5, max_bytes=100)
+    assert result.error == "timeout after 0.5s"
+    assert 0.45 < time.monotonic() - started < 1.0
+
+
+def test_slow_redirect_hops_share_one_deadline(httpserver: HTTPServer) -> None:
+    def slow_hop(target: str) -> Callable[[object], object]:
+        from werkzeug import Response
+
+        def handler(_: object) -> Response:
+            time.sleep(0.3)
+            return Response(status=302, headers={"Location": target})
+
+        return handler
+
+    for i in range(5):
+        httpserver.expect_request(f"/r{i}").respond_with_handler(slow_hop(f"/r{i + 1}"))
+    httpserver.expect_request("/r5").respond_with_data("ok")
+    started = time.monotonic()
+    result = fetch(new_session(), httpserver.url_for("/r0"), timeout=0.8, max_bytes=100)
+    assert result.error == "timeout after 0.8s"
+    assert time.monotonic() - started < 1.2  # was 5 x 0.3 s: each hop had its own timeout
+
+
+def test_a_session_is_reused_after_a_deadline_cut(
+    httpserver: HTTPServer, raw_server: Start, read_request: Read
+) -> None:
+    def hang(sock: socket.socket) -> None:
+        read_request(sock)
+        time.sleep(1.5)
+
+    session = new_session()
+    assert fetch(session, raw_server(hang), timeout=0.3, max_bytes=100).error == "timeout after 0.3s"
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    result = fetch(session, httpserver.url_for("/ok"), timeout=1, max_bytes=100)
+    assert (result.status, result.body, result.error) == (200, b"fine", None)
+
+
+def test_truncate_keeps_the_start_of_a_long_body_without_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/big").respond_with_data("x" * 1000)
+    result = fetch(new_session(), httpserver.url_for("/big"), timeout=2, max_bytes=100, truncate=True)
+    assert (result.status, result.error) == (200, None)
 
 
 def test_connection_refused(refused_url: str) -> None:

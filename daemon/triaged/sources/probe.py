@@ -17,7 +17,7 @@ import requests
 
 from triaged.model import METRIC_NAME, Labels
 from triaged.sources.base import Collected
-from triaged.sources.http import fetch
+from triaged.sources.http import fetch, new_session
 
 __all__ = ["ProbeTarget", "Prober"]
 
@@ -42,7 +42,7 @@ class Prober:
 
     def __init__(self, target: ProbeTarget, session: requests.Session | None = None) -> None:
         self.target = target
-        self._session = session or requests.Session()
+        self._session = session or new_session()
         base = {**target.labels, "job": target.job, "instance": target.url}
         self._labels = {
             name: Labels.of(base, **{METRIC_NAME: name})
@@ -64,7 +64,8 @@ class Prober:
 
     def collect(self, now: float) -> Collected:
         t = self.target
-        result = fetch(self._session, t.url, timeout=t.timeout, max_bytes=t.max_body_bytes)
+        # Only the status counts: a health page larger than max_body_bytes is read that far.
+        result = fetch(self._session, t.url, timeout=t.timeout, max_bytes=t.max_body_bytes, truncate=True)
         low, high = t.expect_status
         error = result.error
         if error is None and not low <= result.status <= high:

@@ -20,7 +20,7 @@ import requests
 from triaged.model import METRIC_NAME, Labels
 from triaged.sources.base import Collected
 from triaged.sources.exposition import ExpositionError, ExpositionParser, SampleLimitError
-from triaged.sources.http import fetch
+from triaged.sources.http import fetch, new_session
 
 __all__ = ["ScrapeTarget", "Scraper", "instance_of"]
 
@@ -68,7 +68,7 @@ class Scraper:
         parts = urlsplit(target.url)
         where = parts.path + (f"?{parts.query}" if parts.query else "")
         self._key = f"scrape/{target.job}/{self.instance}" + ("" if where in ("", "/metrics") else where)
-        self._session = session or requests.Session()
+        self._session = session or new_session()
         # Target labels win; a scraped label of the same name survives as exported_<name>.
         self._target_labels: dict[str, str] = {
             **target.labels,

@@ -1,0 +1,67 @@
+"""A cycle that keeps failing (a full disk, a read-only store) says so in one line,
+keeps trying, and says when it works again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from triaged.app import build
+from triaged.config import load_config
+from triaged.runner import FailureLog, Runner
+from triaged.testing.clock import FakeClock
+
+RULES = """groups:
+  - name: g
+    interval: 1s
+    rules:
+      - alert: Always
+        expr: vector(1)
+        labels: {severity: P2, service: api}
+"""
+
+
+@pytest.mark.usefixtures("default_logging")
+def test_a_store_that_refuses_writes_gives_one_line_not_a_traceback_per_tick(tmp_path: Path) -> None:
+    (tmp_path / "r.rules.yml").write_text(RULES)
+    (tmp_path / "t.yaml").write_text(
+        "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 1s\n"
+    )
+    clock = FakeClock(1_790_000_000.0)
+    daemon = build(load_config(tmp_path / "t.yaml"), sources=[], clock=clock)
+    runner = Runner(daemon)
+    try:
+        daemon.store.execute("PRAGMA query_only = ON")  # what a full disk looks like to the cycle
+        with capture_logs() as logs:
+            for _ in range(30):
+                clock.advance(1)
+                runner._cycle()
+        failed = [e for e in logs if e["event"] == "job_failed"]
+        assert len(failed) == 1  # not 30
+        assert failed[0]["job"] == "cycle" and "readonly" in failed[0]["error"]
+        assert "\n" not in failed[0]["error"]
+        assert runner.progress.cycles == 0  # not progressing: the watchdog and /healthz see it
+        daemon.store.execute("PRAGMA query_only = OFF")  # space freed
+        with capture_logs() as logs:
+            clock.advance(1)
+            runner._cycle()
+        assert [(e["event"], e["failures"]) for e in logs if e["event"] == "job_recovered"] == [
+            ("job_recovered", 30)
+        ]
+        assert runner.progress.cycles == 1
+    finally:
+        daemon.close()
+        daemon.store.close()
+
+
+@pytest.mark.usefixtures("default_logging")
+def test_a_repeating_failure_is_logged_again_once_a_minute_with_its_count() -> None:
+    failures = FailureLog("dispatch")
+    with capture_logs() as logs:
+        for t in range(0, 125):
+            failures.failed("OperationalError: database or disk is full", float(t))
+        failures.failed("OperationalError: disk I/O error", 125.0)  # a new error: at once
+    assert [e["failures"] for e in logs] == [1, 61, 121, 126]
+    assert logs[-1]["error"] == "OperationalError: disk I/O error"
