@@ -20,6 +20,7 @@ from triaged.messages import Event
 from triaged.model import Severity
 from triaged.store import Store, open_store
 from triaged.store import actions as action_rows
+from triaged.store import evidence as ev_rows
 from triaged.store import incidents as rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -320,3 +321,105 @@ def test_rules_check_warns_of_an_alert_without_severity_but_passes(tmp_path: Pat
     result = CliRunner().invoke(cli, ["rules", "check", str(rules)])
     assert result.exit_code == 0
     assert f"{rules}:4: warning: alert 'A' has no 'severity' label" in result.output
+
+
+# -- 13. no tracebacks: ids, folders, due dates --------------------------------------------
+HUGE = str(2**63)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("incidents", "ack", HUGE),
+        ("incidents", "show", HUGE),
+        ("incidents", "note", HUGE, "text"),
+        ("incidents", "close", HUGE),
+        ("incidents", "severity", HUGE, "P2"),
+        ("actions", "add", HUGE, "--title", "Add DB pool metrics to the startup check"),
+        ("actions", "done", HUGE),
+        ("actions", "verify", HUGE),
+        ("actions", "list", "--incident", HUGE),
+        ("postmortem", "draft", HUGE),
+        ("postmortem", "check", HUGE),
+        ("postmortem", "complete", HUGE),
+        ("silence", "expire", HUGE),
+        ("incidents", "list", "--limit", HUGE),
+    ],
+)
+def test_an_id_too_large_for_sqlite_is_refused_in_one_line(db: str, args: tuple[str, ...]) -> None:
+    result = invoke(*args, "--db", db)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "not an id" in result.output or "is not in the range" in result.output
+
+
+def test_a_draft_into_a_file_or_impossible_folder_is_refused_in_one_line(db: str, tmp_path: Path) -> None:
+    inc = make_incident(open_store(db), IncidentStatus.RESOLVED)
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    for out, why in ((a_file, "is a file, not a folder"), (a_file / "sub", "Not a directory")):
+        result = invoke("postmortem", "draft", str(inc.id), "--out", str(out), "--db", db)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert result.output.startswith("Error: cannot write the draft") and why in result.output
+
+
+def test_a_failed_forced_redraft_keeps_the_draft_and_leaves_no_backup(db: str, tmp_path: Path) -> None:
+    store = open_store(db)
+    inc = make_incident(store, IncidentStatus.RESOLVED)
+    with store.atomic():
+        series = ev_rows.ensure_series(
+            store,
+            inc.id,
+            alertname="HighLatency",
+            expr="latency",
+            role="value",
+            labels={},
+            op=">",
+            threshold=1,
+        )
+        ev_rows.add_points(store, series, [(inc.detected_at + 10 * i, 0.5 + i / 10) for i in range(20)])
+    out = tmp_path / "pm"
+    assert invoke("postmortem", "draft", str(inc.id), "--out", str(out), "--db", db).exit_code == 0
+    md = out / f"incident-{inc.id}-postmortem.md"
+    md.write_text("EDITED BY HAND\n")
+    chart = out / f"incident-{inc.id}-chart.svg"
+    chart.unlink()
+    chart.mkdir()  # something else now holds the chart's name: the re-draft cannot be written
+    failed = invoke("postmortem", "draft", str(inc.id), "--out", str(out), "--force", "--db", db)
+    assert failed.exit_code == 1 and isinstance(failed.exception, SystemExit), failed.output
+    assert failed.output.startswith("Error: cannot write the draft")
+    assert md.read_text() == "EDITED BY HAND\n" and list(out.glob("*.bak")) == []
+
+
+def test_a_due_date_beyond_ten_years_is_refused_and_stored_ones_still_print(db: str, tmp_path: Path) -> None:
+    store = open_store(db)
+    inc = make_incident(store, IncidentStatus.RESOLVED)
+    add = (
+        "actions", "add", str(inc.id), "--title", "Add DB pool metrics to the startup check",
+        "--owner", "asha", "--priority", "high", "--type", "monitoring", "--db", db,
+    )  # fmt: skip
+    refused = invoke(*add, "--due", "10000000000000d")
+    assert refused.exit_code == 1 and "more than 10 years ahead" in refused.output
+    assert invoke(*add, "--due", "9999-12-31").exit_code == 1
+    assert invoke(*add, "--due", "3650d").exit_code == 0
+    # A store written before the bound may hold one: listing and drafting must not crash.
+    store.execute("UPDATE action_items SET due_at = ?", [8.64e17])
+    for args in (
+        ("actions", "list"),
+        ("incidents", "show", str(inc.id)),
+        ("postmortem", "draft", str(inc.id), "--out", str(tmp_path / "pm")),
+    ):
+        result = invoke(*args, "--db", db)
+        assert result.exit_code == 0, (args, result.output)
+    assert "(out of range: 8.64e+17)" in invoke("actions", "list", "--db", db).output
+
+
+def test_incidents_list_shows_when_the_symptom_was_detected(db: str) -> None:
+    store = open_store(db)
+    inc = make_incident(store)
+    inc.detected_at = inc.opened_at - 90
+    rows.update_incident(store, inc)
+    listed = invoke("incidents", "list", "--db", db).output
+    assert when(inc.detected_at) in listed and when(inc.opened_at) not in listed
+    assert "1m30s" in listed  # TTD
+    assert "what is open" not in invoke("--help").output

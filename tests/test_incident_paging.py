@@ -57,8 +57,11 @@ def test_escalating_again_after_a_hand_lowered_severity_pages_again(store: Store
     svc.sync([alert("Latency", "P2")], 100)
     svc.sync([alert("Latency", "P2"), alert("Errors", "P1")], 200)
     (inc,) = rows.open_incidents(store)
-    OnCall(store, svc.router).set_severity(inc.id, Severity.P2, "alice", "false alarm", 300)
     svc.sync([alert("Latency", "P2")], 400)
+    # Lowered once Errors had cleared: what alice saw firing was P2, so Errors coming
+    # back at P1 is worse than that and escalates (a hand-set severity holds only
+    # against what was firing when it was set).
+    OnCall(store, svc.router).set_severity(inc.id, Severity.P2, "alice", "false alarm", 450)
     result = svc.sync([alert("Latency", "P2"), alert("Errors", "P1")], 900)  # it was real after all
     assert result.enqueued == 1
     escalations = [r.dedup_key for r in outbox.rows_for_incident(store, inc.id) if r.event == "escalate"]
@@ -168,3 +171,28 @@ def test_a_silenced_alert_does_not_block_a_hand_resolve(store: Store) -> None:
     assert CliRunner().invoke(cli, args).exit_code == 0
     moved = HumanActions(store, svc.router).move(inc.id, S.RESOLVED, "alice", "", time.time())
     assert moved.status is S.RESOLVED
+
+
+def test_a_hand_lowered_severity_holds_while_the_alerts_it_was_set_against_fire(store: Store) -> None:
+    """On-call lowered a P1 while its P1 alert fired: the next evaluations keep P2 and
+    page nothing; only an alert worse than what was firing then raises it again, and
+    the timeline says why."""
+    svc = service(store)
+    svc.sync([alert("HighLatency", "P1")], 100)
+    (inc,) = rows.open_incidents(store)
+    OnCall(store, svc.router).set_severity(inc.id, Severity.P2, "alice", "only staging customers", 110)
+    lowered = rows.timeline(store, inc.id)[-1]
+    assert "kept while alerts up to P1 fire" in lowered["message"] and lowered["data"]["seen"] == "P1"
+    for now in (115, 175, 235):
+        assert service(store).sync([alert("HighLatency", "P1")], now).escalated == []  # a restart too
+    assert (rows.get_incident(store, inc.id) or inc).severity is Severity.P2
+    assert [r.event for r in outbox.rows_for_incident(store, inc.id)] == ["open"]
+
+    worse = svc.sync([alert("HighLatency", "P1"), alert("ServiceDown", "P0")], 300)
+    assert worse.escalated == [inc.id]
+    after = rows.get_incident(store, inc.id)
+    assert after is not None and after.severity is Severity.P0 and after.severity_set_by is None
+    (entry,) = [e for e in rows.timeline(store, inc.id) if e["kind"] == "escalated"]
+    assert entry["message"].startswith("severity P2 → P0 by ServiceDown: worse than P1")
+    assert "when alice set P2 by hand" in entry["message"] and entry["data"]["overrides_hand"] is True
+    assert [r.event for r in outbox.rows_for_incident(store, inc.id)] == ["open", "escalate"]

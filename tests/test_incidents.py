@@ -6,12 +6,15 @@ from __future__ import annotations
 import pytest
 
 from triaged.alerts.route import Route, Router
-from triaged.incidents.human import HumanActions
+from triaged.incidents.human import HumanActions, StillFiringError
 from triaged.incidents.model import ALLOWED, Incident, IncidentStatus, TransitionError, transition
+from triaged.incidents.postmortem import gather
+from triaged.incidents.postmortem_values import alert_values
 from triaged.incidents.service import IncidentPolicy, IncidentService
 from triaged.model import Labels, Severity
 from triaged.rules.alerting import Alert, AlertState
 from triaged.store import Store, outbox
+from triaged.store import evidence as ev_rows
 from triaged.store import incidents as rows
 
 
@@ -133,3 +136,73 @@ def test_human_ack_is_recorded_with_who_and_why_and_announced(store: Store) -> N
     last = rows.timeline(store, 1)[-1]
     assert (last["actor"], last["kind"], last["data"]["reason"]) == ("asha", "acknowledged", "on it")
     assert opens(store, 1) == ["open", "ack"]
+
+
+def test_an_alert_that_clears_while_others_fire_is_recorded_as_resolved(store: Store) -> None:
+    """ErrorRate clears while HighLatency keeps the incident open: it is resolved in the
+    store with its time and value at clear, once on the timeline, and no longer blocks
+    a hand resolve; when it returns it is firing again."""
+    svc = service(store)
+    svc.sync([alert("HighLatency", "P1"), alert("ErrorRate", "P2")], now=100)
+    errors = ev_rows.ensure_series(
+        store, 1, alertname="ErrorRate", expr="errors", role="value", labels={"service": "api"},
+        op=">", threshold=0.05,
+    )  # fmt: skip
+    ev_rows.add_points(store, errors, [(90, 0.07), (100, 0.09), (110, 0.01), (120, 0.0)])
+    for now in (110, 120, 130):
+        svc.sync([alert("HighLatency", "P1")], now=now)
+    by_name = {a["alertname"]: a for a in rows.incident_alerts(store, 1)}
+    assert (by_name["ErrorRate"]["state"], by_name["ErrorRate"]["resolved_at"]) == ("resolved", 110)
+    assert by_name["HighLatency"]["state"] == "firing"
+    cleared = [e for e in rows.timeline(store, 1) if e["kind"] == "alert_resolved"]
+    assert [(e["at"], e["message"]) for e in cleared] == [(110, "ErrorRate resolved")]
+    assert alert_values(gather(store, 1, 130), by_name["ErrorRate"])["clear"] == 0.01
+    with pytest.raises(StillFiringError, match=r"1 firing alert\(s\) \(HighLatency\)"):
+        HumanActions(store, Router([])).move(1, IncidentStatus.RESOLVED, "alice", "", 131)
+
+    svc.sync([alert("HighLatency", "P1"), alert("ErrorRate", "P2")], now=140)
+    back = {a["alertname"]: a for a in rows.incident_alerts(store, 1)}["ErrorRate"]
+    assert (back["state"], back["resolved_at"]) == ("firing", None)
+    assert sum(1 for e in rows.timeline(store, 1) if e["message"].startswith("ErrorRate firing")) == 2
+
+
+def test_an_incident_reopened_by_hand_stays_open_until_resolved_by_hand(store: Store) -> None:
+    """No alert fires, yet on-call says customers still see errors: the daemon must not
+    resolve it again (and page 'resolved') one hold later. Alerts that fire after the
+    reopen and clear hand it back to the daemon."""
+    svc = service(store, hold=60)
+    human = HumanActions(store, Router([Route("pager")]))
+    svc.sync([alert("HighLatency", "P1")], now=100)
+    for now in (110, 120, 180):
+        svc.sync([], now=now)
+    assert (rows.get_incident(store, 1) or pytest.fail()).status is IncidentStatus.RESOLVED
+    human.move(1, IncidentStatus.DETECTED, "alice", "customers still see checkout errors", 300)
+    for now in (301, 305, 362, 1000, 5000):
+        assert svc.sync([], now=now).resolved == []
+    inc = rows.get_incident(store, 1)
+    assert inc is not None and inc.status is IncidentStatus.DETECTED and inc.clear_since is None
+    assert opens(store, 1) == ["open", "resolve", "reopen"]
+    reopened = [e for e in rows.timeline(store, 1) if e["kind"] == "detected"][-1]
+    assert "stays open until resolved by hand" in reopened["message"]
+
+    svc.sync([alert("ErrorRate", "P2")], now=5100)  # the daemon sees it now ...
+    svc.sync([], now=5110)  # ... clears ...
+    assert svc.sync([], now=5170).resolved == [1]  # ... and resolves it after the hold
+    assert opens(store, 1) == ["open", "resolve", "reopen", "resolve"]
+
+
+def test_an_incident_reopened_by_hand_is_resolved_by_hand(store: Store) -> None:
+    """Even when an alert row was left firing by a forced resolve and is only found
+    clear after the reopen: it did not fire after the reopen, so it hands nothing back."""
+    svc = service(store, hold=0)
+    human = HumanActions(store, Router([]))
+    svc.sync([alert("HighLatency", "P1")], now=100)
+    human.move(1, IncidentStatus.RESOLVED, "alice", "rolled back", 110, force=True)
+    svc.sync([], now=120)  # gone while resolved: its row still says firing
+    human.move(1, IncidentStatus.DETECTED, "alice", "still broken", 200)
+    for now in (201, 202, 300):
+        assert svc.sync([], now=now).resolved == []
+    assert [a["state"] for a in rows.incident_alerts(store, 1)] == ["resolved"]
+    human.move(1, IncidentStatus.RESOLVED, "alice", "rolled back again", 400)
+    inc = rows.get_incident(store, 1)
+    assert inc is not None and inc.status is IncidentStatus.RESOLVED and inc.resolved_at == 400

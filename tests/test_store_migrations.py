@@ -70,3 +70,37 @@ def test_a_store_opened_again_applies_nothing_and_sqlite_utils_agrees(tmp_path: 
         assert rows == len(migrations.migrations._migrations)
     finally:
         store.close()
+
+
+def test_an_older_store_gains_lifetimes_and_keeps_its_incidents(tmp_path: Path) -> None:
+    """m005 on a store with incidents: the old rows read back with no earlier lifetimes
+    and no hand-set severity, and a reopen is then kept as history."""
+    from triaged.incidents.model import IncidentStatus, transition
+    from triaged.store import incidents as rows
+
+    path = tmp_path / "triaged.db"
+    older = Migrations("triaged")
+    older._migrations = [
+        m for m in migrations.migrations._migrations if m.name != "m005_lifetimes_and_hand_severity"
+    ]
+    db = Database(path)
+    migrations.apply(db, older)
+    db.execute(
+        "INSERT INTO incidents (group_key, title, severity, status, detected_at, opened_at, acknowledged_at,"
+        " resolved_at, updated_at) VALUES ('g', 't', 'P1', 'resolved', 0, 10, 20, 30, 30)"
+    )
+    db.conn.commit()
+    db.close()
+    store = open_store(path)
+    try:
+        inc = rows.get_incident(store, 1)
+        assert inc is not None and inc.past_lifetimes == () and inc.severity_set_by is None
+        transition(inc, IncidentStatus.DETECTED, 40, actor="alice")
+        rows.update_incident(store, inc)
+        again = rows.get_incident(store, 1)
+        assert again is not None and again.reopened_by == "alice" and again.acknowledged_at is None
+        assert [(x.started_at, x.acknowledged_at, x.resolved_at) for x in again.past_lifetimes] == [
+            (10, 20, 30)
+        ]
+    finally:
+        store.close()

@@ -8,13 +8,19 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from triaged.alerts.route import Route, Router
 from triaged.cli import cli
 from triaged.incidents.model import IncidentStatus
+from triaged.incidents.postmortem import gather
+from triaged.incidents.postmortem_due import PostmortemPolicy, postmortems_owed
+from triaged.incidents.postmortem_values import alert_values
+from triaged.incidents.reminders import ReminderPolicy, send_reminders
 from triaged.model import Severity
 from triaged.store import Store
+from triaged.store import evidence as ev_rows
 from triaged.store import incidents as rows
 
-from .conftest import MakeIncident
+from .conftest import T0, MakeIncident
 
 
 def test_draft_flags_blame_in_notes_and_completion_waits_for_a_blameless_text(
@@ -66,3 +72,92 @@ def test_list_due_shows_late_p0_p1_postmortems_only(store: Store, make_incident:
     everything = runner.invoke(cli, ["postmortem", "list", "--db", store.path, "--json"])
     assert '"status": "late"' in everything.output and '"status": "due"' in everything.output
     assert f'"incident": {minor.id}' not in everything.output
+
+
+def test_a_fresh_draft_passes_check_once_the_blameful_note_is_reworded(
+    store: Store, make_incident: MakeIncident, tmp_path: Path
+) -> None:
+    """The draft's own Blameless review (the quoted phrase, the advice) must not fail
+    the check: rewording the note in the timeline is enough, as the draft says."""
+    inc = make_incident(severity=Severity.P1, resolved_at=600.0)
+    rows.add_timeline(
+        store, inc.id, inc.opened_at + 30, "note", "bob should have raised the timeout", actor="erin"
+    )
+    runner = CliRunner()
+    db = ["--db", store.path]
+    r = runner.invoke(cli, ["postmortem", "draft", str(inc.id), "--out", str(tmp_path), *db])
+    assert r.exit_code == 0 and "1 blameful phrase(s)" in r.output, r.output
+    md = tmp_path / f"incident-{inc.id}-postmortem.md"
+    text = md.read_text()
+    assert '"bob should have"' in text and "## Blameless review" in text
+    failing = runner.invoke(cli, ["postmortem", "check", str(inc.id), *db])
+    assert failing.exit_code == 1 and failing.output.count("bob should have") == 1  # the timeline row only
+    md.write_text(
+        text.replace("bob should have raised the timeout", "the timeout was not raised: no runbook step")
+    )
+    check = runner.invoke(cli, ["postmortem", "check", str(inc.id), *db])
+    assert check.exit_code == 0, check.output
+    assert runner.invoke(cli, ["postmortem", "complete", str(inc.id), *db]).exit_code == 0
+
+
+def test_worst_value_of_an_equality_alert_is_the_value_it_fired_on(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """`probe_success == 0` is worst at 0, not at the healthy 1 around it; `!=` at the
+    status it fired on; `>` still at its highest."""
+    inc = make_incident(resolved_at=400.0)
+    cases = [
+        ("ServiceDown", "==", 0.0, [1, 1, 0, 0, 0, 1], 0.0),
+        ("BadStatus", "!=", 200.0, [200, 200, 503, 503, 502, 200], 503.0),
+        ("HighLatency", ">", 1.0, [0.5, 0.9, 1.4, 2.5, 1.2, 0.4], 2.5),
+    ]
+    for name, op, threshold, values, _ in cases:
+        rows.upsert_incident_alert(
+            store,
+            inc.id,
+            {
+                "fingerprint": name, "alertname": name, "labels": {"alertname": name, "service": "api"},
+                "annotations": {}, "severity": "P1", "state": "resolved", "expr": f"m {op} {threshold}",
+                "active_at": T0 + 100, "fired_at": T0 + 200, "resolved_at": T0 + 300, "value": values[3],
+            },
+        )  # fmt: skip
+        series = ev_rows.ensure_series(
+            store, inc.id, alertname=name, expr="m", role="value", labels={"service": "api"},
+            op=op, threshold=threshold,
+        )  # fmt: skip
+        ev_rows.add_points(store, series, [(T0 + 100 * i, float(v)) for i, v in enumerate(values)])
+    facts = gather(store, inc.id, T0 + 1000)
+    worst = {a["alertname"]: alert_values(facts, a)["worst"] for a in facts.alerts}
+    assert worst == {name: expected for name, _, _, _, expected in cases}
+
+
+def test_closing_an_incident_that_owes_a_postmortem_needs_a_stated_waiver(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    owes = make_incident(severity=Severity.P1, resolved_at=600.0)
+    minor = make_incident(severity=Severity.P3, resolved_at=600.0)
+    runner = CliRunner()
+    db = ["--db", store.path]
+    refused = runner.invoke(cli, ["incidents", "close", str(owes.id), "-m", "done", *db])
+    assert (
+        refused.exit_code == 1
+        and "owes a postmortem" in refused.output
+        and "--no-postmortem" in refused.output
+    )
+    bare = runner.invoke(cli, ["incidents", "close", str(owes.id), "--no-postmortem", *db])
+    assert bare.exit_code == 1 and "needs a reason" in bare.output
+    assert (rows.get_incident(store, owes.id) or owes).status is IncidentStatus.RESOLVED
+    assert runner.invoke(cli, ["incidents", "close", str(minor.id), *db]).exit_code == 0
+
+    why = "duplicate of #7, reviewed there"
+    closed = runner.invoke(cli, ["incidents", "close", str(owes.id), "--no-postmortem", "-m", why, *db])
+    assert closed.exit_code == 0, closed.output
+    assert (rows.get_incident(store, owes.id) or owes).status is IncidentStatus.CLOSED
+    waived = [e for e in rows.timeline(store, owes.id) if e["kind"] == "postmortem_waived"]
+    assert [(e["actor"] != "triaged", why in e["message"]) for e in waived] == [(True, True)]
+    # No longer owed: not listed as due or late, and no more reminders.
+    assert postmortems_owed(store, T0 + 10 * 86_400, PostmortemPolicy()) == []
+    router = Router([Route("pager")])
+    assert send_reminders(store, router, T0 + 10 * 86_400, ReminderPolicy(), PostmortemPolicy()) == 0
+    listed = runner.invoke(cli, ["postmortem", "list", "--json", *db])
+    assert '"status": "waived"' in listed.output

@@ -30,7 +30,7 @@ def cli() -> None:
       triaged demo                      game day against the built-in simulator
       triaged check --config FILE       validate config and rule files
       triaged run --config FILE         run the daemon
-      triaged incidents list            what is open (--db FILE or $TRIAGED_DB)
+      triaged incidents list            every incident, newest first (--status open; --db FILE)
     """
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from triaged.cli.common import (
+    ID,
     actor_default,
     config_option,
     db_option,
@@ -28,7 +29,7 @@ def actions() -> None:
 
 
 @actions.command("add")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=ID)
 @click.option("--title", required=True, help="What will change, where: specific enough to verify.")
 @click.option("--owner", default=None, help="One person who drives it.")
 @click.option(
@@ -98,7 +99,7 @@ def _due_problem(due: str | None) -> str | None:
 @actions.command("list")
 @click.option("--overdue", is_flag=True, help="Only items past their due date.")
 @click.option("--owner", default=None, help="Only this owner's items.")
-@click.option("--incident", "incident_id", type=int, default=None, help="Only this incident's items.")
+@click.option("--incident", "incident_id", type=ID, default=None, help="Only this incident's items.")
 @click.option("--all", "show_all", is_flag=True, help="Include verified and dropped items.")
 @db_option
 @config_option()
@@ -162,7 +163,7 @@ def item_dict(a: Any, now: float) -> dict[str, Any]:
 
 def _move(name: str, target: str, help_text: str) -> None:
     @actions.command(name, help=help_text)
-    @click.argument("item_id", type=int)
+    @click.argument("item_id", type=ID)
     @click.option("--note", "-m", default="", help="A note (e.g. the PR, or how it was verified).")
     @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
     @db_option
@@ -186,7 +187,7 @@ _move("done", "done", "The change is made; it still needs verifying (`actions ve
 
 
 @actions.command("verify")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ID)
 @click.option("--failed", is_flag=True, help="It did not do what it promised: back to in_progress.")
 @click.option(
     "--note", "-m", default="", help="How it was verified (with --failed: why it failed; required)."

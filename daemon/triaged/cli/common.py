@@ -14,6 +14,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_DB = "triaged.db"
 
+# SQLite integers are 64-bit: a larger number cannot be an id, and passed to a query
+# it raises OverflowError instead of "no incident #N".
+MAX_ID = 2**63 - 1
+
+
+class IdType(click.ParamType[int]):
+    """An incident, action item or silence id: a whole number SQLite can hold."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            number = int(text) if text.isascii() and text.isdigit() else 0
+        if not 1 <= number <= MAX_ID:
+            self.fail(f"{value!r} is not an id (a whole number from 1 to {MAX_ID})", param, ctx)
+        return number
+
+
+ID = IdType()
+# For --limit and the like: bounded, so SQLite can take it.
+COUNT = click.IntRange(min=1, max=MAX_ID)
+
 
 def db_option(f: F) -> F:
     return click.option(
@@ -85,7 +110,10 @@ def when(ts: float | None) -> str:
     server's zone, so it matches postmortems and the other team's logs."""
     if ts is None:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+    except (OverflowError, OSError, ValueError):  # a stored time beyond the calendar: show it, never crash
+        return f"(out of range: {ts:.6g})"
 
 
 def parse_utc(text: str, option: str) -> float:

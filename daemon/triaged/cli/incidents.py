@@ -8,16 +8,18 @@ from typing import Any
 import click
 
 from triaged.cli.common import (
+    COUNT,
+    ID,
     actor_default,
     config_option,
     db_option,
     json_option,
     open_db,
     print_json,
-    span,
     table,
     when,
 )
+from triaged.cli.incident_view import echo_chart, echo_lifetimes
 
 # `open` plus every IncidentStatus (a test keeps them in step; the enum is not imported
 # here so that `triaged --help` stays fast).
@@ -49,13 +51,13 @@ def incidents() -> None:
     default=None,
     help="Only incidents in this state; `open` means any state before resolved.",
 )
-@click.option(
-    "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Newest N incidents."
-)
+@click.option("--limit", default=50, show_default=True, type=COUNT, help="Newest N incidents.")
 def list_cmd(
     db_path: str | None, config_path: str | None, as_json: bool, status: str | None, limit: int
 ) -> None:
-    """Incidents, newest first."""
+    """Incidents, newest first: all of them, or --status open for those still open.
+    TTR is the time open (after a reopen, every lifetime, not the gaps between them)."""
+    from triaged.incidents.timing import durations, human
     from triaged.store import incidents as rows
 
     store = open_db(db_path, config_path)
@@ -76,10 +78,10 @@ def list_cmd(
                     i.status,
                     i.assignee or "-",
                     _cut(i.title, 60),
-                    when(i.opened_at),
+                    when(i.detected_at),
                     when(i.resolved_at),
-                    span(i.detected_at, i.opened_at),
-                    span(i.opened_at, i.resolved_at),
+                    human(durations(i).detect),
+                    human(durations(i).resolve),
                 )
                 for i in found
             ],
@@ -88,7 +90,7 @@ def list_cmd(
 
 
 @incidents.command("show")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=ID)
 @db_option
 @config_option()
 @json_option
@@ -128,6 +130,9 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
         f"  detected {when(inc.detected_at)}   opened {when(inc.opened_at)}   "
         f"acknowledged {when(inc.acknowledged_at)}   resolved {when(inc.resolved_at)}"
     )
+    echo_lifetimes(inc)
+    if inc.severity_set_by:
+        click.echo(f"  severity set by hand by {inc.severity_set_by}")
     if inc.expr:
         click.echo(f"  expr: {' '.join(inc.expr.split())}")
     click.echo("\nAlerts:")
@@ -147,7 +152,7 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
             ],
         )
     )
-    _show_chart(inc, evidence)
+    echo_chart(inc, evidence)
     if items:
         click.echo("\nAction items:")
         click.echo(
@@ -161,27 +166,9 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
         click.echo(f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<10} {e['message']}")
 
 
-def _show_chart(inc: Any, evidence: list[dict[str, Any]]) -> None:
-    """A small text chart of the triggering metric, from the recorded evidence."""
-    from triaged.incidents.chart import render_text
-    from triaged.incidents.postmortem import markers
-
-    primary = [s for s in evidence if s["alertname"] == inc.rule] or evidence
-    if not primary:
-        return
-    s = primary[0]
-    labels = ",".join(f"{k}={v}" for k, v in sorted(s["labels"].items()) if k != "__name__")
-    name = s["labels"].get("__name__", "")
-    threshold = "" if s["threshold"] is None else f"   threshold {s['op']} {s['threshold']:.4g}"
-    click.echo(f"\nEvidence: {name}{{{labels}}}  ({len(s['points'])} points{threshold})")
-    for line in render_text(s["points"], markers(inc)):
-        click.echo(f"  {line}")
-    click.echo("  D detected  F firing  A acknowledged  M mitigated  R resolved")
-
-
 def _human(action: str, target: str, help_text: str) -> None:
     @incidents.command(action, help=help_text)
-    @click.argument("incident_id", type=int)
+    @click.argument("incident_id", type=ID)
     @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
     @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
     @click.option(
@@ -234,11 +221,56 @@ _human(
     " it at once): let it resolve itself, silence them first, or pass --force.",
 )
 _human("reopen", "detected", "Reopen a resolved incident.")
-_human("close", "closed", "Close a resolved incident (postmortem complete closes it too).")
+
+
+@incidents.command("close")
+@click.argument("incident_id", type=ID)
+@click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
+@click.option(
+    "--no-postmortem",
+    is_flag=True,
+    help="Close an incident that owes a postmortem (P0/P1 by default) without one; needs -m.",
+)
+@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@db_option
+@config_option()
+def close_cmd(
+    incident_id: int,
+    reason: str,
+    no_postmortem: bool,
+    actor: str | None,
+    db_path: str | None,
+    config_path: str | None,
+) -> None:
+    """Close a resolved incident. One that owes a postmortem is closed by `postmortem
+    complete`; closing it without one is refused unless --no-postmortem -m 'why', which
+    is recorded on the timeline and stops the postmortem reminders."""
+    from triaged.cli.postmortem import policy_from
+    from triaged.incidents.human import AlreadyDoneError
+    from triaged.incidents.model import TransitionError
+    from triaged.incidents.postmortem_ops import PostmortemError, close
+
+    store = open_db(db_path, config_path)
+    try:
+        inc = close(
+            store,
+            incident_id,
+            actor=actor or actor_default(),
+            reason=reason,
+            now=time.time(),
+            policy=policy_from(config_path),
+            no_postmortem=no_postmortem,
+        )
+    except AlreadyDoneError as done:
+        click.echo(f"{done}; nothing changed")
+        return
+    except (PostmortemError, TransitionError, LookupError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"incident #{inc.id} is now {inc.status}")
 
 
 @incidents.command("assign")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=ID)
 @click.argument("assignee")
 @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
@@ -262,7 +294,7 @@ def assign_cmd(
 
 
 @incidents.command("severity")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=ID)
 @click.argument("severity")
 @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
@@ -294,7 +326,7 @@ def severity_cmd(
 
 
 @incidents.command("note")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=ID)
 @click.argument("text")
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
@@ -378,6 +410,7 @@ def _incident_dict(i: Any) -> dict[str, Any]:
     d = asdict(i)
     d["severity"] = i.severity.name
     d["status"] = i.status.value
+    d["severity_seen"] = None if i.severity_seen is None else i.severity_seen.name
     return d
 
 

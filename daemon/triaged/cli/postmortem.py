@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from triaged.cli.common import (
+    ID,
+    MAX_ID,
     actor_default,
     config_option,
     db_option,
@@ -47,7 +49,7 @@ def postmortem() -> None:
 
 
 @postmortem.command("draft")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=ID)
 @click.option(
     "--out",
     "out_dir",
@@ -82,6 +84,7 @@ def draft_cmd(
     store = open_db(db_path, config_path)
     folder = Path(out_dir or lifecycle_config(config_path).postmortem.dir)
     backup = _backup(md_path(folder, incident_id)) if force else None
+    written = None
     try:
         written = write_draft(
             store,
@@ -93,9 +96,10 @@ def draft_cmd(
             force=force,
         )
     except (PostmortemError, LookupError) as exc:
-        if backup is not None:
-            backup.unlink()  # nothing was overwritten
         raise click.ClickException(str(exc).strip("'\"")) from exc
+    finally:
+        if backup is not None and written is None:
+            backup.unlink(missing_ok=True)  # the draft is written whole or not at all: nothing was lost
     if backup is not None:
         click.echo(f"kept the previous draft, with any edits, as {backup}")
     click.echo(f"wrote {written.markdown}")
@@ -138,7 +142,7 @@ def check_cmd(target: str, db_path: str | None, config_path: str | None) -> None
 
     if target.isdigit():
         try:
-            where, findings = check(open_db(db_path, config_path), int(target))
+            where, findings = check(open_db(db_path, config_path), ID.convert(target, None, None))
         except PostmortemError as exc:
             raise click.ClickException(str(exc)) from exc
     else:
@@ -167,13 +171,13 @@ def _check_file(path: Path, db_path: str | None, config_path: str | None) -> tup
         raise click.ClickException(f"{path}: {exc.strerror}") from exc
     people: set[str] = set()
     draft = re.fullmatch(r"incident-(\d+)-postmortem\.md", path.name)
-    if draft and (db_path or config_path):
+    if draft and int(draft.group(1)) <= MAX_ID and (db_path or config_path):
         people = people_of(open_db(db_path, config_path), int(draft.group(1)))
     return path, scan(text, people)
 
 
 @postmortem.command("complete")
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=ID)
 @click.option("--force", is_flag=True, help="Complete even though blameful phrasing was found.")
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
@@ -214,15 +218,17 @@ def list_cmd(only_late: bool, db_path: str | None, config_path: str | None, as_j
     policy = policy_from(config_path)
     now = time.time()
     records = pm_rows.all_postmortems(store)
+    waivers = pm_rows.all_waivers(store)
     out: list[dict[str, Any]] = []
     for inc in rows.list_incidents(store, limit=1000):
         record = records.get(inc.id)
         if record is None and not required(inc, policy):
             continue
-        status = postmortem_status(inc, record, policy, now)
+        status = postmortem_status(inc, record, policy, now, waived=inc.id in waivers)
         if only_late and "late" not in status:
             continue
-        due = inc.resolved_at + policy.due_s if required(inc, policy) and inc.resolved_at else None
+        owed = required(inc, policy) and status != "waived"
+        due = inc.resolved_at + policy.due_s if owed and inc.resolved_at else None
         out.append(
             {
                 "incident": inc.id,

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from triaged.cli.common import (
+    ID,
     actor_default,
     config_option,
     db_option,
@@ -143,7 +144,7 @@ def list_cmd(
 
 
 @silence.command("expire")
-@click.argument("silence_id", type=int)
+@click.argument("silence_id", type=ID)
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
 @config_option()

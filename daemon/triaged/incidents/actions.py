@@ -124,10 +124,21 @@ def title_problems(title: str) -> list[str]:
     return problems
 
 
+# An item due further ahead is not dated in any useful sense; the bound also keeps every
+# stored due time printable (a due in 10^13 days broke every later listing).
+MAX_DUE_AHEAD_S = 10 * 365 * 86_400.0
+
+
 def parse_due(text: str, now: float) -> float:
     """``2026-12-01``, ``2026-12-01T17:00`` (UTC) or a duration from now (``3d``, ``2w``).
-    A date alone means the end of that day."""
-    text = text.strip()
+    A date alone means the end of that day. At most ten years ahead."""
+    due_at = _parse_due(text.strip(), now)
+    if not due_at - now <= MAX_DUE_AHEAD_S:  # also refuses inf and nan
+        raise ValueError(f"due {text.strip()!r} is more than 10 years ahead: pick a date someone can keep")
+    return due_at
+
+
+def _parse_due(text: str, now: float) -> float:
     if not text:
         raise ValueError("no due date")
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):

@@ -63,9 +63,13 @@ class HumanActions:
                 raise AlreadyDoneError(incident)
             if target is S.RESOLVED and not force:
                 self._refuse_if_firing(incident, now)
-            transition(incident, target, now)
+            transition(incident, target, now, actor=actor)
             rows.update_incident(self.store, incident)
             text = f"{previous} → {target}" + (f": {reason}" if reason else "")
+            if target is S.DETECTED:
+                # No alert fires (or the daemon would have reopened it): the daemon must
+                # not resolve it again on its own a hold later, against on-call's word.
+                text += "; it stays open until resolved by hand, or until alerts that fire from now on clear"
             rows.add_timeline(
                 self.store,
                 incident.id,

@@ -28,6 +28,8 @@ OPEN = frozenset(
 )
 
 S = IncidentStatus
+# Who the daemon is on the timeline, and on a reopen it made itself.
+AUTO_ACTOR = "triaged"
 # Forward moves may skip steps (an engineer can resolve straight from detected);
 # "reopen" goes back to detected from resolved.
 ALLOWED: dict[IncidentStatus, frozenset[IncidentStatus]] = {
@@ -57,6 +59,20 @@ class TransitionError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Lifetime:
+    """One stretch of an incident from (re)opening to resolve. A reopen starts a new
+    one and keeps the earlier ones as history: the reopened incident is unacknowledged
+    again, and times to acknowledge or resolve are not measured across the healthy gap."""
+
+    started_at: float
+    acknowledged_at: float | None = None
+    investigating_at: float | None = None
+    mitigated_at: float | None = None
+    resolved_at: float | None = None
+    reopened_by: str | None = None  # None for the first; "triaged" when its alerts came back
+
+
 @dataclass
 class Incident:
     id: int
@@ -80,15 +96,46 @@ class Incident:
     clear_since: float | None = None
     assignee: str | None = None
     reopen_count: int = 0
+    # The current lifetime's start and who reopened it (None until a reopen).
+    reopened_at: float | None = None
+    reopened_by: str | None = None
+    past_lifetimes: tuple[Lifetime, ...] = ()
+    # Set when on-call chose the severity: who, and the worst severity of the alerts that
+    # were firing then (None: none were). Alerts no worse than that do not override it.
+    severity_set_by: str | None = None
+    severity_seen: Severity | None = None
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN
 
+    @property
+    def reopened_by_hand(self) -> bool:
+        return self.reopened_by is not None and self.reopened_by != AUTO_ACTOR
 
-def transition(incident: Incident, target: IncidentStatus, now: float) -> Incident:
-    """Move ``incident`` to ``target`` at ``now``, stamping the matching timestamp.
-    Raises :class:`TransitionError` naming the allowed moves."""
+    @property
+    def lifetime(self) -> Lifetime:
+        """The current lifetime, from the incident's own timestamps."""
+        return Lifetime(
+            started_at=self.opened_at if self.reopened_at is None else self.reopened_at,
+            acknowledged_at=self.acknowledged_at,
+            investigating_at=self.investigating_at,
+            mitigated_at=self.mitigated_at,
+            resolved_at=self.resolved_at,
+            reopened_by=self.reopened_by,
+        )
+
+    @property
+    def lifetimes(self) -> tuple[Lifetime, ...]:
+        return (*self.past_lifetimes, self.lifetime)
+
+
+def transition(
+    incident: Incident, target: IncidentStatus, now: float, *, actor: str = AUTO_ACTOR
+) -> Incident:
+    """Move ``incident`` to ``target`` at ``now``, stamping the matching timestamp
+    (``actor`` is kept only for a reopen). Raises :class:`TransitionError` naming the
+    allowed moves."""
     if target not in ALLOWED[incident.status]:
         steps = ", ".join(VERBS[s] for s in sorted(ALLOWED[incident.status])) or "none"
         verb = VERBS[target]
@@ -99,10 +146,18 @@ def transition(incident: Incident, target: IncidentStatus, now: float) -> Incide
         incident.acknowledged_at = now  # working on it is acknowledging it
     incident.status = target
     incident.updated_at = now
-    if target is S.DETECTED:  # reopen
-        incident.reopen_count += 1
-        incident.resolved_at = None
-        incident.clear_since = None
+    if target is S.DETECTED:
+        _reopen(incident, now, actor)
     else:
         setattr(incident, f"{target.value}_at", now)
     return incident
+
+
+def _reopen(incident: Incident, now: float, actor: str) -> None:
+    """Close the current lifetime into history and start a new, unacknowledged one."""
+    incident.past_lifetimes = (*incident.past_lifetimes, incident.lifetime)
+    incident.reopen_count += 1
+    incident.reopened_at, incident.reopened_by = now, actor
+    incident.acknowledged_at = incident.investigating_at = incident.mitigated_at = None
+    incident.resolved_at = None
+    incident.clear_since = None

@@ -8,6 +8,7 @@ worse severity pages again through the outbox.
 from __future__ import annotations
 
 from triaged.alerts.route import Router
+from triaged.incidents.hand_severity import holds_note
 from triaged.incidents.model import Incident
 from triaged.incidents.notify import Notifications
 from triaged.incidents.service import build_message
@@ -48,13 +49,17 @@ class OnCall:
     def set_severity(
         self, incident_id: int, severity: Severity, actor: str, reason: str, now: float
     ) -> Incident:
-        """Change severity by hand. A worse severity is announced like an escalation."""
+        """Change severity by hand. A worse severity is announced like an escalation.
+        The alerts firing now are what the human judged: the daemon only overrides the
+        choice for an alert worse than the worst of them (see ``IncidentService``)."""
         with self.store.atomic():
             inc = self._get(incident_id)
             old = inc.severity
             if old == severity:
                 raise ValueError(f"incident #{incident_id} is already {severity}")
+            seen = self._worst_firing(inc.id)
             inc.severity = severity
+            inc.severity_set_by, inc.severity_seen = actor, seen
             inc.updated_at = now
             rows.update_incident(self.store, inc)
             verb = "raised" if severity < old else "lowered"
@@ -63,9 +68,16 @@ class OnCall:
                 inc.id,
                 now,
                 "severity",
-                f"severity {verb} {old} → {severity}" + (f": {reason}" if reason else ""),
+                f"severity {verb} {old} → {severity}"
+                + (f": {reason}" if reason else "")
+                + holds_note(old, severity, seen),
                 actor=actor,
-                data={"from": old.name, "to": severity.name, "reason": reason},
+                data={
+                    "from": old.name,
+                    "to": severity.name,
+                    "reason": reason,
+                    "seen": seen.name if seen is not None else None,
+                },
             )
             if severity < old and inc.is_open:
                 self._announce(inc, now)
@@ -77,6 +89,10 @@ class OnCall:
         Notifications(self.store, self.router).enqueue(
             inc, build_message(self.store, inc, Event.ESCALATE, None), now
         )
+
+    def _worst_firing(self, incident_id: int) -> Severity | None:
+        firing = [r for r in rows.incident_alerts(self.store, incident_id) if r["state"] == "firing"]
+        return min((Severity[r["severity"]] for r in firing), default=None)
 
     def _get(self, incident_id: int) -> Incident:
         inc = rows.get_incident(self.store, incident_id)

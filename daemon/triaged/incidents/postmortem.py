@@ -15,11 +15,18 @@ from typing import Any
 from triaged.incidents import slo as slo_mod
 from triaged.incidents.actions import ActionItem
 from triaged.incidents.blameless import Finding, scan
-from triaged.incidents.chart import Chart, ChartSeries, Marker, render_svg
-from triaged.incidents.evidence import point_at, series_for_alert
 from triaged.incidents.model import Incident
 from triaged.incidents.postmortem_due import PostmortemPolicy, required
-from triaged.incidents.timing import Durations, durations, human
+from triaged.incidents.postmortem_values import alert_values
+from triaged.incidents.timing import (
+    Durations,
+    durations,
+    ever_acknowledged,
+    human,
+    lifetime_origin,
+    open_for,
+    since,
+)
 from triaged.store import actions as action_rows
 from triaged.store import evidence as ev_rows
 from triaged.store import incidents as rows
@@ -73,7 +80,12 @@ def gather(store: Store, incident_id: int, now: float) -> Facts:
 
 
 def utc(ts: float | None) -> str:
-    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+    if ts is None:
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+    except (OverflowError, OSError, ValueError):  # stored before due dates were bounded: show, never crash
+        return f"(out of range: {ts:.6g})"
 
 
 def _utc(ts: float | None) -> str:
@@ -86,62 +98,6 @@ def _num(v: float | None) -> str:
 
 def _pct(v: float) -> str:
     return "∞" if v == float("inf") else f"{v * 100:.2f} %"
-
-
-# -- values and chart ------------------------------------------------------------------
-def alert_values(facts: Facts, alert: dict[str, Any]) -> dict[str, float | None]:
-    """Value at pending, at firing, worst while active and at clear, from evidence."""
-    series = series_for_alert(facts.evidence, alert["alertname"], alert["labels"])
-    end = alert["resolved_at"] or facts.incident.resolved_at or facts.now
-    if series is None:
-        return {"pending": None, "firing": alert["value"], "worst": alert["peak"], "clear": None}
-    points = series["points"]
-    during = [v for t, v in points if alert["active_at"] - 1e-6 <= t <= end + 1e-6 and v is not None]
-    pick = min if series["op"] in ("<", "<=") else max
-    return {
-        "pending": point_at(points, alert["active_at"]),
-        "firing": point_at(points, alert["fired_at"]) if alert["fired_at"] else None,
-        "worst": pick(during) if during else alert["peak"],
-        "clear": point_at(points, alert["resolved_at"]) if alert["resolved_at"] else None,
-    }
-
-
-def markers(inc: Incident) -> list[Marker]:
-    pairs = [
-        ("detected", inc.detected_at),
-        ("firing", inc.opened_at),
-        ("acknowledged", inc.acknowledged_at),
-        ("mitigated", inc.mitigated_at),
-        ("resolved", inc.resolved_at),
-    ]
-    return [Marker(label, at) for label, at in pairs if at is not None]
-
-
-def chart_for(facts: Facts) -> Chart | None:
-    inc = facts.incident
-    rule = inc.rule if any(s["alertname"] == inc.rule for s in facts.evidence) else None
-    chosen = [s for s in facts.evidence if rule is None or s["alertname"] == rule][:6]
-    if not chosen:
-        return None
-    first = chosen[0]
-    return Chart(
-        title=f"Incident #{inc.id} [{inc.severity.name}] — {first['alertname']}"
-        + (f" (fires when {first['op']} {first['threshold']:g})" if first["threshold"] is not None else ""),
-        series=[ChartSeries(_series_name(s), s["points"]) for s in chosen],
-        markers=markers(inc),
-        threshold=first["threshold"],
-    )
-
-
-def _series_name(s: dict[str, Any]) -> str:
-    labels = ", ".join(f"{k}={v}" for k, v in sorted(s["labels"].items()) if k != "__name__")
-    name = s["labels"].get("__name__", s["alertname"])
-    return f"{name}{{{labels}}}"
-
-
-def render_chart(facts: Facts) -> str | None:
-    chart = chart_for(facts)
-    return None if chart is None else render_svg(chart)
 
 
 # -- markdown --------------------------------------------------------------------------
@@ -179,9 +135,13 @@ def render(facts: Facts, policy: PostmortemPolicy, chart_file: str | None) -> st
 
 def _summary(facts: Facts, policy: PostmortemPolicy) -> list[str]:
     inc, t = facts.incident, facts.times
+    first = inc.lifetimes[0]
     due = "-"
     if required(inc, policy) and inc.resolved_at is not None:
         due = f"{utc(inc.resolved_at + policy.due_s)} UTC ({human(policy.due_s)} after resolve)"
+    gaps = (
+        f" over {len(inc.lifetimes)} lifetimes, gaps between them not counted" if inc.past_lifetimes else ""
+    )
     rows_ = [
         ("Severity", inc.severity.name),
         ("Service", inc.service or "-"),
@@ -189,10 +149,11 @@ def _summary(facts: Facts, policy: PostmortemPolicy) -> list[str]:
         ("Owner", inc.assignee or "-"),
         ("First symptom (alert pending)", _utc(inc.detected_at)),
         ("Opened and paged", _utc(inc.opened_at)),
-        ("Acknowledged", _utc(inc.acknowledged_at)),
-        ("Mitigated", _utc(inc.mitigated_at)),
+        ("Acknowledged", _utc(first.acknowledged_at)),
+        ("Mitigated", _utc(first.mitigated_at)),
+        ("Reopened", f"{inc.reopen_count} time(s): see lifetimes below" if inc.reopen_count else "no"),
         ("Resolved", _utc(inc.resolved_at)),
-        ("Duration (first symptom → resolved)", human(t.total)),
+        ("Duration (first symptom → resolved)", human(t.total) + gaps),
         ("Time to detect", human(t.detect)),
         ("Time to acknowledge", human(t.acknowledge)),
         ("Time to mitigate", human(t.mitigate)),
@@ -201,6 +162,7 @@ def _summary(facts: Facts, policy: PostmortemPolicy) -> list[str]:
     ]
     out = ["## 1. Incident summary", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows_]
+    out += _lifetimes(inc)
     out += [
         "",
         f"Detected by rule `{inc.rule}`"
@@ -214,6 +176,29 @@ def _summary(facts: Facts, policy: PostmortemPolicy) -> list[str]:
         "<!-- In two or three sentences: what users experienced, for how long, and how it ended. -->",
         "",
     ]
+    return out
+
+
+def _lifetimes(inc: Incident) -> list[str]:
+    """A reopened incident, lifetime by lifetime: each was paged, acknowledged and
+    resolved on its own."""
+    if not inc.past_lifetimes:
+        return []
+    out = [
+        "",
+        "<!-- Reopened: time to acknowledge and to mitigate are those of the first page;"
+        " time to resolve and the duration add up the lifetimes, not the healthy gaps between them. -->",
+        "",
+        "| Lifetime | Opened | Acknowledged | Time to acknowledge | Mitigated | Resolved | Open for |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n, life in enumerate(inc.lifetimes, 1):
+        how = lifetime_origin(life)
+        out.append(
+            f"| {n} | {utc(life.started_at)} ({how}) | {utc(life.acknowledged_at)}"
+            f" | {human(since(life.started_at, life.acknowledged_at))} | {utc(life.mitigated_at)}"
+            f" | {utc(life.resolved_at)} | {human(open_for(life))} |"
+        )
     return out
 
 
@@ -261,7 +246,13 @@ def _impact(facts: Facts, chart_file: str | None) -> list[str]:
         "## 4. Impact",
         "",
         f"- Service `{inc.service or '-'}` affected for {human(facts.times.total)}"
-        " (first symptom to resolve).",
+        " (first symptom to resolve"
+        + (
+            f"; {len(inc.lifetimes)} lifetimes, the healthy gaps between them not counted"
+            if inc.past_lifetimes
+            else ""
+        )
+        + ").",
         "",
     ]
     if chart_file:
@@ -321,11 +312,13 @@ def _went_well(facts: Facts) -> list[str]:
 def _went_badly(facts: Facts) -> list[str]:
     inc, t = facts.incident, facts.times
     out = ["## 6. What did not go well", ""]
-    if inc.acknowledged_at is None:
+    if not ever_acknowledged(inc):
         out.append(
             "- No acknowledgement was recorded: what stopped the page from reaching someone able to act?"
         )
-    elif t.acknowledge is not None and t.acknowledge > 300:
+    elif t.acknowledge is None:
+        out.append("- The first page was not acknowledged before the incident resolved.")
+    elif t.acknowledge > 300:
         out.append(f"- Acknowledgement took {human(t.acknowledge)}.")
     if inc.reopen_count:
         out.append(f"- The incident reopened {inc.reopen_count} time(s): the fix or the alert flapped.")
@@ -360,12 +353,19 @@ def _actions(facts: Facts) -> list[str]:
 def _review(facts: Facts) -> list[str]:
     if not facts.findings:
         return []
+    # The findings quote the flagged text, so they go in a comment (which the check
+    # skips): otherwise the draft would fail its own check until this section was
+    # deleted, however well the timeline was reworded.
     out = [
         "## Blameless review",
         "",
-        "<!-- Phrasing in the timeline that blames people; reword it here. -->",
+        f"{len(facts.findings)} phrase(s) in the timeline above were flagged by the blameless review:"
+        " reword them there, then delete this section. Each is listed in the comment below, with a"
+        " suggestion.",
         "",
+        "<!--",
     ]
     for entry, f in facts.findings:
-        out.append(f'- {utc(entry["at"])} {entry["kind"]} by {entry["actor"]}: "{f.phrase}" — {f.suggestion}')
-    return [*out, ""]
+        line = f'- {utc(entry["at"])} {entry["kind"]} by {entry["actor"]}: "{f.phrase}" — {f.suggestion}'
+        out.append(line.replace("-->", "-- >"))  # quoted text must not end the comment early
+    return [*out, "-->", ""]

@@ -31,10 +31,17 @@ def required(inc: Incident, policy: PostmortemPolicy) -> bool:
 
 
 def postmortem_status(
-    inc: Incident, record: dict[str, Any] | None, policy: PostmortemPolicy, now: float
+    inc: Incident,
+    record: dict[str, Any] | None,
+    policy: PostmortemPolicy,
+    now: float,
+    *,
+    waived: bool = False,
 ) -> str:
     if record is not None and record["completed_at"] is not None:
         return "complete"
+    if waived:
+        return "waived"
     if not required(inc, policy):
         return "drafted" if record is not None else "optional"
     assert inc.resolved_at is not None
@@ -45,12 +52,16 @@ def postmortem_status(
 
 
 def postmortems_owed(store: Store, now: float, policy: PostmortemPolicy, limit: int = 1000) -> list[Owed]:
-    """Resolved incidents of a required severity without a completed postmortem."""
+    """Resolved incidents of a required severity without a completed postmortem, unless
+    on-call closed them saying why none will be written (a waiver)."""
     records = pm_rows.all_postmortems(store)
+    waived = pm_rows.all_waivers(store)
     owed = []
     for inc in rows.list_incidents(store, limit=limit):
         record = records.get(inc.id)
         if not required(inc, policy) or (record is not None and record["completed_at"] is not None):
+            continue
+        if inc.id in waived:
             continue
         assert inc.resolved_at is not None
         due_at = inc.resolved_at + policy.due_s

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from triaged.alerts.route import Router
 from triaged.incidents.blameless import Finding, scan
 from triaged.incidents.human import HumanActions
-from triaged.incidents.model import IncidentStatus
-from triaged.incidents.postmortem import gather, render, render_chart
-from triaged.incidents.postmortem_due import PostmortemPolicy
+from triaged.incidents.model import Incident, IncidentStatus
+from triaged.incidents.postmortem import gather, render
+from triaged.incidents.postmortem_due import PostmortemPolicy, required
+from triaged.incidents.postmortem_values import render_chart
 from triaged.store import actions as action_rows
 from triaged.store import incidents as rows
 from triaged.store import postmortems as pm_rows
@@ -50,12 +53,17 @@ def write_draft(
     md = md_path(out_dir, inc.id)
     if md.exists() and not force:
         raise PostmortemError(f"{md} exists (and may hold edits): use --force to draft it again")
-    out_dir.mkdir(parents=True, exist_ok=True)
     svg = render_chart(facts)
     chart = out_dir / f"incident-{inc.id}-chart.svg" if svg is not None else None
-    if chart is not None and svg is not None:
-        chart.write_text(svg, encoding="utf-8")
-    md.write_text(render(facts, policy, chart.name if chart else None), encoding="utf-8")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if chart is not None and svg is not None:
+            _write_whole(chart, svg)
+        _write_whole(md, render(facts, policy, chart.name if chart else None))
+    except OSError as exc:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise PostmortemError(f"cannot write the draft: {out_dir} is a file, not a folder") from exc
+        raise PostmortemError(f"cannot write the draft: {exc.filename or out_dir}: {exc.strerror}") from exc
     with store.atomic():
         pm_rows.record_draft(
             store,
@@ -75,6 +83,19 @@ def write_draft(
                 store, inc.id, now, "postmortem_drafted", f"postmortem drafted: {md}", actor=actor
             )
     return Written(md, chart, len(facts.findings))
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write beside, then rename over: a failed write (a full disk) leaves the old
+    file, which may hold edits, as it was."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):  # the first error is the one worth reporting
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def people_of(store: Store, incident_id: int) -> set[str]:
@@ -119,3 +140,50 @@ def complete(
                 inc.id, IncidentStatus.CLOSED, actor, "postmortem complete", now
             )
     return True, path, findings
+
+
+def close(
+    store: Store,
+    incident_id: int,
+    *,
+    actor: str,
+    reason: str,
+    now: float,
+    policy: PostmortemPolicy,
+    no_postmortem: bool = False,
+) -> Incident:
+    """Close an incident by hand. One whose severity asks for a postmortem is closed by
+    completing it; closing it without one takes ``no_postmortem`` and a reason, kept
+    as a waiver (on the timeline too) so the reminders about it stop. Raises
+    :class:`PostmortemError` and whatever :meth:`HumanActions.move` raises."""
+    with store.atomic():
+        inc = rows.get_incident(store, incident_id)
+        if inc is None:
+            raise LookupError(f"no incident #{incident_id}")
+        record = pm_rows.get(store, incident_id)
+        owed = (
+            inc.status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+            and required(inc, policy)
+            and (record is None or record["completed_at"] is None)
+        )
+        if owed and not no_postmortem:
+            raise PostmortemError(
+                f"incident #{inc.id} is {inc.severity.name} and owes a postmortem: complete it"
+                f" (triaged postmortem draft {inc.id}, then postmortem complete {inc.id}, which closes it),"
+                " or close it with --no-postmortem and -m saying why none will be written"
+            )
+        if owed and not reason.strip():
+            raise PostmortemError("--no-postmortem needs a reason (-m): why will no postmortem be written?")
+        moved = HumanActions(store, Router([])).move(inc.id, IncidentStatus.CLOSED, actor, reason, now)
+        if owed:
+            pm_rows.record_waiver(store, inc.id, by=actor, now=now, reason=reason.strip())
+            rows.add_timeline(
+                store,
+                inc.id,
+                now,
+                "postmortem_waived",
+                f"closed without the postmortem a {inc.severity.name} incident owes: {reason.strip()}",
+                actor=actor,
+                data={"reason": reason.strip()},
+            )
+    return moved

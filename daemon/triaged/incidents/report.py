@@ -1,7 +1,8 @@
 """`triaged report`: how incident response went over a period, from the store alone.
 
 Times follow :mod:`triaged.incidents.timing` (detect: first symptom → page; ack,
-mitigate, resolve: page → that step). Per-rule noise counts what an on-call feels:
+mitigate: page → that step in the first lifetime; resolve: time open, summed over
+the lifetimes of a reopened incident). Per-rule noise counts what an on-call feels:
 pages, incidents that resolved on their own before anyone acknowledged them, flaps
 (reopens plus alerts returning during the resolve hold) and time to acknowledge.
 """
@@ -17,7 +18,7 @@ from triaged.incidents import slo as slo_mod
 from triaged.incidents.actions import UNFINISHED, ActionStatus
 from triaged.incidents.model import Incident
 from triaged.incidents.postmortem_due import PostmortemPolicy, postmortems_owed
-from triaged.incidents.timing import durations, human, percentile
+from triaged.incidents.timing import durations, ever_acknowledged, human, percentile
 from triaged.store import actions as action_rows
 from triaged.store import incidents as rows
 from triaged.store import reports as report_rows
@@ -155,10 +156,11 @@ def _noise(store: Store, found: list[Incident]) -> list[RuleNoise]:
         n.incidents += 1
         n.pages += pages.get(inc.id, 0)
         n.flaps += inc.reopen_count + returned.get((inc.id, "alert_returned"), 0)
-        if inc.resolved_at is not None and inc.acknowledged_at is None and resolver.get(inc.id) == "triaged":
+        if inc.resolved_at is not None and not ever_acknowledged(inc) and resolver.get(inc.id) == "triaged":
             n.auto_resolved_unacked += 1
-        if inc.acknowledged_at is not None:
-            n.ack_times.append(max(0.0, inc.acknowledged_at - inc.opened_at))
+        ack = durations(inc).acknowledge
+        if ack is not None:
+            n.ack_times.append(ack)
     return sorted(by_rule.values(), key=lambda n: (-n.pages, -n.incidents, n.rule))
 
 

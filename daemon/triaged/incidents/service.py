@@ -18,6 +18,7 @@ from triaged.alerts.flap import FlapPolicy, judge
 from triaged.alerts.pipeline import AlertGroup, firing, group_alerts, group_key
 from triaged.alerts.route import Router
 from triaged.alerts.silence import Mute
+from triaged.incidents.hand_severity import escalation_bar, override_note
 from triaged.incidents.model import Incident, IncidentStatus, transition
 from triaged.incidents.muting import MuteStage
 from triaged.incidents.notify import Notifications
@@ -92,6 +93,7 @@ class IncidentService:
                         self._open_or_reopen(heard, now, result)
                 else:
                     self._update(incident, heard, now, result)
+                    self._resolve_alerts(incident, {a.fingerprint for a in group.alerts}, now)
             for key, incident in open_by_key.items():
                 if key not in groups:
                     self._clear(incident, now, result)
@@ -203,13 +205,16 @@ class IncidentService:
     def _escalate_if_worse(
         self, incident: Incident, group: AlertGroup, now: float, result: SyncResult, *, notify: bool
     ) -> bool:
+        """Raise the severity to the worst firing alert. A severity set by hand stands
+        against the alerts on-call saw when setting it: only a worse one overrides it."""
         if not group.alerts:  # every alert of the group is muted
             return False
         worst = min(alert_severity(a, self.policy.default_severity) for a in group.alerts)
-        if worst >= incident.severity:
+        if worst >= escalation_bar(incident):
             return False
-        old = incident.severity
+        old, by_hand = incident.severity, override_note(incident)
         incident.severity = worst
+        incident.severity_set_by = incident.severity_seen = None  # an automatic severity again
         culprit = next(a for a in group.alerts if alert_severity(a, self.policy.default_severity) == worst)
         incident.title = _summary(culprit)
         rows.update_incident(self.store, incident)
@@ -218,8 +223,8 @@ class IncidentService:
             incident.id,
             now,
             "escalated",
-            f"severity {old} → {worst} by {culprit.rule}",
-            data={"from": old.name, "to": worst.name, "alert": culprit.rule},
+            f"severity {old} → {worst} by {culprit.rule}" + (f": {by_hand}" if by_hand else ""),
+            data={"from": old.name, "to": worst.name, "alert": culprit.rule, "overrides_hand": bool(by_hand)},
         )
         if notify:
             result.enqueued += self._notify(incident, Event.ESCALATE, group, now)
@@ -250,19 +255,40 @@ class IncidentService:
                 self.store, incident.id, _alert_row(alert, self.policy.default_severity)
             )
 
+    def _resolve_alerts(self, incident: Incident, still_firing: set[str], now: float) -> None:
+        """Record as resolved each alert of the incident that no longer fires, even while
+        others of its group do: its clear time and value belong on the record, and a
+        cleared alert must not block a hand resolve. Muted alerts still fire."""
+        gone = [
+            r
+            for r in rows.incident_alerts(self.store, incident.id)
+            if r["state"] != "resolved" and r["fingerprint"] not in still_firing
+        ]
+        if not gone:
+            return
+        rows.mark_alerts_resolved(self.store, incident.id, [r["fingerprint"] for r in gone], now)
+        for r in gone:
+            rows.add_timeline(
+                self.store,
+                incident.id,
+                now,
+                "alert_resolved",
+                f"{r['alertname']} resolved",
+                data={"alert": r["alertname"], "last_value": r["value"]},
+            )
+
+    def _held_by_hand(self, incident: Incident) -> bool:
+        """Reopened by hand and no alert has fired since: nothing the daemon sees can
+        tell it the problem is over, so on-call resolves it. (An alert row left firing
+        from before the reopen, say by a forced resolve, does not count.)"""
+        if not incident.reopened_by_hand or incident.reopened_at is None:
+            return False
+        return not rows.has_timeline(self.store, incident.id, "alert_firing", incident.reopened_at)
+
     def _clear(self, incident: Incident, now: float, result: SyncResult) -> None:
-        active = [r for r in rows.incident_alerts(self.store, incident.id) if r["state"] != "resolved"]
-        if active:
-            rows.mark_alerts_resolved(self.store, incident.id, [r["fingerprint"] for r in active], now)
-            for r in active:
-                rows.add_timeline(
-                    self.store,
-                    incident.id,
-                    now,
-                    "alert_resolved",
-                    f"{r['alertname']} resolved",
-                    data={"alert": r["alertname"], "last_value": r["value"]},
-                )
+        self._resolve_alerts(incident, set(), now)
+        if self._held_by_hand(incident):
+            return
         if incident.clear_since is None:
             incident.clear_since = now
             rows.update_incident(self.store, incident)

@@ -4,6 +4,12 @@ The clock starts at ``detected_at`` (the first alert went pending: the earliest 
 the rules saw the symptom). Time to detect ends when the incident opened (the page);
 acknowledge, mitigate and resolve are measured from the page, because that is when a
 human could start acting.
+
+An incident that reopens has several lifetimes (:class:`Lifetime`). Time to
+acknowledge and to mitigate are those of the first lifetime: how fast the page was
+answered, which a later re-ack two minutes after a reopen must not rewrite. Time to
+resolve and the total count only the time the incident was open, lifetime by
+lifetime: the healthy gap between a resolve and the reopen is not outage.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from triaged.incidents.model import Incident
+from triaged.incidents.model import AUTO_ACTOR, Incident, Lifetime
 from triaged.yamlfile import format_duration
 
 
@@ -22,20 +28,43 @@ class Durations:
     acknowledge: float | None
     mitigate: float | None
     resolve: float | None
-    total: float | None  # first symptom to resolve: how long users were affected
+    total: float | None  # first symptom to resolve, without healthy gaps: how long users were affected
+
+
+def since(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else max(0.0, end - start)
+
+
+def open_for(life: Lifetime) -> float | None:
+    """How long one lifetime lasted (None while it is still open)."""
+    return since(life.started_at, life.resolved_at)
+
+
+def lifetime_origin(life: Lifetime) -> str:
+    """How a lifetime began, for people: the page, alerts coming back, or a hand reopen."""
+    if life.reopened_by is None:
+        return "paged"
+    return "alerts returned" if life.reopened_by == AUTO_ACTOR else f"reopened by {life.reopened_by}"
 
 
 def durations(inc: Incident) -> Durations:
-    def since(start: float | None, end: float | None) -> float | None:
-        return None if start is None or end is None else max(0.0, end - start)
-
+    first, *later = inc.lifetimes
+    resolve = since(inc.opened_at, first.resolved_at)
+    for life in later:
+        length = open_for(life)
+        resolve = None if resolve is None or length is None else resolve + length
+    detect = since(inc.detected_at, inc.opened_at)
     return Durations(
-        detect=since(inc.detected_at, inc.opened_at),
-        acknowledge=since(inc.opened_at, inc.acknowledged_at),
-        mitigate=since(inc.opened_at, inc.mitigated_at),
-        resolve=since(inc.opened_at, inc.resolved_at),
-        total=since(inc.detected_at, inc.resolved_at),
+        detect=detect,
+        acknowledge=since(inc.opened_at, first.acknowledged_at),
+        mitigate=since(inc.opened_at, first.mitigated_at),
+        resolve=resolve,
+        total=None if resolve is None or detect is None else detect + resolve,
     )
+
+
+def ever_acknowledged(inc: Incident) -> bool:
+    return any(life.acknowledged_at is not None for life in inc.lifetimes)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

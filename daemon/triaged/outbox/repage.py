@@ -56,7 +56,8 @@ class Repager:
                         continue
                     last, count, unsent = notify_state.page_history(self.store, incident.id, dest.receiver)
                     # A page still undelivered is not repeated: the receiver gets it when it is back.
-                    if unsent or now - (last if last is not None else incident.opened_at) < interval:
+                    start = incident.lifetime.started_at  # after a reopen: since the reopen
+                    if unsent or now - (last if last is not None else start) < interval:
                         continue
                     message = build_message(self.store, incident, Event.REPAGE, None)
                     n = count + 1
@@ -64,7 +65,8 @@ class Repager:
                         message,
                         dedup_key=f"{dedup_key(incident, Event.REPAGE)}-{n}",
                         title=f"[{incident.severity.name}][RE-PAGE {n}] {incident.title}",
-                        body=f"Still unacknowledged {(now - incident.opened_at) / 60:.0f}m after it opened.\n"
+                        body=f"Still unacknowledged {(now - start) / 60:.0f}m after it"
+                        + (" reopened.\n" if incident.reopened_at is not None else " opened.\n")
                         + message.body,
                     )
                     added += self.notify.enqueue(incident, message, now, only=dest)

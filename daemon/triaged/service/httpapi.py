@@ -156,6 +156,7 @@ def incident_json(incident: Incident) -> dict[str, Any]:
     data = asdict(incident)
     data["severity"] = incident.severity.name
     data["status"] = incident.status.value
+    data["severity_seen"] = None if incident.severity_seen is None else incident.severity_seen.name
     return data
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,6 +58,24 @@ class Store:
             self.db.close()
 
 
+BUSY_TIMEOUT_S = 10.0
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new file to WAL. Two processes doing so at once can make SQLite refuse
+    one at once, without waiting (it would deadlock otherwise): retry for as long as the
+    busy timeout would have waited."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def open_store(path: str | Path, *, create: bool = True) -> Store:
     """Open (and migrate) the store. ``create=False`` refuses to make a new file, so a
     CLI typo in ``--db`` says so instead of showing an empty incident list."""
@@ -68,8 +87,8 @@ def open_store(path: str | Path, *, create: bool = True) -> Store:
         if not p.parent.exists():
             raise StoreError(f"{text}: directory {p.parent} does not exist")
     try:
-        conn = sqlite3.connect(text, timeout=10.0, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = sqlite3.connect(text, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         db = Database(conn)

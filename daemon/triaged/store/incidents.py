@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from triaged.incidents.model import OPEN, Incident, IncidentStatus
+from triaged.incidents.model import OPEN, Incident, IncidentStatus, Lifetime
 from triaged.model import Severity
 from triaged.store.db import Store
 
@@ -32,6 +32,11 @@ _FIELDS = (
     "assignee",
     "reopen_count",
     "updated_at",
+    "reopened_at",
+    "reopened_by",
+    "past_lifetimes",
+    "severity_set_by",
+    "severity_seen",
 )
 
 
@@ -40,6 +45,8 @@ def _to_row(incident: Incident) -> dict[str, Any]:
     row["severity"] = incident.severity.name
     row["status"] = incident.status.value
     row["labels"] = json.dumps(incident.labels, sort_keys=True)
+    row["past_lifetimes"] = json.dumps([asdict(x) for x in incident.past_lifetimes], sort_keys=True)
+    row["severity_seen"] = None if incident.severity_seen is None else incident.severity_seen.name
     return {k: row[k] for k in _FIELDS}
 
 
@@ -48,6 +55,8 @@ def _from_row(row: dict[str, Any]) -> Incident:
     data["severity"] = Severity[row["severity"]]
     data["status"] = IncidentStatus(row["status"])
     data["labels"] = json.loads(row["labels"])
+    data["past_lifetimes"] = tuple(Lifetime(**x) for x in json.loads(row["past_lifetimes"]))
+    data["severity_seen"] = None if row["severity_seen"] is None else Severity[row["severity_seen"]]
     return Incident(**data)
 
 
@@ -160,3 +169,12 @@ def timeline(store: Store, incident_id: int) -> list[dict[str, Any]]:
     for r in rows:
         r["data"] = json.loads(r["data"])
     return rows
+
+
+def has_timeline(store: Store, incident_id: int, kind: str, since: float) -> bool:
+    """Whether the incident's timeline has a ``kind`` entry at or after ``since``."""
+    rows = store.query(
+        "SELECT 1 FROM timeline WHERE incident_id = ? AND kind = ? AND at >= ? LIMIT 1",
+        [incident_id, kind, since],
+    )
+    return bool(rows)

@@ -247,6 +247,30 @@ def m004_alert_state_last_eval(db: Database) -> None:
     _script(db, "ALTER TABLE alert_state ADD COLUMN last_eval REAL;")
 
 
+@migrations()
+def m005_lifetimes_and_hand_severity(db: Database) -> None:
+    """Reopens keep the earlier lifetimes (their acks and resolves) instead of
+    overwriting them; a severity set by hand remembers who set it and what was firing;
+    a postmortem can be waived, with a reason, when an incident is closed without one."""
+    _script(
+        db,
+        """
+        ALTER TABLE incidents ADD COLUMN reopened_at REAL;
+        ALTER TABLE incidents ADD COLUMN reopened_by TEXT;
+        ALTER TABLE incidents ADD COLUMN past_lifetimes TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE incidents ADD COLUMN severity_set_by TEXT;
+        ALTER TABLE incidents ADD COLUMN severity_seen TEXT;
+
+        CREATE TABLE postmortem_waivers (
+            incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+            waived_at REAL NOT NULL,
+            waived_by TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def apply(db: Database, steps: Migrations = migrations) -> None:
     """Apply the pending migrations, all in one transaction that holds SQLite's write
     lock from its first statement.

@@ -34,3 +34,17 @@ def record_completed(store: Store, incident_id: int, *, by: str, now: float, fin
 
 def all_postmortems(store: Store) -> dict[int, dict[str, Any]]:
     return {r["incident_id"]: r for r in store.query("SELECT * FROM postmortems")}
+
+
+def record_waiver(store: Store, incident_id: int, *, by: str, now: float, reason: str) -> None:
+    store.execute(
+        """INSERT INTO postmortem_waivers (incident_id, waived_at, waived_by, reason) VALUES (?, ?, ?, ?)
+           ON CONFLICT (incident_id) DO UPDATE SET waived_at = excluded.waived_at,
+             waived_by = excluded.waived_by, reason = excluded.reason""",
+        [incident_id, now, by, reason],
+    )
+
+
+def all_waivers(store: Store) -> dict[int, dict[str, Any]]:
+    """Incidents closed without the postmortem their severity asks for, with why."""
+    return {r["incident_id"]: r for r in store.query("SELECT * FROM postmortem_waivers")}

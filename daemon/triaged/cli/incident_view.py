@@ -1,0 +1,43 @@
+"""Parts of `triaged incidents show`: earlier lifetimes and the evidence chart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from triaged.cli.common import when
+
+
+def echo_lifetimes(inc: Any) -> None:
+    """After a reopen the line above is the current lifetime; the earlier ones, with
+    their own acks and resolves, are listed under it."""
+    if not inc.past_lifetimes:
+        return
+    from triaged.incidents.timing import human, lifetime_origin, open_for
+
+    click.echo(f"  reopened {when(inc.reopened_at)} ({lifetime_origin(inc.lifetime)}); earlier lifetimes:")
+    for n, life in enumerate(inc.past_lifetimes, 1):
+        click.echo(
+            f"    {n}. opened {when(life.started_at)} ({lifetime_origin(life)})"
+            f"   acknowledged {when(life.acknowledged_at)}   resolved {when(life.resolved_at)}"
+            f"   open {human(open_for(life))}"
+        )
+
+
+def echo_chart(inc: Any, evidence: list[dict[str, Any]]) -> None:
+    """A small text chart of the triggering metric, from the recorded evidence."""
+    from triaged.incidents.chart import render_text
+    from triaged.incidents.postmortem_values import markers
+
+    primary = [s for s in evidence if s["alertname"] == inc.rule] or evidence
+    if not primary:
+        return
+    s = primary[0]
+    labels = ",".join(f"{k}={v}" for k, v in sorted(s["labels"].items()) if k != "__name__")
+    name = s["labels"].get("__name__", "")
+    threshold = "" if s["threshold"] is None else f"   threshold {s['op']} {s['threshold']:.4g}"
+    click.echo(f"\nEvidence: {name}{{{labels}}}  ({len(s['points'])} points{threshold})")
+    for line in render_text(s["points"], markers(inc)):
+        click.echo(f"  {line}")
+    click.echo("  D detected  F firing  A acknowledged  M mitigated  R resolved")
