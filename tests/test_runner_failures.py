@@ -3,6 +3,9 @@ keeps trying, and says when it works again."""
 
 from __future__ import annotations
 
+import threading
+import time
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,43 @@ def test_a_repeating_failure_is_logged_again_once_a_minute_with_its_count() -> N
         failures.failed("OperationalError: disk I/O error", 125.0)  # a new error: at once
     assert [e["failures"] for e in logs] == [1, 61, 121, 126]
     assert logs[-1]["error"] == "OperationalError: disk I/O error"
+
+
+def test_a_wall_clock_stepped_back_an_hour_does_not_stop_the_cycles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """APScheduler plans in wall-clock time: before, stepping the clock back an hour
+    (NTP, a resumed VM) ran no cycle for an hour, with nothing in the log."""
+    import apscheduler.executors.base
+    import apscheduler.schedulers.base
+
+    offset = [0.0]
+    real_time = time.time
+
+    class Shifted(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Shifted:
+            return cls.fromtimestamp(real_time() + offset[0], tz)
+
+    # Every reader of the wall clock in the scheduler moves together, as with a real step.
+    monkeypatch.setattr(apscheduler.schedulers.base, "datetime", Shifted)
+    monkeypatch.setattr(apscheduler.executors.base, "datetime", Shifted)
+    monkeypatch.setattr(time, "time", lambda: real_time() + offset[0])
+    (tmp_path / "t.yaml").write_text("storage: {db: t.db}\nrule_files: []\nevaluation_interval: 1s\n")
+    daemon = build(load_config(tmp_path / "t.yaml"), sources=[])
+    cycles: list[float] = []
+    daemon.on_cycle = lambda report: cycles.append(report.at)
+    runner = Runner(daemon)
+    runner.start()
+    try:
+        deadline = real_time() + 5
+        while len(cycles) < 2 and real_time() < deadline:
+            threading.Event().wait(0.1)
+        assert len(cycles) >= 2
+        offset[0] = -3600.0
+        before = len(cycles)
+        threading.Event().wait(4.5)
+        assert len(cycles) - before >= 2
+        assert cycles[-1] < cycles[before - 1]  # the cycles run on the new (earlier) time
+    finally:
+        runner.stop(flush_s=0)

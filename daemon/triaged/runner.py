@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from triaged.app import Daemon
 from triaged.errors import describe
@@ -56,6 +57,27 @@ class FailureLog:
         self.error, self.failures, self._logged_at = None, 0, -math.inf
 
 
+class ClockGuard:
+    """Notices the wall clock stepping: an NTP correction, a VM resumed, `date -s`.
+    APScheduler plans runs in wall-clock time, so a clock stepped back an hour would run
+    nothing for an hour; the runner re-plans every job when this reports a step."""
+
+    def __init__(self, step_s: float = 2.0) -> None:
+        self.step_s = step_s
+        self._offset = self._read()
+
+    @staticmethod
+    def _read() -> float:
+        return time.time() - time.monotonic()  # looked up per call: tests move time.time
+
+    def stepped(self) -> float:
+        """Seconds the wall clock moved against the monotonic clock since the last call;
+        0 for less than ``step_s`` (ordinary NTP slewing)."""
+        offset = self._read()
+        moved, self._offset = offset - self._offset, offset
+        return moved if abs(moved) >= self.step_s else 0.0
+
+
 class Runner:
     """Runs a daemon under APScheduler until stopped."""
 
@@ -68,6 +90,7 @@ class Runner:
         # Written by each cycle; the systemd watchdog, heartbeat and /healthz read it.
         self.progress = LoopProgress(daemon.tick_interval())
         self.failures: dict[str, FailureLog] = {}
+        self._guard_stop = threading.Event()
 
     def start(self) -> None:
         d = self.daemon
@@ -89,6 +112,8 @@ class Runner:
             beat = d.heartbeat
             self.scheduler.add_job(lambda: beat(d.clock.now()), "interval", seconds=60, id="oci_heartbeat")
         self.scheduler.start()
+        guard = threading.Thread(target=self._watch_clock, args=(tick,), name="clock-guard", daemon=True)
+        guard.start()
         log.info(
             "daemon_started",
             sources=len(d.sources),
@@ -111,6 +136,25 @@ class Runner:
         failures.worked()
         self.progress.cycle_done()
 
+    def _watch_clock(self, tick: float) -> None:
+        guard = ClockGuard()
+        while not self._guard_stop.wait(max(tick, 1.0)):  # an Event waits on the monotonic clock
+            moved = guard.stepped()
+            if moved:
+                log.warning("clock_stepped", seconds=round(moved, 3), action="every job re-planned")
+                self._replan()
+
+    def _replan(self) -> None:
+        """Plan each job's next run from the new wall-clock time (interval jobs on the
+        next whole second, as at start; cron jobs at their next match)."""
+        now = datetime.fromtimestamp(time.time(), UTC)
+        for job in self.scheduler.get_jobs():
+            if isinstance(job.trigger, IntervalTrigger):
+                at: datetime | None = datetime.fromtimestamp(math.ceil(now.timestamp()), UTC)
+            else:
+                at = job.trigger.get_next_fire_time(None, now)
+            job.modify(next_run_time=at)
+
     def _guarded(self, name: str, job: Callable[[], object]) -> Callable[[], None]:
         failures = self.failures.setdefault(name, FailureLog(name))
 
@@ -127,6 +171,7 @@ class Runner:
 
     def stop(self, flush_s: float = 5.0) -> None:
         """Finish the running cycle, try to flush the outbox for ``flush_s``, stop."""
+        self._guard_stop.set()
         self.scheduler.shutdown(wait=True)
         deadline = time.monotonic() + flush_s
         # Rows waiting out a backoff become due within the bound, so keep trying until
