@@ -15,7 +15,7 @@ from triaged.incidents.human import AlreadyDoneError, HumanActions, StillFiringE
 from triaged.incidents.model import Incident, IncidentStatus
 from triaged.incidents.notify import Notifications
 from triaged.incidents.oncall import OnCall
-from triaged.incidents.service import build_message
+from triaged.incidents.page_message import build_message
 from triaged.messages import Event
 from triaged.model import Severity
 from triaged.notifiers.base import NotifyError

@@ -41,3 +41,35 @@ def echo_chart(inc: Any, evidence: list[dict[str, Any]]) -> None:
     for line in render_text(s["points"], markers(inc)):
         click.echo(f"  {line}")
     click.echo("  D detected  F firing  A acknowledged  M mitigated  R resolved")
+
+
+def item_dict(a: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    d = asdict(a)
+    d["status"] = a.status.value
+    return d
+
+
+def incident_dict(i: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    d = asdict(i)
+    d["severity"] = i.severity.name
+    d["status"] = i.status.value
+    d["severity_seen"] = None if i.severity_seen is None else i.severity_seen.name
+    return d
+
+
+def distinct_labels(labels: dict[str, str]) -> str:
+    """The labels that tell alerts of one rule apart."""
+    skip = {"alertname", "severity", "service"}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skip)
+
+
+def cut_text(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def short_num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"

@@ -19,7 +19,15 @@ from triaged.cli.common import (
     table,
     when,
 )
-from triaged.cli.incident_view import echo_chart, echo_lifetimes
+from triaged.cli.incident_view import (
+    cut_text,
+    distinct_labels,
+    echo_chart,
+    echo_lifetimes,
+    incident_dict,
+    item_dict,
+    short_num,
+)
 
 # `open` plus every IncidentStatus (a test keeps them in step; the enum is not imported
 # here so that `triaged --help` stays fast).
@@ -63,7 +71,7 @@ def list_cmd(
     store = open_db(db_path, config_path)
     found = rows.list_incidents(store, status=status.lower() if status else None, limit=limit)
     if as_json:
-        print_json([_incident_dict(i) for i in found])
+        print_json([incident_dict(i) for i in found])
         return
     if not found:
         click.echo("no incidents")
@@ -77,7 +85,7 @@ def list_cmd(
                     i.severity.name,
                     i.status,
                     i.assignee or "-",
-                    _cut(i.title, 60),
+                    cut_text(i.title, 60),
                     when(i.detected_at),
                     when(i.resolved_at),
                     human(durations(i).detect),
@@ -112,11 +120,11 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
     if as_json:
         print_json(
             {
-                **_incident_dict(inc),
+                **incident_dict(inc),
                 "alerts": alerts,
                 "timeline": events,
                 "evidence": evidence,
-                "action_items": [_item_dict(a) for a in items],
+                "action_items": [item_dict(a) for a in items],
             }
         )
         return
@@ -143,10 +151,10 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
                 (
                     a["alertname"],
                     a["state"],
-                    _num(a["value"]),
-                    _num(a["peak"]),
+                    short_num(a["value"]),
+                    short_num(a["peak"]),
                     when(a["active_at"]),
-                    _labels(a["labels"]),
+                    distinct_labels(a["labels"]),
                 )
                 for a in alerts
             ],
@@ -158,7 +166,7 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
         click.echo(
             table(
                 ("ID", "STATUS", "PRIORITY", "OWNER", "DUE", "TITLE"),
-                [(a.id, a.status, a.priority, a.owner, when(a.due_at), _cut(a.title, 60)) for a in items],
+                [(a.id, a.status, a.priority, a.owner, when(a.due_at), cut_text(a.title, 60)) for a in items],
             )
         )
     click.echo("\nTimeline:")
@@ -394,35 +402,3 @@ def router_from(config_path: str | None) -> Any:
         return build_router(load_config(config_path))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-def _item_dict(a: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    d = asdict(a)
-    d["status"] = a.status.value
-    return d
-
-
-def _incident_dict(i: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    d = asdict(i)
-    d["severity"] = i.severity.name
-    d["status"] = i.status.value
-    d["severity_seen"] = None if i.severity_seen is None else i.severity_seen.name
-    return d
-
-
-def _labels(labels: dict[str, str]) -> str:
-    """The labels that tell alerts of one rule apart."""
-    skip = {"alertname", "severity", "service"}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skip)
-
-
-def _cut(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4g}"

@@ -12,7 +12,7 @@ from triaged.alerts.route import Router
 from triaged.alerts.silence import Silencer
 from triaged.incidents.model import Incident, IncidentStatus, TransitionError, transition
 from triaged.incidents.notify import Notifications
-from triaged.incidents.service import build_message
+from triaged.incidents.page_message import build_message
 from triaged.messages import Event
 from triaged.store import incidents as rows
 from triaged.store import silences

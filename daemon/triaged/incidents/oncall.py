@@ -11,7 +11,7 @@ from triaged.alerts.route import Router
 from triaged.incidents.hand_severity import holds_note
 from triaged.incidents.model import Incident
 from triaged.incidents.notify import Notifications
-from triaged.incidents.service import build_message
+from triaged.incidents.page_message import build_message
 from triaged.messages import Event
 from triaged.model import Severity
 from triaged.store import incidents as rows

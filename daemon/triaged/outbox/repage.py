@@ -17,7 +17,7 @@ import structlog
 from triaged.alerts.route import Router
 from triaged.incidents.model import IncidentStatus
 from triaged.incidents.notify import Notifications
-from triaged.incidents.service import build_message, dedup_key
+from triaged.incidents.page_message import build_message, dedup_key
 from triaged.messages import Event
 from triaged.model import Severity
 from triaged.store import incidents as rows

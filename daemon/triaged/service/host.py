@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from triaged.config import Config, HttpConfig, load_config
+from triaged.config import Config, load_config
 from triaged.errors import ConfigError
 from triaged.incidents.human import HumanActions
 from triaged.service.auth import BearerAuth, TokenError, load_token
@@ -27,6 +27,7 @@ from triaged.service.preflight import required_problems
 from triaged.service.sdnotify import SdNotifier, watchdog_interval
 from triaged.service.selfmetrics import SelfMetrics, ServiceStats
 from triaged.service.watchdog import Watchdog
+from triaged.service_config import HttpConfig
 
 if TYPE_CHECKING:
     from triaged.app import CycleReport
