@@ -6,8 +6,14 @@ In every case each page goes out once and nothing is left blocking the queue."""
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -16,9 +22,10 @@ from triaged.messages import Event, Message
 from triaged.model import Severity
 from triaged.notifiers.base import NotifyError, Receipt
 from triaged.notifiers.http import retry_after
+from triaged.outbox import owner
 from triaged.outbox.backoff import Backoff
 from triaged.outbox.dispatcher import Dispatcher
-from triaged.store import Store, outbox
+from triaged.store import Store, open_store, outbox
 from triaged.store import incidents as incident_rows
 from triaged.testing.notifier import RecordingNotifier
 
@@ -176,6 +183,114 @@ def test_rows_a_killed_predecessor_was_sending_go_out_at_start_up(store: Store) 
     assert d.release_orphans() == 1
     statuses = {r["dedup_key"]: r["status"] for r in store.query("SELECT dedup_key, status FROM outbox")}
     assert statuses == {"orphan": "pending", "ours": "sending", "elsewhere": "sending"}
+
+
+def _claim(store: Store, key: str, worker: str) -> None:
+    store.execute(
+        "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = 100 WHERE dedup_key = ?",
+        [worker, key],
+    )
+
+
+def _statuses(store: Store) -> dict[str, str]:
+    return {r["dedup_key"]: r["status"] for r in store.query("SELECT dedup_key, status FROM outbox")}
+
+
+@pytest.mark.skipif(owner.start_token(os.getpid()) is None, reason="needs /proc")
+def test_a_predecessor_that_had_our_pid_is_told_apart_by_its_start_time(store: Store) -> None:
+    """In a container the daemon is PID 1 on every start: a claim made by pid 1 before
+    a kill -9 is not ours just because we are pid 1 now."""
+    host = socket.gethostname()
+    ours = owner.current(host, 1)
+    assert ours.start is not None
+    ticks, boot = ours.start.split("@")
+    predecessor = owner.Owner(host, os.getpid(), f"{int(ticks) - 500}@{boot}", "1")
+    for key in ("before-the-kill", "ours-now"):
+        enqueue(store, key)
+    _claim(store, "before-the-kill", predecessor.worker())
+    d = Dispatcher(store, {"pager": RecordingNotifier("pager")})
+    _claim(store, "ours-now", d.worker)
+    assert d.release_orphans() == 1
+    assert _statuses(store) == {"before-the-kill": "pending", "ours-now": "sending"}
+    assert d.dispatch(now=101) == 1  # at once, not after the 60 s lease
+
+
+@pytest.mark.skipif(owner.start_token(os.getpid()) is None, reason="needs /proc")
+def test_a_live_process_keeps_its_claims_until_it_dies(store: Store) -> None:
+    enqueue(store, "held")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        start = owner.start_token(other.pid)
+        _claim(store, "held", owner.Owner(socket.gethostname(), other.pid, start, "1").worker())
+        d = Dispatcher(store, {"pager": RecordingNotifier("pager")})
+        assert d.release_orphans() == 0
+        other.send_signal(signal.SIGKILL)
+        other.wait()
+        assert d.release_orphans() == 1
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+
+
+def test_without_proc_the_pid_alone_decides(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(owner, "PROC", tmp_path / "no-proc")
+    host = socket.gethostname()
+    d = Dispatcher(store, {"pager": RecordingNotifier("pager")})
+    assert d.worker.count(":") == 2  # host:pid:n, as before
+    for key, worker in (("dead", f"{host}:{_unused_pid()}:77@abc:1"), ("alive", f"{host}:{os.getpid()}:77@abc:1"),
+                        ("legacy-dead", f"{host}:{_unused_pid()}:1")):  # fmt: skip
+        enqueue(store, key)
+        _claim(store, key, worker)
+    assert d.release_orphans() == 2
+    assert _statuses(store) == {"dead": "pending", "alive": "sending", "legacy-dead": "pending"}
+
+
+PID1_CLAIM = """
+import os, sys
+from triaged.outbox.dispatcher import Dispatcher
+from triaged.store import open_store
+from triaged.testing.notifier import RecordingNotifier
+assert os.getpid() == 1
+store = open_store(sys.argv[1])
+d = Dispatcher(store, {"pager": RecordingNotifier("pager")})
+if sys.argv[2] == "claim":
+    store.execute("UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = 100", [d.worker])
+    os._exit(0)  # gone mid-send, no cleanup: as after kill -9 (init ignores its own SIGKILL)
+print(d.release_orphans())
+"""
+
+
+def _as_pid_1(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        sys.executable,
+        "-c",
+        textwrap.dedent(PID1_CLAIM),
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_a_pid_1_daemon_frees_the_claims_of_the_pid_1_it_replaced(tmp_path: Path) -> None:
+    """Two real processes, each PID 1 in its own pid namespace, as in a container."""
+    if shutil.which("unshare") is None or _as_pid_1(str(tmp_path / "probe.db"), "release").returncode != 0:
+        pytest.skip("cannot create a pid namespace here")
+    db = tmp_path / "triaged.db"
+    store = open_store(db)
+    enqueue(store, "page")
+    store.close()
+    assert _as_pid_1(str(db), "claim").returncode == 0
+    store = open_store(db)
+    assert _statuses(store) == {"page": "sending"}
+    store.close()
+    released = _as_pid_1(str(db), "release")
+    assert released.stdout.splitlines()[-1] == "1", released.stderr  # the log goes to stdout too
 
 
 def _unused_pid() -> int:

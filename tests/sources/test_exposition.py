@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pytest_httpserver import HTTPServer
 
 from triaged.model import Labels
 from triaged.sources.exposition import (
@@ -16,6 +17,7 @@ from triaged.sources.exposition import (
     SampleLimitError,
     parse_exposition,
 )
+from triaged.sources.scrape import Scraper, ScrapeTarget
 
 # tests/sources/ → parents[3] is the directory holding main/ and shared/.
 BHARATMART = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "bharatmart"
@@ -117,6 +119,42 @@ def test_escapes_in_label_values() -> None:
     assert value == 1
 
 
+UNKNOWN_ESCAPES = [
+    ("C:\\temp", "C:\\temp"),  # a Windows path: \t is not a tab
+    ("C:\\Program Files\\x", "C:\\Program Files\\x"),
+    ("^\\d+\\.\\d+$", "^\\d+\\.\\d+$"),  # a regex
+    ("\\\\t", "\\t"),  # an escaped backslash, then t
+    ('x\\q\\"y\\n', 'x\\q"y\n'),  # unknown, then known escapes
+    ("end\\\\", "end\\"),
+]
+
+
+@pytest.mark.parametrize(("raw", "value"), UNKNOWN_ESCAPES)
+def test_unknown_escapes_in_label_values_are_kept_as_written(raw: str, value: str) -> None:
+    """As Prometheus' text parser: only \\\\, \\" and \\n are unescaped; any other
+    backslash sequence stays as written instead of failing the whole scrape."""
+    text = f'm{{a="{raw}",b="plain"}} 1\n'
+    ((labels, _),) = ExpositionParser().parse(text)
+    assert labels.get("a") == value
+    assert labels.get("b") == "plain"
+    (theirs,) = [s for fam in text_string_to_metric_families(text) for s in fam.samples]
+    assert theirs.labels["a"] == value
+
+
+def test_a_windows_path_label_does_not_take_the_target_down(httpserver: HTTPServer) -> None:
+    """Over real HTTP: the scrape succeeds (`up 1`, no false ServiceDown) and the
+    value keeps its backslash."""
+    httpserver.expect_request("/metrics").respond_with_data(
+        '# TYPE disk_free gauge\ndisk_free{path="C:\\temp"} 5\n', content_type="text/plain; version=0.0.4"
+    )
+    collected = Scraper(ScrapeTarget(job="win", url=httpserver.url_for("/metrics"))).collect(1_800_000_000.0)
+    assert collected.error is None
+    got = {lab.name: (lab, v) for lab, v in collected.samples}
+    assert got["up"][1] == 1.0
+    assert got["disk_free"][0].get("path") == "C:\\temp"
+    assert got["disk_free"][1] == 5
+
+
 def test_special_values_timestamps_and_whitespace() -> None:
     text = (
         "# HELP m help text with \\n escapes\r\n"
@@ -147,7 +185,7 @@ MALFORMED = [
     ('m{app "x"} 1\n', 1, "expected '=' after label name \"app\""),
     ("m{app=x} 1\n", 1, 'expected \'"\' to start the value of label "app"'),
     ('m{app="x" env="y"} 1\n', 1, "expected ',' or '}' after the value of label \"app\""),
-    ('m{app="x\\q"} 1\n', 1, 'invalid escape "\\q"'),
+    ('m{app="x\\"} 1\n', 1, 'unterminated value of label "app"'),
     ('m{app="x",app="y"} 1\n', 1, 'duplicate label name "app"'),
     ('m{1bad="x"} 1\n', 1, "expected a label name"),
     ("ok 1\n1metric 2\n", 2, "invalid metric name '1metric'"),

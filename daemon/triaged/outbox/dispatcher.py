@@ -14,7 +14,6 @@ and recorded on its next claim instead of being sent again.
 from __future__ import annotations
 
 import itertools
-import os
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +24,7 @@ import structlog
 from triaged.errors import describe
 from triaged.messages import Message
 from triaged.notifiers.base import Notifier, NotifyError
+from triaged.outbox import owner
 from triaged.outbox.backoff import Backoff
 from triaged.store import incidents as incident_rows
 from triaged.store import notify_state, outbox
@@ -66,9 +66,9 @@ class Dispatcher:
         self.notifiers = dict(notifiers)
         self.backoff = backoff or Backoff()
         self.lease_s = lease_s
-        # host:pid:n — unique per dispatcher; the pid lets a restart free its
-        # predecessor's claims (release_orphans).
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{next(_instances)}"
+        # host:pid:start:n — unique per dispatcher; pid and start time let a restart
+        # free its predecessor's claims even when it got the same pid (release_orphans).
+        self.worker = owner.current(socket.gethostname(), next(_instances)).worker()
         # Read between rounds so a long dispatch claims with fresh times, not the
         # `now` it started with (which would shorten every lease it takes).
         self.clock = clock
@@ -95,7 +95,7 @@ class Dispatcher:
     def release_orphans(self) -> int:
         """At start-up: free rows an earlier, dead process on this host left 'sending'."""
         host = self.worker.split(":", 1)[0]
-        freed = outbox.release_orphans(self.store, host, _pid_alive)
+        freed = outbox.release_orphans(self.store, host, _orphaned)
         if freed:
             log.warning("notification_claims_released", rows=freed, reason="earlier process died mid-send")
         return freed
@@ -255,13 +255,7 @@ class Dispatcher:
         log.error("notification_dead", receiver=row.receiver, incident_id=row.incident_id, error=error)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
+def _orphaned(claimed_by: str) -> bool:
+    """Whether the process named by a claim is gone (an unreadable name is not ours)."""
+    held_by = owner.parse(claimed_by)
+    return held_by is not None and not owner.alive(held_by)

@@ -100,6 +100,7 @@ class SelfCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._sources()
+        yield from self._tsdb()
         yield from self._rules()
         yield from self._incidents_and_outbox()
         yield from self._service()
@@ -115,6 +116,25 @@ class SelfCollector(Collector):
             failures.add_metric([key], s.failures)
             up.add_metric([key], 1.0 if s.up else 0.0)
         yield from (duration, polls, failures, up)
+
+    def _tsdb(self) -> Iterator[Metric]:
+        # Plain reads of ints and a dict's length: safe without the cycle lock.
+        st = self.runner.daemon.storage
+        series = _gauge("triaged_tsdb_series", "Series held in memory.")
+        series.add_metric([], len(st))
+        limit = _gauge("triaged_tsdb_series_limit", "storage.max_series: most series held at once.")
+        limit.add_metric([], st.limits.max_series)
+        rejected = _counter("triaged_tsdb_series_rejected", "New series refused: the limit was reached.")
+        rejected.add_metric([], st.rejected_series)
+        evicted = _counter(
+            "triaged_tsdb_series_evicted", "Vanished series dropped early to make room under the limit."
+        )
+        evicted.add_metric([], st.evicted_series)
+        samples = _counter(
+            "triaged_tsdb_samples_rejected", "Samples refused: out of order, duplicate, or series refused."
+        )
+        samples.add_metric([], st.rejected_samples)
+        yield from (series, limit, rejected, evicted, samples)
 
     def _rules(self) -> Iterator[Metric]:
         by = ("group", "rule")

@@ -36,6 +36,10 @@ _PLAIN_BLOCK_RE = re.compile(
 )
 _PLAIN_PAIR_RE = re.compile(r'([a-zA-Z_]\w*)\s*=\s*"([^"\\]*)"', re.ASCII)
 _TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
+# As Prometheus' text parser (textparse/promparse): only these three are unescaped;
+# a backslash before anything else stays as written, so `path="C:\temp"` is the
+# value `C:\temp`. Refusing it instead would fail the whole scrape (`up 0`, a false
+# ServiceDown) over one label that Prometheus itself accepts.
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 DEFAULT_CACHE_SIZE = 262_144
@@ -274,13 +278,14 @@ def _read_quoted(block: str, pos: int, name: str) -> tuple[str, int]:
             parts.append(block[start:pos])
             return "".join(parts), pos + 1
         if ch == "\\":
-            escaped = block[pos + 1 : pos + 2]
-            if escaped not in _ESCAPES:
-                raise _LineError(f'invalid escape "\\{escaped}" in the value of label "{name}"')
-            parts.append(block[start:pos])
-            parts.append(_ESCAPES[escaped])
+            # Any character may follow; only the known escapes are replaced. A trailing
+            # backslash runs past the end and reports the value unterminated.
+            replacement = _ESCAPES.get(block[pos + 1 : pos + 2])
+            if replacement is not None:
+                parts.append(block[start:pos])
+                parts.append(replacement)
+                start = pos + 2
             pos += 2
-            start = pos
             continue
         pos += 1
     raise _LineError(f'unterminated value of label "{name}"')

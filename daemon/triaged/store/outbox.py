@@ -153,17 +153,17 @@ def mark_cancelled(store: Store, row: OutboxRow, reason: str) -> bool:
     return cur.rowcount == 1
 
 
-def release_orphans(store: Store, host: str, alive: Callable[[int], bool]) -> int:
+def release_orphans(store: Store, host: str, orphaned: Callable[[str], bool]) -> int:
     """Rows left 'sending' by an earlier process on this host that is gone (killed
     mid-send) go back to pending at once instead of blocking their receiver's queue
-    until the lease runs out. They are re-sent under the same dedup key."""
+    until the lease runs out. They are re-sent under the same dedup key.
+    ``orphaned(claimed_by)`` decides whether a claim's process is gone."""
     rows = store.query(
         "SELECT id, claimed_by FROM outbox WHERE status = 'sending' AND claimed_by LIKE ?", [f"{host}:%"]
     )
     released = 0
     for r in rows:
-        pid = r["claimed_by"].rsplit(":", 2)[1]
-        if pid.isdigit() and not alive(int(pid)):
+        if orphaned(r["claimed_by"]):
             cur = store.execute(
                 "UPDATE outbox SET status = 'pending', claimed_at = NULL, claimed_by = NULL"
                 " WHERE id = ? AND status = 'sending' AND claimed_by = ?",

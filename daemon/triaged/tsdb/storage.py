@@ -8,18 +8,38 @@ Appends are amortised O(1); old points are cut in batches by :meth:`Storage.gc` 
 hot path never shifts a list. Lookups go through an index on the metric name, which is
 what nearly every PromQL selector names. Not thread-safe: the daemon writes, trims and
 reads it under one lock.
+
+``max_series`` bounds the whole daemon. When it is reached, a new series first evicts
+series their source no longer reports (they end in a staleness marker), those gone
+longest first; only when there are none is it refused. So a target whose label values
+churn (a request id in a label) fills the budget with series that vanish a scrape
+later and cannot keep a healthy target's new series out. Both are counted and
+reported in one warning a minute (:mod:`triaged.tsdb.pressure`).
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from triaged.model import METRIC_NAME, STALE_NAN, Labels, Matcher, MatchOp
+import structlog
+
+from triaged.model import METRIC_NAME, STALE_NAN, Labels, Matcher, MatchOp, is_stale
+from triaged.tsdb.pressure import SeriesPressure
 from triaged.tsdb.series import Series, TimeColumn, put
+
+log = structlog.get_logger("triaged.tsdb")
+
+# Series written by `append` (no scrape source), as the pressure report names them.
+NO_SOURCE = "(direct)"
+# One eviction frees this share of the limit at once: dropping series rebuilds their
+# metric's index list, so it is done in batches, not a series at a time.
+EVICT_SHARE = 128
+EVICT_MIN = 16
 
 
 def _trim_heap() -> None:
@@ -70,20 +90,29 @@ class Storage:
         self._last_seen: dict[str, list[Series]] = {}
         self._epoch = 0
         self._columns: dict[str, TimeColumn] = {}
+        # Series given a staleness marker, in that order: the eviction candidates once
+        # the limit is reached. Holds only series that vanished, never live ones; stale
+        # entries (back again, or dropped) are skipped, and gc compacts it.
+        self._vanished: deque[Series] = deque()
         self.rejected_series = 0
         self.rejected_samples = 0
+        self.evicted_series = 0
+        self.pressure = SeriesPressure()
         # Bumped whenever the set of series changes, so the PromQL engine can reuse
         # which series a selector matched until then (label matching is the costly part).
         self.generation = 0
 
     # -- writing -------------------------------------------------------------------
-    def get_or_create(self, labels: Labels) -> Series | None:
+    def get_or_create(self, labels: Labels, source: str = NO_SOURCE) -> Series | None:
         series = self._series.get(labels)
         if series is not None:
             return series
         if len(self._series) >= self.limits.max_series:
-            self.rejected_series += 1
-            return None
+            admitted = self._evict_vanished()
+            self.pressure.note(source, refused=not admitted)
+            if not admitted:
+                self.rejected_series += 1
+                return None
         series = Series(labels)
         self.generation += 1
         self._series[labels] = series
@@ -92,6 +121,8 @@ class Storage:
 
     def append(self, labels: Labels, t_ms: int, value: float) -> bool:
         series = self.get_or_create(labels)
+        # No pressure report here: t_ms is a sample's own time, which may lag "now"
+        # (OCI data points); the next scrape or gc reports what this refused.
         if series is None or not series.append(t_ms, value):
             self.rejected_samples += 1
             return False
@@ -109,7 +140,7 @@ class Storage:
         stored = 0
         lookup = self._series.get
         for labels, value in samples:
-            series = lookup(labels) or self.get_or_create(labels)
+            series = lookup(labels) or self.get_or_create(labels, source)
             if series is None:
                 self.rejected_samples += 1
                 continue
@@ -130,6 +161,8 @@ class Storage:
             else:
                 self.rejected_samples += 1
         self._finish_scrape(source, col, reported, epoch, t_ms)
+        if self.pressure.asked:
+            self._report_pressure(t_ms)
         return stored
 
     def _column(self, source: str, t_ms: int) -> TimeColumn:
@@ -150,14 +183,17 @@ class Storage:
     ) -> None:
         """Staleness markers for series that vanished, then the column advances."""
         staled: list[Series] = []
+        vanished = self._vanished
         for series in self._last_seen.get(source, ()):
             if series.epoch == epoch or self._series.get(series.labels) is not series:
                 continue  # reported now, or dropped by gc meanwhile
             if series.column is col:
                 put(series, STALE_NAN, t_ms)
                 staled.append(series)
+                vanished.append(series)
             elif series.append(t_ms, STALE_NAN):
                 col.strays.add(series)
+                vanished.append(series)
         for series in col.stale:
             # Stale last time, absent again: no point at this time, so off the column.
             if series.column is col and series.epoch != epoch:
@@ -166,6 +202,8 @@ class Storage:
         col.times.append(t_ms)
         col.epoch = epoch
         self._last_seen[source] = reported
+        if len(vanished) > 2 * self.limits.max_series:
+            self._compact_vanished()  # series flapping faster than gc runs
 
     def mark_stale(self, source: str, seen: set[Labels], t_ms: int) -> None:
         """Mark every series ``source`` wrote last time and not in ``seen`` stale."""
@@ -217,8 +255,11 @@ class Storage:
     def gc(self, now_ms: int) -> int:
         """Drop points older than the retention and series left empty. Returns the
         number of series removed."""
+        if self.pressure.asked:
+            self._report_pressure(now_ms)  # what the last scrapes refused, if none since said so
         retention = self.limits.retention_ms
         if retention is None:
+            self._compact_vanished()
             return 0
         cutoff = now_ms - retention
         columns = list(self._columns.values())
@@ -238,6 +279,7 @@ class Storage:
         if dead:
             self.generation += 1
             self._drop(dead)
+        self._compact_vanished()
         self._board_strays()
         _trim_heap()
         return len(dead)
@@ -252,6 +294,54 @@ class Storage:
                 self._by_name[name] = kept
             else:
                 del self._by_name[name]
+
+    # -- the series limit ----------------------------------------------------------
+    def _evict_vanished(self) -> bool:
+        """Make room for a new series by dropping a batch of vanished ones, those gone
+        longest first. False if there are none: every series held is still reported.
+
+        A vanished series is invisible to instant queries already; only range functions
+        over the last minutes still read it. Losing that is the lesser harm than a live
+        target's first error series never existing."""
+        batch = max(EVICT_MIN, self.limits.max_series // EVICT_SHARE)
+        chosen: dict[Labels, Series] = {}
+        vanished = self._vanished
+        while vanished and len(chosen) < batch:
+            series = vanished.popleft()
+            if self._still_vanished(series):
+                chosen[series.labels] = series
+        if not chosen:
+            return False
+        self.generation += 1
+        self._drop(list(chosen))
+        self.evicted_series += len(chosen)
+        self.pressure.evicted += len(chosen)
+        return True
+
+    def _still_vanished(self, series: Series) -> bool:
+        values = series.values
+        return self._series.get(series.labels) is series and len(values) > 0 and is_stale(values[-1])
+
+    def _compact_vanished(self) -> None:
+        """Forget entries for series that came back or were dropped, and repeats."""
+        seen: set[int] = set()
+        kept: deque[Series] = deque()
+        for series in self._vanished:
+            if id(series) not in seen and self._still_vanished(series):
+                seen.add(id(series))
+                kept.append(series)
+        self._vanished = kept
+
+    def _report_pressure(self, now_ms: int) -> None:
+        if self.pressure.due(now_ms):
+            log.warning(
+                "tsdb_series_limit_reached",
+                limit=self.limits.max_series,
+                series=len(self._series),
+                refused_total=self.rejected_series,
+                evicted_total=self.evicted_series,
+                **self.pressure.take(now_ms),
+            )
 
     def _board_strays(self) -> None:
         """A series born after its source's first scrape gets its own times; once
@@ -273,3 +363,4 @@ class Storage:
         self._by_name.clear()
         self._last_seen.clear()
         self._columns.clear()
+        self._vanished.clear()
