@@ -31,7 +31,7 @@ from triaged.outbox.backoff import Backoff
 from triaged.outbox.dispatcher import Dispatcher
 from triaged.outbox.fallback import Fallback
 from triaged.outbox.repage import RepagePolicy, Repager, stale_repage
-from triaged.polling import Poller
+from triaged.polling import Polled, Poller
 from triaged.promql import Engine, Scalar, Vector
 from triaged.promql.values import Value
 from triaged.rules.alerting import Alert
@@ -167,9 +167,7 @@ class Daemon:
     def cycle(self, now: float) -> CycleReport:
         with self._cycle_lock:
             report = CycleReport(at=now)
-            for polled in self._poller.poll(now):
-                self._store_collected(polled.source, polled.collected, report)
-                report.durations[polled.source.key] = polled.took
+            self._poller.poll(now, lambda polled: self._store_polled(polled, report))
             alerts, evaluated = self.rules.evaluate_due(now, self.query, self.record)
             report.evaluated = evaluated
             if evaluated:
@@ -183,6 +181,10 @@ class Daemon:
         if self.on_cycle is not None:
             self.on_cycle(report)
         return report
+
+    def _store_polled(self, polled: Polled, report: CycleReport) -> None:
+        self._store_collected(polled.source, polled.collected, report)
+        report.durations[polled.source.key] = polled.took
 
     def _store_collected(self, source: Source, collected: Collected, report: CycleReport) -> None:
         self.storage.append_batch(source.key, collected.samples, collected.t_ms)

@@ -16,6 +16,7 @@ of its scrapes; its failures are still stored, a cycle or so later.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
@@ -62,26 +63,35 @@ class Poller:
         self._running: dict[str, tuple[Source, float, Future[tuple[Collected, float]]]] = {}
         self.slow: set[str] = set()  # keys of sources a cycle does not wait for
 
-    def poll(self, now: float) -> list[Polled]:
-        """Start the polls due at ``now``, wait for them as :func:`cycle_wait` allows,
-        and return every poll that has finished (this cycle's and earlier ones')."""
+    def poll(self, now: float, take: Callable[[Polled], None]) -> None:
+        """Start the polls due at ``now`` and hand every poll that has finished to
+        ``take``: those of earlier cycles first, then this cycle's, each as soon as it
+        is in (waiting as :func:`cycle_wait` allows). So one scrape is stored while the
+        others are still being fetched and parsed, instead of all held at once (which
+        cost ~50 B of RSS per series at 200k series)."""
         started = time.monotonic()  # a wall-clock bound on real threads, not schedule time
         due = [
             s
             for s in self.sources
             if s.key not in self._running and now >= self._next_due.get(s.key, 0.0) - 0.05
         ]
+        self._take_finished(take)
         for source in due:
             self._running[source.key] = (source, now, self._pool.submit(_timed, source, now))
             self._next_due[source.key] = now + source.interval
-        for source in sorted(due, key=cycle_wait):
-            if source.key in self.slow:
-                continue
+        for source in due:
             future = self._running[source.key][2]
-            wait_for([future], timeout=max(0.0, started + cycle_wait(source) - time.monotonic()))
-            if not future.done():
+            if source.key not in self.slow:
+                wait_for([future], timeout=max(0.0, started + cycle_wait(source) - time.monotonic()))
+            if future.done():
+                take(self._finish(source.key))
+            else:
                 self.slow.add(source.key)
-        return [self._finish(key) for key, (_, _, f) in list(self._running.items()) if f.done()]
+        self._take_finished(take)  # slow ones that came in meanwhile
+
+    def _take_finished(self, take: Callable[[Polled], None]) -> None:
+        for key in [key for key, (_, _, f) in self._running.items() if f.done()]:
+            take(self._finish(key))
 
     def running(self) -> list[str]:
         """Keys of sources whose poll has not finished yet."""

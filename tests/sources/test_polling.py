@@ -6,12 +6,18 @@ import socket
 import time
 from collections.abc import Callable
 
-from triaged.polling import Poller
+from triaged.polling import Polled, Poller
 from triaged.simulator import Simulator
 from triaged.sources.scrape import Scraper, ScrapeTarget
 
 Start = Callable[[Callable[[socket.socket], None]], str]
 Read = Callable[[socket.socket], None]
+
+
+def polled(poller: Poller, now: float) -> list[Polled]:
+    got: list[Polled] = []
+    poller.poll(now, got.append)
+    return got
 
 
 def test_a_target_that_hangs_is_waited_for_once_then_not_until_it_answers_in_time(
@@ -32,22 +38,22 @@ def test_a_target_that_hangs_is_waited_for_once_then_not_until_it_answers_in_tim
         poller = Poller([hung, good])
         try:
             started = time.monotonic()
-            first = {p.source.key: p.collected for p in poller.poll(1000.0)}
+            first = {p.source.key: p.collected for p in polled(poller, 1000.0)}
             assert 0.5 < time.monotonic() - started < 1.2  # waited once: the hung one's timeout
             assert first[hung.key].error == "timeout after 0.6s" and good.key in first
             assert poller.slow == {hung.key}
 
             started = time.monotonic()
-            second = {p.source.key for p in poller.poll(1001.0)}
+            second = {p.source.key for p in polled(poller, 1001.0)}
             assert time.monotonic() - started < 0.4  # not waited for again
             assert second == {good.key}
             time.sleep(0.7)
-            third = {p.source.key: p.collected for p in poller.poll(1002.0)}
+            third = {p.source.key: p.collected for p in polled(poller, 1002.0)}
             assert third[hung.key].error == "timeout after 0.6s"  # its failure is still stored
 
             answering["now"] = True
             for t in range(1003, 1012):
-                poller.poll(float(t))
+                polled(poller, float(t))
                 if hung.key not in poller.slow:
                     break
                 time.sleep(0.3)
