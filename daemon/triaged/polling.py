@@ -93,10 +93,6 @@ class Poller:
         for key in [key for key, (_, _, f) in self._running.items() if f.done()]:
             take(self._finish(key))
 
-    def running(self) -> list[str]:
-        """Keys of sources whose poll has not finished yet."""
-        return [key for key, (_, _, f) in self._running.items() if not f.done()]
-
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
