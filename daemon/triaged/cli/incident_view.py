@@ -52,13 +52,9 @@ def item_dict(a: Any) -> dict[str, Any]:
 
 
 def incident_dict(i: Any) -> dict[str, Any]:
-    from dataclasses import asdict
+    from triaged.incidents.model import as_json
 
-    d = asdict(i)
-    d["severity"] = i.severity.name
-    d["status"] = i.status.value
-    d["severity_seen"] = None if i.severity_seen is None else i.severity_seen.name
-    return d
+    return as_json(i)
 
 
 def distinct_labels(labels: dict[str, str]) -> str:

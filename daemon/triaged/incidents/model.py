@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from triaged.model import Severity
 
@@ -161,3 +162,13 @@ def _reopen(incident: Incident, now: float, actor: str) -> None:
     incident.acknowledged_at = incident.investigating_at = incident.mitigated_at = None
     incident.resolved_at = None
     incident.clear_since = None
+
+
+def as_json(incident: Incident) -> dict[str, Any]:
+    """The incident as the CLI's ``--json`` and the HTTP API show it: severities and
+    the status by name."""
+    data = asdict(incident)
+    data["severity"] = incident.severity.name
+    data["status"] = incident.status.value
+    data["severity_seen"] = None if incident.severity_seen is None else incident.severity_seen.name
+    return data

@@ -34,7 +34,7 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from triaged.incidents.human import AlreadyDoneError, HumanActions
-from triaged.incidents.model import Incident, IncidentStatus, TransitionError
+from triaged.incidents.model import IncidentStatus, TransitionError, as_json
 from triaged.model import format_value
 from triaged.promql import ExprError, Matrix, Scalar, Vector
 from triaged.promql.values import Value
@@ -82,13 +82,13 @@ class Api:
         except ValueError:
             raise ApiError(400, "limit must be an integer") from None
         found = incident_rows.list_incidents(self.store, status=status, limit=limit)
-        return [incident_json(i) for i in found]
+        return [as_json(i) for i in found]
 
     def incident(self, incident_id: int) -> dict[str, Any]:
         found = incident_rows.get_incident(self.store, incident_id)
         if found is None:
             raise ApiError(404, f"no incident #{incident_id}")
-        return {**incident_json(found), "alerts": incident_rows.incident_alerts(self.store, incident_id)}
+        return {**as_json(found), "alerts": incident_rows.incident_alerts(self.store, incident_id)}
 
     def timeline(self, incident_id: int) -> list[dict[str, Any]]:
         self.incident(incident_id)
@@ -128,13 +128,13 @@ class Api:
                     incident_id, target, actor, _text(body, "reason"), self.now(), force=force
                 )
             except AlreadyDoneError as done:  # repeating a step is harmless: answer with the incident
-                return incident_json(done.incident)
+                return as_json(done.incident)
             except LookupError:
                 raise ApiError(404, f"no incident #{incident_id}") from None
             except TransitionError as exc:
                 raise ApiError(409, str(exc)) from None
             log.info("api_incident_moved", to=target.value)
-            return incident_json(moved)
+            return as_json(moved)
 
 
 def query_json(result: Value, at: float) -> dict[str, Any]:
@@ -150,14 +150,6 @@ def query_json(result: Value, at: float) -> dict[str, Any]:
     if isinstance(result, Scalar):
         return {"resultType": "scalar", "result": [at, format_value(result.value)]}
     return {"resultType": "string", "result": [at, result.value]}
-
-
-def incident_json(incident: Incident) -> dict[str, Any]:
-    data = asdict(incident)
-    data["severity"] = incident.severity.name
-    data["status"] = incident.status.value
-    data["severity_seen"] = None if incident.severity_seen is None else incident.severity_seen.name
-    return data
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = False, limit: int = 4000) -> str:
