@@ -164,3 +164,22 @@ def api_unreachable(url: str, exc: Exception) -> str:
             why = short
             break
     return f"cannot reach the triaged API at {url}: {why} — is the daemon running with `http:` enabled?"
+
+
+def router_from(config_path: str | None) -> Any:
+    """With a config, acks, resolves and escalations are announced to the receivers;
+    without one they are only recorded."""
+    from triaged.alerts.route import Router
+
+    if not config_path:
+        return Router([])
+    # The same routing the daemon uses (tree or flat list), so an ack reaches exactly
+    # the receivers that got the page.
+    from triaged.app import build_router
+    from triaged.config import load_config
+    from triaged.errors import ConfigError
+
+    try:
+        return build_router(load_config(config_path))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc

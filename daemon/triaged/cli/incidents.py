@@ -16,6 +16,7 @@ from triaged.cli.common import (
     json_option,
     open_db,
     print_json,
+    router_from,
     table,
     when,
 )
@@ -383,22 +384,3 @@ def _oncall(db_path: str | None, config_path: str | None) -> Any:
     from triaged.incidents.oncall import OnCall
 
     return OnCall(open_db(db_path, config_path), router_from(config_path))
-
-
-def router_from(config_path: str | None) -> Any:
-    """With a config, acks, resolves and escalations are announced to the receivers;
-    without one they are only recorded."""
-    from triaged.alerts.route import Router
-
-    if not config_path:
-        return Router([])
-    # The same routing the daemon uses (tree or flat list), so an ack reaches exactly
-    # the receivers that got the page.
-    from triaged.app import build_router
-    from triaged.config import load_config
-    from triaged.errors import ConfigError
-
-    try:
-        return build_router(load_config(config_path))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
