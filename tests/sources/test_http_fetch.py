@@ -6,6 +6,7 @@ import socket
 import time
 from collections.abc import Callable
 
+import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
@@ -89,6 +90,27 @@ def test_headers_sent_byte_by_byte_are_cut_at_the_total_deadline(
     result = fetch(new_session(), url, timeout=0.5, max_bytes=100)
     assert result.error == "timeout after 0.5s"
     assert 0.45 < time.monotonic() - started < 1.0
+
+
+def test_the_deadline_holds_through_an_http_proxy(
+    raw_server: Start, read_request: Read, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With $HTTP_PROXY set, requests talks to the proxy through its own pools: the
+    watchdog must see those connections too. The "proxy" here trickles its answer."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    def slow_proxy(sock: socket.socket) -> None:
+        read_request(sock)
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+            sock.sendall(bytes([byte]))
+            time.sleep(0.05)
+
+    monkeypatch.setenv("HTTP_PROXY", raw_server(slow_proxy))
+    started = time.monotonic()
+    result = fetch(new_session(), "http://target.invalid/metrics", timeout=0.5, max_bytes=100)
+    assert result.error == "timeout after 0.5s"
+    assert time.monotonic() - started < 1.0
 
 
 def test_slow_redirect_hops_share_one_deadline(httpserver: HTTPServer) -> None:
