@@ -280,6 +280,15 @@ class Prometheus:
         groups: list[dict[str, Any]] = doc["data"]["groups"]
         return groups
 
+    def explain(self, rule: str) -> str:
+        """Where a missing page got stuck: Prometheus's alert, then Alertmanager's."""
+        alerts = requests.get(self.api("/api/v1/alerts"), timeout=2).json()["data"]["alerts"]
+        prom = [(a["state"], a.get("activeAt", "")) for a in alerts if a["labels"].get("alertname") == rule]
+        am_url = f"http://127.0.0.1:{self.am_port}/api/v2/alerts"
+        am = requests.get(am_url, params={"filter": f'alertname="{rule}"'}, timeout=2).json()
+        held = [(a["status"]["state"], a.get("startsAt", ""), a.get("endsAt", "")) for a in am]
+        return f"prometheus {prom or 'no alert'}; alertmanager {held or 'no alert'}"
+
     def scraped(self) -> bool:
         doc = requests.get(self.api("/api/v1/query"), params={"query": "up"}, timeout=2).json()
         return bool(doc["data"]["result"])
@@ -329,6 +338,7 @@ class System:
     hook: StampedReceiver
     active: Callable[[str], bool]
     pages: dict[str, list[Page | None]]
+    explain: Callable[[str], str] | None = None  # what it shows when a page is missing
 
 
 def scrape_wait(sim: Simulator, system: System, injected: float) -> float:
@@ -368,6 +378,9 @@ def play(sim: Simulator, systems: list[System], fault: Fault, phase: float) -> N
                 found[s.name] = s.hook.first_page(fault.rule, injected)
         time.sleep(0.05)
     sim.reset()
+    for s in systems:
+        if found[s.name] is None and s.explain is not None:  # while the fault is still on
+            print(f"  {s.name} missed {fault.rule}: {s.explain(fault.rule)}", flush=True)
     for s in systems:
         page = found[s.name]
         got = None if page is None else Page(page - injected, scrape_wait(sim, s, injected))
@@ -451,7 +464,8 @@ def main() -> None:
             am_hook = stack.enter_context(StampedReceiver())
             prom = Prometheus(stack, tmp, sim=sim.url, rules=rules, hook=am_hook.url, binaries=found)
             pages: dict[str, list[Page | None]] = {f.rule: [] for f in faults}
-            systems.append(System("prometheus+alertmanager", "Prometheus/", am_hook, prom.active, pages))
+            pair = System("prometheus+alertmanager", "Prometheus/", am_hook, prom.active, pages, prom.explain)
+            systems.append(pair)
             wait_for(prom.scraped, 30, "prometheus's first scrape")
         print(f"scrape {SCRAPE_S}s, evaluation {SCRAPE_S}s, windows [{WINDOWS}], for {FOR}; "
               f"{args.reps} repetitions; warming up for {4 * SCRAPE_S}s", flush=True)  # fmt: skip
