@@ -125,7 +125,7 @@ def test_check_still_checks_rule_files_when_the_config_has_errors(tmp_path: Path
         ("incidents: {reopen_window: 5}\n", ":3: reopen_window: 5 is not a valid duration"),
         ("targets: [{job: a, url: 'http://x', timeout: 0s}]\n", ":3: timeout: must be longer than 0s"),
         # The oci: section reads durations the same way, and names the line too.
-        ("oci:\n  timeouts: {connect: 5s, read: 30}\n", ":4: oci.timeouts.read: 30 is not a duration"),
+        ("oci:\n  timeouts: {connect: 5s, read: 30}\n", ":4: oci.timeouts.read: 30 is not a valid duration"),
         (
             "oci:\n  alarms:\n    compartment_id: c\n    interval: 0s\n",
             ":6: oci.alarms.interval: must be longer than 0s",

@@ -132,22 +132,24 @@ def positive_int(n: Node, key: str, default: int) -> int:
 
 
 def duration(n: Node, key: str, default: T, *, positive: bool = False) -> float | T:
-    """A Prometheus duration string (``30s``, ``5m``, ``1h30m``). As in Prometheus, a
-    bare number other than ``0`` is refused: ``reopen_window: 5`` could mean seconds
-    or minutes. ``positive`` also refuses zero (intervals, timeouts)."""
+    """A Prometheus duration string (``30s``, ``5m``, ``1h30m``); see :func:`seconds_of`."""
     if key not in n:
         return default
-    value = n[key]
-    if isinstance(value, int | float) and not isinstance(value, bool) and value != 0:
-        raise n.error(
-            key, f"{key}: {value!r} is not a valid duration: give a unit, e.g. {value:g}s or {value:g}m"
-        )
     try:
-        seconds = parse_duration(value)
+        return seconds_of(n[key], positive=positive)
     except ValueError as exc:
         raise n.error(key, f"{key}: {exc}") from exc
+
+
+def seconds_of(value: object, *, positive: bool = False) -> float:
+    """A duration's seconds, or ValueError saying why not. As in Prometheus, a bare
+    number other than ``0`` is refused: ``reopen_window: 5`` could mean seconds or
+    minutes. ``positive`` also refuses zero (intervals, timeouts)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value != 0:
+        raise ValueError(f"{value!r} is not a valid duration: give a unit, e.g. {value:g}s or {value:g}m")
+    seconds = parse_duration(value)
     if positive and seconds <= 0:
-        raise n.error(key, f"{key}: must be longer than 0s, got {value!r}")
+        raise ValueError(f"must be longer than 0s, got {value!r}")
     return seconds
 
 

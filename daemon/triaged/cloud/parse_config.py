@@ -25,9 +25,10 @@ from triaged.cloud.config import (
     mql_metric,
     mql_query_interval,
 )
+from triaged.confnode import seconds_of
 from triaged.errors import ConfigError
 from triaged.model import Severity
-from triaged.yamlfile import Node, parse_duration
+from triaged.yamlfile import Node
 
 T = TypeVar("T")
 
@@ -100,21 +101,15 @@ class _Reader:
         return value
 
     def duration(self, key: str, default: T) -> float | T:
-        """A duration with a unit (``30s``, ``5m``, ``1h30m``), longer than zero. A bare
-        number is refused, as in the rest of the config: ``interval: 60`` could mean
-        seconds or minutes."""
+        """A duration with a unit (``30s``, ``5m``, ``1h30m``), longer than zero, read
+        as everywhere in the config (:func:`triaged.confnode.seconds_of`)."""
         value = self.raw.get(key)
         if value is None:
             return default
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            raise self.error(key, f"{value!r} is not a duration: give a unit, e.g. {value:g}s or {value:g}m")
         try:
-            seconds = parse_duration(value)
+            return seconds_of(value, positive=True)
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
-        if seconds <= 0:
-            raise self.error(key, f"must be longer than 0s, got {value!r}")
-        return seconds
 
     def sub(self, key: str) -> _Reader:
         return _Reader(self.raw.get(key), self.at(key), self.file, self.line_of(key))
