@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -108,12 +107,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def when(ts: float | None) -> str:
     """A time as every command prints it: in UTC and labelled so, whatever the
     server's zone, so it matches postmortems and the other team's logs."""
-    if ts is None:
-        return "-"
-    try:
-        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
-    except (OverflowError, OSError, ValueError):  # a stored time beyond the calendar: show it, never crash
-        return f"(out of range: {ts:.6g})"
+    from triaged.clock import utc_text
+
+    return "-" if ts is None else f"{utc_text(ts)} UTC"
 
 
 def parse_utc(text: str, option: str) -> float:
@@ -129,14 +125,6 @@ def parse_utc(text: str, option: str) -> float:
             f"{option}: expected 'YYYY-MM-DD HH:MM' (UTC) or an ISO time with an offset, got {text!r}"
         ) from None
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
-
-
-def span(start: float | None, end: float | None) -> str:
-    if start is None or end is None:
-        return "-"
-    from triaged.yamlfile import format_duration
-
-    return format_duration(max(0.0, end - start))
 
 
 def actor_default() -> str:

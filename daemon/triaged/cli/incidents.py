@@ -89,10 +89,10 @@ def list_cmd(
                     cut_text(i.title, 60),
                     when(i.detected_at),
                     when(i.resolved_at),
-                    human(durations(i).detect),
-                    human(durations(i).resolve),
+                    human(t.detect),
+                    human(t.resolve),
                 )
-                for i in found
+                for i, t in ((i, durations(i)) for i in found)
             ],
         )
     )

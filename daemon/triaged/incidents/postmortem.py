@@ -8,10 +8,10 @@ Guidance sits in HTML comments, which the blameless check skips.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from triaged.clock import utc_text
 from triaged.incidents import slo as slo_mod
 from triaged.incidents.actions import ActionItem
 from triaged.incidents.blameless import Finding, scan
@@ -80,12 +80,7 @@ def gather(store: Store, incident_id: int, now: float) -> Facts:
 
 
 def utc(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    try:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
-    except (OverflowError, OSError, ValueError):  # stored before due dates were bounded: show, never crash
-        return f"(out of range: {ts:.6g})"
+    return "-" if ts is None else utc_text(ts)
 
 
 def _utc(ts: float | None) -> str:
