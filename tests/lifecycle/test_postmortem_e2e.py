@@ -16,6 +16,7 @@ from triaged.cli import cli
 from triaged.config import parse_config
 from triaged.demo import demo_config_text
 from triaged.incidents.evidence import targets_for
+from triaged.incidents import slo as slo_mod
 from triaged.incidents.model import Incident
 from triaged.incidents.postmortem import utc
 from triaged.incidents.postmortem_due import PostmortemPolicy
@@ -63,11 +64,22 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
+    yield from _world(tmp_path)
+
+
+@pytest.fixture
+def slow_reopen_world(tmp_path: Path) -> Iterator[World]:
+    """Alerts that come back within 10 minutes reopen the incident (the demo: 3 s)."""
+    yield from _world(tmp_path, reopen_window="10m")
+
+
+def _world(tmp_path: Path, reopen_window: str = "3s") -> Iterator[World]:
     clock = FakeClock(1_790_000_000.0)
     with Simulator(seed=3, traffic_rps=200.0, autotick=False) as sim, RecordingReceiver() as hook:
         # This test's own SLO and evidence settings replace the demo's.
         demo = demo_config_text(sim.url, tmp_path / "pm.db", hook.url).split("\nslos:")[0]
-        text = demo + SLO_YAML
+        assert "reopen_window: 3s" in demo
+        text = demo.replace("reopen_window: 3s", f"reopen_window: {reopen_window}") + SLO_YAML
         cfg = parse_config(load_yaml_text(text, "<pm>"), str(tmp_path / "pm.yaml"))
         daemon = build(cfg, clock=clock)
         w = World(daemon, sim, clock)
@@ -161,6 +173,37 @@ def test_draft_is_filled_with_times_values_budget_and_chart(world: World, tmp_pa
 
     inc_after = rows.get_incident(store, inc.id)
     assert inc_after is not None and inc_after.status == "postmortem"
+
+
+def test_reopened_incident_spends_budget_only_in_its_lifetimes(slow_reopen_world: World, tmp_path: Path) -> None:
+    world = slow_reopen_world
+    store = world.daemon.store
+    first = payment_incident(world)
+    # Between the lifetimes 3 % of payments fail: under the alert's 5 %, so the incident
+    # stays resolved, but those bad events are the SLO's, not this incident's.
+    world.sim.set_faults(payment_failure_ratio=0.03)
+    world.tick(30)
+    world.sim.set_faults(payment_failure_ratio=0.3)
+    world.until(lambda: (rows.get_incident(store, first.id) or first).reopen_count)
+    world.tick(5)
+    world.sim.reset()
+    world.until(lambda: (rows.get_incident(store, first.id) or first).resolved_at)
+    inc = rows.get_incident(store, first.id)
+    assert inc is not None and len(inc.lifetimes) == 2
+    now = world.clock.now()
+
+    written = write_draft(store, inc.id, tmp_path / "pm", actor="alice", now=now, policy=PostmortemPolicy())
+    row = next(line for line in written.markdown.read_text().splitlines() if line.startswith("| payments |"))
+    bad = float(row.split(" | ")[3].split(" of ")[0])
+
+    (slo,) = slo_mod.load_slos(store)
+    samples = slo_mod.samples_for(store, slo, now)
+    lives = [(inc.detected_at, inc.lifetimes[0].resolved_at), (inc.lifetimes[1].started_at, inc.resolved_at)]
+    in_lifetimes = sum(slo_mod.integrate(samples, a, b, slo.interval_s).bad for a, b in lives)  # type: ignore[arg-type]
+    whole = slo_mod.integrate(samples, inc.detected_at, inc.resolved_at, slo.interval_s).bad  # type: ignore[arg-type]
+    gap = whole - in_lifetimes
+    assert gap > 0.1 * whole, "the gap had bad events of its own"
+    assert bad == pytest.approx(in_lifetimes, rel=1e-3), "the draft counts only the lifetimes"
 
 
 def test_cli_show_prints_a_text_chart_and_draft_refuses_to_overwrite(world: World, tmp_path: Path) -> None:

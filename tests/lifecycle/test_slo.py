@@ -57,9 +57,21 @@ def test_an_incident_consumes_its_bad_events_over_the_window_allowance() -> None
     before = steady(T0, 60, total=100.0, bad=0.0)
     during = steady(T0 + 3600, 10, total=100.0, bad=20.0)
     after = steady(T0 + 4200, 60, total=100.0, bad=0.0)
-    spent, whole = incident_budget(CHECKOUT, before + during + after, T0 + 3600, T0 + 4200)
+    spent, whole = incident_budget(CHECKOUT, before + during + after, [(T0 + 3600, T0 + 4200)])
     assert spent.bad == pytest.approx(12_000)
     assert spent.bad / whole.allowed_bad == pytest.approx(12_000 / 259_200)
+
+
+def test_a_reopened_incident_does_not_spend_the_gap_between_its_lifetimes() -> None:
+    # 5 min at 20 % errors, 10 min at 5 % (resolved, still failing), 5 min at 20 % again.
+    first = steady(T0, 5, total=100.0, bad=20.0)
+    gap = steady(T0 + 300, 10, total=100.0, bad=5.0)
+    second = steady(T0 + 900, 5, total=100.0, bad=20.0)
+    spent, whole = incident_budget(
+        CHECKOUT, first + gap + second, [(T0, T0 + 300), (T0 + 900, T0 + 1200)]
+    )
+    assert spent.bad == pytest.approx(2 * 6_000), "two lifetimes of 6,000 bad requests each"
+    assert whole.events.bad == pytest.approx(2 * 6_000 + 3_000)
 
 
 def test_no_traffic_and_no_errors_spends_nothing() -> None:

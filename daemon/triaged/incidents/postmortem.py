@@ -65,10 +65,11 @@ def gather(store: Store, incident_id: int, now: float) -> Facts:
         now=now,
     )
     end = inc.resolved_at or now
+    spans = _budget_spans(inc, now)
     for s in slo_mod.load_slos(store):
         if slo_mod.applies_to(s, inc.service):
             samples = slo_mod.samples_for(store, s, max(now, end))
-            during, at_end = slo_mod.incident_budget(s, samples, inc.detected_at, end)
+            during, at_end = slo_mod.incident_budget(s, samples, spans)
             facts.budgets.append((s, during, at_end, slo_mod.budget(s, samples, now)))
     people = {e["actor"] for e in timeline} | {a.owner for a in facts.items} | {inc.assignee or ""}
     people.discard("triaged")
@@ -172,6 +173,14 @@ def _summary(facts: Facts, policy: PostmortemPolicy) -> list[str]:
         "",
     ]
     return out
+
+
+def _budget_spans(inc: Incident, now: float) -> list[tuple[float, float]]:
+    """The stretches the incident's budget is counted over: its lifetimes, the first
+    from the first symptom (``detected_at``), the last until resolve or ``now``."""
+    spans = [(life.started_at, life.resolved_at or now) for life in inc.lifetimes]
+    spans[0] = (min(inc.detected_at, spans[0][0]), spans[0][1])
+    return spans
 
 
 def _lifetimes(inc: Incident) -> list[str]:

@@ -104,10 +104,17 @@ def budget(slo: SLO, samples: Sequence[Sample], now: float) -> Budget:
     return Budget(slo, window, allowed, _ratio(window.bad, allowed))
 
 
-def incident_budget(slo: SLO, samples: Sequence[Sample], start: float, end: float) -> tuple[Events, Budget]:
-    """Bad events during [start, end] and the budget of the window ending at ``end``."""
-    during = integrate(samples, start, end, slo.interval_s)
-    whole = budget(slo, samples, end)
+def incident_budget(
+    slo: SLO, samples: Sequence[Sample], spans: Sequence[tuple[float, float]]
+) -> tuple[Events, Budget]:
+    """Events during the incident's ``spans`` (``(start, end)``, one per lifetime of a
+    reopened incident: the healthy gaps between them spent nothing on its account) and
+    the budget of the window ending where the last span ends."""
+    parts = [integrate(samples, start, end, slo.interval_s) for start, end in spans]
+    during = Events(
+        sum(p.good for p in parts), sum(p.total for p in parts), sum(p.covered_s for p in parts)
+    )
+    whole = budget(slo, samples, max(end for _, end in spans))
     return during, whole
 
 
