@@ -15,8 +15,8 @@ from triaged.app import Daemon, build
 from triaged.cli import cli
 from triaged.config import parse_config
 from triaged.demo import demo_config_text
-from triaged.incidents.evidence import targets_for
 from triaged.incidents import slo as slo_mod
+from triaged.incidents.evidence import targets_for
 from triaged.incidents.model import Incident
 from triaged.incidents.postmortem import utc
 from triaged.incidents.postmortem_due import PostmortemPolicy
@@ -175,7 +175,9 @@ def test_draft_is_filled_with_times_values_budget_and_chart(world: World, tmp_pa
     assert inc_after is not None and inc_after.status == "postmortem"
 
 
-def test_reopened_incident_spends_budget_only_in_its_lifetimes(slow_reopen_world: World, tmp_path: Path) -> None:
+def test_reopened_incident_spends_budget_only_in_its_lifetimes(
+    slow_reopen_world: World, tmp_path: Path
+) -> None:
     world = slow_reopen_world
     store = world.daemon.store
     first = payment_incident(world)

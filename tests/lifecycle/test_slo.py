@@ -67,9 +67,7 @@ def test_a_reopened_incident_does_not_spend_the_gap_between_its_lifetimes() -> N
     first = steady(T0, 5, total=100.0, bad=20.0)
     gap = steady(T0 + 300, 10, total=100.0, bad=5.0)
     second = steady(T0 + 900, 5, total=100.0, bad=20.0)
-    spent, whole = incident_budget(
-        CHECKOUT, first + gap + second, [(T0, T0 + 300), (T0 + 900, T0 + 1200)]
-    )
+    spent, whole = incident_budget(CHECKOUT, first + gap + second, [(T0, T0 + 300), (T0 + 900, T0 + 1200)])
     assert spent.bad == pytest.approx(2 * 6_000), "two lifetimes of 6,000 bad requests each"
     assert whole.events.bad == pytest.approx(2 * 6_000 + 3_000)
 

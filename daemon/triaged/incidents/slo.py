@@ -111,9 +111,7 @@ def incident_budget(
     reopened incident: the healthy gaps between them spent nothing on its account) and
     the budget of the window ending where the last span ends."""
     parts = [integrate(samples, start, end, slo.interval_s) for start, end in spans]
-    during = Events(
-        sum(p.good for p in parts), sum(p.total for p in parts), sum(p.covered_s for p in parts)
-    )
+    during = Events(sum(p.good for p in parts), sum(p.total for p in parts), sum(p.covered_s for p in parts))
     whole = budget(slo, samples, max(end for _, end in spans))
     return during, whole
 
