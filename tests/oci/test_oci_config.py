@@ -8,7 +8,7 @@ import pytest
 
 from triaged.cloud.config import MonitoringQuery
 from triaged.cloud.parse_config import parse_oci_config
-from triaged.cloud.ratelimit import Backoff, TokenBucket
+from triaged.cloud.ratelimit import Backoff, RollingLimit, TokenBucket
 from triaged.errors import ConfigError
 from triaged.model import Severity
 
@@ -103,6 +103,21 @@ def test_token_bucket_drain_empties_it() -> None:
     bucket.drain(0.0)
     assert not bucket.try_take(0.0)
     assert bucket.wait_time(0.0) == pytest.approx(0.1)
+
+
+def test_rolling_limit_holds_the_call_over_the_limit_until_the_oldest_expires() -> None:
+    limit = RollingLimit(3, 60.0)
+    assert limit.try_take(0.0) and limit.try_take(10.0) and limit.try_take(20.0)
+    assert not limit.try_take(30.0) and limit.wait_time(30.0) == pytest.approx(30.0)
+    assert limit.try_take(60.0), "the call at 0 has left the window"
+    assert not limit.try_take(69.0) and limit.try_take(70.0)
+
+
+def test_rolling_limit_drain_counts_the_window_as_full() -> None:
+    limit = RollingLimit(6, 60.0)
+    limit.drain(100.0)
+    assert not limit.try_take(100.0) and limit.wait_time(100.0) == pytest.approx(10.0)
+    assert limit.try_take(110.0)
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:

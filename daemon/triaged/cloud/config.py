@@ -31,7 +31,7 @@ YAML shape::
       notifiers:
         ons:
           topics: {P0: ocid1.onstopic..., P1: ..., default: ...}
-          per_topic_per_minute: 60
+          per_topic_per_minute: 60   # in any 60 s; 10 if a topic has an email subscription
           max_message_bytes: 65536
       heartbeat: {enabled: true, compartment_id: ..., namespace: triaged, interval: 1m}
 """

@@ -1,6 +1,6 @@
-"""Token bucket and exponential backoff, both driven by a ``now`` passed in.
+"""Token bucket, rolling limit and exponential backoff, all driven by a ``now`` passed in.
 
-Neither reads the clock nor sleeps: callers ask "may I call now?" and, if not,
+None reads the clock or sleeps: callers ask "may I call now?" and, if not,
 "how long until I may?", and turn the answer into data (a skipped poll, a
 ``retry_after`` for the outbox).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import deque
 
 
 class TokenBucket:
@@ -55,6 +56,60 @@ class TokenBucket:
         with self._lock:
             self._refill(now)
             self._tokens = 0.0
+
+
+class RollingLimit:
+    """At most ``limit`` calls in any ``window`` seconds. Thread-safe.
+
+    Stricter than a token bucket of the same rate, which lets a full burst through and
+    then keeps refilling, so up to twice ``limit`` can pass within one window. ONS
+    counts deliveries per subscription per minute (10 for email), and a message over
+    that is throttled after ONS accepted it, out of the outbox's reach; so pages are
+    held here, where they wait and are never lost.
+    """
+
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("limit must be >= 1 and window > 0")
+        self.limit = limit
+        self.window = window
+        self._calls: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def _expire(self, now: float) -> None:
+        calls = self._calls
+        if calls and calls[-1] > now:
+            # The clock stepped back: count those calls as made now, so a step back of
+            # an hour holds calls for one window, not for an hour.
+            self._calls = calls = deque(min(t, now) for t in calls)
+        while calls and calls[0] <= now - self.window:
+            calls.popleft()
+
+    def try_take(self, now: float) -> bool:
+        with self._lock:
+            self._expire(now)
+            if len(self._calls) >= self.limit:
+                return False
+            self._calls.append(now)
+            return True
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until a call is allowed (0 if it is now)."""
+        with self._lock:
+            self._expire(now)
+            if len(self._calls) < self.limit:
+                return 0.0
+            return float(self._calls[0] + self.window - now)
+
+    def drain(self, now: float) -> None:
+        """Count the window as full, e.g. after the server answered 429 despite our
+        count: the next call waits for the oldest call in it to expire, at least 1/limit
+        of the window."""
+        with self._lock:
+            self._expire(now)
+            step = self.window / self.limit
+            while len(self._calls) < self.limit:
+                self._calls.appendleft(now - self.window + step)
 
 
 class Backoff:

@@ -6,9 +6,11 @@ Delivery policy lives in the outbox; this notifier only publishes and classifies
   :class:`NotifyError` (with ``retry_after`` when known);
 * 400, 401, 403, 404 → permanent, naming the topic, the OCI code and opc-request-id.
 
-ONS accepts 60 messages per minute per topic. A per-topic token bucket shapes
-publishing; when it is empty the message is *not* dropped: a retryable error with
-``retry_after`` = seconds until a token sends it back to the outbox.
+ONS accepts 60 messages per minute per topic, and delivers at most 10 a minute to an
+email subscription. A per-topic rolling limit (``per_topic_per_minute``, at most that
+many in any 60 s) shapes publishing; over it the message is *not* dropped: a retryable
+error with ``retry_after`` = seconds until the limit allows it sends it back to the
+outbox.
 
 Titles (email subject, PagerDuty title, lock screen) are ``message.title`` with the
 severity tag ``[P1]`` added when missing and an event tag in front:
@@ -30,7 +32,7 @@ from typing import Any
 from triaged.clock import Clock, SystemClock
 from triaged.cloud import sdk
 from triaged.cloud.clients import classify
-from triaged.cloud.ratelimit import TokenBucket
+from triaged.cloud.ratelimit import RollingLimit
 from triaged.model import Severity, format_value
 from triaged.notifiers.base import Event, Message, NotifyError, Receipt
 
@@ -67,7 +69,7 @@ class OnsNotifier:
         self._client = client_factory
         self.max_message_bytes = max_message_bytes
         self._clock = clock or SystemClock()
-        self._buckets = {t: TokenBucket.per_minute(per_topic_per_minute) for t in set(self.topics.values())}
+        self._limits = {t: RollingLimit(per_topic_per_minute) for t in set(self.topics.values())}
         self.errors_by_kind: Counter[str] = Counter()
         self.sent = 0
 
@@ -86,18 +88,18 @@ class OnsNotifier:
                 f"ons {self._name}: no topic for {message.severity} and no default", permanent=True
             )
         now = self._clock.now() if now is None else now
-        bucket = self._buckets[topic]
-        if not bucket.try_take(now):
-            wait = bucket.wait_time(now)
+        limit = self._limits[topic]
+        if not limit.try_take(now):
+            wait = limit.wait_time(now)
             self.errors_by_kind["rate_limited"] += 1
             raise NotifyError(
                 f"ons topic {topic}: per-topic rate limit reached, retry in {wait:.1f}s",
                 retry_after=wait,
             )
         title, body = render(message, self.max_message_bytes)
-        return self._publish(topic, title, body, bucket, now)
+        return self._publish(topic, title, body, limit, now)
 
-    def _publish(self, topic: str, title: str, body: str, bucket: TokenBucket, now: float) -> Receipt:
+    def _publish(self, topic: str, title: str, body: str, limit: RollingLimit, now: float) -> Receipt:
         try:
             oci = sdk()
 
@@ -111,8 +113,8 @@ class OnsNotifier:
             self.errors_by_kind[failure.kind] += 1
             retry_after = failure.retry_after
             if failure.kind == "throttled":
-                bucket.drain(now)  # ONS disagrees with our count: slow this topic down
-                retry_after = retry_after or max(1.0, bucket.wait_time(now))
+                limit.drain(now)  # ONS disagrees with our count: slow this topic down
+                retry_after = retry_after or max(1.0, limit.wait_time(now))
             raise NotifyError(
                 f"ons topic {topic}: {failure.detail}",
                 permanent=not failure.retryable,
