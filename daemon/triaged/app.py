@@ -188,8 +188,7 @@ class Daemon:
 
     def _store_collected(self, source: Source, collected: Collected, report: CycleReport) -> None:
         self.storage.append_batch(source.key, collected.samples, collected.t_ms)
-        for sample in collected.timestamped:
-            self.storage.append(sample.labels, sample.timestamp_ms, sample.value)
+        self.storage.append_timestamped(collected.timestamped, collected.t_ms, revisable=collected.revisable)
         report.scraped.append(source.key)
         if collected.error:
             report.errors[source.key] = collected.error

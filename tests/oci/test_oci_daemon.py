@@ -9,8 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
 from triaged.app import build
+from triaged.cli import cli
 from triaged.config import parse_config
+from triaged.runner import Runner
+from triaged.service.selfmetrics import SelfMetrics, ServiceStats
 from triaged.simulator import Simulator
 from triaged.store import incidents as incident_rows
 from triaged.testing.clock import FakeClock
@@ -162,3 +167,58 @@ def test_a_hung_oci_call_does_not_hold_up_scrapes_and_rules(
         finally:
             daemon.close()
             daemon.store.close()
+
+
+def test_revised_and_late_datapoints_replace_and_fill_in_the_stored_series(
+    tmp_path: Path, fake: FakeOci, creds: FakeCredentials
+) -> None:
+    """OCI answers a minute still being ingested with a partial value, then the final
+    one at the same time; a minute whose window was empty appears a poll later, older
+    than the newest point held. The tsdb ends up holding what OCI holds."""
+    clock = FakeClock(1_790_000_000.0)
+    now = clock.now()
+    stream = fake.add_stream(
+        "oci_computeagent", "CpuUtilization", {"resourceDisplayName": "api-1"},
+        [(now - 180, 30.0), (now - 60, 50.0)], compartment_id=COMPARTMENT,
+    )  # fmt: skip
+    daemon = build(daemon_config(tmp_path, fake, creds), clock=clock)
+    cpu = 'oci_computeagent_cpu_utilization{query="api_cpu"}'
+    try:
+        assert daemon.cycle(now).errors == {}
+        fake.set_point(stream, now - 60, 95.5)  # the partial minute, complete now
+        fake.set_point(stream, now - 120, 40.0)  # ingested late: was an empty window
+        fake.set_point(stream, now, 60.0)
+        later = now + 60
+        assert daemon.cycle(later).errors == {}
+        assert len(fake.calls("summarizeMetricsData")) == 2
+
+        (series,) = [s for s in daemon.storage if s.labels.name == "oci_computeagent_cpu_utilization"]
+        assert series.timestamps == [int(t * 1000) for t in (now - 180, now - 120, now - 60, now)]
+        assert series.values == [30.0, 40.0, 95.5, 60.0]
+        storage = daemon.storage
+        assert (storage.revised_samples, storage.inserted_samples, storage.rejected_samples) == (1, 1, 0)
+        shown = SelfMetrics(Runner(daemon), ServiceStats()).render().decode()
+        assert "triaged_tsdb_samples_revised_total 1.0" in shown
+        assert "triaged_tsdb_samples_inserted_total 1.0" in shown
+        peak = daemon.query(f"max_over_time({cpu}[5m])", later)
+        assert [value for _, value in peak] == [95.5]
+        assert [value for _, value in daemon.query(f"count_over_time({cpu}[5m])", later)] == [4]
+    finally:
+        daemon.close()
+        daemon.store.close()
+
+
+def test_query_cli_with_the_config_sees_oci_datapoints(
+    tmp_path: Path, fake: FakeOci, creds: FakeCredentials
+) -> None:
+    now = time.time()
+    fake.add_stream(
+        "oci_computeagent", "CpuUtilization", {"resourceDisplayName": "api-1"},
+        [(now - 120, 30.0), (now - 60, 87.5)], compartment_id=COMPARTMENT,
+    )  # fmt: skip
+    daemon_config(tmp_path, fake, creds)
+    expr = 'max_over_time(oci_computeagent_cpu_utilization{query="api_cpu"}[5m])'
+    got = CliRunner().invoke(cli, ["query", expr, "--config", str(tmp_path / "triaged.yaml"), "--json"])
+    assert got.exit_code == 0, got.output
+    (row,) = json.loads(got.output)
+    assert float(row["value"][1] if isinstance(row["value"], list) else row["value"]) == 87.5

@@ -47,9 +47,8 @@ def make_source(
 
 def store(storage: Storage, source_key: str, got: Collected) -> None:
     """What the scrape loop does with a Collected."""
-    for sample in got.timestamped:
-        storage.append(sample.labels, sample.timestamp_ms, sample.value)
     storage.append_batch(source_key, got.samples, got.t_ms)
+    storage.append_timestamped(got.timestamped, got.t_ms, revisable=got.revisable)
 
 
 def cpu_stream(fake: FakeOci, points: list[tuple[float, float]]) -> Any:
@@ -99,7 +98,7 @@ def test_query_becomes_series_with_labels_and_own_timestamps(
     assert (sent["resolution"], sent["resourceGroup"]) == ("1m", "bharatmart")
 
 
-def test_overlapping_windows_pick_up_late_data_and_refuse_duplicates(
+def test_overlapping_windows_pick_up_late_data_and_ignore_resent_points(
     fake: FakeOci, factory: ClientFactory, now: float
 ) -> None:
     stream = cpu_stream(fake, [(now - 60, 10.0)])
@@ -110,10 +109,26 @@ def test_overlapping_windows_pick_up_late_data_and_refuse_duplicates(
     fake.add_points(stream, [(now - 30, 20.0), (now + 30, 30.0)])
     second = source.collect(now + 60)
     assert len(second.timestamped) == 3  # the window overlaps: (now-60) is re-sent
+    assert second.revisable
     store(storage, source.key, second)
     (cpu,) = [s for s in storage if s.labels.name == "oci_computeagent_cpu_utilization"]
     assert cpu.values == [10.0, 20.0, 30.0]
-    assert storage.rejected_samples == 1  # the re-sent duplicate, harmlessly refused
+    # The re-sent point has the same value: nothing to revise, nothing refused.
+    assert (storage.rejected_samples, storage.revised_samples) == (0, 0)
+
+
+def test_a_partial_minute_is_replaced_by_its_final_value(
+    fake: FakeOci, factory: ClientFactory, now: float
+) -> None:
+    stream = cpu_stream(fake, [(now - 120, 40.0), (now - 60, 12.0)])
+    source = make_source(factory)
+    storage = Storage()
+    store(storage, source.key, source.collect(now))
+    fake.set_point(stream, now - 60, 88.5)
+    store(storage, source.key, source.collect(now + 60))
+    (cpu,) = [s for s in storage if s.labels.name == "oci_computeagent_cpu_utilization"]
+    assert cpu.values == [40.0, 88.5]
+    assert storage.revised_samples == 1
 
 
 def test_throttling_backs_off_then_recovers(fake: FakeOci, factory: ClientFactory, now: float) -> None:

@@ -47,6 +47,9 @@ def query(
 ) -> None:
     """Evaluate a PromQL expression against a running daemon or a one-off scrape.
 
+    With --config, one poll of everything the config reads: targets, probes and OCI
+    Monitoring queries.
+
     \b
     Examples:
       TRIAGED_API_TOKEN=… triaged query 'up == 0' --api http://127.0.0.1:9467
@@ -75,7 +78,13 @@ def query(
         from triaged.config import load_config
 
         try:
-            sources += build_sources(load_config(config_path))
+            cfg = load_config(config_path)
+            sources += build_sources(cfg)
+            if cfg.oci is not None:  # Monitoring queries too (the heartbeat is not sent)
+                from triaged.oci_wiring import build_oci
+
+                oci = build_oci(cfg, open_incidents=lambda: 0)
+                sources += oci.sources if oci else []
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
     if not sources:
@@ -91,6 +100,7 @@ def query(
         for source in sources:
             got = source.collect(now)
             storage.append_batch(source.key, got.samples, got.t_ms)
+            storage.append_timestamped(got.timestamped, got.t_ms, revisable=got.revisable)
             if got.error:
                 click.echo(f"{source.key}: {got.error}", err=True)
     try:

@@ -134,7 +134,15 @@ class SelfCollector(Collector):
             "triaged_tsdb_samples_rejected", "Samples refused: out of order, duplicate, or series refused."
         )
         samples.add_metric([], st.rejected_samples)
-        yield from (series, limit, rejected, evicted, samples)
+        revised = _counter(
+            "triaged_tsdb_samples_revised", "OCI datapoints that replaced a stored value (a partial minute)."
+        )
+        revised.add_metric([], st.revised_samples)
+        inserted = _counter(
+            "triaged_tsdb_samples_inserted", "Late OCI datapoints inserted before a series' newest point."
+        )
+        inserted.add_metric([], st.inserted_samples)
+        yield from (series, limit, rejected, evicted, samples, revised, inserted)
 
     def _rules(self) -> Iterator[Metric]:
         by = ("group", "rule")

@@ -18,12 +18,15 @@ class Collected:
 
     ``samples`` are stamped with the poll time ``t_ms`` and take part in staleness
     tracking; ``timestamped`` carry their own time (OCI datapoints arrive late) and
-    are appended as they are.
+    are appended as they are. ``revisable`` says those may change after the fact: a
+    point at a time already stored then replaces that value, and one older than the
+    newest is inserted (the tsdb does it, within its retention).
     """
 
     t_ms: int
     samples: list[tuple[Labels, float]] = field(default_factory=list)
     timestamped: list[Sample] = field(default_factory=list)
+    revisable: bool = False
     error: str | None = None
     # Poll again this many seconds after this poll instead of a whole interval (a poll
     # our own rate limiting skipped: it should not wait a minute for its turn).

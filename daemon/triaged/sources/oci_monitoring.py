@@ -2,8 +2,18 @@
 
 One source per configured query. Each poll asks for a window that overlaps the
 previous poll (late datapoints are common in OCI), and emits every datapoint with
-its own timestamp; the tsdb refuses timestamps it already holds, so the overlap is
-harmless.
+its own timestamp, marked revisable (:attr:`Collected.revisable`):
+
+* the newest bucket is often partial when first polled (the sum, count or max of a
+  minute still being ingested); the next poll returns the same timestamp with the
+  final value, and the tsdb replaces the stored one;
+* OCI returns no point for an empty window, and posted metrics may be up to 2 h
+  old, so a bucket can first appear older than one already stored; the tsdb inserts
+  it in time order, as long as it is within the retention.
+
+A re-sent point with the same value changes nothing. Rules evaluated while the old
+value (or no value) was stored are not evaluated again: an alert that fired, or did
+not, on a partial minute stands; the next evaluation sees the final values.
 
 Naming, so rules can be written against it:
 
@@ -123,7 +133,9 @@ class OciMonitoringSource:
         self.last_error = None
         self._up = 1.0
         samples, error = self._to_samples(streams)
-        return Collected(t_ms, samples=[self._up_sample(1.0)], timestamped=samples, error=error)
+        return Collected(
+            t_ms, samples=[self._up_sample(1.0)], timestamped=samples, error=error, revisable=True
+        )
 
     def _fetch(self, now: float) -> list[Any]:
         oci = sdk()

@@ -177,6 +177,14 @@ class FakeOci:
         with self._lock:
             stream.points.extend(points)
 
+    def set_point(self, stream: MetricStream, t: float, value: float) -> None:
+        """The datapoint at ``t`` (epoch seconds) now reads ``value``, as OCI's does
+        once a partial bucket is complete; if there was none (an empty window whose
+        data was ingested late), it appears, in time order."""
+        with self._lock:
+            kept = [(pt, v) for pt, v in stream.points if pt != t]
+            stream.points[:] = sorted([*kept, (t, value)])
+
     def set_alarms(self, alarms: list[dict[str, Any]]) -> None:
         """Alarm status rows as OCI returns them (camelCase keys)."""
         with self._lock:

@@ -4,11 +4,18 @@ list that may be a scrape source's shared :class:`TimeColumn`.
 Values start as 4-byte C floats while every value is an integer a C float holds
 exactly (counters, bucket counts, most gauges) and widen to doubles at the first
 value that is not; :func:`put` does that and notes NaNs and decreases for `rate`.
+
+Points are appended in time order and a duplicate or older timestamp is refused, as
+in Prometheus, except through :meth:`Series.revise`: a source whose points may be
+revised or arrive late (OCI Monitoring) replaces a stored value or inserts a
+missing point there. Scrape series never take that path.
 """
 
 from __future__ import annotations
 
 import bisect
+import enum
+import struct
 from array import array
 from collections.abc import Iterable
 from typing import SupportsIndex, overload
@@ -89,6 +96,31 @@ class Series:
         put(self, value, t_ms)
         return True
 
+    def revise(self, t_ms: int, value: float, oldest_ms: int | None = None) -> Revision:
+        """Add a point that may revise one held at ``t_ms`` or fill a gap before the
+        newest, for sources whose points change after the fact (OCI Monitoring: a
+        minute still being ingested, a bucket posted late). Points before
+        ``oldest_ms`` (the retention cut) are refused, not revived.
+
+        A series a scrape writes (riding a :class:`TimeColumn`, or given an epoch by
+        one) keeps strict :meth:`append` semantics: its times may be shared with
+        other series, and Prometheus never rewrites a scraped point."""
+        ts = self.timestamps
+        if not ts or t_ms > ts[-1]:
+            self.append(t_ms, value)
+            return Revision.APPENDED
+        if self.column is not None or self.epoch or (oldest_ms is not None and t_ms < oldest_ms):
+            return Revision.REFUSED  # a rider stays on its column: nothing changed
+        i = bisect.bisect_left(ts, t_ms)  # < len(ts): t_ms <= ts[-1]
+        if ts[i] == t_ms:
+            if _PACK(self.values[i]) == _PACK(value):  # bit for bit: NaN kinds differ
+                return Revision.UNCHANGED
+            _place(self, i, value, insert=False)
+            return Revision.REPLACED
+        ts.insert(i, t_ms)
+        _place(self, i, value, insert=True)
+        return Revision.INSERTED
+
     def range(self, mint: int, maxt: int) -> tuple[list[int], list[float]]:
         """Points with ``mint <= t <= maxt``."""
         ts = self.timestamps
@@ -126,6 +158,47 @@ def put(series: Series, value: float, t_ms: int) -> None:
     ):
         vs = series.values = Floats(vs.tolist(), "d")
     vs.append(value)
+
+
+class Revision(enum.Enum):
+    """What :meth:`Series.revise` did with a point."""
+
+    APPENDED = "appended"
+    REPLACED = "replaced"  # a new value for a time already held
+    INSERTED = "inserted"  # a late point, older than the newest
+    UNCHANGED = "unchanged"  # the value held already: a re-sent point
+    REFUSED = "refused"
+
+
+_PACK = struct.Struct("<d").pack
+
+
+def _place(series: Series, i: int, value: float, *, insert: bool) -> None:
+    """Put ``value`` at index ``i`` of the values (its time is ``timestamps[i]``):
+    widen to doubles as :func:`put` would, and keep ``dirty`` conservative.
+
+    Not in :func:`put`, which only appends and is the scrape hot path."""
+    vs = series.values
+    if vs.typecode == "f" and not (
+        value.__class__ is float and value.is_integer() and -_F32_EXACT <= value <= _F32_EXACT
+    ):
+        vs = series.values = Floats(vs.tolist(), "d")
+    if insert:
+        vs.insert(i, value)
+    else:
+        vs[i] = value
+    ts = series.timestamps
+    # The point may now be lower than the one before it, or the next point lower than
+    # it: `rate` must not take a window holding either pair for a clean counter. A
+    # decrease that disappeared leaves `dirty` where it was: later than needed only
+    # sends more windows down the slow path.
+    newest = series.dirty
+    if value != value or (i and value < _item(vs, i - 1)):  # noqa: PLR0124 - NaN
+        newest = ts[i]
+    if i + 1 < len(vs) and _item(vs, i + 1) < value:
+        newest = ts[i + 1]
+    if newest is not None and (series.dirty is None or newest > series.dirty):
+        series.dirty = newest
 
 
 class TimeColumn:

@@ -15,6 +15,13 @@ longest first; only when there are none is it refused. So a target whose label v
 churn (a request id in a label) fills the budget with series that vanish a scrape
 later and cannot keep a healthy target's new series out. Both are counted and
 reported in one warning a minute (:mod:`triaged.tsdb.pressure`).
+
+Points that carry their own time (OCI Monitoring datapoints) are written by
+:meth:`Storage.append_timestamped`. Their source says whether they are revisable: a
+revisable point replaces the value held at its time, or is inserted before the
+newest point if it arrived late, within the retention; ``revised_samples`` and
+``inserted_samples`` count both. Everything else, and every scrape, is refused when
+it is not newer than the series' last point, as in Prometheus.
 """
 
 from __future__ import annotations
@@ -28,9 +35,9 @@ from typing import Protocol
 
 import structlog
 
-from triaged.model import METRIC_NAME, STALE_NAN, Labels, Matcher, MatchOp, is_stale
+from triaged.model import METRIC_NAME, STALE_NAN, Labels, Matcher, MatchOp, Sample, is_stale
 from triaged.tsdb.pressure import SeriesPressure
-from triaged.tsdb.series import Series, TimeColumn, put
+from triaged.tsdb.series import Revision, Series, TimeColumn, put
 
 log = structlog.get_logger("triaged.tsdb")
 
@@ -96,6 +103,8 @@ class Storage:
         self._vanished: deque[Series] = deque()
         self.rejected_series = 0
         self.rejected_samples = 0
+        self.revised_samples = 0  # revisable points that replaced a stored value
+        self.inserted_samples = 0  # revisable points inserted before a series' newest
         self.evicted_series = 0
         self.pressure = SeriesPressure()
         # Bumped whenever the set of series changes, so the PromQL engine can reuse
@@ -127,6 +136,24 @@ class Storage:
             self.rejected_samples += 1
             return False
         return True
+
+    def append_timestamped(self, samples: Iterable[Sample], now_ms: int, *, revisable: bool = False) -> int:
+        """Write points that carry their own time, polled at ``now_ms``. With
+        ``revisable`` (the source says its points may change after the fact) a point
+        at a time already held replaces that value, and a late one is inserted in
+        time order unless older than the retention. Returns the points stored."""
+        if not revisable:
+            return sum(self.append(s.labels, s.timestamp_ms, s.value) for s in samples)
+        retention = self.limits.retention_ms
+        oldest = None if retention is None else now_ms - retention
+        done: list[Revision] = []
+        for labels, t_ms, value in samples:
+            series = self.get_or_create(labels)
+            done.append(Revision.REFUSED if series is None else series.revise(t_ms, value, oldest))
+        self.rejected_samples += done.count(Revision.REFUSED)
+        self.revised_samples += done.count(Revision.REPLACED)
+        self.inserted_samples += done.count(Revision.INSERTED)
+        return len(done) - done.count(Revision.REFUSED) - done.count(Revision.UNCHANGED)
 
     def append_batch(self, source: str, samples: Iterable[tuple[Labels, float]], t_ms: int) -> int:
         """Write one scrape of ``source`` at ``t_ms`` and mark series it no longer
