@@ -4,6 +4,7 @@ signals, a real webhook receiver and the daemon's own HTTP API."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from typing import Any
 
@@ -166,3 +167,42 @@ def test_sigterm_gives_up_flushing_after_the_bound_without_losing_the_page(
     finally:
         store.close()
     assert d.named("outbox_not_flushed")[0]["pending"] == 1
+
+
+def test_a_second_daemon_on_the_same_store_is_refused_and_the_first_keeps_its_pid_file(
+    setup: Setup, start_daemon: Any
+) -> None:
+    """Someone runs `triaged run -c /etc/triaged/triaged.yaml` by hand beside systemd's
+    copy: it must refuse in one line naming the running one, not fight it for the
+    store and delete its pid file. After a kill -9 the next start is not refused."""
+    first = start_daemon(setup.config)
+    first.wait_event("daemon_started")
+    second = subprocess.run(
+        [TRIAGED, "run", "--config", str(setup.config)],
+        env=daemon_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode == 1
+    error = second.stderr.strip().splitlines()[-1]
+    assert f"another triaged (pid {first.proc.pid}) is running on {setup.db.resolve()}" in error
+    assert (setup.dir / "triaged.pid").read_text().strip() == str(first.proc.pid)
+    assert reload_cli(setup, "--signal").returncode == 0, "reload still reaches the running daemon"
+    first.wait_event("rules_loaded")
+
+    first.kill()  # SIGKILL: no clean-up ran, the lock file is still there
+    third = start_daemon(setup.config)
+    third.wait_event("daemon_started")
+    assert third.stop() == 0
+
+
+def test_http_listen_in_use_names_the_setting(setup: Setup, start_daemon: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        setup.write(port=port)
+        d = start_daemon(setup.config)
+        assert d.proc.wait(30) == 1
+    assert f"http.listen 127.0.0.1:{port} is already in use (another triaged?)" in d.log_path.read_text()

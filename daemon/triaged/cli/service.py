@@ -54,12 +54,34 @@ def run(config_path: str, flush_timeout: float) -> None:
         if problems:
             structlog.get_logger("triaged.cli").error("startup_refused", errors=problems)
             raise click.ClickException("required settings missing:\n  " + "\n  ".join(problems))
+        _hold_the_store(cfg.db_path)
         runner = Runner(build(cfg))
         host = ServiceHost(runner, config_path)
     except (ConfigError, StoreError, TokenError, OSError) as exc:
         structlog.get_logger("triaged.cli").error("startup_failed", error=str(exc))
         raise click.ClickException(str(exc)) from exc
     _serve(host, pid_file_for(cfg), flush_timeout)
+
+
+def _hold_the_store(db_path: str) -> None:
+    """Refuse to start beside a daemon already running on this store; the lock is held
+    until this process ends (triaged.service.instance)."""
+    import structlog
+
+    from triaged.service.instance import AlreadyRunningError, acquire
+
+    try:
+        _HELD.append(acquire(db_path))
+    except AlreadyRunningError as exc:
+        structlog.get_logger("triaged.cli").error("startup_refused", errors=[str(exc)])
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # a read-only state dir must not stop paging
+        structlog.get_logger("triaged.cli").warning(
+            "instance_lock_failed", path=db_path, error=exc.strerror or str(exc)
+        )
+
+
+_HELD: list[Any] = []  # the instance lock, alive as long as the process
 
 
 def _serve(host: Any, pid_file: Path, flush_s: float) -> None:

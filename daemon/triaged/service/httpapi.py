@@ -20,6 +20,7 @@ API (JSON)::
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import socket
@@ -300,7 +301,12 @@ class ApiServer:
     def __init__(self, host: str, port: int, api: Api, *, timeout_s: float = 10.0) -> None:
         handler = type("Handler", (_Handler,), {"api": api, "timeout": timeout_s})
         server_class = _Server6 if ":" in host else ThreadingHTTPServer
-        self._server = server_class((host, port), handler)
+        try:
+            self._server = server_class((host, port), handler)
+        except OSError as exc:
+            # The bare "[Errno 98] Address already in use" names neither setting nor address.
+            problem = "is already in use (another triaged?)" if exc.errno == errno.EADDRINUSE else f"({exc})"
+            raise OSError(f"http.listen {host}:{port} {problem}") from None
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
