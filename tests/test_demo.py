@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from triaged.cli import cli
+from triaged.demo import clear_demo_store, demo_marker
 
 
 @pytest.mark.slow
@@ -26,3 +30,26 @@ def test_demo_detects_every_fault_and_leaves_its_store_behind(tmp_path: Path) ->
     incidents = json.loads(listed.stdout)
     assert sorted(i["severity"] for i in incidents) == ["P0", "P1", "P1", "P1", "P2"]
     assert all(i["status"] == "resolved" for i in incidents)
+
+
+def test_demo_refuses_to_replace_a_store_it_did_not_make(tmp_path: Path) -> None:
+    """`--db` means "the store to read" everywhere else: typed out of habit with the
+    production store, the demo must refuse, not wipe the incident history."""
+    real = tmp_path / "triaged.db"
+    real.write_bytes(b"SQLite format 3\x00 incidents of a real daemon")
+    run = CliRunner().invoke(cli, ["demo", "--db", str(real)])
+    assert run.exit_code == 1
+    assert f"{real} exists and is not a store the demo made" in run.output
+    assert real.read_bytes() == b"SQLite format 3\x00 incidents of a real daemon"
+
+
+def test_the_demo_replaces_only_its_own_earlier_store(tmp_path: Path) -> None:
+    said: list[str] = []
+    db = tmp_path / "triaged-demo.db"
+    clear_demo_store(db, said.append)  # first run: nothing to remove, the marker is made
+    assert said == [] and demo_marker(db).exists()
+    db.write_text("the last demo's incidents")
+    Path(f"{db}-wal").write_text("wal")
+    clear_demo_store(db, said.append)
+    assert said == [f"removing the previous demo store {db}"]
+    assert not db.exists() and not Path(f"{db}-wal").exists()

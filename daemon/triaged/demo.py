@@ -207,7 +207,9 @@ class GameDay:
 
 
 def render_table(results: list[StepResult]) -> str:
-    header = ("id", "sev", "title", "detected", "resolved", "TTD", "TTR", "check")
+    # Measured from the demo's own actions, so named for them: `incidents list` has TTD
+    # and TTR from the first symptom (alert pending), which read differently.
+    header = ("id", "sev", "title", "opened", "resolved", "fault→open", "fix→resolved", "check")
     lines = []
     for r in results:
         inc = r.incident
@@ -234,10 +236,35 @@ def _clock(ts: float) -> str:
     return time.strftime("%H:%M:%S UTC", time.gmtime(ts))
 
 
-def run_demo(db: Path, say: Say, steps: tuple[Step, ...] = STEPS) -> int:
-    """Play the game day. Returns the process exit code."""
+class NotADemoStoreError(Exception):
+    pass
+
+
+def demo_marker(db: Path) -> Path:
+    """Written beside the store the demo creates: only a store with one is replaced."""
+    return Path(f"{db}.demo")
+
+
+def clear_demo_store(db: Path, say: Say) -> None:
+    """Remove the previous demo's store. A file the demo did not make is refused, not
+    deleted: ``--db /var/lib/triaged/triaged.db`` typed out of habit (every other
+    command reads the store given with --db) must not wipe the incident history."""
+    if db.exists() and not demo_marker(db).exists():
+        raise NotADemoStoreError(
+            f"{db} exists and is not a store the demo made (no {demo_marker(db).name} beside it);"
+            " the demo recreates its store on every run: give it a new path, or delete this"
+            " file if it is an old demo's"
+        )
+    if db.exists():
+        say(f"removing the previous demo store {db}")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    demo_marker(db).write_text("made by `triaged demo`: replaced on its next run\n", encoding="utf-8")
+
+
+def run_demo(db: Path, say: Say, steps: tuple[Step, ...] = STEPS) -> int:
+    """Play the game day. Returns the process exit code."""
+    clear_demo_store(db, say)
     with Simulator(environment="staging", seed=7, traffic_rps=200.0) as sim, RecordingReceiver() as hook:
         text = demo_config_text(sim.url, db, hook.url)
         cfg = parse_config(load_yaml_text(text, "<demo>"), str(Path.cwd() / "triaged-demo.yaml"))

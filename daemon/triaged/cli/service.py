@@ -281,7 +281,7 @@ def _reload_via_api(cfg: Any) -> None:
     default="triaged-demo.db",
     show_default=True,
     metavar="FILE",
-    help="Where the demo keeps its incidents (recreated on each run).",
+    help="Where the demo keeps its incidents: recreated on each run, so only a store an earlier demo made.",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Also show the daemon's own log.")
 def demo(db_path: str, verbose: bool) -> None:
@@ -293,17 +293,20 @@ def demo(db_path: str, verbose: bool) -> None:
     import io
 
     from triaged import log
-    from triaged.demo import run_demo
+    from triaged.demo import NotADemoStoreError, run_demo
 
     log.configure(
         "info" if verbose else "critical", "console", stream=sys.stderr if verbose else io.StringIO()
     )
-    code = run_demo(Path(db_path), click.echo)
+    try:
+        code = run_demo(Path(db_path), click.echo)
+    except NotADemoStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
     sys.exit(code)
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address both listeners bind to.")
 @click.option(
     "--port", default=8080, show_default=True, help="The app: /metrics and /api/health. 0 picks a free port."
 )
@@ -314,8 +317,16 @@ def demo(db_path: str, verbose: bool) -> None:
     help="The control API that injects faults (stays up while the app is down). 0 picks a free port.",
 )
 @click.option("--environment", default="staging", show_default=True, help="The environment label.")
-@click.option("--seed", default=1, show_default=True)
-def simulate(host: str, port: int, control_port: int, environment: str, seed: int) -> None:
+@click.option("--seed", default=1, show_default=True, help="Random seed: the same seed, the same traffic.")
+@click.option(
+    "--rps",
+    default=200.0,
+    type=click.FloatRange(min=1.0),
+    show_default=True,
+    help="Simulated requests per second (~9 % of them payments). The demo config's short"
+    " windows are tuned for 200: much less, and the 1 % baseline of failed payments pages by chance.",
+)
+def simulate(host: str, port: int, control_port: int, environment: str, seed: int, rps: float) -> None:
     """Run the BharatMart simulator alone, with an HTTP control API to inject faults.
     It prints its URLs when it starts.
 
@@ -328,4 +339,6 @@ def simulate(host: str, port: int, control_port: int, environment: str, seed: in
     """
     from triaged.simulator import run_simulator
 
-    run_simulator(host=host, port=port, environment=environment, control_port=control_port, seed=seed)
+    run_simulator(
+        host=host, port=port, environment=environment, control_port=control_port, seed=seed, traffic_rps=rps
+    )

@@ -14,7 +14,7 @@ def run_simulator(
     control_port: int | None = None,
     *,
     seed: int = 1,
-    traffic_rps: float = 50.0,
+    traffic_rps: float = 200.0,  # as in the demo, whose short rule windows need it
     stop: threading.Event | None = None,
 ) -> None:
     """Serve until Ctrl-C (or until ``stop`` is set), printing how to drive it.
