@@ -18,6 +18,13 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(autouse=True)
+def _no_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI output as piped (full widths): an exported $COLUMNS would make the CLI fit
+    its tables to it. Tests of the fitted output set it themselves."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     s = open_store(tmp_path / "triaged.db")

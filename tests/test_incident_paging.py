@@ -143,7 +143,11 @@ def test_repeating_a_step_changes_nothing_and_is_not_an_error(store: Store) -> N
     assert rows.timeline(store, inc.id) == timeline
     result = CliRunner().invoke(cli, ["incidents", "ack", str(inc.id), "--db", store.path])
     assert result.exit_code == 0, result.output
-    assert f"incident #{inc.id} is already investigating; nothing changed" in result.output
+    assert (
+        f"incident #{inc.id} is already investigating, acknowledged by alice at 1970-01-01 00:00:30 UTC"
+        in result.output
+    )
+    assert result.output.rstrip().endswith("; nothing changed")
 
 
 def test_a_hand_resolve_while_alerts_fire_is_refused_unless_silenced_or_forced(store: Store) -> None:

@@ -13,7 +13,8 @@ from triaged.alerts.inhibit import InhibitRule
 from triaged.alerts.maintenance import CronSchedule, MaintenanceWindow, ScheduleError, zone
 from triaged.alerts.route import FallbackRule, RouteNode
 from triaged.alerts.silence import MatcherError, equality_matchers, parse_matchers
-from triaged.confnode import Problems, duration, get_str, node_list, only_keys, str_list
+from triaged.confnode import Problems, duration, get_str, str_list
+from triaged.errors import ConfigError
 from triaged.messages import Event
 from triaged.model import Matcher, Severity
 from triaged.yamlfile import Node
@@ -35,8 +36,8 @@ class AlertingConfig:
 
 
 def parse_alerting(doc: Node, receivers: set[str], problems: Problems) -> AlertingConfig:
-    """The alerting sections of ``doc``; each broken section or list item is added to
-    ``problems`` and replaced by its default, so the others are still checked."""
+    """The alerting sections of ``doc``; each broken section, list item or key is added
+    to ``problems`` and replaced by its default, so the others are still checked."""
     p = problems
     if "route" in doc and "routes" in doc:
         p.errors.append(
@@ -47,30 +48,30 @@ def parse_alerting(doc: Node, receivers: set[str], problems: Problems) -> Alerti
         if "route" in doc
         else None
     )
-    silence_max, expiring_soon = p.attempt(lambda: _silences(doc), (7 * 86400.0, 3600.0))
+    silence_max, expiring_soon = p.attempt(lambda: _silences(doc, p), (7 * 86400.0, 3600.0))
     return AlertingConfig(
         route=route,
-        inhibit_rules=tuple(p.each(enumerate(p.nodes(doc, "inhibit_rules")), _inhibit)),
-        maintenance=tuple(p.each(p.nodes(doc, "maintenance"), _window)),
-        repage=p.attempt(lambda: _repage(_node(doc, "repage")), dict(DEFAULT_REPAGE))
+        inhibit_rules=tuple(p.each(enumerate(p.nodes(doc, "inhibit_rules")), lambda i: _inhibit(i, p))),
+        maintenance=tuple(p.each(p.nodes(doc, "maintenance"), lambda n: _window(n, p))),
+        repage=p.attempt(lambda: _repage(_node(doc, "repage"), p), dict(DEFAULT_REPAGE))
         if "repage" in doc
         else dict(DEFAULT_REPAGE),
-        fallback=tuple(p.each(p.nodes(doc, "fallback"), lambda n: _fallback(n, receivers))),
-        flap=p.attempt(lambda: _flap(_node(doc, "flap")), FlapPolicy()) if "flap" in doc else FlapPolicy(),
+        fallback=tuple(p.each(p.nodes(doc, "fallback"), lambda n: _fallback(n, receivers, p))),
+        flap=p.attempt(lambda: _flap(_node(doc, "flap"), p), FlapPolicy()) if "flap" in doc else FlapPolicy(),
         silence_max_s=silence_max,
         expiring_soon_s=expiring_soon,
     )
 
 
-def _silences(doc: Node) -> tuple[float, float]:
+def _silences(doc: Node, p: Problems) -> tuple[float, float]:
     """The limits on ad-hoc silences: the longest one, and when one is "expiring soon"."""
     if "silences" not in doc:
         return 7 * 86400.0, 3600.0
     n = _node(doc, "silences")
-    only_keys(n, {"max_duration", "expiring_soon"}, "silences")
+    p.only_keys(n, {"max_duration", "expiring_soon"}, "silences")
     return (
-        duration(n, "max_duration", 7 * 86400.0, positive=True),
-        duration(n, "expiring_soon", 3600.0),
+        p.duration(n, "max_duration", 7 * 86400.0, positive=True),
+        p.duration(n, "expiring_soon", 3600.0),
     )
 
 
@@ -89,112 +90,160 @@ _ROUTE_KEYS = {
 
 
 def _route(n: Node, receivers: set[str], where: str, p: Problems) -> RouteNode:
-    """One node of the routing tree; a broken child route is reported and left out."""
-    only_keys(n, _ROUTE_KEYS, where)
-    receiver = n.get("receiver")
-    if receiver is not None and receiver not in receivers:
-        raise n.error("receiver", f"route receiver {receiver!r} is not a configured notifier")
-    cont = n.get("continue", False)
-    if not isinstance(cont, bool):
-        raise n.error("continue", "continue must be true or false")
-    try:
-        events = frozenset(Event(e) for e in str_list(n, "events")) or frozenset(Event)
-    except ValueError as exc:
-        raise n.error("events", f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
+    """One node of the routing tree, every key checked; a broken child route is
+    reported and left out."""
+    p.only_keys(n, _ROUTE_KEYS, where)
     return RouteNode(
-        receiver=receiver,
-        matchers=_matchers(n, "matchers", "match"),
-        severities=_severities(n, "severities", frozenset(Severity)),
-        events=events,
-        continue_=cont,
-        group_wait_s=duration(n, "group_wait", None),
-        group_interval_s=duration(n, "group_interval", None),
-        repeat_interval_s=duration(n, "repeat_interval", None),
-        routes=tuple(p.each(node_list(n, "routes"), lambda c: _route(c, receivers, f"{where}.routes", p))),
+        receiver=p.attempt(lambda: _tree_receiver(n, receivers), None),
+        matchers=p.attempt(lambda: _matchers(n, "matchers", "match"), ()),
+        severities=p.attempt(lambda: severity_set(n, "severities", frozenset(Severity)), frozenset(Severity)),
+        events=p.attempt(lambda: event_set(n, "events"), frozenset(Event)),
+        continue_=p.attempt(lambda: _flag(n, "continue"), False),
+        group_wait_s=p.duration(n, "group_wait", None),
+        group_interval_s=p.duration(n, "group_interval", None),
+        repeat_interval_s=p.duration(n, "repeat_interval", None),
+        routes=tuple(p.each(p.nodes(n, "routes"), lambda c: _route(c, receivers, f"{where}.routes", p))),
     )
 
 
-def _inhibit(numbered: tuple[int, Node]) -> InhibitRule:
+def _tree_receiver(n: Node, receivers: set[str]) -> str | None:
+    receiver = n.get("receiver")
+    if receiver is not None and receiver not in receivers:
+        raise n.error("receiver", f"route receiver {receiver!r} is not a configured notifier")
+    return None if receiver is None else str(receiver)
+
+
+def _flag(n: Node, key: str) -> bool:
+    value = n.get(key, False)
+    if not isinstance(value, bool):
+        raise n.error(key, f"{key} must be true or false")
+    return value
+
+
+def _inhibit(numbered: tuple[int, Node], p: Problems) -> InhibitRule | None:
     index, n = numbered
-    only_keys(
+    p.only_keys(
         n,
         {"name", "source_matchers", "source_match", "target_matchers", "target_match", "equal"},
         "inhibit rule",
     )
-    source = _matchers(n, "source_matchers", "source_match")
-    target = _matchers(n, "target_matchers", "target_match")
+    source = p.attempt(lambda: _matchers(n, "source_matchers", "source_match"), None)
+    target = p.attempt(lambda: _matchers(n, "target_matchers", "target_match"), None)
+    if () in (source, target):  # one given and valid, the other absent
+        p.errors.append(n.error(None, "an inhibit rule needs source_matchers and target_matchers"))
+    name = p.attempt(lambda: get_str(n, "name", f"inhibit-{index + 1}"), "")
+    no_labels: tuple[str, ...] = ()
+    equal = p.attempt(lambda: tuple(str_list(n, "equal")), no_labels)
     if not source or not target:
-        raise n.error(None, "an inhibit rule needs source_matchers and target_matchers")
-    return InhibitRule(
-        name=get_str(n, "name", f"inhibit-{index + 1}"),
-        source=source,
-        target=target,
-        equal=tuple(str_list(n, "equal")),
-    )
+        return None
+    return InhibitRule(name=name, source=source, target=target, equal=equal)
 
 
-def _window(n: Node) -> MaintenanceWindow:
-    only_keys(
-        n, {"name", "schedule", "duration", "timezone", "matchers", "match", "reason"}, "maintenance window"
-    )
+def _window(n: Node, p: Problems) -> MaintenanceWindow | None:
+    only = {"name", "schedule", "duration", "timezone", "matchers", "match", "reason"}
+    p.only_keys(n, only, "maintenance window")
+    name = p.attempt(lambda: _window_name(n), "")
+    schedule = p.attempt(lambda: _schedule(n), None)
+    tz = p.attempt(lambda: _timezone(n), "UTC")
+    length = p.attempt(lambda: _window_length(n), 0.0)
+    none: tuple[Matcher, ...] = ()
+    matchers = p.attempt(lambda: _window_matchers(n), none)
+    reason = p.attempt(lambda: get_str(n, "reason", ""), "")
+    if schedule is None:
+        return None
+    return MaintenanceWindow(name, schedule, length, tz, matchers, reason)
+
+
+def _window_name(n: Node) -> str:
     name = get_str(n, "name", "")
     if not name:
         raise n.error(None, "a maintenance window needs a name")
+    return name
+
+
+def _schedule(n: Node) -> CronSchedule:
     try:
-        schedule = CronSchedule.parse(get_str(n, "schedule", ""))
+        return CronSchedule.parse(get_str(n, "schedule", ""))
     except ScheduleError as exc:
         raise n.error("schedule", str(exc)) from exc
+
+
+def _timezone(n: Node) -> str:
     tz = get_str(n, "timezone", "UTC")
     try:
         zone(tz)
     except ScheduleError as exc:
         raise n.error("timezone", str(exc)) from exc
+    return tz
+
+
+def _window_length(n: Node) -> float:
     length = duration(n, "duration", None)
     if not length:
         raise n.error("duration", "a maintenance window needs a duration, e.g. 2h")
+    return length
+
+
+def _window_matchers(n: Node) -> tuple[Matcher, ...]:
     matchers = _matchers(n, "matchers", "match")
     if not matchers:
         raise n.error(None, "a maintenance window needs matchers (what it mutes), e.g. match: {service: x}")
-    return MaintenanceWindow(name, schedule, length, tz, matchers, get_str(n, "reason", ""))
+    return matchers
 
 
-def _repage(n: Node) -> dict[Severity, float]:
+def _repage(n: Node, p: Problems) -> dict[Severity, float]:
     out: dict[Severity, float] = {}
     for key in n:
         try:
             sev = Severity.parse(key)
         except ValueError as exc:
-            raise n.error(key, str(exc)) from exc
-        value = duration(n, key, 0.0)
+            p.errors.append(n.error(key, str(exc)))
+            continue
+        try:
+            value = duration(n, key, 0.0)
+        except ConfigError as exc:
+            p.errors.append(exc)
+            continue
         if value and value < 60:
-            raise n.error(key, "a re-page interval under 1m would page continuously")
-        if value:
+            p.errors.append(n.error(key, "a re-page interval under 1m would page continuously"))
+        elif value:
             out[sev] = value
     return out
 
 
-def _fallback(n: Node, receivers: set[str]) -> FallbackRule:
-    only_keys(n, {"receiver", "to", "after", "severities"}, "fallback")
-    primary, to = get_str(n, "receiver", ""), get_str(n, "to", "")
-    for key, name in (("receiver", primary), ("to", to)):
-        if name not in receivers:
-            raise n.error(key, f"fallback {key} {name!r} is not a configured notifier")
-    if primary == to:
-        raise n.error("to", "the fallback must be a different receiver")
-    return FallbackRule(
-        receiver=primary,
-        to=to,
-        after_s=duration(n, "after", 300.0),
-        severities=_severities(n, "severities", frozenset({Severity.P0, Severity.P1})),
+def _fallback(n: Node, receivers: set[str], p: Problems) -> FallbackRule | None:
+    p.only_keys(n, {"receiver", "to", "after", "severities"}, "fallback")
+    primary = p.attempt(lambda: _fallback_receiver(n, "receiver", receivers), None)
+    to = p.attempt(lambda: _fallback_receiver(n, "to", receivers), None)
+    if primary is not None and primary == to:
+        p.errors.append(n.error("to", "the fallback must be a different receiver"))
+    pages = frozenset({Severity.P0, Severity.P1})
+    after = p.duration(n, "after", 300.0)
+    severities = p.attempt(lambda: severity_set(n, "severities", pages), pages)
+    if primary is None or to is None:
+        return None
+    return FallbackRule(receiver=primary, to=to, after_s=after, severities=severities)
+
+
+def _fallback_receiver(n: Node, key: str, receivers: set[str]) -> str:
+    name = get_str(n, key, "")
+    if name not in receivers:
+        raise n.error(key, f"fallback {key} {name!r} is not a configured notifier")
+    return name
+
+
+def _flap(n: Node, p: Problems) -> FlapPolicy:
+    p.only_keys(n, {"window", "threshold"}, "flap")
+    return FlapPolicy(
+        window_s=p.duration(n, "window", 3600.0), threshold=p.attempt(lambda: _flap_threshold(n), 4)
     )
 
 
-def _flap(n: Node) -> FlapPolicy:
-    only_keys(n, {"window", "threshold"}, "flap")
+def _flap_threshold(n: Node) -> int:
     threshold = n.get("threshold", 4)
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 2:
         raise n.error("threshold", "flap.threshold must be an integer of at least 2")
-    return FlapPolicy(window_s=duration(n, "window", 3600.0), threshold=threshold)
+    return threshold
 
 
 # -- small typed getters ---------------------------------------------------------------
@@ -205,11 +254,20 @@ def _node(doc: Node, key: str) -> Node:
     return value
 
 
-def _severities(n: Node, key: str, default: frozenset[Severity]) -> frozenset[Severity]:
+def severity_set(n: Node, key: str, default: frozenset[Severity]) -> frozenset[Severity]:
+    """``severities: [P0, critical]``; ``default`` when absent or empty."""
     try:
         return frozenset(Severity.parse(s) for s in str_list(n, key)) or default
     except ValueError as exc:
         raise n.error(key, str(exc)) from exc
+
+
+def event_set(n: Node, key: str) -> frozenset[Event]:
+    """``events: [open, ack]``; every event when absent or empty."""
+    try:
+        return frozenset(Event(e) for e in str_list(n, key)) or frozenset(Event)
+    except ValueError as exc:
+        raise n.error(key, f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
 
 
 def _matchers(n: Node, list_key: str, map_key: str) -> tuple[Matcher, ...]:

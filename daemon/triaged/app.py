@@ -27,6 +27,7 @@ from triaged.model import Labels
 from triaged.notifiers.base import Notifier
 from triaged.notifiers.log import LogNotifier
 from triaged.notifiers.webhook import WebhookNotifier
+from triaged.outbox.announce import Announcer
 from triaged.outbox.backoff import Backoff
 from triaged.outbox.dispatcher import Dispatcher
 from triaged.outbox.fallback import Fallback
@@ -345,6 +346,9 @@ def build(
             backoff,
             lease_s=cfg.outbox.lease_s,
             sweeps=[
+                # First: changes made from the CLI reach the outbox before the re-page
+                # sweep looks for incidents nobody has acknowledged.
+                Announcer(store, router).sweep,
                 Repager(store, router, RepagePolicy(cfg.alerting.repage)).sweep,
                 Fallback(store, cfg.alerting.fallback).sweep,
             ],

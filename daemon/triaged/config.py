@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from triaged.alerting_config import TOP_KEYS as ALERTING_KEYS
-from triaged.alerting_config import AlertingConfig, parse_alerting
+from triaged.alerting_config import AlertingConfig, event_set, parse_alerting, severity_set
 from triaged.confnode import (
+    DEFAULT_DB,
     Problems,
-    duration,
     expand_env,
     get_str,
-    only_keys,
     positive_int,
     req_str,
     section,
+    storage_db,
     str_list,
     str_map,
 )
@@ -175,52 +175,50 @@ def parse_config(doc: Node, path: str) -> Config:
     p = Problems()
     p.only_keys(doc, _TOP_KEYS, "top level")
     base = Path(path).resolve().parent
-    no_storage: tuple[str, float | None, int] = (str(base / "triaged.db"), None, 1_000_000)
-    db_path, retention_s, max_series = p.attempt(lambda: _storage(doc, base), no_storage)
-    default_interval, default_timeout = p.attempt(lambda: _scrape(doc), (15.0, 10.0))
-    log_level, log_format = p.attempt(lambda: _log(doc), ("info", "auto"))
+    no_storage: tuple[str, float | None, int] = (str(base / DEFAULT_DB), None, 1_000_000)
+    db_path, retention_s, max_series = p.attempt(lambda: _storage(doc, base, p), no_storage)
+    default_interval, default_timeout = p.attempt(lambda: _scrape(doc, p), (15.0, 10.0))
+    log_level, log_format = p.attempt(lambda: _log(doc, p), ("info", "auto"))
     notifier_nodes = p.nodes(doc, "notifiers")
-    notifiers = tuple(p.each(notifier_nodes, _notifier))
+    notifiers = tuple(p.each(notifier_nodes, lambda n: _notifier(n, p)))
     p.attempt(lambda: _unique([n.name for n in notifiers], doc, "notifiers", "notifier name"), None)
     # Broken notifiers keep their name, so routes naming them are not reported too.
     names = {n.name for n in notifiers} | {
         str(n["name"]) for n in notifier_nodes if isinstance(n.get("name"), str)
     }
     route_nodes = p.nodes(doc, "routes")
-    routes = tuple(p.each(route_nodes, lambda n: _route(n, names)))
+    routes = tuple(p.each(route_nodes, lambda n: _route(n, names, p)))
     no_files: list[str] = []
     cfg = Config(
         path=path,
         db_path=db_path,
         rule_files=tuple(expand_env(f) for f in p.attempt(lambda: str_list(doc, "rule_files"), no_files)),
         rule_files_line=doc.line_of("rule_files"),
-        evaluation_interval_s=p.attempt(
-            lambda: duration(doc, "evaluation_interval", default_interval, positive=True), default_interval
-        ),
+        evaluation_interval_s=p.duration(doc, "evaluation_interval", default_interval, positive=True),
         retention_s=retention_s,
         max_series=max_series,
         targets=tuple(
             p.each(
                 p.nodes(doc, "targets"),
-                lambda n: _target(n, default_interval, default_timeout),
+                lambda n: _target(n, default_interval, default_timeout, p),
             )
         ),
         probes=tuple(
             p.each(
                 p.nodes(doc, "probes"),
-                lambda n: _probe(n, default_interval, default_timeout),
+                lambda n: _probe(n, default_interval, default_timeout, p),
             )
         ),
         notifiers=notifiers,
         routes=routes or tuple(RouteConfig(n.name) for n in notifiers),
-        incidents=p.attempt(lambda: _incidents(section(doc, "incidents")), IncidentConfig()),
-        outbox=p.attempt(lambda: _outbox(section(doc, "outbox")), OutboxConfig()),
+        incidents=p.attempt(lambda: _incidents(section(doc, "incidents"), p), IncidentConfig()),
+        outbox=p.attempt(lambda: _outbox(section(doc, "outbox"), p), OutboxConfig()),
         external_labels=p.attempt(lambda: str_map(doc, "external_labels"), {}),
         log_level=log_level,
         log_format=log_format,
         oci=doc["oci"] if isinstance(doc.get("oci"), Node) else None,
-        http=p.attempt(lambda: parse_http(doc, base), HttpConfig()),
-        heartbeat=p.attempt(lambda: parse_heartbeat(doc, names), None),
+        http=p.attempt(lambda: parse_http(doc, base, p), HttpConfig()),
+        heartbeat=p.attempt(lambda: parse_heartbeat(doc, names, p), None),
         lifecycle=parse_lifecycle(doc, str(base), p),
         alerting=parse_alerting(doc, names, p),
     )
@@ -230,117 +228,135 @@ def parse_config(doc: Node, path: str) -> Config:
 
 
 # -- sections --------------------------------------------------------------------------
-def _storage(doc: Node, base: Path) -> tuple[str, float | None, int]:
+# Each parser checks every key of its section or list item through ``p``, so a broken
+# key does not hide the next one; a cross-key check runs only when both keys parsed.
+def _storage(doc: Node, base: Path, p: Problems) -> tuple[str, float | None, int]:
     storage = section(doc, "storage")
-    only_keys(storage, {"db", "retention", "max_series"}, "storage")
-    retention = duration(storage, "retention", None) if "retention" in storage else None
+    p.only_keys(storage, {"db", "retention", "max_series"}, "storage")
     return (
-        str(base / expand_env(get_str(storage, "db", "triaged.db"))),
-        retention,
-        positive_int(storage, "max_series", 1_000_000),
+        p.attempt(lambda: storage_db(doc, base).path, str(base / DEFAULT_DB)),
+        p.duration(storage, "retention", None),
+        p.attempt(lambda: positive_int(storage, "max_series", 1_000_000), 1_000_000),
     )
 
 
-def _scrape(doc: Node) -> tuple[float, float]:
+def _scrape(doc: Node, p: Problems) -> tuple[float, float]:
     """The default interval and timeout of targets and probes."""
     scrape = section(doc, "scrape")
-    only_keys(scrape, {"interval", "timeout"}, "scrape")
-    interval = duration(scrape, "interval", 15.0, positive=True)
-    return interval, duration(scrape, "timeout", min(10.0, interval), positive=True)
+    p.only_keys(scrape, {"interval", "timeout"}, "scrape")
+    interval = p.duration(scrape, "interval", 15.0, positive=True)
+    return interval, p.duration(scrape, "timeout", min(10.0, interval), positive=True)
 
 
-def _log(doc: Node) -> tuple[str, str]:
+def _log(doc: Node, p: Problems) -> tuple[str, str]:
     output = section(doc, "log")
-    only_keys(output, {"level", "format"}, "log")
+    p.only_keys(output, {"level", "format"}, "log")
+    level = p.attempt(lambda: get_str(output, "level", "info"), "info")
+    return level, p.attempt(lambda: _log_format(output), "auto")
+
+
+def _log_format(output: Node) -> str:
     log_format = get_str(output, "format", "auto")
     if log_format not in ("auto", "json", "console"):
         raise output.error("format", "log.format must be auto, json or console")
-    return get_str(output, "level", "info"), log_format
+    return log_format
 
 
-def _target(n: Node, interval: float, timeout: float) -> TargetConfig:
-    only_keys(n, {"job", "url", "interval", "timeout", "labels", "max_body_bytes", "max_samples"}, "target")
-    t = TargetConfig(
-        job=req_str(n, "job"),
-        url=_url(n),
-        interval_s=duration(n, "interval", interval, positive=True),
-        timeout_s=duration(n, "timeout", min(timeout, duration(n, "interval", interval)), positive=True),
-        labels=str_map(n, "labels"),
-        max_body_bytes=positive_int(n, "max_body_bytes", 10 * 1024 * 1024),
-        max_samples=positive_int(n, "max_samples", 100_000),
+def _target(n: Node, interval: float, timeout: float, p: Problems) -> TargetConfig:
+    p.only_keys(n, {"job", "url", "interval", "timeout", "labels", "max_body_bytes", "max_samples"}, "target")
+    before = len(p.errors)
+    every = p.duration(n, "interval", interval, positive=True)
+    wait = p.duration(n, "timeout", min(timeout, every), positive=True)
+    if len(p.errors) == before and wait > every:  # compared only when both are valid
+        p.errors.append(n.error("timeout", f"timeout {wait}s is longer than the interval {every}s"))
+    return TargetConfig(
+        job=p.attempt(lambda: req_str(n, "job"), ""),
+        url=p.attempt(lambda: _url(n), ""),
+        interval_s=every,
+        timeout_s=wait,
+        labels=p.attempt(lambda: str_map(n, "labels"), {}),
+        max_body_bytes=p.attempt(lambda: positive_int(n, "max_body_bytes", 10 * 1024 * 1024), 0),
+        max_samples=p.attempt(lambda: positive_int(n, "max_samples", 100_000), 0),
     )
-    if t.timeout_s > t.interval_s:
-        raise n.error("timeout", f"timeout {t.timeout_s}s is longer than the interval {t.interval_s}s")
-    return t
 
 
-def _probe(n: Node, interval: float, timeout: float) -> ProbeConfig:
-    only_keys(n, {"job", "url", "interval", "timeout", "labels", "expect_status"}, "probe")
+def _probe(n: Node, interval: float, timeout: float, p: Problems) -> ProbeConfig:
+    p.only_keys(n, {"job", "url", "interval", "timeout", "labels", "expect_status"}, "probe")
+    return ProbeConfig(
+        job=p.attempt(lambda: req_str(n, "job"), ""),
+        url=p.attempt(lambda: _url(n), ""),
+        interval_s=p.duration(n, "interval", interval, positive=True),
+        timeout_s=p.duration(n, "timeout", min(timeout, 5.0), positive=True),
+        labels=p.attempt(lambda: str_map(n, "labels"), {}),
+        expect_status=p.attempt(lambda: _expect_status(n), (200, 299)),
+    )
+
+
+def _expect_status(n: Node) -> tuple[int, int]:
     status = n.get("expect_status", [200, 299])
     if not (isinstance(status, list) and len(status) == 2 and all(isinstance(s, int) for s in status)):
         raise n.error("expect_status", "expect_status must be [low, high], e.g. [200, 299]")
-    return ProbeConfig(
-        job=req_str(n, "job"),
-        url=_url(n),
-        interval_s=duration(n, "interval", interval, positive=True),
-        timeout_s=duration(n, "timeout", min(timeout, 5.0), positive=True),
-        labels=str_map(n, "labels"),
-        expect_status=(status[0], status[1]),
-    )
+    return status[0], status[1]
 
 
-def _notifier(n: Node) -> NotifierConfig:
-    kind = req_str(n, "type")
-    if kind not in ("log", "webhook", "ons", "pagerduty"):
-        raise n.error("type", f"unknown notifier type {kind!r} (log, webhook, ons, pagerduty)")
+def _notifier(n: Node, p: Problems) -> NotifierConfig:
+    kind = p.attempt(lambda: _notifier_type(n), "")
     if kind == "webhook":
-        _url(n)
+        p.attempt(lambda: _url(n), "")
     return NotifierConfig(
-        name=req_str(n, "name"),
+        name=p.attempt(lambda: req_str(n, "name"), ""),
         type=kind,
-        url=get_str(n, "url", ""),
-        timeout_s=duration(n, "timeout", 5.0, positive=True),
-        headers=str_map(n, "headers"),
+        url=p.attempt(lambda: get_str(n, "url", ""), ""),
+        timeout_s=p.duration(n, "timeout", 5.0, positive=True),
+        headers=p.attempt(lambda: str_map(n, "headers"), {}),
         raw=dict(n),
     )
 
 
-def _route(n: Node, receivers: set[str]) -> RouteConfig:
-    only_keys(n, {"receiver", "severities", "events", "match"}, "route")
+def _notifier_type(n: Node) -> str:
+    kind = req_str(n, "type")
+    if kind not in ("log", "webhook", "ons", "pagerduty"):
+        raise n.error("type", f"unknown notifier type {kind!r} (log, webhook, ons, pagerduty)")
+    return kind
+
+
+def _route(n: Node, receivers: set[str], p: Problems) -> RouteConfig:
+    p.only_keys(n, {"receiver", "severities", "events", "match"}, "route")
+    return RouteConfig(
+        receiver=p.attempt(lambda: _receiver(n, receivers), ""),
+        severities=p.attempt(lambda: severity_set(n, "severities", frozenset(Severity)), frozenset(Severity)),
+        events=p.attempt(lambda: event_set(n, "events"), frozenset(Event)),
+        match=p.attempt(lambda: str_map(n, "match"), {}),
+    )
+
+
+def _receiver(n: Node, receivers: set[str]) -> str:
     receiver = req_str(n, "receiver")
     if receiver not in receivers:
         raise n.error("receiver", f"route receiver {receiver!r} is not a configured notifier")
-    try:
-        sev = frozenset(Severity.parse(s) for s in str_list(n, "severities")) or frozenset(Severity)
-    except ValueError as exc:
-        raise n.error("severities", str(exc)) from exc
-    try:
-        events = frozenset(Event(e) for e in str_list(n, "events")) or frozenset(Event)
-    except ValueError as exc:
-        raise n.error("events", f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
-    return RouteConfig(receiver=receiver, severities=sev, events=events, match=str_map(n, "match"))
+    return receiver
 
 
-def _incidents(n: Node) -> IncidentConfig:
-    only_keys(n, {"group_by", "resolve_hold", "reopen_window"}, "incidents")
+def _incidents(n: Node, p: Problems) -> IncidentConfig:
+    p.only_keys(n, {"group_by", "resolve_hold", "reopen_window"}, "incidents")
     return IncidentConfig(
-        group_by=tuple(str_list(n, "group_by")) or ("service",),
-        resolve_hold_s=duration(n, "resolve_hold", 300.0),
-        reopen_window_s=duration(n, "reopen_window", 1800.0),
+        group_by=tuple(p.attempt(lambda: str_list(n, "group_by"), [])) or ("service",),
+        resolve_hold_s=p.duration(n, "resolve_hold", 300.0),
+        reopen_window_s=p.duration(n, "reopen_window", 1800.0),
     )
 
 
-def _outbox(n: Node) -> OutboxConfig:
-    only_keys(
+def _outbox(n: Node, p: Problems) -> OutboxConfig:
+    p.only_keys(
         n, {"interval", "base_backoff", "max_backoff", "max_attempts", "lease", "max_retry_after"}, "outbox"
     )
     return OutboxConfig(
-        interval_s=duration(n, "interval", 1.0, positive=True),
-        base_backoff_s=duration(n, "base_backoff", 2.0),
-        max_backoff_s=duration(n, "max_backoff", 300.0),
-        max_attempts=positive_int(n, "max_attempts", 50),
-        lease_s=duration(n, "lease", 60.0, positive=True),
-        max_retry_after_s=duration(n, "max_retry_after", 900.0),
+        interval_s=p.duration(n, "interval", 1.0, positive=True),
+        base_backoff_s=p.duration(n, "base_backoff", 2.0),
+        max_backoff_s=p.duration(n, "max_backoff", 300.0),
+        max_attempts=p.attempt(lambda: positive_int(n, "max_attempts", 50), 50),
+        lease_s=p.duration(n, "lease", 60.0, positive=True),
+        max_retry_after_s=p.duration(n, "max_retry_after", 900.0),
     )
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from triaged.errors import ConfigError
-from triaged.yamlfile import Node, Seq, parse_duration
+from triaged.yamlfile import Node, Seq, load_yaml_file, parse_duration
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -22,16 +24,62 @@ U = TypeVar("U")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def expand_env(text: str) -> str:
+def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
     """``${VAR}`` and ``${VAR:-default}`` in paths, so one config serves systemd
-    (``$STATE_DIRECTORY``, ``$CONFIGURATION_DIRECTORY``) and a checkout."""
-    return _ENV_RE.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), text)
+    (``$STATE_DIRECTORY``, ``$CONFIGURATION_DIRECTORY``) and a checkout. A variable
+    that is unset or empty takes its default. ``env`` defaults to the process's."""
+    values = os.environ if env is None else env
+    return _ENV_RE.sub(lambda m: values.get(m.group(1)) or (m.group(2) or ""), text)
+
+
+def unset_env(text: str) -> list[str]:
+    """The ``${VAR}`` names in ``text`` that :func:`expand_env` finds unset (or empty)."""
+    return [m.group(1) for m in _ENV_RE.finditer(text) if not os.environ.get(m.group(1))]
+
+
+DEFAULT_DB = "triaged.db"
+
+
+@dataclass(frozen=True)
+class StorageDb:
+    """Where ``storage.db`` points, and how it got there (for a "no such file" hint)."""
+
+    path: str  # ${VAR}s expanded, relative to the config file's directory
+    written: str  # as written in the config
+    base: Path  # the config file's directory
+    unset: tuple[str, ...] = ()  # its ${VAR}s that were unset, so their default was used
+
+    def with_env(self, **values: str) -> str:
+        """Where it points with these variables set too, e.g. systemd's STATE_DIRECTORY."""
+        return str(self.base / expand_env(self.written, {**os.environ, **values}))
+
+
+def storage_db(doc: Node, base: Path) -> StorageDb:
+    """``storage.db`` of a loaded config whose file is in ``base``. The daemon's
+    config and the store-only commands both read it here, so they cannot disagree."""
+    written = get_str(section(doc, "storage"), "db", DEFAULT_DB)
+    return StorageDb(str(base / expand_env(written)), written, base, tuple(unset_env(written)))
+
+
+def read_storage_db(path: str | Path) -> StorageDb:
+    """``storage.db`` of the config file at ``path``, reading nothing else of it: the
+    commands that only open the store need neither the rest nor its validity (a typo
+    in a target must not lock the on-call out of ``incidents ack``), nor the import
+    of the whole config machinery."""
+    doc = load_yaml_file(path)
+    if doc is None:
+        doc = Node()
+        doc.file, doc.line, doc.key_lines = str(path), 1, {}
+    if not isinstance(doc, Node):
+        raise ConfigError("the config must be a mapping", file=str(path), line=1)
+    return storage_db(doc, Path(path).resolve().parent)
 
 
 class Problems:
     """Errors found so far in one config file. ``attempt`` parses one independent part
-    (a section, one list item); if it fails, the error is kept and ``fallback`` stands
-    in for it, so the parts after it are still checked."""
+    (a section, one list item, one key of an item); if it fails, the error is kept and
+    ``fallback`` stands in for it, so the parts after it are still checked. A parser
+    that checks its keys with ``attempt`` reports every broken key of its item."""
 
     def __init__(self) -> None:
         self.errors: list[ConfigError] = []
@@ -43,14 +91,24 @@ class Problems:
             self.errors.append(exc)
             return fallback
 
-    def each(self, items: Iterable[U], parse: Callable[[U], T]) -> list[T]:
-        """Parse every item of a list; the broken ones are reported and left out."""
+    def duration(self, n: Node, key: str, default: T, *, positive: bool = False) -> float | T:
+        """:func:`duration`, or ``default`` when it is broken (reported)."""
+        fallback: float | T = default
+        return self.attempt(lambda: duration(n, key, default, positive=positive), fallback)
+
+    def each(self, items: Iterable[U], parse: Callable[[U], T | None]) -> list[T]:
+        """Parse every item of a list; the broken ones (that raised, added to these
+        problems or returned None) are reported and left out."""
         out: list[T] = []
         for item in items:
+            before = len(self.errors)
             try:
-                out.append(parse(item))
+                parsed = parse(item)
             except ConfigError as exc:
                 self.errors.append(exc)
+                continue
+            if parsed is not None and len(self.errors) == before:
+                out.append(parsed)
         return out
 
     def nodes(self, doc: Node, key: str) -> list[Node]:

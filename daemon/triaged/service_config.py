@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from triaged.confnode import duration, expand_env, get_str, only_keys, positive_int, req_str, section
+from triaged.confnode import Problems, duration, expand_env, get_str, positive_int, req_str, section
 from triaged.yamlfile import Node
 
 
@@ -33,38 +33,61 @@ class HeartbeatConfig:
     interval_s: float = 300.0
 
 
-def parse_http(doc: Node, base: Path) -> HttpConfig:
+def parse_http(doc: Node, base: Path, p: Problems) -> HttpConfig:
+    """The ``http:`` section, every key checked (a broken one is added to ``p``)."""
     if "http" not in doc:
         return HttpConfig()
     n = section(doc, "http")
-    only_keys(n, {"enabled", "listen", "token_file", "token_env", "max_body_bytes", "timeout"}, "http")
+    p.only_keys(n, {"enabled", "listen", "token_file", "token_env", "max_body_bytes", "timeout"}, "http")
+    host, port = p.attempt(lambda: _listen(n), ("127.0.0.1", 9467))
+    token_file = p.attempt(lambda: expand_env(get_str(n, "token_file", "")), "")
+    return HttpConfig(
+        enabled=p.attempt(lambda: _enabled(n), True),
+        host=host,
+        port=port,
+        token_file=str(base / token_file) if token_file else "",
+        token_env=p.attempt(lambda: get_str(n, "token_env", ""), ""),
+        max_body_bytes=p.attempt(lambda: positive_int(n, "max_body_bytes", 64 * 1024), 64 * 1024),
+        request_timeout_s=p.duration(n, "timeout", 10.0, positive=True),
+    )
+
+
+def _listen(n: Node) -> tuple[str, int]:
     listen = get_str(n, "listen", "127.0.0.1:9467")
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or not host or int(port) > 65535:
         raise n.error("listen", f"http.listen must be host:port, e.g. 127.0.0.1:9467, got {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+def _enabled(n: Node) -> bool:
     enabled = n.get("enabled", True)
     if not isinstance(enabled, bool):
         raise n.error("enabled", "http.enabled must be true or false")
-    token_file = expand_env(get_str(n, "token_file", ""))
-    return HttpConfig(
-        enabled=enabled,
-        host=host.strip("[]"),
-        port=int(port),
-        token_file=str(base / token_file) if token_file else "",
-        token_env=get_str(n, "token_env", ""),
-        max_body_bytes=positive_int(n, "max_body_bytes", 64 * 1024),
-        request_timeout_s=duration(n, "timeout", 10.0, positive=True),
-    )
+    return enabled
 
 
-def parse_heartbeat(doc: Node, receivers: set[str]) -> HeartbeatConfig | None:
+def parse_heartbeat(doc: Node, receivers: set[str], p: Problems) -> HeartbeatConfig | None:
+    """The ``heartbeat:`` section, every key checked (a broken one is added to ``p``)."""
     if "heartbeat" not in doc:
         return None
     n = section(doc, "heartbeat")
-    only_keys(n, {"receiver", "interval"}, "heartbeat")
-    cfg = HeartbeatConfig(receiver=req_str(n, "receiver"), interval_s=duration(n, "interval", 300.0))
-    if cfg.receiver not in receivers:
-        raise n.error("receiver", f"heartbeat receiver {cfg.receiver!r} is not a configured notifier")
-    if cfg.interval_s < 10:
+    p.only_keys(n, {"receiver", "interval"}, "heartbeat")
+    return HeartbeatConfig(
+        receiver=p.attempt(lambda: _heartbeat_receiver(n, receivers), ""),
+        interval_s=p.attempt(lambda: _heartbeat_interval(n), 300.0),
+    )
+
+
+def _heartbeat_receiver(n: Node, receivers: set[str]) -> str:
+    receiver = req_str(n, "receiver")
+    if receiver not in receivers:
+        raise n.error("receiver", f"heartbeat receiver {receiver!r} is not a configured notifier")
+    return receiver
+
+
+def _heartbeat_interval(n: Node) -> float:
+    interval = duration(n, "interval", 300.0)
+    if interval < 10:
         raise n.error("interval", "heartbeat.interval must be at least 10s")
-    return cfg
+    return interval

@@ -159,6 +159,8 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"duration must not be negative: {value}")
         return float(value)
     text = str(value).strip()
+    if text == "0":  # as Prometheus's model.ParseDuration: zero needs no unit
+        return 0.0
     pos = 0
     total = 0.0
     for match in _DURATION_RE.finditer(text):

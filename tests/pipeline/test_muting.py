@@ -3,6 +3,7 @@ recorded where an SRE will look, and nothing stays hidden once the muting ends."
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from click.testing import CliRunner
@@ -64,8 +65,10 @@ def test_silence_cli_lists_expiring_soon_and_expired_with_author_and_reason(
     h = make_harness()
     db = h.store.path
     runner = CliRunner()
-    out = runner.invoke(cli, ["silence", "add", "service=api", "--for", "30m", "--reason", "deploy",
-                              "--by", "ravi", "--db", db])  # fmt: skip
+    # Started 25 min ago for 30 min: under a quarter of its span is left, so it is EXPIRING.
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime(time.time() - 25 * 60))
+    out = runner.invoke(cli, ["silence", "add", "service=api", "--start", started, "--for", "30m",
+                              "--reason", "deploy", "--by", "ravi", "--db", db])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "silence #1 added" in out.output and "by ravi: deploy" in out.output
     runner.invoke(cli, ["silence", "add", "service=cart", "--for", "6h", "--reason", "migration", "--db", db])

@@ -28,6 +28,11 @@ def actions() -> None:
     """Action items from incidents and postmortems."""
 
 
+def _normalise(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``High`` is high, ``short_term`` is short-term: the meaning is plain, so take it."""
+    return None if value is None else value.strip().lower().replace("_", "-")
+
+
 @actions.command("add")
 @click.argument("incident_id", type=ID)
 @click.option("--title", required=True, help="What will change, where: specific enough to verify.")
@@ -37,8 +42,10 @@ def actions() -> None:
     default=None,
     help="YYYY-MM-DD (end of that day, UTC), YYYY-MM-DDTHH:MM (UTC) or a duration (7d, 2w).",
 )
-@click.option("--priority", default=None, help=f"{' | '.join(PRIORITIES)}.")
-@click.option("--type", "kind", default=None, help=f"{' | '.join(TYPES)}.")
+@click.option("--priority", default=None, callback=_normalise, help=f"{' | '.join(PRIORITIES)} (any case).")
+@click.option(
+    "--type", "kind", default=None, callback=_normalise, help=f"{' | '.join(TYPES)} (any case; _ or -)."
+)
 @click.option("--by", "actor", default=None, help="Who records it (default: $TRIAGED_USER or $USER).")
 @db_option
 @config_option()
@@ -161,29 +168,90 @@ def item_dict(a: Any, now: float) -> dict[str, Any]:
     return d
 
 
-def _move(name: str, target: str, help_text: str) -> None:
+def _move(name: str, target: str, help_text: str, note_help: str, *, needs_note: bool = False) -> None:
     @actions.command(name, help=help_text)
     @click.argument("item_id", type=ID)
-    @click.option("--note", "-m", default="", help="A note (e.g. the PR, or how it was verified).")
+    @click.option("--note", "-m", default="", help=note_help)
     @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
     @db_option
     @config_option()
     def cmd(item_id: int, note: str, actor: str | None, db_path: str | None, config_path: str | None) -> None:
         from triaged.incidents.actions import ActionStatus
-        from triaged.incidents.followup import ActionError, FollowUp
 
-        follow = FollowUp(open_db(db_path, config_path))
-        try:
-            item = follow.move(item_id, ActionStatus(target), actor or actor_default(), time.time(), note)
-        except ActionError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except LookupError as exc:
-            raise click.ClickException(str(exc).strip("'\"")) from exc
-        click.echo(f"action item #{item.id} is now {item.status}")
+        if needs_note and not note.strip():
+            raise click.UsageError(
+                f"{name} needs -m: say why the item will not be done (kept on the incident's timeline)"
+            )
+        store = open_db(db_path, config_path)
+        _apply(store, item_id, ActionStatus(target), actor or actor_default(), note.strip())
 
 
-_move("start", "in_progress", "Work on the item has started.")
-_move("done", "done", "The change is made; it still needs verifying (`actions verify`).")
+def _apply(store: Any, item_id: int, target: Any, actor: str, note: str, suffix: str = "") -> None:
+    """Move the item and say so; a repeat changes nothing and is not an error."""
+    from triaged.incidents.actions import AlreadyThereError, MoveRefusedError
+    from triaged.incidents.followup import ActionError, FollowUp
+
+    try:
+        item = FollowUp(store).move(item_id, target, actor, time.time(), note)
+    except AlreadyThereError as same:
+        click.echo(f"{same}{_since(same.item)}; nothing changed")
+        return
+    except MoveRefusedError as refused:
+        raise click.ClickException(_refusal(refused)) from refused
+    except ActionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except LookupError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"action item #{item.id} is now {item.status}{suffix}")
+
+
+# The command that moves an item to each state.
+_COMMANDS = {"in_progress": "start", "done": "done", "verified": "verify", "dropped": "drop"}
+
+
+def _refusal(refused: Any) -> str:
+    """``action item #1 is open: only a done item can be verified (next: actions start 1, …)``"""
+    item, target = refused.item, str(refused.target)
+    if not refused.allowed:
+        return f"action item #{item.id} is {item.status}: it is closed, nothing moves it now"
+    why = (
+        "only a done item can be verified"
+        if target == "verified"
+        else f"`actions {_COMMANDS[target]}` does not apply"
+    )
+    steps = [
+        f"actions {_COMMANDS[str(s)]} {item.id}" + (" -m why" if s == "dropped" else "")
+        for s in refused.allowed
+    ]
+    return f"action item #{item.id} is {item.status}: {why} (next: {', '.join(steps)})"
+
+
+def _since(item: Any) -> str:
+    """`` (since 23:18:15 UTC, by carol)`` for the state an item is already in."""
+    at = {
+        "in_progress": item.started_at,
+        "done": item.done_at,
+        "verified": item.verified_at,
+        "dropped": item.dropped_at,
+    }.get(str(item.status))
+    if at is None:
+        return ""
+    by = f", by {item.verified_by}" if str(item.status) == "verified" and item.verified_by else ""
+    return f" (since {when(at)}{by})"
+
+
+_move(
+    "start",
+    "in_progress",
+    "Work on the item has started.",
+    "A note for the timeline (e.g. the ticket or branch).",
+)
+_move(
+    "done",
+    "done",
+    "The change is made; it still needs verifying (`actions verify`).",
+    "What changed (e.g. the PR).",
+)
 
 
 @actions.command("verify")
@@ -201,7 +269,6 @@ def verify_cmd(
     """Confirm a done item did what it promised: only now is it closed. With --failed,
     it goes back to in_progress, with the reason on the incident's timeline."""
     from triaged.incidents.actions import ActionStatus
-    from triaged.incidents.followup import ActionError, FollowUp
     from triaged.store import actions as action_rows
 
     store = open_db(db_path, config_path)
@@ -215,15 +282,14 @@ def verify_cmd(
                 f"action item #{item_id} is {item.status}: only a done item can fail verification"
             )
         target, note = ActionStatus.IN_PROGRESS, f"verification failed: {note.strip()}"
-    try:
-        moved = FollowUp(store).move(item_id, target, actor or actor_default(), time.time(), note)
-    except ActionError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except LookupError as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from exc
-    click.echo(
-        f"action item #{moved.id} is now {moved.status}" + (" (verification failed)" if failed else "")
-    )
+    suffix = " (verification failed)" if failed else ""
+    _apply(store, item_id, target, actor or actor_default(), note, suffix)
 
 
-_move("drop", "dropped", "Decide not to do the item (say why with --note).")
+_move(
+    "drop",
+    "dropped",
+    "Decide not to do the item; -m says why (required, kept on the incident's timeline).",
+    "Why it will not be done (required).",
+    needs_note=True,
+)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from triaged.confnode import StorageDb
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,7 +23,8 @@ MAX_ID = 2**63 - 1
 
 
 class IdType(click.ParamType[int]):
-    """An incident, action item or silence id: a whole number SQLite can hold."""
+    """An incident, action item or silence id: a whole number SQLite can hold. Every
+    output prints ids as ``#N``, so a pasted ``#N`` is taken too."""
 
     name = "id"
 
@@ -27,11 +32,16 @@ class IdType(click.ParamType[int]):
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
         else:
-            text = str(value).strip()
+            text = str(value).strip().removeprefix("#")
             number = int(text) if text.isascii() and text.isdigit() else 0
         if not 1 <= number <= MAX_ID:
-            self.fail(f"{value!r} is not an id (a whole number from 1 to {MAX_ID})", param, ctx)
+            what = _ID_OF.get((param.name if param is not None else None) or "", "an incident")
+            self.fail(f"{value!r} is not {what} id: use the number, e.g. 1", param, ctx)
         return number
+
+
+# What an id argument names, by its parameter (an incident by default).
+_ID_OF = {"item_id": "an action item", "silence_id": "a silence"}
 
 
 ID = IdType()
@@ -70,27 +80,56 @@ def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
 
 
+# StateDirectory=triaged in systemd/triaged.service: $STATE_DIRECTORY of the daemon.
+SYSTEMD_STATE_DIRECTORY = "/var/lib/triaged"
+
+
 def resolve_db(db_path: str | None, config_path: str | None) -> str:
+    """``--db``/``$TRIAGED_DB``, else the config's ``storage.db``, else triaged.db."""
     if db_path:
         return db_path
     if config_path:
-        from triaged.config import load_config
-        from triaged.errors import ConfigError
-
-        try:
-            return load_config(config_path).db_path
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from exc
+        return _config_db(config_path).path
     return DEFAULT_DB
+
+
+def _config_db(config_path: str) -> StorageDb:
+    """``storage.db`` of the config, read alone: the rest of the config is neither
+    validated nor imported, so a typo elsewhere cannot lock the on-call out of the
+    store, and the command starts fast."""
+    from triaged.confnode import read_storage_db
+    from triaged.errors import ConfigError
+
+    try:
+        return read_storage_db(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def open_db(db_path: str | None, config_path: str | None = None) -> Any:
     from triaged.store.db import StoreError, open_store
 
+    path = db_path or DEFAULT_DB
+    if not db_path and config_path:
+        db = _config_db(config_path)
+        if not Path(db.path).exists():
+            raise click.ClickException(missing_db(config_path, db))
+        path = db.path
     try:
-        return open_store(resolve_db(db_path, config_path), create=False)
+        return open_store(path, create=False)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def missing_db(config_path: str, db: StorageDb) -> str:
+    """Why the config's ``storage.db`` names no file: how the path was resolved, and
+    where the daemon under systemd keeps it when ``$STATE_DIRECTORY`` made the difference."""
+    unset = f" ({', '.join('$' + name for name in db.unset)} unset)" if db.unset else ""
+    text = f"{config_path}: no such database: storage.db resolved to {os.path.normpath(db.path)}{unset}"
+    if "STATE_DIRECTORY" not in db.unset:
+        return text + " (run the daemon first, or pass --db)"
+    under_systemd = db.with_env(STATE_DIRECTORY=SYSTEMD_STATE_DIRECTORY)
+    return f"{text}; the daemon under systemd uses {under_systemd}: try --db {under_systemd}"
 
 
 def print_json(data: Any) -> None:
@@ -155,19 +194,9 @@ def api_unreachable(url: str, exc: Exception) -> str:
 
 
 def router_from(config_path: str | None) -> Any:
-    """With a config, acks, resolves and escalations are announced to the receivers;
-    without one they are only recorded."""
-    from triaged.alerts.route import Router
-
-    if not config_path:
-        return Router([])
-    # The same routing the daemon uses (tree or flat list), so an ack reaches exactly
-    # the receivers that got the page.
-    from triaged.app import build_router
-    from triaged.config import load_config
-    from triaged.errors import ConfigError
-
-    try:
-        return build_router(load_config(config_path))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    """None, with or without a config: a change made here is recorded with an
+    announcement, and the running daemon routes it with its own routing, so an ack
+    reaches exactly the receivers the daemon paged, once (a router here as well would
+    page twice, or route by a config the daemon is not running). ``config_path`` only
+    finds the store (see :func:`open_db`)."""
+    return None

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from triaged.cli.common import (
-    COUNT,
     ID,
     actor_default,
     config_option,
@@ -21,13 +20,25 @@ from triaged.cli.common import (
     when,
 )
 from triaged.cli.incident_view import (
+    LIMIT,
+    ack_entry,
+    ackers,
+    already_text,
     cut_text,
     distinct_labels,
+    echo_about,
     echo_chart,
     echo_lifetimes,
+    echo_timeline,
+    fields_line,
     incident_dict,
+    incident_table,
     item_dict,
+    moved_text,
+    owner_text,
     short_num,
+    terminal_width,
+    wrap,
 )
 
 # `open` plus every IncidentStatus (a test keeps them in step; the enum is not imported
@@ -60,42 +71,54 @@ def incidents() -> None:
     default=None,
     help="Only incidents in this state; `open` means any state before resolved.",
 )
-@click.option("--limit", default=50, show_default=True, type=COUNT, help="Newest N incidents.")
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=LIMIT,
+    help="Newest N incidents; open ones are listed even when older (not with --json).",
+)
 def list_cmd(
     db_path: str | None, config_path: str | None, as_json: bool, status: str | None, limit: int
 ) -> None:
     """Incidents, newest first: all of them, or --status open for those still open.
-    TTR is the time open (after a reopen, every lifetime, not the gaps between them)."""
-    from triaged.incidents.timing import durations, human
+    Open incidents older than the newest --limit are listed too, and a last line says
+    how many were left out. TTR is the time open (after a reopen, every lifetime, not
+    the gaps between them). On a terminal the table fits its width and times are short
+    (UTC); piped, it keeps full titles and times."""
     from triaged.store import incidents as rows
 
     store = open_db(db_path, config_path)
-    found = rows.list_incidents(store, status=status.lower() if status else None, limit=limit)
+    wanted = status.lower() if status else None
+    found = rows.list_incidents(store, status=wanted, limit=limit)
     if as_json:
         print_json([incident_dict(i) for i in found])
         return
-    if not found:
+    shown = {i.id for i in found}
+    older_open = [
+        i
+        for i in reversed(rows.open_incidents(store))
+        if i.id not in shown and wanted in (None, "open", str(i.status))
+    ]
+    if not found and not older_open:
         click.echo("no incidents")
         return
-    click.echo(
-        table(
-            ("ID", "SEV", "STATUS", "OWNER", "TITLE", "DETECTED", "RESOLVED", "TTD", "TTR"),
-            [
-                (
-                    i.id,
-                    i.severity.name,
-                    i.status,
-                    i.assignee or "-",
-                    cut_text(i.title, 60),
-                    when(i.detected_at),
-                    when(i.resolved_at),
-                    human(t.detect),
-                    human(t.resolve),
-                )
-                for i, t in ((i, durations(i)) for i in found)
-            ],
-        )
-    )
+    listed = [*found, *older_open]
+    click.echo(incident_table(listed, ackers(store, listed), terminal_width(), time.time()))
+    total = _count(store, wanted) if len(found) >= limit else len(found)
+    if total > len(listed):
+        extra = f": the newest {len(found)} and {len(older_open)} older open" if older_open else ""
+        click.echo(f"({len(listed)} of {total} shown{extra}; --limit {total} for all)")
+
+
+def _count(store: Any, status: str | None) -> int:
+    """How many incidents --status selects (the store module has no count of its own)."""
+    from triaged.store import incidents as rows
+
+    if status == "open":
+        return len(rows.open_incidents(store))
+    incidents_table = store.db.table("incidents")
+    return int(incidents_table.count_where("status = ?", [status]) if status else incidents_table.count)
 
 
 @incidents.command("show")
@@ -104,7 +127,9 @@ def list_cmd(
 @config_option()
 @json_option
 def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_json: bool) -> None:
-    """One incident: summary, alerts and timeline."""
+    """One incident: summary (title, description, runbook, times, earlier lifetimes
+    after a reopen), alerts, a chart of the triggering metric, action items and the
+    timeline. On a terminal long lines are wrapped to its width."""
     from triaged.store import incidents as rows
 
     store = open_db(db_path, config_path)
@@ -129,15 +154,33 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
             }
         )
         return
+    width = terminal_width()
+    acked = ack_entry(inc, events)
     click.echo(f"Incident #{inc.id}  [{inc.severity.name}]  {inc.status}")
-    click.echo(f"  {inc.title}")
+    click.echo(wrap("  ", inc.title, width))
+    echo_about(inc, alerts, width)
+    owner = owner_text(inc, acked["actor"] if acked else None)
     click.echo(
-        f"  service {inc.service or '-'}   group {inc.group_key}   rule {inc.rule}"
-        f"   assignee {inc.assignee or '-'}"
+        fields_line(
+            (
+                f"service {inc.service or '-'}",
+                f"group {inc.group_key}",
+                f"rule {inc.rule}",
+                f"assignee {owner}",
+            ),
+            width,
+        )
     )
     click.echo(
-        f"  detected {when(inc.detected_at)}   opened {when(inc.opened_at)}   "
-        f"acknowledged {when(inc.acknowledged_at)}   resolved {when(inc.resolved_at)}"
+        fields_line(
+            (
+                f"detected {when(inc.detected_at)}",
+                f"opened {when(inc.opened_at)}",
+                f"acknowledged {when(inc.acknowledged_at)}",
+                f"resolved {when(inc.resolved_at)}",
+            ),
+            width,
+        )
     )
     echo_lifetimes(inc)
     if inc.severity_set_by:
@@ -170,9 +213,7 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
                 [(a.id, a.status, a.priority, a.owner, when(a.due_at), cut_text(a.title, 60)) for a in items],
             )
         )
-    click.echo("\nTimeline:")
-    for e in events:
-        click.echo(f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<10} {e['message']}")
+    echo_timeline(events, width)
 
 
 def _human(action: str, target: str, help_text: str) -> None:
@@ -211,13 +252,13 @@ def _human(action: str, target: str, help_text: str) -> None:
                 force=force,
             )
         except AlreadyDoneError as done:  # a second responder, or a retried command: fine
-            click.echo(f"{done}; nothing changed")
+            click.echo(f"{already_text(actions.store, done.incident, target, time.time())}; nothing changed")
             return
         except (TransitionError, LookupError) as exc:
             raise click.ClickException(str(exc).strip("'\"")) from exc
-        click.echo(f"incident #{inc.id} is now {inc.status}")
+        click.echo(moved_text(inc))
         if _announced(before, target):
-            click.echo(_delivery_note(config_path))
+            click.echo(_delivery_note(actions.store.path))
 
 
 _human("ack", "acknowledged", "Acknowledge: you are on it (stops re-paging).")
@@ -229,7 +270,12 @@ _human(
     "Resolve by hand. Refused while its alerts still fire unsilenced (they would reopen"
     " it at once): let it resolve itself, silence them first, or pass --force.",
 )
-_human("reopen", "detected", "Reopen a resolved incident.")
+_human(
+    "reopen",
+    "detected",
+    "Reopen a resolved incident: it is unacknowledged again, and stays open until resolved"
+    " by hand, or until alerts that fire after the reopen have cleared.",
+)
 
 
 @incidents.command("close")
@@ -271,7 +317,7 @@ def close_cmd(
             no_postmortem=no_postmortem,
         )
     except AlreadyDoneError as done:
-        click.echo(f"{done}; nothing changed")
+        click.echo(f"{already_text(store, done.incident, 'closed', time.time())}; nothing changed")
         return
     except (PostmortemError, TransitionError, LookupError) as exc:
         raise click.ClickException(str(exc).strip("'\"")) from exc
@@ -317,8 +363,8 @@ def severity_cmd(
     db_path: str | None,
     config_path: str | None,
 ) -> None:
-    """Set the severity (P0..P3, or critical/error/warning/info). Raising it re-pages
-    the receivers routed for the new severity (with --config)."""
+    """Set the severity (P0..P3, or critical/error/warning/info). Raising it re-pages:
+    the running daemon routes the escalation by the new severity."""
     from triaged.model import Severity
 
     try:
@@ -336,14 +382,26 @@ def severity_cmd(
 
 @incidents.command("note")
 @click.argument("incident_id", type=ID)
-@click.argument("text")
+@click.argument("text", required=False)
+@click.option("--message", "-m", "message", default=None, help="The note, instead of TEXT.")
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
 @config_option()
 def note_cmd(
-    incident_id: int, text: str, actor: str | None, db_path: str | None, config_path: str | None
+    incident_id: int,
+    text: str | None,
+    message: str | None,
+    actor: str | None,
+    db_path: str | None,
+    config_path: str | None,
 ) -> None:
-    """Add a note to the timeline: what you saw, tried or decided."""
+    """Add a note to the timeline: what you saw, tried or decided. Give it as TEXT or
+    with -m, as the other incidents commands take theirs."""
+    if text is not None and message is not None:
+        raise click.UsageError("give the note as TEXT or with -m, not both")
+    if text is None and message is None:
+        raise click.UsageError(f"no note given: triaged incidents note {incident_id} -m 'what you saw'")
+    text = text if text is not None else message or ""
     if not text.strip():
         raise click.ClickException("the note is empty: write what you saw, tried or decided")
     try:
@@ -368,15 +426,21 @@ def _announced(before: str | None, target: str) -> bool:
     )
 
 
-def _delivery_note(config_path: str | None) -> str:
-    if config_path:
-        return "recorded and queued for the routed receivers: the running daemon delivers it"
-    return "recorded only: without --config (or $TRIAGED_CONFIG) the receivers were not told"
+def _delivery_note(db_path: str) -> str:
+    """Recorded with the change, for the daemon to route (with or without --config);
+    its instance lock says whether one is running to do it now."""
+    from triaged.service.instance import running
+
+    pid = running(db_path)
+    if pid is None:
+        return "no daemon is running on this store: the receivers that were paged will be told when it starts"
+    return f"the running daemon{f' (pid {pid})' if pid else ''} will tell the receivers that were paged"
 
 
 def _actions(db_path: str | None, config_path: str | None) -> Any:
     from triaged.incidents.human import HumanActions
 
+    # No router here, with or without --config: the daemon announces the change.
     return HumanActions(open_db(db_path, config_path), router_from(config_path))
 
 

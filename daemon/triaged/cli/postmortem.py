@@ -141,8 +141,10 @@ def check_cmd(target: str, db_path: str | None, config_path: str | None) -> None
     from triaged.incidents.postmortem_ops import PostmortemError, check
 
     if target.isdigit():
+        store, incident_id = open_db(db_path, config_path), ID.convert(target, None, None)
+        _must_exist(store, incident_id)
         try:
-            where, findings = check(open_db(db_path, config_path), ID.convert(target, None, None))
+            where, findings = check(store, incident_id)
         except PostmortemError as exc:
             raise click.ClickException(str(exc)) from exc
     else:
@@ -152,6 +154,14 @@ def check_cmd(target: str, db_path: str | None, config_path: str | None) -> None
     if findings:
         raise click.exceptions.Exit(1)
     click.echo(f"{where}: no blameful phrasing found")
+
+
+def _must_exist(store: Any, incident_id: int) -> None:
+    """``no incident #7`` rather than advice about a draft it cannot have."""
+    from triaged.store import incidents as rows
+
+    if rows.get_incident(store, incident_id) is None:
+        raise click.ClickException(f"no incident #{incident_id}")
 
 
 def _check_file(path: Path, db_path: str | None, config_path: str | None) -> tuple[Path, list[Any]]:
@@ -190,6 +200,7 @@ def complete_cmd(
     from triaged.incidents.postmortem_ops import PostmortemError, complete
 
     store = open_db(db_path, config_path)
+    _must_exist(store, incident_id)
     try:
         done, path, findings = complete(
             store, incident_id, actor=actor or actor_default(), now=time.time(), force=force

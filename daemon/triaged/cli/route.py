@@ -45,7 +45,7 @@ def test_cmd(labels_text: str, event: str, config_path: str, db_path: str | None
         severity = Severity.parse(labels.get("severity", "P3"))
         kind = Event(event)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="--labels") from exc
     labels["severity"] = severity.name
     dests = build_router(cfg).destinations(labels, severity, kind)
     mutes = _mutes(cfg, labels, db_path, config_path)
@@ -117,7 +117,7 @@ def flapping_cmd(since: str, db_path: str | None, config_path: str | None, as_js
     try:
         window = parse_duration(since)
     except ValueError as exc:
-        raise click.ClickException(f"--since: {exc}") from exc
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
     found = notify_state.flapping_rules(open_db(db_path, config_path), time.time() - window)
     if as_json:
         print_json(found)
@@ -138,7 +138,7 @@ def _labels(text: str) -> dict[str, str]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep or not key:
-            raise click.ClickException(f"--labels: expected key=value, got {part!r}")
+            raise click.BadParameter(f"expected key=value, got {part!r}", param_hint="--labels")
         out[key.strip()] = value.strip().strip('"')
     return out
 

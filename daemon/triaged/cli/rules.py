@@ -18,22 +18,21 @@ def check_cmd(files: tuple[str, ...]) -> None:
     """Validate rule files: YAML, fields, PromQL, templates, severities.
 
     Prints every problem as `file:line: message`; exits 1 if any. Warnings (an
-    alert without a `severity` label, which opens P3 incidents) do not fail the check.
+    alert without a `severity` label, which opens P3 incidents) do not fail the check,
+    and are printed for a file with problems too.
     """
-    from triaged.rules.format import RuleFileError, load_rule_file, rule_warnings
+    from triaged.rules.format import check_rule_file, rule_warnings
 
     problems = 0
     for path in files:
-        try:
-            groups = load_rule_file(path)
-        except RuleFileError as exc:
-            for e in exc.errors:
-                click.echo(str(e), err=True)
-            problems += len(exc.errors)
-            continue
-        for warning in rule_warnings(groups):  # valid, but worth a second look
+        groups, errors = check_rule_file(path)
+        for e in errors:
+            click.echo(str(e), err=True)
+        for warning in rule_warnings(groups):  # worth a second look, fixed or not
             click.echo(warning, err=True)
-        click.echo(f"{path}: ok ({len(groups)} groups, {sum(len(g.rules) for g in groups)} rules)")
+        problems += len(errors)
+        if not errors:
+            click.echo(f"{path}: ok ({len(groups)} groups, {sum(len(g.rules) for g in groups)} rules)")
     if problems:
         sys.exit(1)
 

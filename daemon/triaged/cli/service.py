@@ -138,7 +138,8 @@ def _remove_pid(path: Path) -> None:
     "--connect",
     is_flag=True,
     help="Also poll each target and probe once, open a TCP connection to each webhook "
-    "(nothing is posted) and call each configured OCI service with the configured credentials.",
+    "(nothing is posted), bind http.listen (and let it go) and call each configured OCI service "
+    "with the configured credentials.",
 )
 @click.option(
     "--timeout", default=5.0, show_default=True, metavar="SECONDS", help="Per check, with --connect."
@@ -148,7 +149,7 @@ def check(config_path: str, connect: bool, timeout: float) -> None:
     starting anything.
 
     Prints every problem it finds, one per line as `file:line: message` (a mistake
-    in one section does not hide the next), and exits 1 if there is any.
+    in one section, list item or key does not hide the next), and exits 1 if there is any.
     """
     import io
 
@@ -174,10 +175,13 @@ def check(config_path: str, connect: bool, timeout: float) -> None:
     found += errors
     found.sort(key=lambda e: (e.file != cfg.path, e.file or "", e.line or 0))  # the config first
     problems = [str(e) for e in found] + problems
-    if connect and not problems:
-        problems += _connect(cfg, timeout)
     if problems:
         _fail(problems)
+    if connect:
+        failed = _connect(cfg, timeout)  # one line per check, FAIL ones included
+        if failed:
+            click.echo(f"{failed} problem(s) found", err=True)
+            sys.exit(1)
     rules = sum(len(g.rules) for g in specs)
     click.echo(
         f"{config_path}: ok ({len(cfg.targets)} targets, {len(cfg.probes)} probes, "
@@ -186,20 +190,65 @@ def check(config_path: str, connect: bool, timeout: float) -> None:
     )
 
 
-def _connect(cfg: Any, timeout: float) -> list[str]:
+def _connect(cfg: Any, timeout: float) -> int:
+    """Print ``ok``/``FAIL`` for each reachability check; return how many failed."""
     import time
 
     from triaged.app import build_sources
     from triaged.service.preflight import connect_checks
 
-    problems: list[str] = []
-    for reach in connect_checks(cfg, build_sources(cfg), time.time(), timeout):
-        click.echo(
-            f"{'ok  ' if reach.ok else 'FAIL'}  {reach.what}" + (f": {reach.detail}" if reach.detail else "")
-        )
-        if not reach.ok:
-            problems.append(f"unreachable: {reach.what}: {reach.detail}")
-    return problems
+    results = [
+        (reach.ok, reach.what + (f": {reach.detail}" if reach.detail else ""))
+        for reach in connect_checks(cfg, build_sources(cfg), time.time(), timeout)
+    ]
+    if cfg.http.enabled:
+        results.append(_listen_check(cfg.http.host, cfg.http.port, timeout))
+    for ok, text in results:
+        click.echo(f"{'ok  ' if ok else 'FAIL'}  {text}")
+    return sum(not ok for ok, _ in results)
+
+
+def _listen_check(host: str, port: int, timeout: float) -> tuple[bool, str]:
+    """Can the daemon listen on http.listen? Bind it as the daemon's server does
+    (SO_REUSEADDR) and let go at once. An address held by a running triaged, whose
+    /healthz answers, is fine: this check is also run before a restart."""
+    import errno
+    import socket
+
+    what = f"http.listen {host}:{port}"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return False, f"{what}: {exc.strerror or exc}"
+            if _triaged_answers(host, port, timeout):
+                return True, f"{what} (held by the running triaged)"
+            return False, f"{what} is already in use"
+    return True, what
+
+
+def _triaged_answers(host: str, port: int, timeout: float) -> bool:
+    """Whether the process on host:port answers /healthz as triaged does."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via $http_proxy
+    try:
+        with direct.open(url, timeout=timeout) as resp:
+            body = json.loads(resp.read(4096))
+    except urllib.error.HTTPError as exc:  # 503: a triaged whose loop is stuck
+        try:
+            body = json.loads(exc.read(4096))
+        except ValueError:
+            return False
+    except (OSError, ValueError):
+        return False
+    return isinstance(body, dict) and {"status", "detail"} <= body.keys()
 
 
 def _fail(problems: list[str]) -> NoReturn:

@@ -47,7 +47,7 @@ def silence() -> None:
 @click.option(
     "--start", "start", metavar="TIME", help="Start later: 'YYYY-MM-DD HH:MM' UTC (or add an offset)."
 )
-@click.option("--reason", required=True, help="Why (shown to whoever wonders why nothing paged).")
+@click.option("--reason", "-m", required=True, help="Why (shown to whoever wonders why nothing paged).")
 @click.option("--by", "author", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
 @config_option()
@@ -64,7 +64,8 @@ def add_cmd(
     as_json: bool,
 ) -> None:
     """Silence alerts matching every MATCHER (name=value, name!=value, name=~regex,
-    name!~regex). A silence always ends: give --for or --until."""
+    name!~regex). A silence always ends: give --for or --until. Says how many alerts
+    firing now it matches, and warns of an alertname no rule has."""
     from triaged.alerts.silence import MatcherError, Silence, parse_matchers, validate_silence_matchers
     from triaged.store import silences
 
@@ -73,27 +74,86 @@ def add_cmd(
         parsed = parse_matchers(matchers)
         validate_silence_matchers(parsed)
     except MatcherError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="MATCHERS") from exc
     if not reason.strip():
-        raise click.ClickException("--reason must say why")
-    starts = parse_utc(start, "--start") if start else now
-    ends = _end(starts, duration, until)
-    limit = _limits(config_path)[0]
+        raise click.BadParameter("say why", param_hint="--reason")
+    starts = _time(start, "--start") if start else now
+    ends = _end(starts, duration, until, now)
+    cfg = _config(config_path)
+    limit = cfg.alerting.silence_max_s if cfg else DEFAULT_MAX_S
     if ends - starts > limit:
-        raise click.ClickException(
+        raise click.UsageError(
             f"silence longer than the {_dur(limit)} maximum (silences.max_duration): use a maintenance window"
         )
     store = open_db(db_path, config_path)
     added = silences.add(
         store, Silence(0, parsed, starts, ends, author or actor_default(), reason.strip(), created_at=now)
     )
+    firing = _firing_matched(store, added)
+    warning = None if firing else _unknown_rule(store, cfg, parsed)
     if as_json:
         print_json(_silence_dict(added, now, {}))
-        return
-    click.echo(
-        f"silence #{added.id} added: {added.matcher_text} from {when(starts)} until {when(ends)}"
-        f" ({_dur(ends - starts)}) by {added.author}: {added.reason}"
-    )
+    else:
+        click.echo(
+            f"silence #{added.id} added: {added.matcher_text} from {when(starts)} until {when(ends)}"
+            f" ({_dur(ends - starts)}) by {added.author}: {added.reason}"
+        )
+        click.echo(_matched_text(firing))
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _matched_text(firing: list[str]) -> str:
+    if not firing:
+        return "it matches no alert firing now"
+    shown = ", ".join(firing[:3]) + (f" and {len(firing) - 3} more" if len(firing) > 3 else "")
+    return f"it matches {len(firing)} alert{'s' if len(firing) > 1 else ''} firing now: {shown}"
+
+
+def _firing_matched(store: Any, silence: Any) -> list[str]:
+    """The alerts firing at the daemon's last evaluation (kept in the store) that the
+    silence matches, as ``Rule{labels}``."""
+    from triaged.alerts.silence import alert_labels
+    from triaged.rules.alerting import AlertState
+    from triaged.store import alert_state
+
+    return [
+        f"{a.rule}{a.labels.without('alertname')}"
+        for alerts in alert_state.load(store).values()
+        for a in alerts
+        if a.state is AlertState.FIRING and silence.matches(alert_labels(a))
+    ]
+
+
+def _unknown_rule(store: Any, cfg: Any, matchers: Any) -> str | None:
+    """``no rule named DBPoolSaturaton (did you mean DBPoolSaturation?)`` for an
+    ``alertname=`` matcher that names no rule known: from the config's rule files when
+    there is a config, and from the store's alerts, incidents and muted alerts."""
+    import difflib
+
+    names = [m.value for m in matchers if m.name == "alertname" and m.op.value == "="]
+    known = _known_rules(store, cfg)
+    if not names or not known or names[0] in known:
+        return None
+    close = difflib.get_close_matches(names[0], sorted(known), n=1)
+    return f"no rule named {names[0]}" + (f" (did you mean {close[0]}?)" if close else "")
+
+
+def _known_rules(store: Any, cfg: Any) -> set[str]:
+    from triaged.store import alert_state, silences
+    from triaged.store import incidents as rows
+
+    known = {a.rule for alerts in alert_state.load(store).values() for a in alerts}
+    known.update(i.rule for i in rows.list_incidents(store, limit=1000) if i.rule)
+    known.update(r["alertname"] for r in silences.muted(store, since=0, limit=1000))
+    if cfg is not None:
+        from triaged.rules.format import check_rule_file
+        from triaged.rules.manager import expand_rule_paths
+
+        for path in expand_rule_paths(cfg.rule_files, cfg.base_dir)[0]:
+            groups = check_rule_file(path)[0]  # as far as they parse: a broken file still names its rules
+            known.update(r.name for g in groups for r in g.rules if r.kind == "alert")
+    return known
 
 
 @silence.command("list")
@@ -107,11 +167,18 @@ def add_cmd(
 def list_cmd(
     expired_since: str, expiring: str | None, db_path: str | None, config_path: str | None, as_json: bool
 ) -> None:
-    """Silences: active, pending, EXPIRING soon and recently expired, soonest end first."""
+    """Silences: active, pending, EXPIRING soon and recently expired, soonest end first.
+    EXPIRING: less than silences.expiring_soon (1h) and a quarter of its span left.
+    With a config, open maintenance windows and those starting within 24 h are listed
+    too, as maint:NAME (not in --json)."""
+    from triaged.cli.incident_view import short_time
     from triaged.store import silences
 
     now = time.time()
-    soon = _parse(expiring, "--expiring-within") if expiring else _limits(config_path)[1]
+    cfg = _config(config_path)
+    soon = cfg.alerting.expiring_soon_s if cfg else DEFAULT_SOON_S
+    if expiring:
+        soon = _parse(expiring, "--expiring-within")
     store = open_db(db_path, config_path)
     found = silences.listing(store, now, expired_since=now - _parse(expired_since, "--expired-since"))
     if expiring:
@@ -120,37 +187,74 @@ def list_cmd(
     if as_json:
         print_json([_silence_dict(s, now, counts, soon) for s in found])
         return
-    if not found:
+    rows: list[tuple[float, tuple[Any, ...]]] = [
+        (
+            s.ends_at,
+            (
+                s.id,
+                _state(s, now, soon),
+                s.matcher_text,
+                short_time(s.starts_at, now),
+                short_time(s.ends_at, now),
+                _dur(s.ends_at - now) if s.ends_at > now else "-",
+                s.author,
+                counts.get(str(s.id), 0),
+                s.reason,
+            ),
+        )
+        for s in found
+    ]
+    windows = [w for w in _windows(cfg, now) if not expiring or w[1] <= now + soon]
+    maint_counts = silences.muted_counts(store, "maintenance") if windows else {}
+    rows += [
+        (
+            end,
+            (
+                f"maint:{w.name}",
+                "active" if start <= now else "pending",
+                ",".join(str(m) for m in w.matchers),
+                short_time(start, now),
+                short_time(end, now),
+                _dur(end - now),
+                "config",
+                maint_counts.get(w.name, 0),
+                w.reason or "-",
+            ),
+        )
+        for w, start, end in windows
+    ]
+    if not rows:
         click.echo("no silences")
         return
-    click.echo(
-        table(
-            ("ID", "STATE", "MATCHERS", "ENDS", "LEFT", "BY", "MUTED", "REASON"),
-            [
-                (
-                    s.id,
-                    _state(s, now, soon),
-                    s.matcher_text,
-                    when(s.ends_at),
-                    _dur(s.ends_at - now) if s.ends_at > now else "-",
-                    s.author,
-                    counts.get(str(s.id), 0),
-                    s.reason,
-                )
-                for s in found
-            ],
-        )
-    )
+    headers = ("ID", "STATE", "MATCHERS", "STARTS UTC", "ENDS UTC", "LEFT", "BY", "MUTED", "REASON")
+    click.echo(table(headers, [row for _, row in sorted(rows, key=lambda r: r[0])]))
+
+
+def _windows(cfg: Any, now: float) -> list[tuple[Any, float, float]]:
+    """Maintenance windows open now or starting within 24 h: (window, start, end)."""
+    out: list[tuple[Any, float, float]] = []
+    for w in cfg.alerting.maintenance if cfg else ():
+        span = w.active(now)
+        if span is None:
+            start = w.next_start(now)
+            span = None if start is None or start - now > 86400 else (start, start + w.duration_s)
+        if span is not None:
+            out.append((w, *span))
+    return out
 
 
 @silence.command("expire")
 @click.argument("silence_id", type=ID)
+@click.option("--reason", "-m", default="", help="Why it ends early (on the timeline of incidents it muted).")
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
 @config_option()
-def expire_cmd(silence_id: int, actor: str | None, db_path: str | None, config_path: str | None) -> None:
+def expire_cmd(
+    silence_id: int, reason: str, actor: str | None, db_path: str | None, config_path: str | None
+) -> None:
     """End a silence now, or cancel one that has not started yet. It stays listed as
-    expired (see --expired-since), with who ended it."""
+    expired (see --expired-since), with who ended it; an open incident whose alerts it
+    muted gets a timeline entry saying so, with the reason."""
     from triaged.store import silences
 
     now = time.time()
@@ -161,14 +265,21 @@ def expire_cmd(silence_id: int, actor: str | None, db_path: str | None, config_p
     if before.ends_at <= now:
         click.echo(f"silence #{silence_id} already ended {when(before.ends_at)}; nothing changed")
         return
-    found = silences.expire(store, silence_id, now, actor or actor_default()) or before
+    who = actor or actor_default()
+    with store.atomic():
+        found = silences.expire(store, silence_id, now, who) or before
+        noted = silences.note_early_end(store, found, who, reason.strip(), now)
     if before.starts_at > now:
         click.echo(
             f"silence #{silence_id} cancelled before it started (it was to start {when(before.starts_at)}):"
             f" {found.matcher_text}"
         )
-        return
-    click.echo(f"silence #{silence_id} ended {when(found.ends_at)}: {found.matcher_text}")
+    else:
+        click.echo(f"silence #{silence_id} ended {when(found.ends_at)}: {found.matcher_text}")
+    if noted:
+        click.echo(f"noted on the timeline of incident {', '.join(f'#{i}' for i in noted)}")
+    elif reason.strip():
+        click.echo("the reason is not kept: the silence muted no incident's alerts")
 
 
 @silence.command("muted")
@@ -212,10 +323,12 @@ def muted_cmd(
 
 # -- helpers ---------------------------------------------------------------------------
 def _state(s: Any, now: float, soon: float) -> str:
+    """EXPIRING once less than ``soon`` and a quarter of its span are left, so a fresh
+    one-hour silence is not flagged the moment it is added."""
     if s.ends_at <= now:  # also a pending silence cancelled by `expire` (its end is before its start)
         return "expired"
     state = str(s.state(now))
-    if state == "active" and s.ends_at - now <= soon:
+    if state == "active" and s.ends_at - now < min(soon, 0.25 * (s.ends_at - s.starts_at)):
         return "EXPIRING"
     return state
 
@@ -233,26 +346,41 @@ def _silence_dict(s: Any, now: float, counts: dict[str, int], soon: float = DEFA
     }
 
 
-def _limits(config_path: str | None) -> tuple[float, float]:
+def _config(config_path: str | None) -> Any:
+    """The parsed --config (or $TRIAGED_CONFIG); None without one."""
     if not config_path:
-        return DEFAULT_MAX_S, DEFAULT_SOON_S
+        return None
     from triaged.config import load_config
     from triaged.errors import ConfigError
 
     try:
-        cfg = load_config(config_path)
+        return load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    return cfg.alerting.silence_max_s, cfg.alerting.expiring_soon_s
 
 
-def _end(starts: float, duration: str | None, until: str | None) -> float:
+def _end(starts: float, duration: str | None, until: str | None, now: float) -> float:
     if bool(duration) == bool(until):
-        raise click.ClickException("give exactly one of --for DURATION or --until TIME: every silence ends")
-    ends = starts + _parse(duration, "--for") if duration else parse_utc(until or "", "--until")
+        raise click.UsageError("give exactly one of --for DURATION or --until TIME: every silence ends")
+    if duration:
+        seconds = _parse(duration, "--for")
+        if seconds <= 0:
+            raise click.BadParameter(f"{duration!r}: a silence must last longer than 0s", param_hint="--for")
+        return starts + seconds
+    ends = _time(until or "", "--until")
+    if ends <= now:
+        raise click.UsageError(f"--until {when(ends)[:-7]} UTC is in the past")
     if ends <= starts:
-        raise click.ClickException("the silence would end before it starts")
+        raise click.BadParameter(f"{when(ends)} is before --start {when(starts)}", param_hint="--until")
     return ends
+
+
+def _time(text: str, option: str) -> float:
+    """A typed time, refused as a usage error (exit 2)."""
+    try:
+        return parse_utc(text, option)
+    except click.ClickException as exc:
+        raise click.BadParameter(exc.message.removeprefix(f"{option}: "), param_hint=option) from None
 
 
 def _parse(text: str, option: str) -> float:
@@ -261,7 +389,7 @@ def _parse(text: str, option: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as exc:
-        raise click.ClickException(f"{option}: {exc}") from exc
+        raise click.BadParameter(str(exc), param_hint=option) from exc
 
 
 def _dur(seconds: float) -> str:

@@ -48,6 +48,32 @@ class ActionError(ValueError):
         self.reasons = reasons
 
 
+class MoveRefusedError(ActionError):
+    """A move the table does not allow; ``allowed`` are the states it can go to now."""
+
+    def __init__(self, item: ActionItem, target: ActionStatus) -> None:
+        self.item, self.target = item, target
+        self.allowed = [s for s in NEXT_ORDER if s in ACTION_ALLOWED[item.status]]
+        hint = " (mark it done first)" if target is A.VERIFIED else ""
+        allowed = ", ".join(self.allowed) or "none"
+        super().__init__(
+            [f"action item {item.id} is {item.status}; cannot move to {target}{hint} (allowed: {allowed})"]
+        )
+
+
+class AlreadyThereError(Exception):
+    """The item is already in the state asked for: a repeated command, harmless, and
+    nothing was changed (as for incidents)."""
+
+    def __init__(self, item: ActionItem) -> None:
+        super().__init__(f"action item #{item.id} is already {item.status}")
+        self.item = item
+
+
+# The order next steps are offered in: forward first, then back to work, then drop.
+NEXT_ORDER = (A.VERIFIED, A.IN_PROGRESS, A.DONE, A.DROPPED)
+
+
 @dataclass
 class ActionItem:
     id: int
@@ -77,19 +103,9 @@ class ActionItem:
         return self.status in (A.OPEN, A.IN_PROGRESS) and self.due_at < now
 
 
-_PLACEHOLDER_OWNERS = {
-    "",
-    "tbd",
-    "todo",
-    "team",
-    "someone",
-    "somebody",
-    "everyone",
-    "all",
-    "nobody",
-    "?",
-    "unknown",
-}
+# Owners that name no one person: a group, or a placeholder for a name.
+_GROUP_OWNERS = {"team", "everyone", "all"}
+_PLACEHOLDER_OWNERS = {"", "tbd", "todo", "someone", "somebody", "nobody", "?", "unknown"}
 _VAGUE = [
     (re.compile(r"\bbe (more )?careful\b", re.I), "asks people to be careful instead of changing the system"),
     (
@@ -157,8 +173,12 @@ def validate_new(
 ) -> float:
     """Check a new item; returns the due time. Raises :class:`ActionError` with every reason."""
     reasons = title_problems(title)
-    if owner is None or owner.strip().lower() in _PLACEHOLDER_OWNERS:
+    who = (owner or "").strip().lower()
+    if owner is None or not who:
         reasons.append("an action item needs an owner: one person who will drive it (--owner)")
+    elif who in _GROUP_OWNERS | _PLACEHOLDER_OWNERS:
+        what = "a group" if who in _GROUP_OWNERS else "a placeholder"
+        reasons.append(f"an action item needs an owner: {owner!r} is {what}, not one person (--owner asha)")
     due_at = 0.0
     if not due:
         reasons.append("an action item needs a due date (--due 2026-12-01 or --due 7d)")
@@ -171,21 +191,23 @@ def validate_new(
             if due_at <= now:
                 reasons.append(f"due date {due!r} is in the past")
     if priority not in PRIORITIES:
-        reasons.append(f"priority must be one of {', '.join(PRIORITIES)}")
+        got = f", not {priority!r}" if priority else " (--priority)"
+        reasons.append(f"priority must be one of {', '.join(PRIORITIES)}{got}")
     if kind not in TYPES:
-        reasons.append(f"type must be one of {', '.join(TYPES)}")
+        got = f", not {kind!r}" if kind else " (--type)"
+        reasons.append(f"type must be one of {', '.join(TYPES)}{got}")
     if reasons:
         raise ActionError(reasons)
     return due_at
 
 
 def move(item: ActionItem, target: ActionStatus, now: float, actor: str) -> ActionItem:
+    """Raises :class:`AlreadyThereError` for a repeat (nothing to do) and
+    :class:`MoveRefusedError` for a move the table does not allow."""
+    if target is item.status:
+        raise AlreadyThereError(item)
     if target not in ACTION_ALLOWED[item.status]:
-        allowed = ", ".join(sorted(ACTION_ALLOWED[item.status])) or "none"
-        hint = " (mark it done first)" if target is A.VERIFIED else ""
-        raise ActionError(
-            [f"action item {item.id} is {item.status}; cannot move to {target}{hint} (allowed: {allowed})"]
-        )
+        raise MoveRefusedError(item, target)
     item.status = target
     item.updated_at = now
     if target is A.IN_PROGRESS:

@@ -1,6 +1,10 @@
 """What on-call engineers do to an incident by hand: move it through the lifecycle or
 add a note, each step timestamped with who and why, and announced where routed.
 
+Announced moves (ack, resolve, reopen) are routed here when a router is given (the
+daemon's HTTP API); without one (the CLI) they are recorded for the running daemon to
+route, in the same transaction as the move.
+
 Repeating a step is not an error (two responders ack the same page): it changes
 nothing and says so. Resolving by hand while alerts still fire, unsilenced, is
 refused unless forced: the next evaluation would reopen the incident and page again.
@@ -40,7 +44,8 @@ class StillFiringError(TransitionError):
 class HumanActions:
     """What on-call engineers do to an incident, each step timestamped with who and why."""
 
-    def __init__(self, store: Store, router: Router) -> None:
+    def __init__(self, store: Store, router: Router | None) -> None:
+        """``router`` None: announcements are left to the daemon (see ``Notifications``)."""
         self.store = store
         self.router = router
 

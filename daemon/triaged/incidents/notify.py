@@ -9,6 +9,11 @@ notifications commit together. Timing follows the route that picked each receive
   the incident's previous notification to that receiver;
 - an incident that resolves while its open is still waiting sends neither: the
   blip is on the timeline, nobody is woken for it.
+
+Without a router (the CLI: routing is the daemon's config, which the CLI may not
+have, or have in another version) a change is recorded as an *announcement*: the
+running daemon routes it with its own router (``outbox/announce.py``), so it reaches
+the receivers the daemon paged, and only once.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from triaged.alerts.route import Destination, Router
 from triaged.incidents.model import Incident
 from triaged.messages import Event, Message
 from triaged.model import Severity
+from triaged.store import announcements, notify_state, outbox
 from triaged.store import incidents as rows
-from triaged.store import notify_state, outbox
 from triaged.store.db import Store
 
 log = structlog.get_logger("triaged.incidents")
@@ -44,12 +49,18 @@ def route_labels(store: Store, incident: Incident) -> dict[str, str]:
 
 
 class Notifications:
-    def __init__(self, store: Store, router: Router, immediate: frozenset[Severity] = IMMEDIATE) -> None:
+    def __init__(
+        self, store: Store, router: Router | None, immediate: frozenset[Severity] = IMMEDIATE
+    ) -> None:
+        """``router`` None: this process does not route; :meth:`enqueue` records an
+        announcement for the daemon instead."""
         self.store = store
         self.router = router
         self.immediate = immediate
 
     def destinations(self, incident: Incident, event: Event) -> list[Destination]:
+        if self.router is None:
+            return []
         return self.router.destinations(route_labels(self.store, incident), incident.severity, event)
 
     def enqueue(
@@ -62,7 +73,22 @@ class Notifications:
         on_timeline: bool = True,
     ) -> int:
         """Record ``message`` for every routed receiver (or just ``only``). Returns
-        how many rows were new (a re-run after a crash records nothing twice)."""
+        how many rows were new (a re-run after a crash records nothing twice).
+        Without a router: records the announcement for the daemon and returns 0."""
+        if self.router is None:
+            if only is not None:
+                raise ValueError("a single destination needs a router")
+            announcements.record(
+                self.store,
+                incident_id=incident.id,
+                event=message.event.value,
+                severity=incident.severity.name,
+                dedup_key=message.dedup_key,
+                payload=message.to_dict(),
+                on_timeline=on_timeline,
+                now=now,
+            )
+            return 0
         enqueued = 0
         for dest in [only] if only is not None else self.destinations(incident, message.event):
             if message.event is Event.RESOLVE and self._cancel_waiting_open(incident, dest.receiver, now):

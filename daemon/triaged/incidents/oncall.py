@@ -19,7 +19,8 @@ from triaged.store.db import Store
 
 
 class OnCall:
-    def __init__(self, store: Store, router: Router) -> None:
+    def __init__(self, store: Store, router: Router | None) -> None:
+        # None (the CLI): escalations are recorded for the running daemon to route.
         self.store = store
         self.router = router
 

@@ -15,10 +15,13 @@ outbox.
 Titles (email subject, PagerDuty title, lock screen) are ``message.title`` with the
 severity tag ``[P1]`` added when missing and an event tag in front:
 ``[RESOLVED]``, ``[ACK]``, ``[ESCALATED]``, ``[REPAGE]``, ``[REMINDER]`` (open has
-none). Title and body together stay within 64 KB as sent (JSON-encoded); an
-oversized body is cut on a character boundary and ends with ``…[truncated N bytes]``,
-while the facts block (severity, service, links, incident id, ack command, dedup
-key) is always kept.
+none), unless the title's own tags name the event already (``[P0][ESCALATED from
+P1] …``, as triaged's messages are titled for every receiver). Title and body
+together stay within 64 KB as sent (JSON-encoded); an oversized body is cut on a
+character boundary and ends with ``…[truncated N bytes]``, while the facts block
+(severity, service, links, incident id, ack command, dedup key) is always kept.
+Lines of the message body that the facts block repeats (the runbook link, the ack
+command) are left out of the summary; an ack or resolve notice has no ack command.
 """
 
 from __future__ import annotations
@@ -49,6 +52,16 @@ _EVENT_TAGS = {
     Event.REMINDER: "[REMINDER] ",
     Event.HEARTBEAT: "[HEARTBEAT] ",
 }
+# Words that, in a title's leading tags, already name the event (``[RE-PAGE 2]``).
+_EVENT_WORDS = {
+    Event.ESCALATE: ("ESCALATED",),
+    Event.REPAGE: ("REPAGE", "RE-PAGE"),
+    Event.ACK: ("ACK",),
+    Event.RESOLVE: ("RESOLVED",),
+    Event.REMINDER: ("REMINDER",),
+    Event.HEARTBEAT: ("HEARTBEAT",),
+}
+_NO_ACK_HINT = frozenset({Event.ACK, Event.RESOLVE, Event.HEARTBEAT})
 
 
 class OnsNotifier:
@@ -145,9 +158,20 @@ def render_title(message: Message) -> str:
     if not title.startswith(tag):
         title = f"{tag} {title}"
     event_tag = _EVENT_TAGS.get(message.event, "")
-    if event_tag and not title.startswith(event_tag):
+    if event_tag and not _tagged(title, _EVENT_WORDS.get(message.event, ())):
         title = event_tag + title
     return title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"
+
+
+def _tagged(title: str, words: tuple[str, ...]) -> bool:
+    """Whether one of the title's leading ``[…]`` tags starts with one of ``words``."""
+    rest = title
+    while rest.startswith("["):
+        tag, _, rest = rest[1:].partition("]")
+        if tag.upper().startswith(words):
+            return True
+        rest = rest.lstrip()
+    return False
 
 
 def _utc(t: float) -> str:
@@ -172,7 +196,10 @@ def render_facts(message: Message) -> str:
         ("Runbook", message.annotations.get("runbook_url")),
         ("Dashboard", message.annotations.get("dashboard_url")),
         ("Incident", str(message.incident_id)),
-        ("Acknowledge", f"triaged incidents ack {message.incident_id}"),
+        (
+            "Acknowledge",
+            None if message.event in _NO_ACK_HINT else f"triaged incidents ack {message.incident_id}",
+        ),
         ("Dedup key", message.dedup_key),
     ]
     return "\n".join(f"{k}: {v[:MAX_FACT_CHARS]}" for k, v in facts if v)
@@ -194,8 +221,9 @@ def render_alerts(message: Message) -> str:
 def render(message: Message, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[str, str]:
     """Title and body, together within ``max_bytes`` as JSON on the wire."""
     title = render_title(message)
-    summary = message.body.strip()
     facts = render_facts(message)
+    repeated = set(facts.splitlines())
+    summary = "\n".join(line for line in message.body.strip().split("\n") if line not in repeated)
     alerts = render_alerts(message)
     full = "\n\n".join(p for p in (summary, facts, alerts) if p)
     if _wire_size(title, full) <= max_bytes:

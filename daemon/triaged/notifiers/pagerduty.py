@@ -109,14 +109,40 @@ def pagerduty_event(message: Message, routing_key: str, source: str, client_url:
             "event": message.event.value,
             "triaged_dedup_key": message.dedup_key,
             "labels": dict(message.labels),
-            "alerts": [{"rule": a.rule, "value": a.value, "labels": dict(a.labels)} for a in message.alerts],
+            # The lead alert's annotations (description, runbook, …) where PagerDuty
+            # shows details; each alert keeps its own.
+            "annotations": dict(message.annotations),
+            "alerts": [
+                {
+                    "rule": a.rule,
+                    "value": a.value,
+                    "labels": dict(a.labels),
+                    "annotations": dict(a.annotations),
+                }
+                for a in message.alerts
+            ],
         },
     }
     event["payload"] = {k: v for k, v in event["payload"].items() if v is not None}
+    links = _links(message)
+    if links:
+        event["links"] = links
     event["client"] = "triaged"
     if client_url:
         event["client_url"] = client_url
     return event
+
+
+_LINKS = (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"))
+
+
+def _links(message: Message) -> list[dict[str, str]]:
+    """Clickable links on the PagerDuty alert: the runbook first, what on-call opens."""
+    return [
+        {"href": message.annotations[key], "text": text}
+        for key, text in _LINKS
+        if message.annotations.get(key, "").startswith(("http://", "https://"))
+    ]
 
 
 def _answer(resp: requests.Response) -> dict[str, Any]:

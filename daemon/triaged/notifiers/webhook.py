@@ -68,7 +68,8 @@ def alertmanager_payload(message: Message, receiver: str, external_url: str = ""
     common_labels = {**message.labels, "severity": message.severity.name}
     alerts = [
         {
-            "status": "resolved" if message.status == "resolved" else "firing",
+            # Per alert, as Alertmanager: an ack lists alerts that cleared already too.
+            "status": "resolved" if message.status == "resolved" or a.state == "resolved" else "firing",
             "labels": dict(a.labels),
             "annotations": dict(a.annotations),
             "startsAt": _iso(a.started_at),
@@ -81,7 +82,9 @@ def alertmanager_payload(message: Message, receiver: str, external_url: str = ""
         {
             "status": message.status,
             "labels": {**common_labels, "alertname": "triaged_incident"},
-            "annotations": {"summary": message.title},
+            # No alert is known (an incident recorded without any): the incident's own
+            # annotations still carry the description and runbook, if it has them.
+            "annotations": {**message.annotations, "summary": message.title},
             "startsAt": _iso(message.started_at),
             "endsAt": _iso(message.resolved_at) if message.resolved_at else _ZERO_TIME,
             "generatorURL": "",

@@ -19,16 +19,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from triaged.confnode import duration
 from triaged.errors import ConfigError
 from triaged.model import Severity
 from triaged.promql import ExprError, parse_expr
 from triaged.rules.templates import TemplateError, check_template
-from triaged.yamlfile import Node, load_yaml_file, parse_duration
+from triaged.yamlfile import Node, load_yaml_file
 
 _NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _GROUP_KEYS = {"name", "interval", "rules", "limit", "query_offset", "labels"}
 _RULE_KEYS = {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
+_NO_NAME = "?"  # a rule with neither or both of alert/record
 
 
 @dataclass(frozen=True)
@@ -78,26 +80,48 @@ class GroupSpec:
 
 
 class RuleFileError(Exception):
-    def __init__(self, errors: list[ConfigError]) -> None:
+    """Every problem of a rule file. ``groups`` holds what did parse, broken rules
+    included when their name is known: enough for warnings, never for evaluation."""
+
+    def __init__(self, errors: list[ConfigError], groups: list[GroupSpec] | None = None) -> None:
         super().__init__("\n".join(str(e) for e in errors))
         self.errors = errors
+        self.groups = groups or []
+
+
+# The top-level keys of a promtool test file: one given as a rule file gets a pointer
+# to `triaged rules test` instead of "expected a top-level 'groups:' list".
+TEST_FILE_KEYS = frozenset({"rule_files", "tests"})
 
 
 def load_rule_file(path: str | Path) -> list[GroupSpec]:
     """Parse and validate one rule file. Raises :class:`RuleFileError` with all errors."""
+    groups, errors = check_rule_file(path)
+    if errors:
+        raise RuleFileError(errors, groups)
+    return groups
+
+
+def check_rule_file(path: str | Path) -> tuple[list[GroupSpec], list[ConfigError]]:
+    """Every problem of one rule file, and its groups as far as they parse. Groups of a
+    file with problems may hold broken rules: use :func:`load_rule_file` to run them."""
     errors: list[ConfigError] = []
     try:
         doc = load_yaml_file(path)
     except ConfigError as exc:
-        raise RuleFileError([exc]) from exc
+        return [], [exc]
     file = str(path)
     if doc is None:
-        return []  # an empty rule file is valid, as in Prometheus
+        return [], []  # an empty rule file is valid, as in Prometheus
     if not isinstance(doc, Node) or "groups" not in doc:
-        raise RuleFileError([ConfigError("expected a top-level 'groups:' list", file=file, line=1)])
+        if isinstance(doc, Node) and TEST_FILE_KEYS & doc.keys():
+            message = "this is a rule test file: use triaged rules test"
+        else:
+            message = "expected a top-level 'groups:' list"
+        return [], [ConfigError(message, file=file, line=1)]
     groups_raw = doc["groups"]
     if not isinstance(groups_raw, list):
-        raise RuleFileError([doc.error("groups", "'groups' must be a list")])
+        return [], [doc.error("groups", "'groups' must be a list")]
     groups: list[GroupSpec] = []
     seen: set[str] = set()
     for raw in groups_raw:
@@ -108,9 +132,7 @@ def load_rule_file(path: str | Path) -> list[GroupSpec]:
             errors.append(_err(raw, "name", f"duplicate group name {group.name!r}"))
         seen.add(group.name)
         groups.append(group)
-    if errors:
-        raise RuleFileError(errors)
-    return groups
+    return groups, errors
 
 
 def _err(node: Any, key: str | None, message: str) -> ConfigError:
@@ -135,12 +157,12 @@ def _parse_group(raw: Any, parent: Node, file: str, errors: list[ConfigError]) -
         interval = _duration(raw, "interval", errors)
     offset = _duration(raw, "query_offset", errors) if "query_offset" in raw else 0.0
     limit = _limit(raw, errors)
+    labels = string_map(raw, "labels", errors) if "labels" in raw else {}
+    _check_severity(raw, f"group {name!r}", labels, errors)
     rules_raw = raw.get("rules")
     if not isinstance(rules_raw, list):
         errors.append(raw.error("rules" if "rules" in raw else None, f"group {name!r} needs a 'rules' list"))
-        return None
-    labels = string_map(raw, "labels", errors) if "labels" in raw else {}
-    _check_severity(raw, f"group {name!r}", labels, errors)
+        rules_raw = []
     rules: list[RuleSpec] = []
     for rule_raw in rules_raw:
         rule = _parse_rule(rule_raw, raw, file, name, errors)
@@ -183,10 +205,11 @@ def _limit(raw: Node, errors: list[ConfigError]) -> int:
 def _parse_rule(
     raw: Any, group: Node, file: str, group_name: str, errors: list[ConfigError]
 ) -> RuleSpec | None:
+    """The rule, also when it has problems (they are in ``errors``), as long as its name
+    is known; None when it is not."""
     if not isinstance(raw, Node):
         errors.append(group.error("rules", "each rule must be a mapping"))
         return None
-    before = len(errors)
     for key in raw:
         if key not in _RULE_KEYS:
             errors.append(raw.error(key, f"unknown rule field {key!r}"))
@@ -207,7 +230,7 @@ def _parse_rule(
     if kind == "record" and ({"for", "keep_firing_for", "annotations"} & raw.keys()):
         errors.append(raw.error(None, f"recording rule {name!r} cannot have for/keep_firing_for/annotations"))
     _check_labels_and_templates(raw, name, labels, annotations, errors)
-    if len(errors) != before:
+    if name == _NO_NAME:
         return None
     return RuleSpec(
         name=name,
@@ -226,7 +249,7 @@ def _parse_rule(
 def _rule_kind(raw: Node, errors: list[ConfigError]) -> tuple[str, str]:
     if (raw.get("alert") is None) == (raw.get("record") is None):
         errors.append(raw.error(None, "a rule needs exactly one of 'alert' or 'record'"))
-        return "alert", "?"
+        return "alert", _NO_NAME
     kind = "alert" if raw.get("alert") is not None else "record"
     # The text as written: `alert: Off` is the name "Off", not the boolean false.
     name = raw.text(kind)
@@ -291,10 +314,12 @@ def rule_warnings(groups: Iterable[GroupSpec]) -> list[str]:
 
 
 def _duration(raw: Node, key: str, errors: list[ConfigError]) -> float | None:
+    """A Prometheus duration, checked as the config checks one: a bare number other
+    than 0 is refused (``for: 5`` is seconds to nobody but Python)."""
     try:
-        return parse_duration(raw[key])
-    except ValueError as exc:
-        errors.append(raw.error(key, f"{key}: {exc}"))
+        return duration(raw, key, None)
+    except ConfigError as exc:
+        errors.append(exc)
         return None
 
 

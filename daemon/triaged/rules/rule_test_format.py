@@ -16,12 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from triaged.confnode import duration
 from triaged.errors import ConfigError
 from triaged.model import Labels
 from triaged.promql import ExprError, expand_series_values, parse_expr
 from triaged.promql.notation import parse_series_labels
-from triaged.rules.format import string_map
-from triaged.yamlfile import Node, Seq, load_yaml_file, parse_duration
+from triaged.rules.format import TEST_FILE_KEYS, string_map
+from triaged.yamlfile import Node, Seq, load_yaml_file
 
 _FILE_KEYS = {"rule_files", "evaluation_interval", "fuzzy_compare", "group_eval_order", "tests"}
 _GROUP_KEYS = {
@@ -105,14 +106,24 @@ class RuleTestFileError(Exception):
 
 def load_rule_test_file(path: str | Path) -> RuleTestFile:
     """Parse one test file. Raises :class:`RuleTestFileError` with every error found."""
+    spec, errors = check_rule_test_file(path)
+    if errors or spec is None:
+        raise RuleTestFileError(errors)
+    return spec
+
+
+def check_rule_test_file(path: str | Path) -> tuple[RuleTestFile | None, list[ConfigError]]:
+    """Every problem of one test file, and the file as far as it parses (its
+    ``rule_files`` can be checked even when a test case is broken). None when the
+    file is no test file at all."""
     try:
         doc = load_yaml_file(path)
     except ConfigError as exc:
-        raise RuleTestFileError([exc]) from exc
+        return None, [exc]
     if not isinstance(doc, Node):
-        raise RuleTestFileError(
-            [ConfigError("expected a mapping with 'rule_files' and 'tests'", file=str(path))]
-        )
+        return None, [ConfigError("expected a mapping with 'rule_files' and 'tests'", file=str(path))]
+    if "groups" in doc and not TEST_FILE_KEYS & doc.keys():
+        return None, [doc.error(None, "this is a rule file: use triaged rules check")]
     errors: list[ConfigError] = []
     _unknown(doc, _FILE_KEYS, "test file", errors)
     rule_files = _string_list(doc, "rule_files", errors)
@@ -130,9 +141,7 @@ def load_rule_test_file(path: str | Path) -> RuleTestFile:
         errors.append(doc.error("fuzzy_compare", "fuzzy_compare must be true or false"))
         fuzzy = False
     tests = [_test_group(raw, interval, errors) for raw in _node_list(doc, "tests", errors)]
-    if errors:
-        raise RuleTestFileError(errors)
-    return RuleTestFile(
+    spec = RuleTestFile(
         path=Path(path),
         rule_files=tuple(rule_files),
         evaluation_interval_s=interval,
@@ -141,6 +150,7 @@ def load_rule_test_file(path: str | Path) -> RuleTestFile:
         tests=tuple(t for t in tests if t is not None),
         rule_files_line=doc.line_of("rule_files"),
     )
+    return spec, errors
 
 
 def _test_group(raw: Node, default_interval: float, errors: list[ConfigError]) -> TestGroup | None:
@@ -172,23 +182,26 @@ def _test_group(raw: Node, default_interval: float, errors: list[ConfigError]) -
 
 
 def _series(raw: Node, errors: list[ConfigError]) -> InputSeries | None:
+    """The series and its values are checked apart, so a broken one hides nothing."""
     _unknown(raw, _SERIES_KEYS, "input series", errors)
     desc, text = raw.text("series"), raw.text("values") or ""
+    labels: Labels | None = None
     if desc is None or not desc.strip():
         errors.append(raw.error("series" if "series" in raw else None, "input series needs a 'series'"))
-        return None
-    try:
-        labels = parse_series_labels(desc)
-    except ExprError as exc:
-        errors.append(raw.error("series", str(exc)))
-        return None
+    else:
+        try:
+            labels = parse_series_labels(desc)
+        except ExprError as exc:
+            errors.append(raw.error("series", str(exc)))
+    values: list[float | None] | None = None
     if "{{" in text:
         errors.append(raw.error("values", "native histogram values are not supported; use classic buckets"))
-        return None
-    try:
-        values = expand_series_values(text)
-    except ExprError as exc:
-        errors.append(raw.error("values", f"series {desc}: {exc}"))
+    else:
+        try:
+            values = expand_series_values(text)
+        except ExprError as exc:
+            errors.append(raw.error("values", f"series {(desc or '').strip() or '?'}: {exc}"))
+    if labels is None or values is None:
         return None
     return InputSeries(labels=labels, values=tuple(values))
 
@@ -200,7 +213,6 @@ def _alert_case(raw: Node, errors: list[ConfigError]) -> AlertCase | None:
         errors.append(
             raw.error("alertname" if "alertname" in raw else None, "alert test needs an 'alertname'")
         )
-        return None
     eval_time = _eval_time(raw, errors)
     expected: list[ExpectedAlert] = []
     for alert in _node_list(raw, "exp_alerts", errors):
@@ -208,8 +220,8 @@ def _alert_case(raw: Node, errors: list[ConfigError]) -> AlertCase | None:
         labels = string_map(alert, "exp_labels", errors)
         notes = string_map(alert, "exp_annotations", errors)
         # The user lists the rule's labels; the alert also carries its own name.
-        expected.append(ExpectedAlert(Labels.of(labels, alertname=name), notes))
-    if eval_time is None:
+        expected.append(ExpectedAlert(Labels.of(labels, alertname=name or ""), notes))
+    if eval_time is None or not name:
         return None
     return AlertCase(eval_time, name, tuple(expected), raw.line)
 
@@ -217,32 +229,34 @@ def _alert_case(raw: Node, errors: list[ConfigError]) -> AlertCase | None:
 def _expr_case(raw: Node, errors: list[ConfigError]) -> ExprCase | None:
     _unknown(raw, _EXPR_CASE_KEYS, "promql_expr_test case", errors)
     expr = raw.text("expr")
+    valid = True  # a broken expr still lets its eval_time and samples be checked
     if expr is None or not expr.strip():
         errors.append(raw.error("expr" if "expr" in raw else None, "promql test needs an 'expr'"))
-        return None
-    try:
-        parse_expr(expr)
-    except ExprError as exc:
-        errors.append(raw.error("expr", f"invalid expression: {exc}"))
-        return None
+        valid = False
+    else:
+        try:
+            parse_expr(expr)
+        except ExprError as exc:
+            errors.append(raw.error("expr", f"invalid expression: {exc}"))
+            valid = False
     eval_time = _eval_time(raw, errors)
     samples: list[tuple[Labels, float]] = []
     for sample in _node_list(raw, "exp_samples", errors):
         _unknown(sample, _SAMPLE_KEYS, "expected sample", errors)
         desc, value = sample.text("labels"), sample.get("value")
         try:
-            labels = parse_series_labels(desc or "{}")
+            labels: Labels | None = parse_series_labels(desc or "{}")
         except ExprError as exc:
             errors.append(sample.error("labels", str(exc)))
-            continue
+            labels = None
         number = _number(value)
         if number is None:
             errors.append(
                 sample.error("value" if "value" in sample else None, "sample needs a numeric 'value'")
             )
-            continue
-        samples.append((labels, number))
-    if eval_time is None:
+        if labels is not None and number is not None:
+            samples.append((labels, number))
+    if eval_time is None or expr is None or not valid:
         return None
     return ExprCase(expr, eval_time, tuple(samples), raw.line)
 
@@ -293,12 +307,12 @@ def _unknown(raw: Node, allowed: set[str], what: str, errors: list[ConfigError])
 
 
 def _duration(raw: Node, key: str, errors: list[ConfigError], default: float) -> float:
-    if key not in raw:
-        return default
+    """A duration as promtool reads one (model.Duration) and the config checks one: a
+    bare number other than 0 is refused, ``eval_time: 4`` is not 4 seconds."""
     try:
-        return parse_duration(raw[key])
-    except ValueError as exc:
-        errors.append(raw.error(key, f"{key}: {exc}"))
+        return duration(raw, key, default)
+    except ConfigError as exc:
+        errors.append(exc)
         return default
 
 

@@ -11,7 +11,6 @@ series that recording rules wrote.
 
 from __future__ import annotations
 
-import glob
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,15 +21,14 @@ from triaged.errors import ConfigError
 from triaged.model import STALE_NAN, Labels, is_stale
 from triaged.promql import Engine, ExprError, Scalar, Vector
 from triaged.rules.alerting import AlertingRule, AlertState, QueryFunc
-from triaged.rules.format import GroupSpec
-from triaged.rules.manager import RuleManager, load_groups
+from triaged.rules.format import GroupSpec, check_rule_file
+from triaged.rules.manager import RuleManager, expand_rule_paths
 from triaged.rules.rule_test_format import (
     AlertCase,
     ExprCase,
     RuleTestFile,
-    RuleTestFileError,
     TestGroup,
-    load_rule_test_file,
+    check_rule_test_file,
 )
 from triaged.tsdb.storage import Storage, StorageLimits
 from triaged.yamlfile import format_duration
@@ -67,16 +65,17 @@ def engine_query(engine: Engine) -> QueryFunc:
 
 
 def run_rule_test_file(path: str | Path, run: re.Pattern[str] | None = None) -> FileResult:
-    """Run every test group of one file (or those whose name matches ``run``)."""
+    """Run every test group of one file (or those whose name matches ``run``). A
+    malformed test file and broken rule files are reported together, every problem
+    at once; then nothing runs."""
     result = FileResult(str(path))
-    try:
-        spec = load_rule_test_file(path)
-    except RuleTestFileError as exc:
-        result.failures.extend(str(e) for e in exc.errors)
-        return result
-    groups, errors = _load_rules(spec)
-    if errors:
+    spec, errors = check_rule_test_file(path)
+    if spec is None:
         result.failures.extend(str(e) for e in errors)
+        return result
+    groups, rule_errors = _load_rules(spec)
+    if errors or rule_errors:
+        result.failures.extend(str(e) for e in _test_file_first([*errors, *rule_errors], str(spec.path)))
         return result
     for group in spec.tests:
         if run is not None and not run.search(group.name):
@@ -86,22 +85,23 @@ def run_rule_test_file(path: str | Path, run: re.Pattern[str] | None = None) -> 
     return result
 
 
+def _test_file_first(errors: list[ConfigError], test_file: str) -> list[ConfigError]:
+    """The test file's own problems in line order, then its rule files' as found."""
+    own = sorted((e for e in errors if e.file == test_file), key=lambda e: e.line or 0)
+    return own + [e for e in errors if e.file != test_file]
+
+
 def _load_rules(spec: RuleTestFile) -> tuple[list[GroupSpec], list[ConfigError]]:
-    base = spec.path.parent
-    paths: list[Path] = []
-    errors: list[ConfigError] = []
-    for pattern in spec.rule_files:
-        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
-        matches = sorted(glob.glob(full))
-        if not matches:
-            errors.append(
-                ConfigError(
-                    f"rule_files: {pattern!r} matches no file", file=str(spec.path), line=spec.rule_files_line
-                )
-            )
-        paths.extend(Path(m) for m in matches)
-    groups, load_errors = load_groups(paths)
-    errors.extend(load_errors)
+    """The rule groups under test, and every problem of the rule files. Groups of a
+    broken file still count for ``group_eval_order``, so it is not reported as well."""
+    paths, errors = expand_rule_paths(
+        spec.rule_files, spec.path.parent, listed_in=str(spec.path), line=spec.rule_files_line
+    )
+    groups: list[GroupSpec] = []
+    for path in paths:
+        found, problems = check_rule_file(path)
+        groups.extend(found)
+        errors.extend(problems)
     known = {g.name for g in groups}
     for name in spec.group_eval_order:
         if name not in known:

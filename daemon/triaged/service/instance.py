@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 
@@ -37,14 +38,25 @@ def lock_path_for(db_path: str) -> Path:
     return Path(db_path).resolve().with_name(Path(db_path).name + ".lock")
 
 
+# A CLI asking whether a daemon runs (:func:`running`) holds the lock for microseconds;
+# a daemon starting at that instant must not take that for a rival.
+ACQUIRE_TRIES = 20
+ACQUIRE_PAUSE_S = 0.05
+
+
 def acquire(db_path: str) -> InstanceLock:
     """Take the store's lock or raise :class:`AlreadyRunningError` naming the holder.
     Raises ``OSError`` when the lock file cannot be opened (read-only state dir)."""
     path = lock_path_for(db_path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    for attempt in range(ACQUIRE_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if attempt + 1 < ACQUIRE_TRIES:
+                time.sleep(ACQUIRE_PAUSE_S)
+    else:
         holder = _holder(fd)
         os.close(fd)
         who = f"another triaged (pid {holder})" if holder else "another triaged"
@@ -55,6 +67,24 @@ def acquire(db_path: str) -> InstanceLock:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return InstanceLock(path, fd)
+
+
+def running(db_path: str) -> str | None:
+    """The pid of the daemon running on this store ("" if it wrote none), or None when
+    no daemon holds its lock. For the CLI, to say who will announce a change."""
+    try:
+        fd = os.open(lock_path_for(db_path), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None  # no lock file: no daemon has run here since it was made
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # also drops the shared lock if it was taken
+    return None
 
 
 def _holder(fd: int) -> str:

@@ -178,3 +178,20 @@ def has_timeline(store: Store, incident_id: int, kind: str, since: float) -> boo
         [incident_id, kind, since],
     )
     return bool(rows)
+
+
+def latest_timeline(
+    store: Store, incident_id: int, kinds: tuple[str, ...], since: float
+) -> dict[str, Any] | None:
+    """The newest entry of one of ``kinds`` at or after ``since`` (through the
+    incident's timeline index), or None."""
+    marks = ", ".join("?" for _ in kinds)
+    rows = store.query(
+        f"SELECT * FROM timeline WHERE incident_id = ? AND at >= ? AND kind IN ({marks})"
+        " ORDER BY at DESC, id DESC LIMIT 1",
+        [incident_id, since, *kinds],
+    )
+    if not rows:
+        return None
+    rows[0]["data"] = json.loads(rows[0]["data"])
+    return rows[0]

@@ -271,6 +271,32 @@ def m005_lifetimes_and_hand_severity(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_announcements(db: Database) -> None:
+    """Announcement intents: a change made by hand from the CLI, waiting for the
+    running daemon to route it to the receivers (store/announcements.py). The partial
+    index keeps the daemon's per-tick look for pending ones at a few pages read."""
+    _script(
+        db,
+        """
+        CREATE TABLE announcements (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            event TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            on_timeline INTEGER NOT NULL DEFAULT 1,
+            created_at REAL NOT NULL,
+            done_at REAL,
+            queued INTEGER
+        );
+        CREATE INDEX announcements_pending ON announcements(id) WHERE done_at IS NULL;
+        CREATE INDEX announcements_incident ON announcements(incident_id, event);
+        """,
+    )
+
+
 def apply(db: Database, steps: Migrations = migrations) -> None:
     """Apply the pending migrations, all in one transaction that holds SQLite's write
     lock from its first statement.

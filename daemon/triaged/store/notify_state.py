@@ -113,10 +113,14 @@ def page_history(store: Store, incident_id: int, receiver: str) -> tuple[float |
 
 
 def escalations(store: Store, incident_id: int) -> int:
-    """How many escalations of this incident were recorded (any receiver, any status)."""
+    """How many escalations of this incident were recorded (any receiver, any status),
+    those the CLI recorded for the daemon to route included: two raised by hand before
+    the daemon routes the first must not get the same dedup key."""
     rows = store.query(
-        "SELECT COUNT(DISTINCT dedup_key) AS n FROM outbox WHERE incident_id = ? AND event = 'escalate'",
-        [incident_id],
+        """SELECT COUNT(*) AS n FROM (
+             SELECT dedup_key FROM outbox WHERE incident_id = ? AND event = 'escalate'
+             UNION SELECT dedup_key FROM announcements WHERE incident_id = ? AND event = 'escalate')""",
+        [incident_id, incident_id],
     )
     return int(rows[0]["n"] or 0)
 
@@ -199,9 +203,12 @@ def flapping_rules(store: Store, since: float) -> list[dict[str, Any]]:
 
 
 def announced(store: Store, incident_id: int, dedup_key: str) -> bool:
-    """Whether a notification with this key was recorded for any receiver."""
+    """Whether a notification with this key was recorded for any receiver, or is
+    recorded for the daemon to route (a reopen made from the CLI a moment ago)."""
     rows = store.query(
-        "SELECT 1 FROM outbox WHERE incident_id = ? AND dedup_key = ? AND status != ? LIMIT 1",
-        [incident_id, dedup_key, CANCELLED],
+        "SELECT 1 FROM outbox WHERE incident_id = ? AND dedup_key = ? AND status != ?"
+        " UNION ALL SELECT 1 FROM announcements WHERE incident_id = ? AND dedup_key = ?"
+        " AND done_at IS NULL LIMIT 1",
+        [incident_id, dedup_key, CANCELLED, incident_id, dedup_key],
     )
     return bool(rows)

@@ -14,6 +14,7 @@ from typing import Any
 from triaged.alerts.silence import Mute, Silence, parse_matchers
 from triaged.rules.alerting import Alert
 from triaged.store.db import Store
+from triaged.store.incidents import add_timeline
 
 # Episodes that ended longer ago than this are pruned; the incident timeline keeps
 # the part that mattered.
@@ -62,6 +63,30 @@ def expire(store: Store, silence_id: int, now: float, actor: str) -> Silence | N
         [now, now, actor, silence_id, now],
     )
     return get(store, silence_id)
+
+
+def note_early_end(store: Store, silence: Silence, actor: str, reason: str, now: float) -> list[int]:
+    """Write on the timeline of each incident whose alerts the silence is muting that
+    it was ended early, by whom and why (the silence row keeps who, not why).
+    Returns the incidents noted."""
+    rows = store.query(
+        "SELECT DISTINCT incident_id FROM muted_alerts WHERE kind = 'silence' AND ref = ?"
+        " AND ended_at IS NULL AND incident_id IS NOT NULL ORDER BY incident_id",
+        [str(silence.id)],
+    )
+    noted = [int(r["incident_id"]) for r in rows]
+    for incident_id in noted:
+        add_timeline(
+            store,
+            incident_id,
+            now,
+            "silence_expired",
+            f"silence #{silence.id} ({silence.matcher_text}) ended early by {actor}"
+            + (f": {reason}" if reason else ""),
+            actor=actor,
+            data={"silence_id": silence.id, "reason": reason},
+        )
+    return noted
 
 
 def current(store: Store, now: float) -> list[Silence]:
