@@ -131,3 +131,26 @@ def test_an_id_pasted_with_its_hash_is_taken(tmp_path: Path) -> None:
         assert "9223372036854775807" not in refused.output
     silence = invoke("silence", "expire", "x", "--db", db)
     assert "'x' is not a silence id: use the number, e.g. 1" in silence.output
+
+
+def test_commands_that_read_more_of_a_broken_config_warn_and_go_on(tmp_path: Path) -> None:
+    """ack, silence add/list, report and postmortem with a config someone is mid-edit
+    on: one warning naming the first problem and what is left out, then the work."""
+    make_store(tmp_path / "triaged.db")
+    config = tmp_path / "triaged.yaml"
+    config.write_text("storage:\n  db: triaged.db\n" + TYPO_ELSEWHERE)
+    runner = CliRunner()  # click >= 8.2: stderr apart from output
+    c = ("-c", str(config))
+    for args in (
+        ("incidents", "ack", "1", "-m", "on it"),
+        ("silence", "add", "service=api", "--for", "1h", "--reason", "deploy"),
+        ("silence", "list"),
+        ("report", "--since", "1d"),
+        ("postmortem", "list"),
+    ):
+        result = runner.invoke(cli, [*args, *c])
+        assert result.exit_code == 0, (args, result.output)
+    warned = runner.invoke(cli, ["silence", "list", *c])
+    assert "warning:" in warned.stderr and "interval: 1 is not a valid duration" in warned.stderr
+    assert "going on without the config" in warned.stderr
+    assert rows.get_incident(open_store(tmp_path / "triaged.db"), 1).status == "acknowledged"  # type: ignore[union-attr]

@@ -132,6 +132,27 @@ def missing_db(config_path: str, db: StorageDb) -> str:
     return f"{text}; the daemon under systemd uses {under_systemd}: try --db {under_systemd}"
 
 
+def config_or_defaults(config_path: str | None, without: str) -> Any:
+    """The parsed config, or None (the caller's defaults) when there is none or it is
+    broken. A broken config gets one warning naming ``without``, what the command does
+    without it, and the command goes on: someone mid-edit on the config must not lock
+    the on-call out of silencing a page or writing a postmortem."""
+    if not config_path:
+        return None
+    from triaged.config import load_config
+    from triaged.errors import ConfigError
+
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        first = str(exc).splitlines()[0]
+        click.echo(
+            f"warning: {first}; going on without the config ({without}); `triaged check` lists every problem",
+            err=True,
+        )
+        return None
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 

@@ -13,6 +13,7 @@ from triaged.cli.common import (
     MAX_ID,
     actor_default,
     config_option,
+    config_or_defaults,
     db_option,
     json_option,
     open_db,
@@ -26,15 +27,8 @@ def lifecycle_config(config_path: str | None) -> Any:
     """The lifecycle settings of --config, or the defaults without one."""
     from triaged.lifecycle_config import LifecycleConfig
 
-    if not config_path:
-        return LifecycleConfig()
-    from triaged.config import load_config
-    from triaged.errors import ConfigError
-
-    try:
-        return load_config(config_path).lifecycle
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    cfg = config_or_defaults(config_path, "default postmortem and action item settings")
+    return LifecycleConfig() if cfg is None else cfg.lifecycle
 
 
 def policy_from(config_path: str | None) -> Any:

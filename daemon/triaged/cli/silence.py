@@ -11,6 +11,7 @@ from triaged.cli.common import (
     ID,
     actor_default,
     config_option,
+    config_or_defaults,
     db_option,
     json_option,
     open_db,
@@ -347,16 +348,8 @@ def _silence_dict(s: Any, now: float, counts: dict[str, int], soon: float = DEFA
 
 
 def _config(config_path: str | None) -> Any:
-    """The parsed --config (or $TRIAGED_CONFIG); None without one."""
-    if not config_path:
-        return None
-    from triaged.config import load_config
-    from triaged.errors import ConfigError
-
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    """The parsed --config (or $TRIAGED_CONFIG); None without one, or when it is broken."""
+    return config_or_defaults(config_path, "default silence limits, no maintenance windows or rule names")
 
 
 def _end(starts: float, duration: str | None, until: str | None, now: float) -> float:
