@@ -261,11 +261,15 @@ def ackers(store: Any, incidents: Sequence[Any]) -> dict[int, str]:
     """Who acknowledged each unassigned, acknowledged incident."""
     from triaged.store import incidents as rows
 
+    wanted = [inc for inc in incidents if not inc.assignee and inc.acknowledged_at is not None]
+    # SQLite binds at most 32766 variables; listings are far below that (--limit aside).
+    events: dict[int, list[dict[str, Any]]] = {}
+    for start in range(0, len(wanted), 500):
+        part = [inc.id for inc in wanted[start : start + 500]]
+        events.update(rows.timeline_of_kinds(store, part, _ACK_KINDS))
     found: dict[int, str] = {}
-    for inc in incidents:
-        if inc.assignee or inc.acknowledged_at is None:
-            continue
-        entry = ack_entry(inc, rows.timeline(store, inc.id))
+    for inc in wanted:
+        entry = ack_entry(inc, events.get(inc.id, []))
         if entry is not None and entry["actor"]:
             found[inc.id] = entry["actor"]
     return found

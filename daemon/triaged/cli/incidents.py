@@ -112,13 +112,9 @@ def list_cmd(
 
 
 def _count(store: Any, status: str | None) -> int:
-    """How many incidents --status selects (the store module has no count of its own)."""
     from triaged.store import incidents as rows
 
-    if status == "open":
-        return len(rows.open_incidents(store))
-    incidents_table = store.db.table("incidents")
-    return int(incidents_table.count_where("status = ?", [status]) if status else incidents_table.count)
+    return rows.count_incidents(store, status=status)
 
 
 @incidents.command("show")

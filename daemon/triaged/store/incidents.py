@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -162,6 +163,37 @@ def add_timeline(
         "INSERT INTO timeline (incident_id, at, kind, actor, message, data) VALUES (?, ?, ?, ?, ?, ?)",
         [incident_id, at, kind, actor, message, json.dumps(data or {}, sort_keys=True)],
     )
+
+
+def count_incidents(store: Store, *, status: str | None = None) -> int:
+    """How many incidents ``status`` selects ("open": every open status; None: all)."""
+    if status == "open":
+        where, params = f"status IN ({_OPEN_SQL})", []
+    elif status:
+        where, params = "status = ?", [status]
+    else:
+        where, params = "1", []
+    rows = store.query(f"SELECT count(*) AS n FROM incidents WHERE {where}", params)
+    return int(rows[0]["n"])
+
+
+def timeline_of_kinds(
+    store: Store, incident_ids: Sequence[int], kinds: tuple[str, ...]
+) -> dict[int, list[dict[str, Any]]]:
+    """The ``kinds`` entries of several incidents in one query, each incident's in
+    time order (for listings, which would otherwise read a timeline a row)."""
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in incident_ids}
+    if not incident_ids or not kinds:
+        return out
+    ids, marks = ", ".join("?" for _ in incident_ids), ", ".join("?" for _ in kinds)
+    rows = store.query(
+        f"SELECT * FROM timeline WHERE incident_id IN ({ids}) AND kind IN ({marks}) ORDER BY at, id",
+        [*incident_ids, *kinds],
+    )
+    for r in rows:
+        r["data"] = json.loads(r["data"])
+        out[r["incident_id"]].append(r)
+    return out
 
 
 def timeline(store: Store, incident_id: int) -> list[dict[str, Any]]:
