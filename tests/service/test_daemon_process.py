@@ -206,3 +206,17 @@ def test_http_listen_in_use_names_the_setting(setup: Setup, start_daemon: Any) -
         d = start_daemon(setup.config)
         assert d.proc.wait(30) == 1
     assert f"http.listen 127.0.0.1:{port} is already in use (another triaged?)" in d.log_path.read_text()
+
+
+def test_a_burst_of_signals_neither_deadlocks_nor_deafens_the_daemon(setup: Setup, start_daemon: Any) -> None:
+    """200 SIGHUPs back to back (a config tool in a loop): the daemon still reloads a
+    changed rule file afterwards and stops on SIGTERM with exit 0. Signal handlers that
+    took a lock the main thread held deadlocked it in two runs of three."""
+    d = start_daemon(setup.config)
+    d.wait_event("daemon_started")
+    for _ in range(200):
+        d.signal(signal.SIGHUP)
+    setup.rules.write_text(RULES + SECOND_RULE)
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: any(e.get("rules") == 2 for e in d.named("rules_loaded")), what="the 2-rule reload")
+    assert d.stop(timeout=15) == 0

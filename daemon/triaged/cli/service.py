@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
+import socket
 import sys
-import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -86,18 +87,25 @@ _HELD: list[Any] = []  # the instance lock, alive as long as the process
 
 def _serve(host: Any, pid_file: Path, flush_s: float) -> None:
     """The main thread: turn signals into reloads and one stop. Signal handlers only
-    set flags; the work happens here, outside the handler."""
-    wake = threading.Event()
+    set flags; the work happens here, outside the handler.
+
+    The handlers take no lock. Python runs them in the main thread between bytecodes,
+    also while that thread is inside a lock of its own (a ``threading.Event`` it waits
+    on, say): a handler taking the same lock deadlocked the daemon under a burst of
+    SIGHUPs, deaf to SIGTERM. The loop is woken through the interpreter's wakeup fd,
+    which the C-level handler writes without any lock."""
     wanted = {"stop": False, "reload": False}
 
     def on_stop(_signum: int, _frame: FrameType | None) -> None:
         wanted["stop"] = True
-        wake.set()
 
     def on_reload(_signum: int, _frame: FrameType | None) -> None:
         wanted["reload"] = True
-        wake.set()
 
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_reload)
@@ -105,14 +113,26 @@ def _serve(host: Any, pid_file: Path, flush_s: float) -> None:
     try:
         host.start()
         while not wanted["stop"]:
-            wake.wait(1.0)
-            wake.clear()
+            _wait_for_signal(wake_r, 1.0)
             if wanted["reload"] and not wanted["stop"]:
-                wanted["reload"] = False
+                wanted["reload"] = False  # a burst of SIGHUPs is one reload
                 host.reload()
     finally:
         host.stop(flush_s=flush_s)
         _remove_pid(pid_file)
+        signal.set_wakeup_fd(-1)
+        wake_r.close()
+        wake_w.close()
+
+
+def _wait_for_signal(wake: socket.socket, timeout: float) -> None:
+    """Sleep until a signal arrives or ``timeout`` passes; drain the wakeup bytes."""
+    select.select([wake], [], [], timeout)
+    try:
+        while wake.recv(4096):
+            pass
+    except (BlockingIOError, InterruptedError):
+        pass
 
 
 def _write_pid(path: Path) -> None:
