@@ -128,10 +128,12 @@ class Runner:
         try:
             self.daemon.cycle(schedule_time(self.daemon.clock.now(), self.daemon.tick_interval()))
         # A boundary: a cycle that fails (a full disk, a read-only store) is tried again
-        # at the next tick, and recovers by itself when the cause goes; the loop is not
-        # progressing meanwhile, which the watchdog and /healthz see.
+        # at the next tick, and recovers by itself when the cause goes. /healthz and the
+        # heartbeat see that it is not detecting; the systemd watchdog sees the loop turn
+        # and leaves it be (a restart would not free the disk).
         except Exception as exc:
             failures.failed(describe(exc), self.daemon.clock.now())
+            self.progress.cycle_failed()
             return
         failures.worked()
         self.progress.cycle_done()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,17 @@ def test_sd_notify_outside_systemd_or_with_a_dead_socket_is_harmless(tmp_path: P
     assert not SdNotifier(str(tmp_path / "gone")).ready()
 
 
+def test_a_manager_that_stops_reading_never_blocks_a_notification(notify_socket: Any) -> None:
+    """The socket's queue holds ten datagrams; the eleventh send used to block the
+    watchdog thread for good. Now it fails at once, logged, and the caller goes on."""
+    sock: NotifySocket = notify_socket(True)  # never read while we send
+    notifier = SdNotifier(sock.address)
+    started = time.monotonic()
+    sent = [notifier.watchdog() for _ in range(50)]
+    assert time.monotonic() - started < 1.0
+    assert sent[0] and not sent[-1]
+
+
 def test_watchdog_interval_comes_from_systemd_and_only_for_our_pid() -> None:
     assert watchdog_interval({"WATCHDOG_USEC": "30000000"}) == 30.0
     assert watchdog_interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())}) == 30.0
@@ -81,6 +93,26 @@ def test_a_stuck_loop_stops_the_watchdog_pings(notify_socket: Any) -> None:
     progress.cycle_started()
     progress.cycle_done()
     assert dog.tick()
+
+
+def test_failing_cycles_keep_the_watchdog_fed_but_not_healthz(notify_socket: Any) -> None:
+    """A full disk fails every cycle, and the loop goes on and recovers by itself: a
+    watchdog restart every WatchdogSec would only lose the in-memory state. /healthz
+    (progress.healthy) still says the daemon is not detecting."""
+    sock: NotifySocket = notify_socket(True)
+    clock = Mono()
+    progress = LoopProgress(1.0, clock=clock)
+    dog = Watchdog(SdNotifier(sock.address), progress, 10.0, stale_after_s=10.0)
+    progress.cycle_started()
+    progress.cycle_done()
+    for _ in range(30):  # 30 s of cycles failing with "database or disk is full"
+        clock.t += 1.0
+        progress.cycle_started()
+        progress.cycle_failed()
+        assert dog.tick(), "the loop turns: no restart"
+    assert not progress.healthy(10.0) and progress.age() == pytest.approx(30.0)
+    clock.t += 11.0  # and when the loop itself stops turning, the pings stop
+    assert not dog.tick()
 
 
 def test_loop_lag_is_how_late_a_cycle_started() -> None:

@@ -44,7 +44,12 @@ class SdNotifier:
         with self._lock:
             try:
                 if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    # Non-blocking: a manager that stops reading fills the socket's queue
+                    # (ten datagrams by default), and a blocking send would then hang the
+                    # watchdog thread, or the main thread at READY/STOPPING, for good.
+                    self._sock = socket.socket(
+                        socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+                    )
                 self._sock.sendto(text.encode(), target)
             except OSError as exc:
                 if not self._failed:  # log once, not once per watchdog ping

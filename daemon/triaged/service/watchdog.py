@@ -1,9 +1,15 @@
 """The systemd watchdog, fed by the scheduler loop's progress, not by a timer.
 
 A thread that pinged on its own clock would keep a daemon with a stuck cycle alive
-forever. Instead the cycle records each completion in :class:`LoopProgress`, and the
-watchdog thread pings only while the last completion is recent. A stuck loop stops
-the pings and systemd restarts the service (``WatchdogSec=`` + ``Restart=on-failure``).
+forever. Instead the cycle records each turn in :class:`LoopProgress`, and the
+watchdog thread pings only while the last turn is recent. A stuck loop stops the
+pings and systemd restarts the service (``WatchdogSec=`` + ``Restart=on-failure``).
+
+A cycle that *fails* (a full disk, a read-only store) still turns: the loop is alive
+and recovers by itself when the cause goes, which a restart would not speed up, only
+lose the in-memory series and alert state every ``WatchdogSec``. So the watchdog
+counts failed turns; ``/healthz`` and the OCI heartbeat count successful ones only, and
+say the daemon is not detecting.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class LoopProgress:
         self.started_at = clock()
         self.last_start: float | None = None
         self.last_done: float | None = None
+        self.last_turn: float | None = None  # a cycle that ended, done or failed
         self.last_duration_s = 0.0
         self.lag_s = 0.0
         self.cycles = 0
@@ -45,18 +52,31 @@ class LoopProgress:
     def cycle_done(self) -> None:
         now = self._clock()
         with self._lock:
-            self.last_done = now
+            self.last_done = self.last_turn = now
             if self.last_start is not None:
                 self.last_duration_s = now - self.last_start
             self.cycles += 1
+
+    def cycle_failed(self) -> None:
+        """The cycle raised and the loop goes on: alive, but not detecting."""
+        with self._lock:
+            self.last_turn = self._clock()
 
     def age(self) -> float:
         """Seconds since the last completed cycle (since start if none completed yet)."""
         with self._lock:
             return self._clock() - (self.last_done if self.last_done is not None else self.started_at)
 
+    def turn_age(self) -> float:
+        """Seconds since the last cycle ended, completed or failed."""
+        with self._lock:
+            return self._clock() - (self.last_turn if self.last_turn is not None else self.started_at)
+
     def healthy(self, stale_after_s: float) -> bool:
         return self.age() <= stale_after_s
+
+    def turning(self, stale_after_s: float) -> bool:
+        return self.turn_age() <= stale_after_s
 
 
 class Watchdog:
@@ -79,13 +99,13 @@ class Watchdog:
         self._thread.start()
 
     def tick(self) -> bool:
-        """One decision: ping if the loop made progress recently. Returns whether it pinged."""
-        if self.progress.healthy(self.stale_after_s):
+        """One decision: ping if the loop turned recently. Returns whether it pinged."""
+        if self.progress.turning(self.stale_after_s):
             self.notifier.watchdog()
             self.pings += 1
             return True
         if self.withheld == 0:
-            log.error("watchdog_withheld", loop_age_s=round(self.progress.age(), 1))
+            log.error("watchdog_withheld", loop_age_s=round(self.progress.turn_age(), 1))
         self.withheld += 1
         return False
 
