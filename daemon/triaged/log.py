@@ -72,3 +72,38 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    _bridge_stdlib(logging.DEBUG if level.lower() == "debug" else logging.WARNING)
+
+
+class _StdlibBridge(logging.Handler):
+    """Libraries that log through ``logging`` (APScheduler, urllib3) come out as our
+    own JSON or console lines instead of Python's bare last-resort text, and each
+    message template at most once a minute: APScheduler says "skipped: maximum number
+    of running instances reached" every second while a cycle overruns."""
+
+    EVERY_S = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        key = (record.name, str(record.msg))
+        last, held = self._last.get(key, (float("-inf"), 0))
+        if record.created - last < self.EVERY_S:
+            self._last[key] = (last, held + 1)
+            return
+        self._last[key] = (record.created, 0)
+        if len(self._last) > 1000:  # templates are few; bound it anyway
+            self._last.clear()
+        fields: dict[str, Any] = {"logger": record.name, "message": record.getMessage()}
+        if held:
+            fields["repeated"] = held  # since this line was last written
+        structlog.get_logger("triaged.lib").log(record.levelno, "library_log", **fields)
+
+
+def _bridge_stdlib(level: int) -> None:
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not isinstance(h, _StdlibBridge)]
+    root.addHandler(_StdlibBridge())
+    root.setLevel(level)
