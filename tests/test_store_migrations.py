@@ -11,8 +11,9 @@ import pytest
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from triaged.store import db as db_module
 from triaged.store import migrations
-from triaged.store.db import open_store
+from triaged.store.db import StoreError, open_store
 
 OPENER = """
 import sys, time
@@ -104,3 +105,19 @@ def test_an_older_store_gains_lifetimes_and_keeps_its_incidents(tmp_path: Path) 
         ]
     finally:
         store.close()
+
+
+def test_a_store_that_cannot_be_opened_on_a_nearly_full_disk_says_how_much_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite reports a full disk as "disk I/O error" when it cannot write its WAL
+    index: the error names the free space, so nobody hunts for a broken disk."""
+    monkeypatch.setattr(db_module, "LOW_SPACE_BYTES", 2**62)  # every disk is "nearly full"
+    (tmp_path / "triaged.db").mkdir()  # SQLite cannot open it: an sqlite3 error
+    with pytest.raises(StoreError) as info:
+        open_store(tmp_path / "triaged.db")
+    assert "bytes free)" in str(info.value)
+    monkeypatch.setattr(db_module, "LOW_SPACE_BYTES", 0)
+    with pytest.raises(StoreError) as info:
+        open_store(tmp_path / "triaged.db")
+    assert "free" not in str(info.value), "no hint when space is not the problem"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 import time
@@ -94,5 +95,21 @@ def open_store(path: str | Path, *, create: bool = True) -> Store:
         db = Database(conn)
         migrations.apply(db)
     except sqlite3.Error as exc:
-        raise StoreError(f"{text}: {exc}") from exc
+        raise StoreError(f"{text}: {exc}{_space_hint(text)}") from exc
     return Store(db, text)
+
+
+# Below this, an SQLite I/O error is most likely the disk being full: SQLite reports
+# a full disk as "disk I/O error" when it cannot even write its journal or WAL index.
+LOW_SPACE_BYTES = 16 * 1024 * 1024
+
+
+def _space_hint(path: str) -> str:
+    """``; the file system has 0 bytes free`` when that is the likely cause."""
+    if path == ":memory:":
+        return ""
+    try:
+        free = shutil.disk_usage(Path(path).resolve().parent).free
+    except OSError:
+        return ""
+    return f" (the file system holding it has {free:,} bytes free)" if free < LOW_SPACE_BYTES else ""
