@@ -252,6 +252,11 @@ class Prometheus:
     def new_rule_path(self, rep: int) -> None:
         """Reload with the same rules at a new path, which gives every rule group a new
         evaluation offset, and wait until the new groups have been evaluated once."""
+        # Before the old groups go: a reload drops their alerts without a resolved
+        # notification, and Alertmanager then holds them as active for 4 minutes (the
+        # endsAt Prometheus gave them), so the next repetition's alert, with the same
+        # labels, joined an alert already notified and was never paged (run C's misses).
+        wait_for(lambda: not self._am_alerts(), 6 * SCRAPE_S, "alertmanager to hear every alert resolved")
         rules = self.tmp / f"prom-rules-{rep}" / "bharatmart.rules.yml"
         rules.parent.mkdir()
         rules.write_text(self.rules_text)
@@ -294,8 +299,19 @@ class Prometheus:
         return bool(doc["data"]["result"])
 
     def active(self, rule: str) -> bool:
+        """Whether the rule's alert is still active in Prometheus or in Alertmanager."""
         doc = requests.get(self.api("/api/v1/alerts"), timeout=2).json()
-        return any(a["labels"].get("alertname") == rule for a in doc["data"]["alerts"])
+        return any(a["labels"].get("alertname") == rule for a in doc["data"]["alerts"]) or bool(
+            self._am_alerts(rule)
+        )
+
+    def _am_alerts(self, rule: str | None = None) -> list[dict[str, Any]]:
+        params = {"active": "true", "silenced": "false", "inhibited": "false"}
+        if rule is not None:
+            params["filter"] = f'alertname="{rule}"'
+        url = f"http://127.0.0.1:{self.am_port}/api/v2/alerts"
+        alerts: list[dict[str, Any]] = requests.get(url, params=params, timeout=2).json()
+        return alerts
 
 
 class Triaged:
