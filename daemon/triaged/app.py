@@ -2,8 +2,9 @@
 
 One scheduler job, the *cycle*, runs every tick: it polls the sources that are due,
 then at once evaluates the rule groups that are due on that fresh data, syncs
-incidents and sends what they recorded. Rules therefore never wait on a second,
-unaligned clock, and a new incident's first page leaves in the same cycle.
+incidents, and wakes the dispatch thread to send what they recorded. Rules therefore
+never wait on a second, unaligned clock, a new incident's first page leaves at once,
+and a receiver that hangs never holds up detection.
 """
 
 from __future__ import annotations
@@ -163,6 +164,10 @@ class Daemon:
         self.last_cycle: CycleReport | None = None
         self.heartbeat: Callable[[float], str | None] | None = None
         self.on_cycle: Callable[[CycleReport], None] | None = None
+        # Set by the Runner: wakes its dispatch thread, so the cycle never waits on a
+        # send (a receiver that hangs would stall detection). Unset, the cycle sends
+        # what it recorded itself (tests that step a FakeClock, one-shot tools).
+        self.wake_dispatch: Callable[[float], None] | None = None
 
     # -- the cycle ---------------------------------------------------------------------
     def cycle(self, now: float) -> CycleReport:
@@ -177,8 +182,12 @@ class Daemon:
                 alert_state.save(self.store, self._alerts_by_rule())
                 if self.lifecycle is not None:  # while the tsdb still holds the evidence
                     self.lifecycle.after_sync(result.opened, result.resolved, now)
-            report.delivered = self.dispatcher.dispatch(now)
+            wake = self.wake_dispatch
+            if wake is None:
+                report.delivered = self.dispatcher.dispatch(now)
             self.last_cycle = report
+        if wake is not None:
+            wake(now)  # first pages go at once, off the loop
         if self.on_cycle is not None:
             self.on_cycle(report)
         return report
@@ -193,9 +202,10 @@ class Daemon:
         report.scraped.append(source.key)
         if collected.error:
             report.errors[source.key] = collected.error
-            if self._down.get(source.key) != collected.error:
+            failure = collected.error_key or collected.error  # stable while the failure lasts
+            if self._down.get(source.key) != failure:
                 log.warning("source_failed", source=source.key, error=collected.error)
-            self._down[source.key] = collected.error
+            self._down[source.key] = failure
         elif self._down.pop(source.key, None) is not None:
             log.info("source_recovered", source=source.key)
 
@@ -222,8 +232,11 @@ class Daemon:
         return [(r.spec.key, list(r.alerts.values())) for r in self.rules.alerting_rules()]
 
     # -- housekeeping ------------------------------------------------------------------
-    def dispatch(self) -> int:
-        return self.dispatcher.dispatch(self.clock.now())
+    def dispatch(self, not_before: float = 0.0) -> int:
+        """One dispatch round at the clock's time, or at ``not_before`` (the time of the
+        cycle that asked for it: snapped to the second, it may be a little ahead, and
+        what it recorded is due then)."""
+        return self.dispatcher.dispatch(max(self.clock.now(), not_before))
 
     def gc(self) -> None:
         # Under the cycle lock: trimming cuts values and their times in two steps, and a

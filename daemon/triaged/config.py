@@ -7,6 +7,7 @@ whatever its working directory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from triaged.confnode import (
     req_str,
     section,
     storage_db,
+    storage_warnings,
     str_list,
     str_map,
 )
@@ -31,7 +33,8 @@ from triaged.lifecycle_config import LifecycleConfig, parse_lifecycle
 from triaged.messages import Event
 from triaged.model import Severity
 from triaged.service_config import HeartbeatConfig, HttpConfig, parse_heartbeat, parse_http
-from triaged.yamlfile import Node, load_yaml_file
+from triaged.sources.base import instance_of
+from triaged.yamlfile import Node, format_duration, load_yaml_file
 
 T = TypeVar("T")
 
@@ -115,6 +118,8 @@ class Config:
     heartbeat: HeartbeatConfig | None = None
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)  # slos, postmortem, actions…
     alerting: AlertingConfig = field(default_factory=AlertingConfig)  # route tree, inhibit, silences…
+    # Located "file:line: warning: …" lines: worth a look, not worth refusing the config.
+    warnings: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -177,6 +182,8 @@ def parse_config(doc: Node, path: str) -> Config:
     base = Path(path).resolve().parent
     no_storage: tuple[str, float | None, int] = (str(base / DEFAULT_DB), None, 1_000_000)
     db_path, retention_s, max_series = p.attempt(lambda: _storage(doc, base, p), no_storage)
+    no_warnings: list[str] = []
+    warnings = p.attempt(lambda: storage_warnings(doc, base), no_warnings)
     default_interval, default_timeout = p.attempt(lambda: _scrape(doc, p), (15.0, 10.0))
     log_level, log_format = p.attempt(lambda: _log(doc, p), ("info", "auto"))
     notifier_nodes = p.nodes(doc, "notifiers")
@@ -197,23 +204,13 @@ def parse_config(doc: Node, path: str) -> Config:
         evaluation_interval_s=p.duration(doc, "evaluation_interval", default_interval, positive=True),
         retention_s=retention_s,
         max_series=max_series,
-        targets=tuple(
-            p.each(
-                p.nodes(doc, "targets"),
-                lambda n: _target(n, default_interval, default_timeout, p),
-            )
-        ),
-        probes=tuple(
-            p.each(
-                p.nodes(doc, "probes"),
-                lambda n: _probe(n, default_interval, default_timeout, p),
-            )
-        ),
+        targets=_distinct(doc, "targets", lambda n: _target(n, default_interval, default_timeout, p), p),
+        probes=_distinct(doc, "probes", lambda n: _probe(n, default_interval, default_timeout, p), p),
         notifiers=notifiers,
         routes=routes or tuple(RouteConfig(n.name) for n in notifiers),
         incidents=p.attempt(lambda: _incidents(section(doc, "incidents"), p), IncidentConfig()),
         outbox=p.attempt(lambda: _outbox(section(doc, "outbox"), p), OutboxConfig()),
-        external_labels=p.attempt(lambda: str_map(doc, "external_labels"), {}),
+        external_labels=p.labels(doc, "external_labels"),
         log_level=log_level,
         log_format=log_format,
         oci=doc["oci"] if isinstance(doc.get("oci"), Node) else None,
@@ -221,6 +218,7 @@ def parse_config(doc: Node, path: str) -> Config:
         heartbeat=p.attempt(lambda: parse_heartbeat(doc, names, p), None),
         lifecycle=parse_lifecycle(doc, str(base), p),
         alerting=parse_alerting(doc, names, p),
+        warnings=tuple(warnings),
     )
     if p.errors:
         raise InvalidConfigError(p.ordered(), partial=cfg)
@@ -244,15 +242,36 @@ def _scrape(doc: Node, p: Problems) -> tuple[float, float]:
     """The default interval and timeout of targets and probes."""
     scrape = section(doc, "scrape")
     p.only_keys(scrape, {"interval", "timeout"}, "scrape")
+    before = len(p.errors)
     interval = p.duration(scrape, "interval", 15.0, positive=True)
-    return interval, p.duration(scrape, "timeout", min(10.0, interval), positive=True)
+    timeout = p.duration(scrape, "timeout", min(10.0, interval), positive=True)
+    if len(p.errors) == before:  # as Prometheus's global section: compared only when both are valid
+        _within(scrape, interval, timeout, p)
+    return interval, timeout
+
+
+def _within(n: Node, interval: float, timeout: float, p: Problems) -> None:
+    if timeout > interval:
+        longer = f"timeout {format_duration(timeout)} is longer than the interval {format_duration(interval)}"
+        p.errors.append(n.error("timeout", longer))
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def _log(doc: Node, p: Problems) -> tuple[str, str]:
     output = section(doc, "log")
     p.only_keys(output, {"level", "format"}, "log")
-    level = p.attempt(lambda: get_str(output, "level", "info"), "info")
+    level = p.attempt(lambda: _log_level(output), "info")
     return level, p.attempt(lambda: _log_format(output), "auto")
+
+
+def _log_level(output: Node) -> str:
+    level = get_str(output, "level", "info")
+    normal = {"warn": "warning"}.get(level.lower(), level.lower())
+    if normal not in LOG_LEVELS:
+        raise output.error("level", f"log.level {level!r} is not a level: use {', '.join(LOG_LEVELS)}")
+    return normal
 
 
 def _log_format(output: Node) -> str:
@@ -267,14 +286,16 @@ def _target(n: Node, interval: float, timeout: float, p: Problems) -> TargetConf
     before = len(p.errors)
     every = p.duration(n, "interval", interval, positive=True)
     wait = p.duration(n, "timeout", min(timeout, every), positive=True)
-    if len(p.errors) == before and wait > every:  # compared only when both are valid
-        p.errors.append(n.error("timeout", f"timeout {wait}s is longer than the interval {every}s"))
+    if len(p.errors) == before:  # compared only when both are valid
+        _within(n, every, wait, p)
+    labels = p.labels(n, "labels")
     return TargetConfig(
-        job=p.attempt(lambda: req_str(n, "job"), ""),
+        # As in Prometheus, a `job` (or `instance`) target label wins over the default.
+        job=labels.get("job") or p.attempt(lambda: req_str(n, "job"), ""),
         url=p.attempt(lambda: _url(n), ""),
         interval_s=every,
         timeout_s=wait,
-        labels=p.attempt(lambda: str_map(n, "labels"), {}),
+        labels=labels,
         max_body_bytes=p.attempt(lambda: positive_int(n, "max_body_bytes", 10 * 1024 * 1024), 0),
         max_samples=p.attempt(lambda: positive_int(n, "max_samples", 100_000), 0),
     )
@@ -282,12 +303,20 @@ def _target(n: Node, interval: float, timeout: float, p: Problems) -> TargetConf
 
 def _probe(n: Node, interval: float, timeout: float, p: Problems) -> ProbeConfig:
     p.only_keys(n, {"job", "url", "interval", "timeout", "labels", "expect_status"}, "probe")
+    before = len(p.errors)
+    every = p.duration(n, "interval", interval, positive=True)
+    wait = p.duration(n, "timeout", min(timeout, 5.0, every), positive=True)
+    if len(p.errors) == before:
+        _within(n, every, wait, p)
+    labels = p.labels(n, "labels")
+    if "instance" in labels:
+        p.errors.append(n.error("labels", "labels: a probe's instance is its url; it cannot be set"))
     return ProbeConfig(
-        job=p.attempt(lambda: req_str(n, "job"), ""),
+        job=labels.get("job") or p.attempt(lambda: req_str(n, "job"), ""),
         url=p.attempt(lambda: _url(n), ""),
-        interval_s=p.duration(n, "interval", interval, positive=True),
-        timeout_s=p.duration(n, "timeout", min(timeout, 5.0), positive=True),
-        labels=p.attempt(lambda: str_map(n, "labels"), {}),
+        interval_s=every,
+        timeout_s=wait,
+        labels=labels,
         expect_status=p.attempt(lambda: _expect_status(n), (200, 299)),
     )
 
@@ -358,6 +387,29 @@ def _outbox(n: Node, p: Problems) -> OutboxConfig:
         lease_s=p.duration(n, "lease", 60.0, positive=True),
         max_retry_after_s=p.duration(n, "max_retry_after", 900.0),
     )
+
+
+Source = TypeVar("Source", TargetConfig, ProbeConfig)
+
+
+def _distinct(doc: Node, key: str, parse: Callable[[Node], Source], p: Problems) -> tuple[Source, ...]:
+    """Every target (or probe), each parsed on its own. Two with the same job, instance
+    and labels would write the same series, overwriting each other: refused, naming both."""
+    items = p.each(enumerate(p.nodes(doc, key)), lambda item: (item[0], item[1], parse(item[1])))
+    first: dict[tuple[str, str, frozenset[tuple[str, str]]], tuple[int, Node]] = {}
+    for i, n, item in items:
+        instance = item.url if isinstance(item, ProbeConfig) else _instance(item)
+        others = frozenset((k, v) for k, v in item.labels.items() if v and k not in ("job", "instance"))
+        j, seen = first.setdefault((item.job, instance, others), (i, n))
+        if seen is not n:
+            same = f"job {item.job!r}, instance {instance!r}" + (" and labels" if others else "")
+            message = f"{key}[{i}] has the same {same} as {key}[{j}] (line {seen.line}): both would write"
+            p.errors.append(n.error(None, f"{message} the same series; remove one or give one another label"))
+    return tuple(item for _, _, item in items)
+
+
+def _instance(target: TargetConfig) -> str:
+    return target.labels.get("instance") or instance_of(target.url)
 
 
 # -- typed getters ---------------------------------------------------------------------

@@ -32,9 +32,14 @@ def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
     return _ENV_RE.sub(lambda m: values.get(m.group(1)) or (m.group(2) or ""), text)
 
 
-def unset_env(text: str) -> list[str]:
-    """The ``${VAR}`` names in ``text`` that :func:`expand_env` finds unset (or empty)."""
-    return [m.group(1) for m in _ENV_RE.finditer(text) if not os.environ.get(m.group(1))]
+def unset_env(text: str, *, without_default: bool = False) -> list[str]:
+    """The ``${VAR}`` names in ``text`` that :func:`expand_env` finds unset (or empty);
+    with ``without_default``, only those that have no ``:-default`` (they become "")."""
+    return [
+        m.group(1)
+        for m in _ENV_RE.finditer(text)
+        if not os.environ.get(m.group(1)) and not (without_default and m.group(2) is not None)
+    ]
 
 
 DEFAULT_DB = "triaged.db"
@@ -59,6 +64,19 @@ def storage_db(doc: Node, base: Path) -> StorageDb:
     config and the store-only commands both read it here, so they cannot disagree."""
     written = get_str(section(doc, "storage"), "db", DEFAULT_DB)
     return StorageDb(str(base / expand_env(written)), written, base, tuple(unset_env(written)))
+
+
+def storage_warnings(doc: Node, base: Path) -> list[str]:
+    """A ``${VAR}`` with no default that is unset here: the path silently loses that
+    part (``${STATE_DIRECTRY}/triaged.db`` becomes ``/triaged.db``)."""
+    db = storage_db(doc, base)
+    missing = unset_env(db.written, without_default=True)
+    if not missing:
+        return []
+    names = ", ".join(f"${{{name}}}" for name in missing)
+    verb = "is" if len(missing) == 1 else "are"
+    message = f"warning: storage.db: {names} {verb} not set: the path becomes {db.path}"
+    return [str(section(doc, "storage").error("db", message))]
 
 
 def read_storage_db(path: str | Path) -> StorageDb:
@@ -115,6 +133,18 @@ class Problems:
         """The list of mappings under ``key`` (none if it is not one: that is reported)."""
         empty: list[Node] = []
         return self.attempt(lambda: node_list(doc, key), empty)
+
+    def labels(self, n: Node, key: str) -> dict[str, str]:
+        """:func:`str_map` of label names to values; every name Prometheus would
+        refuse is reported at its own line (and left in: the item is broken anyway)."""
+        empty: dict[str, str] = {}
+        labels = self.attempt(lambda: str_map(n, key), empty)
+        value = n.get(key)
+        for name in labels:
+            problem = label_name_problem(name)
+            if problem is not None and isinstance(value, Node):
+                self.errors.append(value.error(name, f"{key}: {problem}"))
+        return labels
 
     def only_keys(self, n: Node, allowed: set[str], where: str) -> None:
         """Every unknown key, not just the first."""
@@ -219,6 +249,20 @@ def str_list(n: Node, key: str) -> list[str]:
     if texts is None or any(t is None for t in texts):
         raise n.error(key, f"'{key}' must be a list of strings")
     return [t for t in texts if t is not None]
+
+
+_LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def label_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a label name, or None. As Prometheus's config checks
+    (``LabelName.IsValid``, legacy names); names starting with ``__`` are its internal
+    ones (``__name__``, ``__address__``...), which a target label must not set."""
+    if not _LABEL_NAME_RE.fullmatch(name):
+        return f"{name!r} is not a valid label name (letters, digits and _, not starting with a digit)"
+    if name.startswith("__"):
+        return f"{name!r}: label names starting with __ are reserved for internal use"
+    return None
 
 
 def str_map(n: Node, key: str) -> dict[str, str]:

@@ -1,6 +1,10 @@
-"""Exceptions that cross layers. Kept tiny on purpose."""
+"""Exceptions that cross layers, and how any exception reads in one log field."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 class ConfigError(Exception):
@@ -21,7 +25,83 @@ class ConfigError(Exception):
 
 def describe(exc: BaseException) -> str:
     """``Type: first line of the message``: an exception as one log field or one
-    row's last error, whatever its message spans."""
+    row's last error, whatever its message spans. A failed HTTP call (requests,
+    urllib3, the OCI SDK's copies of them) reads as its request and root cause,
+    ``POST http://127.0.0.1:9/hook: connection refused``, not urllib3's nesting."""
+    if type(exc).__module__.startswith(_HTTP_MODULES):
+        return _http_failure(exc)
     text = str(exc)
     first = text.splitlines()[0] if text else ""
     return f"{type(exc).__name__}: {first}".rstrip(": ")
+
+
+_HTTP_MODULES = ("requests", "urllib3", "oci._vendor", "oci.exceptions")
+
+
+def _http_failure(exc: BaseException) -> str:
+    chain = list(_chain(exc))
+    requests = [getattr(e, "request", None) for e in chain]
+    request: Any = next((r for r in requests if _is_request(r)), None)
+    where = f"{request.method} {_without_secrets(request.url)}: " if request is not None else ""
+    for cause in chain:
+        reason = _reason(cause)
+        if reason is not None:
+            return where + reason
+    root = chain[-1]
+    text = str(root).splitlines()[0] if str(root) else ""
+    return where + f"{type(root).__name__}: {text[:200]}".rstrip(": ")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps, outermost first: causes, contexts, urllib3's
+    ``reason`` and exceptions passed as arguments (requests and the OCI SDK do)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo and len(seen) < 20:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        inner = [getattr(e, "reason", None), *e.args, e.__cause__, e.__context__]
+        todo.extend(i for i in inner if isinstance(i, BaseException))
+
+
+def _is_request(request: object) -> bool:
+    """A ``requests.PreparedRequest``, told by its shape (errors.py imports no HTTP library)."""
+    return all(isinstance(getattr(request, name, None), str) for name in ("method", "url"))
+
+
+def _without_secrets(url: str) -> str:
+    """The URL without credentials or query string (where tokens usually travel)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _reason(e: BaseException) -> str | None:
+    """A short root cause, or None if ``e`` is only a wrapper."""
+    # Imported here: only a failed HTTP call gets this far, and it loaded them already.
+    import socket  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
+    from http.client import IncompleteRead, RemoteDisconnected  # noqa: PLC0415
+
+    if "Timeout" in type(e).__name__ or isinstance(e, TimeoutError):  # not by MRO: see NewConnectionError
+        return "timed out"
+    reasons: tuple[tuple[type[BaseException], str], ...] = (
+        (socket.gaierror, "name not resolved"),
+        (ConnectionRefusedError, "connection refused"),
+        (RemoteDisconnected, "connection closed without a response"),  # before its base class
+        (ConnectionResetError, "connection reset by peer"),
+        (IncompleteRead, "connection closed mid-body"),
+    )
+    for kind, reason in reasons:
+        if isinstance(e, kind):
+            return reason
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return f"TLS certificate not accepted: {e.verify_message}"
+    if isinstance(e, ssl.SSLError):
+        return f"TLS error: {e.reason or e}"
+    if isinstance(e, OSError) and e.errno is not None and e.strerror:
+        return e.strerror[:1].lower() + e.strerror[1:]  # "No route to host" → "no route to host"
+    return None

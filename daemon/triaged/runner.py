@@ -1,6 +1,7 @@
 """Runs a :class:`~triaged.app.Daemon` under APScheduler: the cycle on whole-second
-ticks, the outbox retry job, tsdb gc, the daily reminders and the OCI heartbeat; and
-stops it gracefully, flushing the outbox within a bound."""
+ticks, tsdb gc, the daily reminders and the OCI heartbeat; beside it, the dispatch
+thread sends the outbox (woken by each cycle, and every ``outbox.interval`` for
+retries); and stops it gracefully, flushing the outbox within a bound."""
 
 from __future__ import annotations
 
@@ -91,6 +92,10 @@ class Runner:
         self.progress = LoopProgress(daemon.tick_interval())
         self.failures: dict[str, FailureLog] = {}
         self._guard_stop = threading.Event()
+        self._dispatch_wake = threading.Event()
+        self._dispatch_stop = threading.Event()
+        self._dispatch_at = 0.0  # the latest cycle's time: what it recorded is due then
+        self._dispatch_thread: threading.Thread | None = None
 
     def start(self) -> None:
         d = self.daemon
@@ -99,9 +104,8 @@ class Runner:
         now = time.time()
         first = datetime.fromtimestamp(math.ceil(now) if tick.is_integer() else now, UTC)
         self.scheduler.add_job(self._cycle, "interval", seconds=tick, id="cycle", next_run_time=first)
-        dispatch, gc = self._guarded("dispatch", d.dispatch), self._guarded("gc", d.gc)
-        self.scheduler.add_job(dispatch, "interval", seconds=d.cfg.outbox.interval_s, id="dispatch")
-        self.scheduler.add_job(gc, "interval", seconds=60, id="gc")
+        self._start_dispatching()
+        self.scheduler.add_job(self._guarded("gc", d.gc), "interval", seconds=60, id="gc")
         if d.lifecycle is not None:  # daily: postmortems and action items due or late
             hour, minute = d.cfg.lifecycle.actions.remind_at
             remind = d.lifecycle.remind
@@ -157,6 +161,38 @@ class Runner:
                 at = job.trigger.get_next_fire_time(None, now)
             job.modify(next_run_time=at)
 
+    # -- the dispatch thread ---------------------------------------------------------
+    def _start_dispatching(self) -> None:
+        """Sends happen on their own thread, so the cycle never waits for a receiver
+        (one that hangs would stall scrapes and rules for its timeout, per attempt).
+        The cycle wakes it as it ends: a new incident's first page still goes at once."""
+        self.daemon.wake_dispatch = self._wake_dispatch
+        self._dispatch_thread = threading.Thread(target=self._dispatch_loop, name="dispatch", daemon=True)
+        self._dispatch_thread.start()
+
+    def _wake_dispatch(self, now: float) -> None:
+        self._dispatch_at = max(self._dispatch_at, now)
+        self._dispatch_wake.set()
+
+    def _dispatch_loop(self) -> None:
+        d = self.daemon
+        run = self._guarded("dispatch", lambda: d.dispatch(self._dispatch_at))
+        while not self._dispatch_stop.is_set():
+            self._dispatch_wake.wait(d.cfg.outbox.interval_s)  # monotonic: immune to clock steps
+            self._dispatch_wake.clear()  # a wake during the round brings another round
+            if not self._dispatch_stop.is_set():
+                run()  # one round at a time: the dispatcher's own lock
+
+    def _stop_dispatching(self, wait_s: float) -> None:
+        """Let the round in flight end (every send has a deadline), at most ``wait_s``."""
+        self.daemon.wake_dispatch = None  # a cycle run by hand from now on sends itself
+        self._dispatch_stop.set()
+        self._dispatch_wake.set()
+        if self._dispatch_thread is not None:
+            self._dispatch_thread.join(max(0.0, wait_s))
+            if self._dispatch_thread.is_alive():
+                log.warning("dispatch_still_sending", waited_s=round(wait_s, 1))
+
     def _guarded(self, name: str, job: Callable[[], object]) -> Callable[[], None]:
         failures = self.failures.setdefault(name, FailureLog(name))
 
@@ -176,6 +212,7 @@ class Runner:
         self._guard_stop.set()
         self.scheduler.shutdown(wait=True)
         deadline = time.monotonic() + flush_s
+        self._stop_dispatching(flush_s + 1.0)  # its last round is part of the flush
         # Rows waiting out a backoff become due within the bound, so keep trying until
         # nothing is pending or time is up; what is left is sent after the restart.
         while time.monotonic() < deadline and self.daemon.pending_notifications() > 0:

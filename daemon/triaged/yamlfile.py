@@ -114,7 +114,10 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 
 def load_yaml_text(text: str, file: str) -> Any:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # checks every character before any parsing
+    except yaml.reader.ReaderError as exc:
+        raise _unprintable(exc, text, file) from exc
     loader.file = file
     try:
         return loader.get_single_data()
@@ -132,10 +135,34 @@ def load_yaml_text(text: str, file: str) -> Any:
 def load_yaml_file(path: str | Path) -> Any:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read file: {exc.strerror}", file=str(p)) from exc
+        raise ConfigError(f"cannot read file: {exc.strerror or exc}", file=str(p)) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(exc, data, str(p)) from exc
     return load_yaml_text(text, str(p))
+
+
+def _not_utf8(exc: UnicodeDecodeError, data: bytes, file: str) -> ConfigError:
+    """A file saved in another encoding (a cp1252 quote, a Latin-1 é): where, and what."""
+    line = data.count(b"\n", 0, exc.start) + 1
+    byte = data[exc.start]
+    return ConfigError(
+        f"not UTF-8 (byte 0x{byte:02x} at offset {exc.start}): save the file as UTF-8", file=file, line=line
+    )
+
+
+def _unprintable(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigError:
+    """A control character YAML refuses (NUL, ESC...), located like any other mistake."""
+    pos = exc.position if isinstance(exc.position, int) else 0
+    offset = len(text[:pos].encode("utf-8"))
+    return ConfigError(
+        f"invalid YAML: control character 0x{exc.character:02x} at offset {offset} is not allowed",
+        file=file,
+        line=text.count("\n", 0, pos) + 1,
+    )
 
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")

@@ -38,8 +38,17 @@ def test_a_receiver_down_for_ten_minutes_gets_every_page_once_in_order(
     h.run(120, step=5)
     assert sorted(keys(receiver)) == sorted(queued), "every page delivered"
     assert len(set(keys(receiver))) == len(keys(receiver)), "none twice"
-    assert keys(receiver) == queued, "in the order they were recorded"
+    # Each incident's rows in the order they were recorded; incidents do not wait on
+    # each other (each head row has its own retry schedule).
+    assert _per_incident(keys(receiver)) == _per_incident(queued), "each incident's in order"
     assert outbox.counts(h.store) == {"sent": 5}
+
+
+def _per_incident(dedup_keys: list[str]) -> dict[str, list[str]]:
+    by: dict[str, list[str]] = {}
+    for key in dedup_keys:  # triaged-<incident>-<event>
+        by.setdefault(key.split("-")[1], []).append(key)
+    return by
 
 
 def _rows_in_order(h: object) -> list[outbox.OutboxRow]:

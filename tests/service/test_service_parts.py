@@ -167,6 +167,11 @@ def test_token_from_file_or_env_and_constant_time_check(tmp_path: Path) -> None:
         load_token("", "TOK", {"TOK": "short"})
     with pytest.raises(TokenError, match="set token_file or token_env"):
         load_token("", "", {})
+    latin1 = tmp_path / "latin1-token"
+    latin1.write_bytes(b"caf\xe9-" + b"x" * 30)
+    with pytest.raises(TokenError, match=r"not UTF-8 \(at offset 3\)") as info:
+        load_token(str(latin1), "", {})
+    assert "caf" not in str(info.value), "the token's bytes never reach the message"
 
 
 def test_a_registered_secret_never_reaches_the_log() -> None:

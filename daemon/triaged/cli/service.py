@@ -55,6 +55,8 @@ def run(config_path: str, flush_timeout: float) -> None:
         if problems:
             structlog.get_logger("triaged.cli").error("startup_refused", errors=problems)
             raise click.ClickException("required settings missing:\n  " + "\n  ".join(problems))
+        for warning in cfg.warnings:
+            structlog.get_logger("triaged.cli").warning("config_warning", warning=warning)
         _hold_the_store(cfg.db_path)
         runner = Runner(build(cfg))
         host = ServiceHost(runner, config_path)
@@ -197,6 +199,8 @@ def check(config_path: str, connect: bool, timeout: float) -> None:
     problems = [str(e) for e in found] + problems
     if problems:
         _fail(problems)
+    for warning in cfg.warnings:  # worth a look, not wrong: the exit code stays 0
+        click.echo(warning, err=True)  # file:line: warning: …
     if connect:
         failed = _connect(cfg, timeout)  # one line per check, FAIL ones included
         if failed:

@@ -21,6 +21,7 @@ from typing import Any
 from triaged.cloud import breakers, sdk
 from triaged.cloud.auth import AuthError, Credentials, load_credentials, one_line
 from triaged.cloud.config import Endpoints, OciConfig
+from triaged.errors import describe
 
 BREAKER_PREFIX = "triaged"
 BREAKER_THRESHOLD = 10
@@ -211,11 +212,14 @@ def classify(exc: BaseException) -> Failure:
         detail = f"circuit breaker {getattr(breaker, 'name', '?')} open after repeated failures"
         return Failure("circuit_open", True, retry_after=max(1.0, remaining), detail=detail)
     if isinstance(exc, rex.Timeout | rex.ConnectTimeout | rex.ReadTimeout):
-        return Failure("timeout", True, detail=f"timed out: {one_line(str(exc), 200)}")
+        return Failure("timeout", True, detail=describe(exc))
     if isinstance(exc, rex.RequestException):
-        # The SDK wraps read timeouts in oci.exceptions.RequestException too.
-        kind = "timeout" if "timed out" in str(exc).lower() else "connection"
-        return Failure(kind, True, detail=f"{kind}: {one_line(str(exc), 200)}")
+        # The SDK wraps read timeouts in oci.exceptions.RequestException too. The
+        # detail is the request and its root cause (`POST …: connection refused`):
+        # urllib3's own text is two nested reprs that bury the reason past any cut.
+        detail = describe(exc)
+        kind = "timeout" if "timed out" in detail or "timed out" in str(exc).lower() else "connection"
+        return Failure(kind, True, detail=detail)
     if isinstance(exc, AuthError):
         return Failure("auth", exc.transient, detail=str(exc))
     return Failure("other", False, detail=f"{type(exc).__name__}: {one_line(str(exc), 200)}")

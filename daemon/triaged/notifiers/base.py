@@ -19,12 +19,22 @@ class Receipt:
 
 class NotifyError(Exception):
     """A failed delivery. ``permanent`` errors go to the dead-letter state at once;
-    others are retried with backoff, no sooner than ``retry_after`` seconds."""
+    others are retried with backoff, no sooner than ``retry_after`` seconds.
+    ``throttled``: the receiver as a whole asked us to slow down (HTTP 429), so its
+    other rows wait as long too; any other failure holds up only this row's incident."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        throttled: bool = False,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class Notifier(Protocol):

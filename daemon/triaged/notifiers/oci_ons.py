@@ -6,6 +6,12 @@ Delivery policy lives in the outbox; this notifier only publishes and classifies
   :class:`NotifyError` (with ``retry_after`` when known);
 * 400, 401, 403, 404 → permanent, naming the topic, the OCI code and opc-request-id.
 
+A publish has one total deadline, the client's connect plus read timeout
+(``oci.timeouts``, 5 s + 30 s by default): the SDK's own timeouts apply to each socket
+read, so an endpoint answering a byte a second would never time out. The SDK's session
+is watched (:mod:`triaged.httpdeadline`) and cut off at the deadline; ONS throttling
+is per topic, so unlike a webhook's 429 it does not hold the whole receiver.
+
 ONS accepts 60 messages per minute per topic, and delivers at most 10 a minute to an
 email subscription. A per-topic rolling limit (``per_topic_per_minute``, at most that
 many in any 60 s) shapes publishing; over it the message is *not* dropped: a retryable
@@ -34,8 +40,9 @@ from typing import Any
 
 from triaged.clock import Clock, SystemClock
 from triaged.cloud import sdk
-from triaged.cloud.clients import classify
+from triaged.cloud.clients import Failure, classify
 from triaged.cloud.ratelimit import RollingLimit
+from triaged.httpdeadline import Watch, deadline, watch_session
 from triaged.model import Severity, format_value
 from triaged.notifiers.base import Event, Message, NotifyError, Receipt
 
@@ -113,16 +120,24 @@ class OnsNotifier:
         return self._publish(topic, title, body, limit, now)
 
     def _publish(self, topic: str, title: str, body: str, limit: RollingLimit, now: float) -> Receipt:
+        watch: Watch | None = None
+        bound = 0.0
         try:
             oci = sdk()
 
             details = oci.ons.models.MessageDetails(title=title, body=body)
-            response = self._client().publish_message(
-                topic, details, retry_strategy=oci.retry.NoneRetryStrategy()
-            )
+            client = self._client()
+            bound = _total_timeout(client)
+            with deadline(bound) as watch:
+                response = client.publish_message(
+                    topic, details, retry_strategy=oci.retry.NoneRetryStrategy()
+                )
         # A boundary: every failure is classified here and only here.
         except Exception as exc:
             failure = classify(exc)
+            if watch is not None and watch.fired and failure.status is None:
+                # Cut off before an answer: whatever the SDK made of it, it is a timeout.
+                failure = Failure("timeout", True, detail=f"timed out after {bound:g}s")
             self.errors_by_kind[failure.kind] += 1
             retry_after = failure.retry_after
             if failure.kind == "throttled":
@@ -135,6 +150,19 @@ class OnsNotifier:
             ) from None
         self.sent += 1
         return Receipt(message_id=getattr(response.data, "message_id", None))
+
+
+def _total_timeout(client: Any) -> float:
+    """The client's connect + read timeout, as one deadline for the whole publish; its
+    session is watched from now on. Unknown shapes get the SDK's defaults (10 s + 60 s)."""
+    base = getattr(client, "base_client", None)
+    watch_session(getattr(base, "session", None))
+    timeout = getattr(base, "timeout", None)
+    if isinstance(timeout, int | float):
+        return 2.0 * float(timeout)
+    if isinstance(timeout, tuple) and len(timeout) == 2 and all(isinstance(t, int | float) for t in timeout):
+        return float(timeout[0]) + float(timeout[1])
+    return 70.0
 
 
 def _normalise_topics(topics: Mapping[Severity | str, str]) -> dict[Severity | str, str]:

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
 from triaged.errors import ConfigError
 from triaged.messages import Event, Message
 from triaged.model import Severity
@@ -53,7 +51,7 @@ class PagerDutyNotifier:
         self.max_payload_bytes = max_payload_bytes
         self.source = source
         self.client_url = client_url
-        self._session = requests.Session()
+        self._session = http.new_session()  # cut off at the timeout, however slow the answer
         self._session.headers.update({"Content-Type": "application/json"})
 
     @property
@@ -145,7 +143,7 @@ def _links(message: Message) -> list[dict[str, str]]:
     ]
 
 
-def _answer(resp: requests.Response) -> dict[str, Any]:
+def _answer(resp: http.Answer) -> dict[str, Any]:
     try:
         data = resp.json()
     except ValueError:

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
 from triaged.notifiers import http
 from triaged.notifiers.base import Message, NotifyError, Receipt
 
@@ -35,7 +33,7 @@ class WebhookNotifier:
         self.timeout_s = timeout_s
         self.max_payload_bytes = max_payload_bytes
         self.external_url = external_url
-        self._session = requests.Session()
+        self._session = http.new_session()  # cut off at the timeout, however slow the answer
         self._session.headers.update({"Content-Type": "application/json", **(headers or {})})
 
     @property

@@ -4,11 +4,21 @@ Only this module decides what a failure means: a permanent error or too many att
 goes to the dead-letter state (and is logged loudly), anything else — an unexpected
 exception included — is retried with capped exponential backoff, never sooner than a
 receiver's ``retry_after`` (itself capped, so one answer cannot stall a receiver).
+The backoff counts from when the attempt failed, not from when the round began, and
+a round tries each row at most once: a send that took its whole timeout is not
+followed at once by the next attempt.
 
-One dispatch runs at a time per dispatcher: the cycle (first pages at once) and the
-dispatch job share it, and a call that finds another running leaves the work to it.
-A page that went out but could not be recorded (a full disk) is remembered in memory
-and recorded on its next claim instead of being sent again.
+Each incident's rows go to a receiver in order, but one incident's failing row does
+not hold up another incident's (see :func:`notify_state.claim_due_in_order`). Two
+things hold a whole receiver: a 429 (it is throttling us) until its ``Retry-After``
+(or the backoff), and, for the rest of a round, a failed send that took a second or
+more, so a receiver that hangs costs one timeout per round, not one per incident.
+
+One dispatch runs at a time per dispatcher: the dispatch thread (woken by each cycle,
+for first pages at once) and a cycle dispatching inline share it, and a call that
+finds another running leaves the work to it. A page that went out but could not be
+recorded (a full disk) is remembered in memory and recorded on its next claim instead
+of being sent again.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +46,9 @@ log = structlog.get_logger("triaged.outbox")
 _instances = itertools.count(1)
 # Sent-but-unrecorded pages remembered at most; past it, a full disk may re-send some.
 UNRECORDED_LIMIT = 10_000
+# A failed send that took this long got no timely answer (a hung or trickling receiver):
+# the receiver's other rows wait for the next round instead of each paying the timeout.
+SLOW_FAILURE_S = 1.0
 
 
 @dataclass
@@ -74,6 +88,8 @@ class Dispatcher:
         self.clock = clock
         self._running = threading.Lock()
         self._unrecorded: dict[int, tuple[float, str | None]] = {}
+        # Receivers that answered 429, and until when they asked us to wait (clock time).
+        self._throttled: dict[str, float] = {}
         self.stats = DispatchStats()
         self.on_sent = on_sent
         # Run before each dispatch: they record what is due at `now` (re-pages, fallback copies).
@@ -82,9 +98,9 @@ class Dispatcher:
         self.veto = veto
 
     def dispatch(self, now: float, *, limit: int = 50) -> int:
-        """Send every due row (up to ``limit``), each receiver's rows in order: one
-        head row per receiver per round, rounds until nothing is due. Returns how many
-        were delivered; 0 at once if another dispatch is running."""
+        """One round: send every due row (up to ``limit``), each incident's rows to a
+        receiver in order, each row at most once. Returns how many were delivered; 0 at
+        once if another dispatch is running."""
         if not self._running.acquire(blocking=False):
             return 0
         try:
@@ -111,19 +127,50 @@ class Dispatcher:
                 )
         delivered = 0
         budget = limit
+        tried: set[int] = set()  # each row at most once per round
+        resting: set[str] = set()  # receivers whose send failed slowly: not again this round
         while budget > 0:
             rows = notify_state.claim_due_in_order(
-                self.store, now, self.worker, lease_s=self.lease_s, limit=budget
+                self.store,
+                now,
+                self.worker,
+                lease_s=self.lease_s,
+                limit=budget,
+                skip_ids=tried,
+                skip_receivers=resting | self._throttled_now(now),
             )
             if not rows:
                 break
             budget -= len(rows)
             for row in rows:
+                tried.add(row.id)
+                if row.receiver in resting or row.receiver in self._throttled_now(now):
+                    self._put_back(row)  # claimed with it before its receiver said wait
+                    continue
+                started = time.monotonic()
                 if self._deliver_safely(row, now):
                     delivered += 1
-            if self.clock is not None:
-                now = max(now, self.clock())
+                elif time.monotonic() - started >= SLOW_FAILURE_S:
+                    resting.add(row.receiver)
+                now = self._now(now)
         return delivered
+
+    def _now(self, now: float) -> float:
+        """The clock after a send (never before the round's ``now``)."""
+        return now if self.clock is None else max(now, self.clock())
+
+    def _throttled_now(self, now: float) -> set[str]:
+        for receiver, until in list(self._throttled.items()):
+            if until <= now:
+                del self._throttled[receiver]
+        return set(self._throttled)
+
+    def _put_back(self, row: outbox.OutboxRow) -> None:
+        try:
+            outbox.release(self.store, row)
+        except Exception as exc:  # the store is failing: the lease brings it back
+            self.stats.errors += 1
+            log.error("notification_unrecorded", receiver=row.receiver, error=describe(exc))
 
     def _deliver_safely(self, row: outbox.OutboxRow, now: float) -> bool:
         try:
@@ -134,7 +181,7 @@ class Dispatcher:
                 "notification_error", receiver=row.receiver, incident_id=row.incident_id, error=describe(exc)
             )
             try:
-                self._failed(row, NotifyError(f"unexpected error: {describe(exc)}"), now)
+                self._failed(row, NotifyError(f"unexpected error: {describe(exc)}"), self._now(now))
             except Exception as again:  # the store is failing: the lease brings it back
                 log.error("notification_unrecorded", receiver=row.receiver, error=describe(again))
             return False
@@ -159,8 +206,9 @@ class Dispatcher:
         try:
             receipt = notifier.send(message)
         except NotifyError as exc:
-            self._failed(row, exc, now)
+            self._failed(row, exc, self._now(now))  # the backoff counts from the failure
             return False
+        now = self._now(now)
         if len(self._unrecorded) < UNRECORDED_LIMIT:
             self._unrecorded[row.id] = (now, receipt.message_id)
         self._record_sent(row, now, receipt.message_id)
@@ -216,6 +264,8 @@ class Dispatcher:
             return
         delay = self.backoff.after(row.attempts, exc.retry_after)
         outbox.mark_retry(self.store, row, now + delay, str(exc))
+        if exc.throttled:  # the receiver is throttling us: all its rows wait, not just this one
+            self._throttled[row.receiver] = max(self._throttled.get(row.receiver, now), now + delay)
         log.warning(
             "notification_retry",
             receiver=row.receiver,
@@ -223,6 +273,7 @@ class Dispatcher:
             attempts=row.attempts,
             retry_in_s=round(delay, 1),
             error=str(exc),
+            **({"receiver_throttled": True} if exc.throttled else {}),
         )
 
     def _cancel(self, row: outbox.OutboxRow, reason: str, now: float) -> None:

@@ -140,15 +140,22 @@ def parse_expr(text: str) -> Expr:
     try:
         ast = pp.parse(text)
     except ValueError as exc:
-        raise ExprError(f"parse error: {exc}") from None
+        raise ExprError(f"parse error: {exc} in {_quoted(text)}") from None
     except BaseException as exc:  # the Rust side panics on a few inputs
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
-        raise ExprError(f"parse error: {exc}") from None
+        raise ExprError(f"parse error: {exc} in {_quoted(text)}") from None
     node = _convert(ast, _negative_ats(text))
     if _HIGH_BYTE_ESCAPE.search(text):
         node = _restore_strings(node)
     return Expr(text, node)
+
+
+def _quoted(text: str, limit: int = 120) -> str:
+    """The expression on one line. The binding's errors carry no position (most say
+    only "invalid promql query"), so the text itself shows what was parsed."""
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
 
 
 # Go string literals keep `\xNN` escapes as raw bytes; the binding decodes them as

@@ -32,6 +32,10 @@ def load_token(token_file: str, token_env: str, environ: Mapping[str, str] | Non
             token = Path(token_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise TokenError(f"http.token_file {token_file}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:  # never echo the bytes: they are the secret
+            raise TokenError(
+                f"http.token_file {token_file}: not UTF-8 (at offset {exc.start}): write the token as text"
+            ) from None
         source = f"http.token_file {token_file}"
     elif token_env:
         token = env.get(token_env, "").strip()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from triaged.config import Config, load_config
-from triaged.errors import ConfigError
+from triaged.errors import ConfigError, describe
 from triaged.incidents.human import HumanActions
 from triaged.service.auth import BearerAuth, TokenError, load_token
 from triaged.service.heartbeat import DeadMansSwitch
@@ -39,7 +39,7 @@ log = structlog.get_logger("triaged.service")
 # heartbeat) after this long without a completed cycle.
 DEFAULT_STALE_S = 120.0
 # Sections a reload re-reads but cannot apply to a running daemon.
-_RELOADABLE = {"path", "rule_files", "http"}  # http: see _with_token
+_RELOADABLE = {"path", "rule_files", "http", "warnings"}  # http: see _with_token; warnings: no setting
 
 
 class ServiceHost:
@@ -174,6 +174,10 @@ class ServiceHost:
             outcome: dict[str, Any] = {"ok": False, "errors": ["reload did not complete"]}
             try:
                 outcome = self._reload(self._running_cfg)
+            # A boundary: whatever a file holds, a reload must not take the daemon down.
+            except Exception as exc:
+                outcome = {"ok": False, "errors": [f"{self.config_path}: {describe(exc)}"]}
+                log.error("reload_failed", errors=outcome["errors"], problems=1)
             finally:
                 ok = bool(outcome.get("ok"))
                 self.stats.reloaded(ok, self.runner.daemon.clock.now())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from triaged.model import Labels, Sample
 
@@ -28,6 +29,10 @@ class Collected:
     timestamped: list[Sample] = field(default_factory=list)
     revisable: bool = False
     error: str | None = None
+    # What stays the same while one failure lasts (its kind, not a request id or a
+    # "next try in 3s" countdown): the daemon logs a failure again only when this
+    # changes, so one outage is one line. None: the error text itself.
+    error_key: str | None = None
     # Poll again this many seconds after this poll instead of a whole interval (a poll
     # our own rate limiting skipped: it should not wait a minute for its turn).
     retry_in: float | None = None
@@ -49,3 +54,19 @@ class Source(Protocol):
 
 # A source may also have ``timeout`` or ``cycle_wait`` (seconds): how long a cycle
 # waits for its poll before evaluating rules (triaged.polling.cycle_wait).
+
+
+def instance_of(url: str) -> str:
+    """``host:port`` of a URL, with the scheme's default port filled in: a scrape
+    target's ``instance`` label, as Prometheus derives it from ``__address__``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    return f"{host}:{port}"

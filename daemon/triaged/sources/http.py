@@ -4,31 +4,28 @@
 byte a second never times out. :func:`fetch` therefore streams the body and, before
 every read, shrinks the socket timeout to what is left of a total deadline; it stops
 reading past ``max_bytes``. The headers, and every redirect hop, come before any of
-that: a session from :func:`new_session` lets a watchdog shut the sockets a fetch is
-using when its deadline passes, so a peer answering its headers byte by byte, or a
-chain of slow redirects, is cut off at ``timeout`` as well.
+that: a session from :func:`new_session` lets a watchdog (:mod:`triaged.httpdeadline`,
+shared with the notifiers) shut the sockets a fetch is using when its deadline
+passes, so a peer answering its headers byte by byte, or a chain of slow redirects,
+is cut off at ``timeout`` as well.
 
 Every failure comes back as a one-line ``error`` string; nothing raises.
 """
 
 from __future__ import annotations
 
-import contextlib
-import heapq
-import itertools
 import socket
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from triaged import __version__
+from triaged.httpdeadline import WATCHDOG, new_session
+
+__all__ = ["FetchResult", "describe_error", "fetch", "new_session"]  # new_session: for scrapes and probes
 
 _CHUNK = 65536
 # Names us in the target's access log, as Prometheus/<version> does for Prometheus.
@@ -74,7 +71,7 @@ def fetch(
     start = time.monotonic()
     deadline = start + timeout
     status = 0
-    watch = _WATCHDOG.watch(deadline)
+    watch = WATCHDOG.watch(deadline)
     try:
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
         with session.get(url, headers=sent, timeout=(timeout, timeout), stream=True) as resp:
@@ -91,7 +88,7 @@ def fetch(
         reason = f"timeout after {timeout:g}s" if watch.fired else describe_error(exc, timeout)
         return FetchResult(status, b"", time.monotonic() - start, reason)
     finally:
-        _WATCHDOG.done(watch)
+        WATCHDOG.done(watch)
     return FetchResult(status, body, time.monotonic() - start)
 
 
@@ -128,138 +125,6 @@ def _set_socket_timeout(raw: urllib3.HTTPResponse, remaining: float) -> None:
     sock = getattr(conn, "sock", None)
     if isinstance(sock, socket.socket):
         sock.settimeout(remaining)
-
-
-# -- the deadline watchdog --------------------------------------------------------------
-
-
-def new_session() -> requests.Session:
-    """A session whose connections the watchdog can cut off at a fetch's deadline."""
-    session = requests.Session()
-    adapter = _WatchedAdapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-class _Watch:
-    """The connections one fetch has used; shut when its deadline passes."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.fired = False
-        self._conns: list[HTTPConnection] = []
-        self._lock = threading.Lock()
-
-    def add(self, conn: HTTPConnection) -> None:
-        with self._lock:
-            self._conns.append(conn)
-            fired = self.fired
-        if fired:
-            _shut(conn)
-
-    def fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            conns = list(self._conns)
-        for conn in conns:
-            _shut(conn)
-
-
-def _shut(conn: HTTPConnection) -> None:
-    """Wake a thread blocked reading ``conn``: its read returns at once."""
-    sock = conn.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):  # already closed
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-class _Watchdog:
-    """One thread for every fetch in the process: a heap of deadlines, not a timer
-    thread per scrape."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, _Watch]] = []
-        self._order = itertools.count()
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self.current = threading.local()  # the fetching thread's watch, for its connections
-
-    def watch(self, deadline: float) -> _Watch:
-        watch = _Watch(deadline)
-        with self._cond:
-            heapq.heappush(self._heap, (deadline, next(self._order), watch))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-        self.current.watch = watch
-        return watch
-
-    def done(self, watch: _Watch) -> None:
-        self.current.watch = None
-        watch.deadline = -1.0  # finished: the heap entry is dropped when it comes up
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap:
-                    self._cond.wait()
-                deadline, _, watch = self._heap[0]
-                wait = deadline - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                heapq.heappop(self._heap)
-            if watch.deadline >= 0:
-                watch.fire()
-
-
-_WATCHDOG = _Watchdog()
-
-
-def _register(conn: HTTPConnection) -> None:
-    """Tell the calling thread's fetch, if any, that it is using ``conn``."""
-    watch = getattr(_WATCHDOG.current, "watch", None)
-    if isinstance(watch, _Watch):
-        watch.add(conn)
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _register(self)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _register(self)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _WatchedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.PoolManager:
-        """Through an HTTP(S) proxy (``$HTTP_PROXY``) too; a SOCKS proxy keeps its own
-        connection classes, and there only the body's deadline applies."""
-        manager: urllib3.PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if isinstance(manager, urllib3.ProxyManager):
-            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
-        return manager
-
-
-_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 def describe_error(exc: BaseException, timeout: float) -> str:

@@ -56,6 +56,7 @@ class OciAlarmsSource:
         self.hold_for = hold_for  # None: until the next good poll
         self.errors_by_kind: Counter[str] = Counter()
         self.last_error: str | None = None
+        self._last_kind = ""  # of last_error: what the daemon compares (Collected.error_key)
         self._last_good: tuple[float, list[tuple[Labels, float]]] | None = None
 
     @property
@@ -69,11 +70,11 @@ class OciAlarmsSource:
     def collect(self, now: float) -> Collected:
         t_ms = int(now * 1000)
         if self.backoff.blocked(now):
-            return self._held(t_ms, now, f"{self.last_error} (backing off)")
+            return self._held(t_ms, now, f"{self.last_error} (backing off)", self._last_kind)
         try:
             rows, truncated = self._fetch_all(now)
         except _PollError as exc:  # skipped by our own rate limiting: soon again
-            held = self._held(t_ms, now, str(exc))
+            held = self._held(t_ms, now, str(exc), str(exc))
             held.retry_in = 0.0
             return held
         # A boundary: any failure of the call (SDK, network, auth) becomes data.
@@ -81,9 +82,13 @@ class OciAlarmsSource:
             failure = classify(exc)
             self.errors_by_kind[failure.kind] += 1
             self.last_error = f"oci alarms: {failure.detail}"
+            # What the daemon compares to log an outage once: not the detail, which names
+            # a new opc-request-id at every attempt.
+            kind = " ".join(str(part) for part in (failure.kind, failure.status, failure.code) if part)
+            self._last_kind = f"oci alarms: {kind}"
             if failure.retryable:
                 self.backoff.failure(now, failure.retry_after)
-            return self._held(t_ms, now, self.last_error)
+            return self._held(t_ms, now, self.last_error, self._last_kind)
         self.backoff.success()
         self.last_error = None
         samples = [(self._labels(row), 1.0) for row in rows]
@@ -133,9 +138,9 @@ class OciAlarmsSource:
     def _up_labels(self) -> Labels:
         return Labels.of({METRIC_NAME: UP_METRIC, "compartment_id": self.cfg.compartment_id})
 
-    def _held(self, t_ms: int, now: float, error: str) -> Collected:
+    def _held(self, t_ms: int, now: float, error: str, error_key: str) -> Collected:
         samples: list[tuple[Labels, float]] = []
         last = self._last_good
         if last is not None and (self.hold_for is None or now - last[0] <= self.hold_for):
             samples = list(last[1])
-        return Collected(t_ms, samples=[*samples, (self._up_labels(), 0.0)], error=error)
+        return Collected(t_ms, samples=[*samples, (self._up_labels(), 0.0)], error=error, error_key=error_key)

@@ -100,6 +100,7 @@ class OciMonitoringSource:
         self.polls = 0
         self.skipped = 0
         self.last_error: str | None = None
+        self._last_kind = ""  # of last_error: what the daemon compares (Collected.error_key)
         self._up = 0.0
 
     @property
@@ -122,7 +123,9 @@ class OciMonitoringSource:
             self.skipped += 1
             self.errors_by_kind["local_rate_limit"] += 1
             skipped = f"oci query {self.query.name}: skipped, max_tps reached"
-            return Collected(t_ms, samples=[self._up_sample(self._up)], error=skipped, retry_in=0.0)
+            return Collected(
+                t_ms, samples=[self._up_sample(self._up)], error=skipped, error_key=skipped, retry_in=0.0
+            )
         self.polls += 1
         try:
             streams = self._fetch(now)
@@ -162,13 +165,16 @@ class OciMonitoringSource:
         failure = classify(exc)
         self.errors_by_kind[failure.kind] += 1
         self.last_error = f"oci query {self.query.name}: {failure.detail}"
+        # Not the detail: it names a new opc-request-id at every attempt.
+        kind = " ".join(str(part) for part in (failure.kind, failure.status, failure.code) if part)
+        self._last_kind = f"oci query {self.query.name}: {kind}"
         if failure.retryable:
             self.backoff.failure(now, failure.retry_after)
         self._up = 0.0
         return self._failed(t_ms, self.last_error)
 
     def _failed(self, t_ms: int, error: str) -> Collected:
-        return Collected(t_ms, samples=[self._up_sample(0.0)], error=error)
+        return Collected(t_ms, samples=[self._up_sample(0.0)], error=error, error_key=self._last_kind)
 
     def _up_sample(self, value: float) -> tuple[Labels, float]:
         return Labels.of({METRIC_NAME: UP_METRIC, "query": self.query.name}), value

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 
 from triaged.model import METRIC_NAME, Labels
-from triaged.sources.base import Collected
+from triaged.sources.base import Collected, instance_of
 from triaged.sources.exposition import ExpositionError, ExpositionParser, SampleLimitError
 from triaged.sources.http import fetch, new_session
 
@@ -42,21 +42,6 @@ class ScrapeTarget:
         object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
 
 
-def instance_of(url: str) -> str:
-    """``host:port`` of a URL, with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if port is None:
-        port = 443 if parts.scheme == "https" else 80
-    return f"{host}:{port}"
-
-
 class Scraper:
     """A :class:`~triaged.sources.base.Source` that scrapes one target."""
 
@@ -70,10 +55,12 @@ class Scraper:
         self._key = f"scrape/{target.job}/{self.instance}" + ("" if where in ("", "/metrics") else where)
         self._session = session or new_session()
         # Target labels win; a scraped label of the same name survives as exported_<name>.
+        # As in Prometheus, a target's own `job`/`instance` label replaces the default,
+        # and an empty value is no label.
         self._target_labels: dict[str, str] = {
-            **target.labels,
             "job": target.job,
             "instance": self.instance,
+            **{name: value for name, value in target.labels.items() if value},
         }
         self._parser_cache_size = max(4 * target.max_samples, 1024)
         self._parser = ExpositionParser(relabel=self._relabel, cache_size=self._parser_cache_size)

@@ -1,15 +1,17 @@
 """Delivery state beyond one outbox row: order, scheduling, re-page counts, fallback copies.
 
 Each row has an ordering key, ``first_due_at`` (when it was first meant to go; rows
-written without one use ``created_at``). A receiver gets its rows strictly in key
-order: a row is claimable only when no earlier row for the same receiver is still
-pending or being sent. So a receiver that was down for ten minutes gets every page,
-in order, once it is back, and a resolve can never overtake its open.
+written without one use ``created_at``). A receiver gets each incident's rows strictly
+in key order: a row is claimable only when no earlier row of the same incident for the
+same receiver is still pending or being sent. So a receiver that was down for ten
+minutes gets every page once it is back, a resolve can never overtake its open, and
+one incident's row waiting out a retry does not hold up another incident's page.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from triaged.store import outbox
@@ -22,20 +24,39 @@ PAGE_EVENTS = ("open", "escalate", "reopen", "repage")
 
 
 def claim_due_in_order(
-    store: Store, now: float, worker: str, *, lease_s: float, limit: int = 50
+    store: Store,
+    now: float,
+    worker: str,
+    *,
+    lease_s: float,
+    limit: int = 50,
+    skip_ids: Collection[int] = (),
+    skip_receivers: Collection[str] = (),
 ) -> list[outbox.OutboxRow]:
-    """Claim the head row of each receiver's queue if it is due (compare-and-set, as
-    :func:`outbox.claim_due`, so a second process never claims the same row)."""
+    """Claim the head row of each (receiver, incident) queue if it is due
+    (compare-and-set, as :func:`outbox.claim_due`, so a second process never claims the
+    same row), oldest first. ``skip_ids`` and ``skip_receivers`` are left alone: rows
+    tried already in this dispatch round, receivers that asked us to wait."""
     o, e = _KEY.format(t="o"), _KEY.format(t="e")
+    skip = ""
+    params: list[Any] = [now, now - lease_s]
+    if skip_ids:
+        skip += f" AND o.id NOT IN ({', '.join('?' for _ in skip_ids)})"
+        params += list(skip_ids)
+    if skip_receivers:
+        skip += f" AND o.receiver NOT IN ({', '.join('?' for _ in skip_receivers)})"
+        params += list(skip_receivers)
     candidates = store.query(
         f"""SELECT o.id, o.status, o.claimed_at FROM outbox o
             WHERE ((o.status = 'pending' AND o.due_at <= ?) OR (o.status = 'sending' AND o.claimed_at <= ?))
+              {skip}
               AND NOT EXISTS (
                 SELECT 1 FROM outbox e
-                WHERE e.receiver = o.receiver AND e.status IN {_UNSENT} AND e.id != o.id
+                WHERE e.receiver = o.receiver AND e.incident_id IS o.incident_id
+                  AND e.status IN {_UNSENT} AND e.id != o.id
                   AND ({e} < {o} OR ({e} = {o} AND e.id < o.id)))
             ORDER BY {o}, o.id LIMIT ?""",
-        [now, now - lease_s, limit],
+        [*params, limit],
     )
     return outbox.claim(store, candidates, worker, now)
 

@@ -137,6 +137,17 @@ def mark_retry(store: Store, row: OutboxRow, due_at: float, error: str) -> bool:
     return cur.rowcount == 1
 
 
+def release(store: Store, row: OutboxRow) -> bool:
+    """Give back a claimed row unsent and uncounted (its receiver asked us to wait):
+    pending again, due as it was, with the attempt the claim counted taken back."""
+    cur = store.execute(
+        "UPDATE outbox SET status = 'pending', claimed_at = NULL, claimed_by = NULL,"
+        f" attempts = MAX(0, attempts - 1) WHERE {_HELD}",
+        [*_held(row)],
+    )
+    return cur.rowcount == 1
+
+
 def mark_dead(store: Store, row: OutboxRow, error: str) -> bool:
     cur = store.execute(
         f"UPDATE outbox SET status = 'dead', claimed_at = NULL, last_error = ? WHERE {_HELD}",

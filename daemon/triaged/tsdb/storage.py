@@ -107,6 +107,9 @@ class Storage:
         self.inserted_samples = 0  # revisable points inserted before a series' newest
         self.evicted_series = 0
         self.pressure = SeriesPressure()
+        # Per source: the first series its latest scrape reported twice (logged once,
+        # when its duplicates start; a scrape without any clears it).
+        self.duplicated: dict[str, Labels] = {}
         # Bumped whenever the set of series changes, so the PromQL engine can reuse
         # which series a selector matched until then (label matching is the costly part).
         self.generation = 0
@@ -165,6 +168,7 @@ class Storage:
         epoch = self._epoch
         reported: list[Series] = []
         stored = 0
+        duplicates: list[Labels] = []
         lookup = self._series.get
         for labels, value in samples:
             series = lookup(labels) or self.get_or_create(labels, source)
@@ -172,7 +176,10 @@ class Storage:
                 self.rejected_samples += 1
                 continue
             if series.epoch == epoch:
-                continue  # a duplicate line in one scrape: first wins, as in Prometheus
+                # A duplicate line in one scrape: the first wins and the rest are refused
+                # and counted, as in Prometheus (sample_duplicate_timestamp).
+                duplicates.append(labels)
+                continue
             series.epoch = epoch
             reported.append(series)
             if series.column is col:
@@ -188,9 +195,27 @@ class Storage:
             else:
                 self.rejected_samples += 1
         self._finish_scrape(source, col, reported, epoch, t_ms)
+        if duplicates or source in self.duplicated:
+            self._note_duplicates(source, duplicates)
         if self.pressure.asked:
             self._report_pressure(t_ms)
         return stored
+
+    def _note_duplicates(self, source: str, duplicates: list[Labels]) -> None:
+        """Count the samples refused as duplicates, and say once when a source starts
+        reporting a series twice in one scrape (an exporter bug: which of the values
+        is right cannot be known); forget it once a scrape has none."""
+        self.rejected_samples += len(duplicates)
+        if not duplicates:
+            del self.duplicated[source]
+        elif source not in self.duplicated:
+            self.duplicated[source] = duplicates[0]
+            log.warning(
+                "scrape_duplicate_series",
+                source=source,
+                series=str(duplicates[0]),
+                duplicates=len(duplicates),
+            )
 
     def _column(self, source: str, t_ms: int) -> TimeColumn:
         col = self._columns.get(source)
