@@ -19,6 +19,7 @@ from triaged.confnode import (
     Problems,
     expand_env,
     get_str,
+    load_config_doc,
     positive_int,
     req_str,
     section,
@@ -34,7 +35,7 @@ from triaged.messages import Event
 from triaged.model import Severity
 from triaged.service_config import HeartbeatConfig, HttpConfig, parse_heartbeat, parse_http
 from triaged.sources.base import instance_of
-from triaged.yamlfile import Node, format_duration, load_yaml_file
+from triaged.yamlfile import Node, format_duration
 
 T = TypeVar("T")
 
@@ -165,13 +166,7 @@ class InvalidConfigError(ConfigError):
 def load_config(path: str | Path) -> Config:
     """Parse ``path``. Raises :class:`ConfigError` if the file cannot be read or is not
     YAML, else :class:`InvalidConfigError` with every problem found, each located."""
-    doc = load_yaml_file(path)
-    if doc is None:
-        doc = Node()
-        doc.file, doc.line, doc.key_lines = str(path), 1, {}
-    if not isinstance(doc, Node):
-        raise ConfigError("the config must be a mapping", file=str(path), line=1)
-    return parse_config(doc, str(path))
+    return parse_config(load_config_doc(path), str(path))
 
 
 def parse_config(doc: Node, path: str) -> Config:

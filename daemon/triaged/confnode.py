@@ -84,13 +84,18 @@ def read_storage_db(path: str | Path) -> StorageDb:
     commands that only open the store need neither the rest nor its validity (a typo
     in a target must not lock the on-call out of ``incidents ack``), nor the import
     of the whole config machinery."""
+    return storage_db(load_config_doc(path), Path(path).resolve().parent)
+
+
+def load_config_doc(path: str | Path) -> Node:
+    """The config file's top-level mapping (an empty file is an empty one)."""
     doc = load_yaml_file(path)
     if doc is None:
         doc = Node()
         doc.file, doc.line, doc.key_lines = str(path), 1, {}
     if not isinstance(doc, Node):
         raise ConfigError("the config must be a mapping", file=str(path), line=1)
-    return storage_db(doc, Path(path).resolve().parent)
+    return doc
 
 
 class Problems:
