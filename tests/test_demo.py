@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from triaged.cli import cli
-from triaged.demo import clear_demo_store, demo_marker
+from triaged.demo import STEPS, StepResult, clear_demo_store, demo_marker, render_table
+from triaged.incidents.model import Incident, IncidentStatus
+from triaged.model import Severity
 
 
 @pytest.mark.slow
@@ -53,3 +55,16 @@ def test_the_demo_replaces_only_its_own_earlier_store(tmp_path: Path) -> None:
     clear_demo_store(db, said.append)
     assert said == [f"removing the previous demo store {db}"]
     assert not db.exists() and not Path(f"{db}-wal").exists()
+
+
+def test_the_demo_table_keeps_what_is_wrong_in_a_long_title() -> None:
+    title = "BharatMart: health check http://127.0.0.1:38509/api/health failing"
+    inc = Incident(
+        id=5, group_key="service=api", service="api", title=title, severity=Severity.P0,
+        status=IncidentStatus.RESOLVED, detected_at=100.0, opened_at=102.0, updated_at=105.0,
+        resolved_at=105.0,
+    )  # fmt: skip
+    result = StepResult(STEPS[-1], injected_at=100.0, cleared_at=103.0, incidents=[inc])
+    row = render_table([result]).splitlines()[1]
+    assert "failing" in row and "BharatMart: health check" in row
+    assert "2.0s" in row and "fault→open" in render_table([result])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from triaged.app import Daemon, build
+from triaged.cli.incident_view import middle_cut
 from triaged.config import parse_config
 from triaged.incidents.model import Incident
 from triaged.model import Severity
@@ -219,7 +220,7 @@ def render_table(results: list[StepResult]) -> str:
             (
                 f"#{inc.id}" if inc else "-",
                 inc.severity.name if inc else "-",
-                (inc.title if inc else r.step.fault)[:58],
+                middle_cut(inc.title if inc else r.step.fault, 58),  # keeps "… failing"
                 _clock(inc.opened_at) if inc else "-",
                 _clock(inc.resolved_at) if inc and inc.resolved_at else "-",
                 ttd,
