@@ -212,12 +212,3 @@ def api_unreachable(url: str, exc: Exception) -> str:
             why = short
             break
     return f"cannot reach the triaged API at {url}: {why} — is the daemon running with `http:` enabled?"
-
-
-def router_from(config_path: str | None) -> Any:
-    """None, with or without a config: a change made here is recorded with an
-    announcement, and the running daemon routes it with its own routing, so an ack
-    reaches exactly the receivers the daemon paged, once (a router here as well would
-    page twice, or route by a config the daemon is not running). ``config_path`` only
-    finds the store (see :func:`open_db`)."""
-    return None

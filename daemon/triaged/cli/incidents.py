@@ -15,7 +15,6 @@ from triaged.cli.common import (
     json_option,
     open_db,
     print_json,
-    router_from,
     table,
     when,
 )
@@ -436,11 +435,13 @@ def _delivery_note(db_path: str) -> str:
 def _actions(db_path: str | None, config_path: str | None) -> Any:
     from triaged.incidents.human import HumanActions
 
-    # No router here, with or without --config: the daemon announces the change.
-    return HumanActions(open_db(db_path, config_path), router_from(config_path))
+    # No router here, with or without --config: the change is recorded with an
+    # announcement and the running daemon routes it with its own routing, so it reaches
+    # exactly the receivers that were paged, once. --config only finds the store.
+    return HumanActions(open_db(db_path, config_path), None)
 
 
 def _oncall(db_path: str | None, config_path: str | None) -> Any:
     from triaged.incidents.oncall import OnCall
 
-    return OnCall(open_db(db_path, config_path), router_from(config_path))
+    return OnCall(open_db(db_path, config_path), None)  # the daemon announces, as above

@@ -120,29 +120,37 @@ class SelfCollector(Collector):
     def _tsdb(self) -> Iterator[Metric]:
         # Plain reads of ints and a dict's length: safe without the cycle lock.
         st = self.runner.daemon.storage
-        series = _gauge("triaged_tsdb_series", "Series held in memory.")
-        series.add_metric([], len(st))
-        limit = _gauge("triaged_tsdb_series_limit", "storage.max_series: most series held at once.")
-        limit.add_metric([], st.limits.max_series)
-        rejected = _counter("triaged_tsdb_series_rejected", "New series refused: the limit was reached.")
-        rejected.add_metric([], st.rejected_series)
-        evicted = _counter(
-            "triaged_tsdb_series_evicted", "Vanished series dropped early to make room under the limit."
-        )
-        evicted.add_metric([], st.evicted_series)
-        samples = _counter(
-            "triaged_tsdb_samples_rejected", "Samples refused: out of order, duplicate, or series refused."
-        )
-        samples.add_metric([], st.rejected_samples)
-        revised = _counter(
-            "triaged_tsdb_samples_revised", "OCI datapoints that replaced a stored value (a partial minute)."
-        )
-        revised.add_metric([], st.revised_samples)
-        inserted = _counter(
-            "triaged_tsdb_samples_inserted", "Late OCI datapoints inserted before a series' newest point."
-        )
-        inserted.add_metric([], st.inserted_samples)
-        yield from (series, limit, rejected, evicted, samples, revised, inserted)
+        yield GaugeMetricFamily("triaged_tsdb_series", "Series held in memory.", value=len(st))
+        limit_doc = "storage.max_series: most series held at once."
+        yield GaugeMetricFamily("triaged_tsdb_series_limit", limit_doc, value=st.limits.max_series)
+        for name, doc, value in (
+            (
+                "triaged_tsdb_series_rejected",
+                "New series refused: the limit was reached.",
+                st.rejected_series,
+            ),
+            (
+                "triaged_tsdb_series_evicted",
+                "Vanished series dropped early to make room under the limit.",
+                st.evicted_series,
+            ),
+            (
+                "triaged_tsdb_samples_rejected",
+                "Samples refused: out of order, duplicate, or series refused.",
+                st.rejected_samples,
+            ),
+            (
+                "triaged_tsdb_samples_revised",
+                "OCI datapoints that replaced a stored value (a partial minute).",
+                st.revised_samples,
+            ),
+            (
+                "triaged_tsdb_samples_inserted",
+                "Late OCI datapoints inserted before a series' newest point.",
+                st.inserted_samples,
+            ),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
 
     def _rules(self) -> Iterator[Metric]:
         by = ("group", "rule")
