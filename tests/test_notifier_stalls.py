@@ -308,3 +308,25 @@ def test_a_new_p0_page_is_not_held_behind_another_incidents_failing_page(
         assert rx.arrivals(2)[0] - opened < 1.5
         first = row_of(daemon.store, 1)
         assert first.status == "pending" and first.attempts == 1
+
+
+def test_a_hung_receiver_does_not_delay_another_receivers_new_page(
+    tmp_path: Path, running: Callable[[Daemon], Runner]
+) -> None:
+    """Every page to `slow` hangs until its 5 s timeout; a P0 opening 2 s in still
+    reaches `fast` at once. Before, all receivers shared one round: `fast` waited for
+    `slow`'s timeout (about 3 s here, 35 s behind a hung ONS)."""
+    with Receiver(lambda _: "hang", give_up_s=9) as slow, Receiver(lambda _: "ok") as fast:
+        (tmp_path / "r.rules.yml").write_text(TWO.replace("for: 3s", "for: 2s"))
+        (tmp_path / "t.yaml").write_text(
+            "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 1s\n"
+            f"notifiers:\n  - {{name: slow, type: webhook, url: '{slow.url}', timeout: 5s}}\n"
+            f"  - {{name: fast, type: webhook, url: '{fast.url}', timeout: 5s}}\n"
+            "routes: [{receiver: slow}, {receiver: fast}]\n"
+        )
+        daemon = running(build(load_config(tmp_path / "t.yaml"), sources=[])).daemon
+        wait_for(lambda: fast.arrivals(2), 10)
+        opened = daemon.store.query("SELECT opened_at FROM incidents WHERE id = 2")[0]["opened_at"]
+        assert fast.arrivals(2)[0] - opened < 1.0
+        assert fast.arrivals(1)  # the first incident's page too, while `slow` hung on it
+        assert [p["incidentId"] for p in slow.payloads()] == [1]  # still hanging on it

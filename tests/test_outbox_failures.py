@@ -68,6 +68,27 @@ def test_a_dispatch_that_finds_another_running_leaves_the_work_to_it(store: Stor
     assert outbox.counts(store) == {"sent": 3}
 
 
+def test_a_receiver_stuck_in_a_send_leaves_the_others_free(store: Store) -> None:
+    """Rounds are per receiver: while `pager` is stuck, `chat` still gets its page,
+    and `pager`'s round is left to the thread that has it."""
+    enqueue(store, "k0", now=99)
+    msg = Message(dedup_key="c0", event=Event.OPEN, incident_id=1, severity=Severity.P1,
+                  title="[P1] t", body="b", service="api", started_at=100)  # fmt: skip
+    outbox.enqueue(store, incident_id=None, event="open", receiver="chat", dedup_key="c0",
+                   payload=msg.to_dict(), now=100)  # fmt: skip
+    pager, chat = GatedNotifier(), RecordingNotifier("chat")
+    d = Dispatcher(store, {"pager": pager, "chat": chat})
+    assert d.due_receivers(100) == ["pager", "chat"]  # longest waiting first
+    stuck = threading.Thread(target=d.dispatch_to, args=("pager", 100.0))
+    stuck.start()
+    assert pager.entered.wait(10)
+    assert d.dispatch(101) == 1  # chat's; pager's round is running elsewhere
+    assert [m.dedup_key for m in chat.sent] == ["c0"]
+    pager.gate.set()
+    stuck.join(10)
+    assert outbox.counts(store) == {"sent": 2}
+
+
 def test_a_claim_that_outlived_its_lease_cannot_undo_the_new_holders_record(store: Store) -> None:
     enqueue(store, "k")
     (old,) = outbox.claim_due(store, 100, "a", lease_s=60)

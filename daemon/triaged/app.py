@@ -238,6 +238,15 @@ class Daemon:
         what it recorded is due then)."""
         return self.dispatcher.dispatch(max(self.clock.now(), not_before))
 
+    def due_receivers(self, not_before: float = 0.0) -> list[str]:
+        """Run the outbox sweeps and name the receivers with rows to send (the runner
+        then gives each its own thread: :meth:`dispatch_to`)."""
+        return self.dispatcher.due_receivers(max(self.clock.now(), not_before))
+
+    def dispatch_to(self, receiver: str, not_before: float = 0.0) -> int:
+        """One dispatch round for one receiver, timed as :meth:`dispatch`."""
+        return self.dispatcher.dispatch_to(receiver, max(self.clock.now(), not_before))
+
     def gc(self) -> None:
         # Under the cycle lock: trimming cuts values and their times in two steps, and a
         # rule evaluated in between would read values against the wrong timestamps.

@@ -1,7 +1,8 @@
 """Runs a :class:`~triaged.app.Daemon` under APScheduler: the cycle on whole-second
 ticks, tsdb gc, the daily reminders and the OCI heartbeat; beside it, the dispatch
-thread sends the outbox (woken by each cycle, and every ``outbox.interval`` for
-retries); and stops it gracefully, flushing the outbox within a bound."""
+thread (woken by each cycle, and every ``outbox.interval`` for retries) sweeps the
+outbox and starts each receiver's sends on a lane of its own; and stops it
+gracefully, flushing the outbox within a bound."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from triaged.app import Daemon
 from triaged.errors import describe
+from triaged.outbox.lanes import Lanes
 from triaged.service.watchdog import LoopProgress
 
 log = structlog.get_logger("triaged.app")
@@ -96,6 +98,8 @@ class Runner:
         self._dispatch_stop = threading.Event()
         self._dispatch_at = 0.0  # the latest cycle's time: what it recorded is due then
         self._dispatch_thread: threading.Thread | None = None
+        self.lanes = Lanes(self._round)
+        self._round_jobs: dict[str, Callable[[], None]] = {}
 
     def start(self) -> None:
         d = self.daemon
@@ -161,11 +165,13 @@ class Runner:
                 at = job.trigger.get_next_fire_time(None, now)
             job.modify(next_run_time=at)
 
-    # -- the dispatch thread ---------------------------------------------------------
+    # -- the dispatch thread and the receivers' lanes ----------------------------------
     def _start_dispatching(self) -> None:
-        """Sends happen on their own thread, so the cycle never waits for a receiver
-        (one that hangs would stall scrapes and rules for its timeout, per attempt).
-        The cycle wakes it as it ends: a new incident's first page still goes at once."""
+        """Sends happen off the loop, so the cycle never waits for a receiver (one that
+        hangs would stall scrapes and rules for its timeout, per attempt), and each
+        receiver on its own lane, so a hung one delays only its own pages. The cycle
+        wakes the dispatch thread as it ends: a new incident's first page still goes
+        at once."""
         self.daemon.wake_dispatch = self._wake_dispatch
         self._dispatch_thread = threading.Thread(target=self._dispatch_loop, name="dispatch", daemon=True)
         self._dispatch_thread.start()
@@ -175,23 +181,48 @@ class Runner:
         self._dispatch_wake.set()
 
     def _dispatch_loop(self) -> None:
-        d = self.daemon
-        run = self._guarded("dispatch", lambda: d.dispatch(self._dispatch_at))
+        kick = self._guarded("dispatch", self._kick_due)
         while not self._dispatch_stop.is_set():
-            self._dispatch_wake.wait(d.cfg.outbox.interval_s)  # monotonic: immune to clock steps
-            self._dispatch_wake.clear()  # a wake during the round brings another round
+            self._dispatch_wake.wait(self.daemon.cfg.outbox.interval_s)  # monotonic: immune to clock steps
+            self._dispatch_wake.clear()  # a wake during the sweep brings another
             if not self._dispatch_stop.is_set():
-                run()  # one round at a time: the dispatcher's own lock
+                kick()
 
-    def _stop_dispatching(self, wait_s: float) -> None:
-        """Let the round in flight end (every send has a deadline), at most ``wait_s``."""
+    def _kick_due(self) -> int:
+        """Sweep, then start a round on the lane of each receiver with rows due."""
+        receivers = self.daemon.due_receivers(self._dispatch_at)
+        for receiver in receivers:
+            self.lanes.kick(receiver)
+        return len(receivers)
+
+    def _round(self, receiver: str) -> None:
+        guarded = self._round_jobs.get(receiver)
+        if guarded is None:  # one failure log per receiver: each fails its own way
+            guarded = self._guarded(
+                f"dispatch:{receiver}", lambda: self.daemon.dispatch_to(receiver, self._dispatch_at)
+            )
+            self._round_jobs[receiver] = guarded
+        guarded()
+
+    def _stop_dispatching(self, flush_s: float) -> None:
+        """Stop waking the lanes, then keep kicking them while rows are due, for at most
+        ``flush_s``: the rounds in flight end (every send has a deadline) and rows
+        waiting out a short backoff still go. What is left is sent after the restart."""
         self.daemon.wake_dispatch = None  # a cycle run by hand from now on sends itself
         self._dispatch_stop.set()
         self._dispatch_wake.set()
-        if self._dispatch_thread is not None:
-            self._dispatch_thread.join(max(0.0, wait_s))
-            if self._dispatch_thread.is_alive():
-                log.warning("dispatch_still_sending", waited_s=round(wait_s, 1))
+        deadline = time.monotonic() + flush_s
+        if self._dispatch_thread is not None:  # it only sweeps and kicks: quick
+            self._dispatch_thread.join(max(flush_s, 1.0))
+        kick = self._guarded("dispatch", self._kick_due)
+        while time.monotonic() < deadline and self.daemon.pending_notifications() > 0:
+            self._dispatch_at = max(self._dispatch_at, self.daemon.clock.now())
+            kick()
+            if not self.lanes.wait_idle(max(0.0, deadline - time.monotonic())):
+                break
+            time.sleep(0.05)  # rows in a backoff: not due yet
+        if not self.lanes.close(max(0.0, deadline - time.monotonic()) + 1.0):
+            log.warning("dispatch_still_sending", receivers=sorted(self.lanes.busy()))
 
     def _guarded(self, name: str, job: Callable[[], object]) -> Callable[[], None]:
         failures = self.failures.setdefault(name, FailureLog(name))
@@ -211,13 +242,7 @@ class Runner:
         """Finish the running cycle, try to flush the outbox for ``flush_s``, stop."""
         self._guard_stop.set()
         self.scheduler.shutdown(wait=True)
-        deadline = time.monotonic() + flush_s
-        self._stop_dispatching(flush_s + 1.0)  # its last round is part of the flush
-        # Rows waiting out a backoff become due within the bound, so keep trying until
-        # nothing is pending or time is up; what is left is sent after the restart.
-        while time.monotonic() < deadline and self.daemon.pending_notifications() > 0:
-            if self.daemon.dispatch() == 0:
-                time.sleep(0.05)
+        self._stop_dispatching(flush_s)
         left = self.daemon.pending_notifications()
         if left:
             log.warning("outbox_not_flushed", pending=left, flush_s=flush_s)

@@ -14,11 +14,14 @@ things hold a whole receiver: a 429 (it is throttling us) until its ``Retry-Afte
 (or the backoff), and, for the rest of a round, a failed send that took a second or
 more, so a receiver that hangs costs one timeout per round, not one per incident.
 
-One dispatch runs at a time per dispatcher: the dispatch thread (woken by each cycle,
-for first pages at once) and a cycle dispatching inline share it, and a call that
-finds another running leaves the work to it. A page that went out but could not be
-recorded (a full disk) is remembered in memory and recorded on its next claim instead
-of being sent again.
+A round is per receiver: :meth:`Dispatcher.due_receivers` runs the sweeps and names
+the receivers with due rows, and :meth:`Dispatcher.dispatch_to` sends one receiver's.
+The runner gives each receiver a thread of its own (:mod:`triaged.outbox.lanes`), so a
+receiver that hangs delays only its own pages; :meth:`Dispatcher.dispatch` does every
+receiver in turn on the calling thread (tests, a cycle without a runner, one-shot
+tools). One round runs at a time per receiver, and a call that finds one running
+leaves the work to it. A page that went out but could not be recorded (a full disk)
+is remembered in memory and recorded on its next claim instead of being sent again.
 """
 
 from __future__ import annotations
@@ -53,14 +56,22 @@ SLOW_FAILURE_S = 1.0
 
 @dataclass
 class DispatchStats:
+    """Counts for /metrics, bumped from every receiver's thread."""
+
     sent: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
     dead: dict[str, int] = field(default_factory=dict)
     errors: int = 0  # unexpected exceptions (a bug or the store failing), all logged
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def bump(self, kind: str, receiver: str) -> None:
-        bucket: dict[str, int] = getattr(self, kind)
-        bucket[receiver] = bucket.get(receiver, 0) + 1
+        with self._lock:
+            bucket: dict[str, int] = getattr(self, kind)
+            bucket[receiver] = bucket.get(receiver, 0) + 1
+
+    def bump_errors(self) -> None:
+        with self._lock:
+            self.errors += 1
 
 
 class Dispatcher:
@@ -86,7 +97,9 @@ class Dispatcher:
         # Read between rounds so a long dispatch claims with fresh times, not the
         # `now` it started with (which would shorten every lease it takes).
         self.clock = clock
-        self._running = threading.Lock()
+        self._rounds: dict[str, threading.Lock] = {}  # per receiver: one round at a time
+        self._rounds_guard = threading.Lock()
+        self._sweeping = threading.Lock()
         self._unrecorded: dict[int, tuple[float, str | None]] = {}
         # Receivers that answered 429, and until when they asked us to wait (clock time).
         self._throttled: dict[str, float] = {}
@@ -98,15 +111,37 @@ class Dispatcher:
         self.veto = veto
 
     def dispatch(self, now: float, *, limit: int = 50) -> int:
-        """One round: send every due row (up to ``limit``), each incident's rows to a
-        receiver in order, each row at most once. Returns how many were delivered; 0 at
-        once if another dispatch is running."""
-        if not self._running.acquire(blocking=False):
+        """One round for every receiver with due rows, one after another on this
+        thread. Returns how many rows were delivered (a receiver whose round is running
+        elsewhere is left to it)."""
+        return sum(self.dispatch_to(receiver, now, limit=limit) for receiver in self.due_receivers(now))
+
+    def due_receivers(self, now: float) -> list[str]:
+        """Run the sweeps (what is due at ``now``: re-pages, fallback copies, hand
+        changes), then name the receivers with rows to send, longest waiting first;
+        receivers that asked us to wait (429) are left out."""
+        if self._sweeping.acquire(blocking=False):  # another thread sweeping covers this call
+            try:
+                self._sweep(now)
+            finally:
+                self._sweeping.release()
+        throttled = self._throttled_now(now)
+        return [
+            r for r in notify_state.due_receivers(self.store, now, lease_s=self.lease_s) if r not in throttled
+        ]
+
+    def dispatch_to(self, receiver: str, now: float, *, limit: int = 50) -> int:
+        """One round for one receiver: send its due rows (up to ``limit``), each
+        incident's in order, each row at most once. Returns how many were delivered;
+        0 at once if a round for this receiver is running already."""
+        with self._rounds_guard:
+            lock = self._rounds.setdefault(receiver, threading.Lock())
+        if not lock.acquire(blocking=False):
             return 0
         try:
-            return self._dispatch(now, limit)
+            return self._round(receiver, now, limit)
         finally:
-            self._running.release()
+            lock.release()
 
     def release_orphans(self) -> int:
         """At start-up: free rows an earlier, dead process on this host left 'sending'."""
@@ -116,20 +151,21 @@ class Dispatcher:
             log.warning("notification_claims_released", rows=freed, reason="earlier process died mid-send")
         return freed
 
-    def _dispatch(self, now: float, limit: int) -> int:
+    def _sweep(self, now: float) -> None:
         for sweep in self.sweeps:
             try:
                 sweep(now)
             except Exception as exc:
-                self.stats.errors += 1
+                self.stats.bump_errors()
                 log.error(
                     "dispatch_sweep_failed", sweep=getattr(sweep, "__qualname__", "?"), error=describe(exc)
                 )
+
+    def _round(self, receiver: str, now: float, limit: int) -> int:
         delivered = 0
         budget = limit
         tried: set[int] = set()  # each row at most once per round
-        resting: set[str] = set()  # receivers whose send failed slowly: not again this round
-        while budget > 0:
+        while budget > 0 and receiver not in self._throttled_now(now):
             rows = notify_state.claim_due_in_order(
                 self.store,
                 now,
@@ -137,22 +173,24 @@ class Dispatcher:
                 lease_s=self.lease_s,
                 limit=budget,
                 skip_ids=tried,
-                skip_receivers=resting | self._throttled_now(now),
+                receiver=receiver,
             )
             if not rows:
                 break
             budget -= len(rows)
-            for row in rows:
+            for i, row in enumerate(rows):
                 tried.add(row.id)
-                if row.receiver in resting or row.receiver in self._throttled_now(now):
-                    self._put_back(row)  # claimed with it before its receiver said wait
-                    continue
                 started = time.monotonic()
-                if self._deliver_safely(row, now):
-                    delivered += 1
-                elif time.monotonic() - started >= SLOW_FAILURE_S:
-                    resting.add(row.receiver)
+                sent = self._deliver_safely(row, now)
+                delivered += sent
                 now = self._now(now)
+                # A 429 holds the receiver; a failure that took a second or more means
+                # it hangs: its other rows wait for the next round, not one timeout each.
+                slow = not sent and time.monotonic() - started >= SLOW_FAILURE_S
+                if slow or receiver in self._throttled_now(now):
+                    for rest in rows[i + 1 :]:
+                        self._put_back(rest)
+                    return delivered
         return delivered
 
     def _now(self, now: float) -> float:
@@ -162,21 +200,21 @@ class Dispatcher:
     def _throttled_now(self, now: float) -> set[str]:
         for receiver, until in list(self._throttled.items()):
             if until <= now:
-                del self._throttled[receiver]
+                self._throttled.pop(receiver, None)  # another receiver's thread may have
         return set(self._throttled)
 
     def _put_back(self, row: outbox.OutboxRow) -> None:
         try:
             outbox.release(self.store, row)
         except Exception as exc:  # the store is failing: the lease brings it back
-            self.stats.errors += 1
+            self.stats.bump_errors()
             log.error("notification_unrecorded", receiver=row.receiver, error=describe(exc))
 
     def _deliver_safely(self, row: outbox.OutboxRow, now: float) -> bool:
         try:
             return self._deliver(row, now)
         except Exception as exc:  # one bad row must not block its receiver's queue
-            self.stats.errors += 1
+            self.stats.bump_errors()
             log.error(
                 "notification_error", receiver=row.receiver, incident_id=row.incident_id, error=describe(exc)
             )
@@ -253,7 +291,7 @@ class Dispatcher:
                     },
                 )
         except Exception as exc:  # the page is recorded; its timeline note is extra
-            self.stats.errors += 1
+            self.stats.bump_errors()
             log.error("timeline_write_failed", incident_id=row.incident_id, error=describe(exc))
 
     def _failed(self, row: outbox.OutboxRow, exc: NotifyError, now: float) -> None:

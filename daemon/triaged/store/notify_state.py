@@ -20,6 +20,8 @@ from triaged.store.db import Store
 CANCELLED = outbox.CANCELLED
 _KEY = "COALESCE({t}.first_due_at, {t}.created_at)"
 _UNSENT = "('pending', 'sending')"
+# Due: pending and its time has come, or claimed by a sender whose lease ran out.
+_DUE = "(({t}.status = 'pending' AND {t}.due_at <= ?) OR ({t}.status = 'sending' AND {t}.claimed_at <= ?))"
 PAGE_EVENTS = ("open", "escalate", "reopen", "repage")
 
 
@@ -31,24 +33,24 @@ def claim_due_in_order(
     lease_s: float,
     limit: int = 50,
     skip_ids: Collection[int] = (),
-    skip_receivers: Collection[str] = (),
+    receiver: str | None = None,
 ) -> list[outbox.OutboxRow]:
     """Claim the head row of each (receiver, incident) queue if it is due
     (compare-and-set, as :func:`outbox.claim_due`, so a second process never claims the
-    same row), oldest first. ``skip_ids`` and ``skip_receivers`` are left alone: rows
-    tried already in this dispatch round, receivers that asked us to wait."""
+    same row), oldest first; only ``receiver``'s rows if given. ``skip_ids`` (rows
+    tried already in this dispatch round) are left alone."""
     o, e = _KEY.format(t="o"), _KEY.format(t="e")
     skip = ""
     params: list[Any] = [now, now - lease_s]
+    if receiver is not None:
+        skip += " AND o.receiver = ?"
+        params.append(receiver)
     if skip_ids:
         skip += f" AND o.id NOT IN ({', '.join('?' for _ in skip_ids)})"
         params += list(skip_ids)
-    if skip_receivers:
-        skip += f" AND o.receiver NOT IN ({', '.join('?' for _ in skip_receivers)})"
-        params += list(skip_receivers)
     candidates = store.query(
         f"""SELECT o.id, o.status, o.claimed_at FROM outbox o
-            WHERE ((o.status = 'pending' AND o.due_at <= ?) OR (o.status = 'sending' AND o.claimed_at <= ?))
+            WHERE {_DUE.format(t="o")}
               {skip}
               AND NOT EXISTS (
                 SELECT 1 FROM outbox e
@@ -59,6 +61,16 @@ def claim_due_in_order(
         [*params, limit],
     )
     return outbox.claim(store, candidates, worker, now)
+
+
+def due_receivers(store: Store, now: float, *, lease_s: float) -> list[str]:
+    """Receivers with a row due (or a claim past its lease), longest waiting first."""
+    rows = store.query(
+        f"SELECT o.receiver FROM outbox o WHERE {_DUE.format(t='o')}"
+        f" GROUP BY o.receiver ORDER BY MIN({_KEY.format(t='o')})",
+        [now, now - lease_s],
+    )
+    return [r["receiver"] for r in rows]
 
 
 def schedule(store: Store, dedup_key: str, receiver: str, due_at: float) -> None:

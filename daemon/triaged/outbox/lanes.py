@@ -1,0 +1,86 @@
+"""A thread of its own for each receiver's sends, so a receiver that hangs delays only
+its own pages: while ONS takes its whole 35 s timeout, a new P0 still reaches the
+webhook at once.
+
+A lane is a receiver's queue of rounds. Kicking a lane that is idle starts a round on
+the pool; kicking one that is busy asks for one more round after the current, so a
+row recorded mid-round is sent without waiting for the next timer. The pool is
+bounded: past ``workers`` receivers sending at once, the others wait for a thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+
+from triaged.errors import describe
+
+log = structlog.get_logger("triaged.outbox")
+
+# Receivers sending at the same moment, at most (a config rarely has more than a few).
+WORKERS = 8
+
+
+class Lanes:
+    def __init__(self, run: Callable[[str], object], *, workers: int = WORKERS) -> None:
+        self._run = run  # one round for a receiver; must not raise (the runner guards it)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch")
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy: set[str] = set()
+        self._again: set[str] = set()
+        self._closed = False
+
+    def kick(self, receiver: str) -> None:
+        """A round for ``receiver`` now, or right after the one it is in."""
+        with self._lock:
+            if self._closed:
+                return
+            if receiver in self._busy:
+                self._again.add(receiver)
+                return
+            self._busy.add(receiver)
+        self._pool.submit(self._lane, receiver)
+
+    def busy(self) -> set[str]:
+        with self._lock:
+            return set(self._busy)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no lane has a round running or asked for; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def close(self, wait_s: float) -> bool:
+        """Take no more kicks; let the rounds in flight end, at most ``wait_s``. A lane
+        still sending then is left behind (its send has a deadline of its own)."""
+        with self._lock:
+            self._closed = True
+            self._again.clear()
+        done = self.wait_idle(wait_s)
+        self._pool.shutdown(wait=False)
+        return done
+
+    def _lane(self, receiver: str) -> None:
+        again = True
+        while again:
+            try:
+                self._run(receiver)
+            except Exception as exc:  # `run` guards itself; this only keeps the books right
+                log.error("dispatch_round_failed", receiver=receiver, error=describe(exc))
+            with self._lock:
+                again = receiver in self._again and not self._closed
+                self._again.discard(receiver)
+                if not again:
+                    self._busy.discard(receiver)
+                    self._idle.notify_all()
