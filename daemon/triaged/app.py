@@ -159,6 +159,7 @@ class Daemon:
         self.clock = clock
         self.lifecycle = lifecycle  # evidence, recurrence, SLIs, reminders (issue #6)
         self._down: dict[str, str] = {}
+        self._rule_errors: dict[str, str] = {}  # rule key → error last logged
         self._poller = Poller(sources)
         self._cycle_lock = threading.Lock()
         self.last_cycle: CycleReport | None = None
@@ -177,6 +178,7 @@ class Daemon:
             alerts, evaluated = self.rules.evaluate_due(now, self.query, self.record)
             report.evaluated = evaluated
             if evaluated:
+                self._log_rule_health()
                 result = self.incidents.sync(alerts, now)
                 report.opened, report.resolved = result.opened + result.reopened, result.resolved
                 alert_state.save(self.store, self._alerts_by_rule())
@@ -191,6 +193,17 @@ class Daemon:
         if self.on_cycle is not None:
             self.on_cycle(report)
         return report
+
+    def _log_rule_health(self) -> None:
+        """One line when a rule starts failing (or fails another way), one when it
+        works again; not one per evaluation (its failure counter is in /metrics)."""
+        for group in self.rules.groups:
+            for key, health in group.health.items():
+                if health.health == "err" and self._rule_errors.get(key) != health.last_error:
+                    log.warning("rule_failed", rule=key, group=group.name, error=health.last_error)
+                    self._rule_errors[key] = health.last_error
+                elif health.health == "ok" and self._rule_errors.pop(key, None) is not None:
+                    log.info("rule_recovered", rule=key, group=group.name)
 
     def _store_polled(self, polled: Polled, report: CycleReport) -> None:
         self._store_collected(polled.source, polled.collected, report)
@@ -326,7 +339,7 @@ def build(
     if errors:
         raise errors[0]
     store = open_store(cfg.db_path)
-    rules = RuleManager(cfg.evaluation_interval_s, cfg.external_labels)
+    rules = RuleManager(cfg.evaluation_interval_s, cfg.external_labels, external_url=cfg.external_url)
     rules.load(specs, restored=alert_state.load(store))
     storage = Storage(StorageLimits(retention_ms=retention_for(cfg, rules), max_series=cfg.max_series))
     oci = _build_oci(cfg, store)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from triaged.alerting_config import TOP_KEYS as ALERTING_KEYS
 from triaged.alerting_config import AlertingConfig, event_set, parse_alerting, severity_set
@@ -112,6 +113,7 @@ class Config:
     incidents: IncidentConfig = IncidentConfig()
     outbox: OutboxConfig = OutboxConfig()
     external_labels: dict[str, str] = field(default_factory=dict)
+    external_url: str = ""  # rule templates' $externalURL, as Prometheus's --web.external-url
     log_level: str = "info"
     log_format: str = "auto"
     oci: dict[str, Any] | None = None
@@ -139,6 +141,7 @@ _TOP_KEYS = {
     "incidents",
     "outbox",
     "external_labels",
+    "external_url",
     "log",
     "oci",
     "http",
@@ -206,6 +209,7 @@ def parse_config(doc: Node, path: str) -> Config:
         incidents=p.attempt(lambda: _incidents(section(doc, "incidents"), p), IncidentConfig()),
         outbox=p.attempt(lambda: _outbox(section(doc, "outbox"), p), OutboxConfig()),
         external_labels=p.labels(doc, "external_labels"),
+        external_url=p.attempt(lambda: _external_url(doc), ""),
         log_level=log_level,
         log_format=log_format,
         oci=doc["oci"] if isinstance(doc.get("oci"), Node) else None,
@@ -421,3 +425,17 @@ def _url(n: Node) -> str:
     if not url.startswith(("http://", "https://")):
         raise n.error("url", f"url must start with http:// or https://: {url!r}")
     return url
+
+
+def _external_url(doc: Node) -> str:
+    """Where people reach this system's links from (templates' ``$externalURL``): an
+    absolute http(s) URL, kept without a trailing slash as Prometheus keeps it."""
+    text = doc.text("external_url")
+    if text is None or not text.strip():
+        if doc.get("external_url") not in (None, ""):
+            raise doc.error("external_url", "external_url must be a URL string")
+        return ""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise doc.error("external_url", f"external_url: expected an http(s) URL, got {text!r}")
+    return text.strip().rstrip("/")

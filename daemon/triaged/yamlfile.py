@@ -165,16 +165,20 @@ def _unprintable(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigEr
     )
 
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNIT_SECONDS = {
-    "ms": 0.001,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "w": 604800.0,
-    "y": 31536000.0,
-}
+# model.ParseDuration, as Prometheus reads every duration: whole numbers, each unit at
+# most once, largest first (``1h30m``, ``500ms``); ``1.5m`` and ``5m5m`` are refused.
+_DURATION_RE = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?")
+_UNIT_SECONDS = (31536000.0, 604800.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
+
+
+def prometheus_duration(text: str) -> float | None:
+    """Seconds of a duration as Prometheus writes one, or None if it is not one."""
+    if text == "0":  # zero needs no unit
+        return 0.0
+    match = _DURATION_RE.fullmatch(text)
+    if not text or match is None:
+        return None
+    return sum(int(n) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if n is not None)
 
 
 def parse_duration(value: object) -> float:
@@ -186,18 +190,12 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"duration must not be negative: {value}")
         return float(value)
     text = str(value).strip()
-    if text == "0":  # as Prometheus's model.ParseDuration: zero needs no unit
-        return 0.0
-    pos = 0
-    total = 0.0
-    for match in _DURATION_RE.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"invalid duration {text!r} (use e.g. 30s, 5m, 1h30m)")
-    return total
+    seconds = prometheus_duration(text)
+    if seconds is None:
+        raise ValueError(
+            f"invalid duration {text!r} (use e.g. 30s, 5m, 1h30m: whole numbers, largest unit first)"
+        )
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -47,7 +47,7 @@ def test_every_problem_is_located(write_files: WriteFiles) -> None:
         """
     )
     assert _errors(path) == [
-        f"{path}:2: evaluation_interval: invalid duration '1 minute' (use e.g. 30s, 5m, 1h30m)",
+        f"{path}:2: evaluation_interval: invalid duration '1 minute' (use e.g. 30s, 5m, 1h30m: whole numbers, largest unit first)",
         f"{path}:6: invalid series descriptor 'up{{job=\"api\"'" + _suffix(_errors(path)[1]),
         f"{path}:9: series up{{job=\"db\"}}: invalid series value '1+1x'",
         f"{path}:11: alert test needs an 'alertname'",
@@ -105,7 +105,7 @@ def test_broken_rule_file_and_missing_rule_file_fail_the_run(write_files: WriteF
     rule_file = path.parent / "alerts.yml"
     assert result.failures == [
         f"{path}:1: rule_files: 'missing/*.yml' matches no file",
-        f"{rule_file}:3: group 'g' needs a 'rules' list",
+        f"{rule_file}:3: group 'g': 'rules' must be a list",
     ]
     text = format_file_result(result)
     assert text.splitlines()[:3] == [f"Unit Testing: {path}", "  FAILED:", f"    {result.failures[0]}"]

@@ -50,7 +50,10 @@ def test_malformed_test_file_exits_1_with_file_and_line(write_files: WriteFiles)
     path = write_files(OK.replace("eval_time: 4m", "eval_time: soon"))
     code, out = _invoke("rules", "test", str(path))
     assert code == 1
-    assert f"  FAILED:\n    {path}:7: eval_time: invalid duration 'soon' (use e.g. 30s, 5m, 1h30m)\n" in out
+    assert (
+        f"  FAILED:\n    {path}:7: eval_time: invalid duration 'soon' (use e.g. 30s, 5m, 1h30m: whole numbers, largest unit first)\n"
+        in out
+    )
 
 
 def test_bad_run_regex_is_a_usage_error(write_files: WriteFiles) -> None:

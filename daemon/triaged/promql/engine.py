@@ -34,6 +34,7 @@ from triaged.promql.parse import (
     SelectorNode,
     StringNode,
     SubqueryNode,
+    children,
     ensure_expr,
 )
 from triaged.promql.values import (
@@ -358,3 +359,16 @@ class Evaluator:
             raise ExprError(f"function {node.name!r} is not supported")
         args = [self.eval(a, t) for a in node.args]
         return fn(args, CallEnv(t, node, self))
+
+
+def unsupported_functions(expr: Expr | str) -> list[str]:
+    """Functions ``expr`` calls that this engine cannot evaluate (``info``, for one):
+    found when a rule file is checked, not at its every evaluation."""
+    found: set[str] = set()
+    pending = [ensure_expr(expr).node]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, CallNode) and node.name not in FUNCTIONS and node.name not in RATE_FUNCTIONS:
+            found.add(node.name)
+        pending.extend(children(node))
+    return sorted(found)

@@ -87,9 +87,12 @@ def fingerprint(labels: Labels) -> str:
 
 
 class AlertingRule:
-    def __init__(self, spec: RuleSpec, external_labels: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, spec: RuleSpec, external_labels: Mapping[str, str] | None = None, external_url: str = ""
+    ) -> None:
         self.spec = spec
         self.external_labels = dict(external_labels or {})
+        self.external_url = external_url  # templates' $externalURL
         self.alerts: dict[Labels, Alert] = {}
         self._resume: RestorePolicy | None = None  # set by restore() after a restart
 
@@ -196,11 +199,13 @@ class AlertingRule:
                 labels=sample_labels.as_dict(),
                 value=value,
                 external_labels=self.external_labels,
+                external_url=self.external_url,
                 query=at_eval_time,
             )
             extra = {k: render(v, data) for k, v in self.spec.labels.items()}
             annotations = {k: render(v, data) for k, v in self.spec.annotations.items()}
-            labels = sample_labels.without_name().with_(**extra, alertname=self.name)
+            # The rule's name wins over an `alertname` in its labels, as in Prometheus.
+            labels = sample_labels.without_name().with_(**{**extra, "alertname": self.name})
             if labels in found:
                 raise RuleEvalError(
                     "vector contains metrics with the same labelset after applying alert labels"

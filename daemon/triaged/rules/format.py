@@ -22,7 +22,7 @@ from typing import Any
 from triaged.confnode import duration
 from triaged.errors import ConfigError
 from triaged.model import Severity
-from triaged.promql import ExprError, parse_expr
+from triaged.promql import ExprError, parse_expr, unsupported_functions
 from triaged.rules.templates import TemplateError, check_template
 from triaged.yamlfile import Node, load_yaml_file
 
@@ -119,6 +119,9 @@ def check_rule_file(path: str | Path) -> tuple[list[GroupSpec], list[ConfigError
         else:
             message = "expected a top-level 'groups:' list"
         return [], [ConfigError(message, file=file, line=1)]
+    for key in doc:
+        if key != "groups":  # Prometheus refuses the file too (an anchor holder included)
+            errors.append(doc.error(key, f"unknown top-level field {key!r} (a rule file has only 'groups')"))
     groups_raw = doc["groups"]
     if not isinstance(groups_raw, list):
         return [], [doc.error("groups", "'groups' must be a list")]
@@ -160,8 +163,10 @@ def _parse_group(raw: Any, parent: Node, file: str, errors: list[ConfigError]) -
     labels = string_map(raw, "labels", errors) if "labels" in raw else {}
     _check_severity(raw, f"group {name!r}", labels, errors)
     rules_raw = raw.get("rules")
-    if not isinstance(rules_raw, list):
-        errors.append(raw.error("rules" if "rules" in raw else None, f"group {name!r} needs a 'rules' list"))
+    if rules_raw is None:  # absent, or every rule commented out: an empty group, as in Prometheus
+        rules_raw = []
+    elif not isinstance(rules_raw, list):
+        errors.append(raw.error("rules", f"group {name!r}: 'rules' must be a list"))
         rules_raw = []
     rules: list[RuleSpec] = []
     for rule_raw in rules_raw:
@@ -220,9 +225,12 @@ def _parse_rule(
         expr = ""
     else:
         try:
-            parse_expr(expr)
+            parsed = parse_expr(expr)
         except ExprError as exc:
             errors.append(raw.error("expr", f"rule {name!r}: invalid expression: {exc}"))
+        else:
+            for fn in unsupported_functions(parsed):
+                errors.append(raw.error("expr", f"rule {name!r}: function {fn!r} is not supported here"))
     labels = string_map(raw, "labels", errors) if "labels" in raw else {}
     annotations = string_map(raw, "annotations", errors) if "annotations" in raw else {}
     for_s = _duration(raw, "for", errors) if "for" in raw else 0.0
@@ -253,12 +261,11 @@ def _rule_kind(raw: Node, errors: list[ConfigError]) -> tuple[str, str]:
     kind = "alert" if raw.get("alert") is not None else "record"
     # The text as written: `alert: Off` is the name "Off", not the boolean false.
     name = raw.text(kind)
-    if name is None or not _NAME_RE.match(name):
-        shown = raw[kind] if name is None else name
-        if kind == "alert":
-            errors.append(raw.error(kind, f"invalid alert name {shown!r}"))
-        else:
-            errors.append(raw.error(kind, f"invalid metric name {shown!r} for 'record'"))
+    shown = raw[kind] if name is None else name
+    if kind == "alert" and not name:  # any text, as in Prometheus: it is a label value
+        errors.append(raw.error(kind, f"invalid alert name {shown!r}"))
+    elif kind == "record" and (name is None or not _NAME_RE.match(name)):
+        errors.append(raw.error(kind, f"invalid metric name {shown!r} for 'record'"))
     return kind, name if name is not None else str(raw[kind])
 
 
@@ -272,6 +279,8 @@ def _check_labels_and_templates(
     for key in list(labels) + list(annotations):
         if not _LABEL_RE.match(key):
             errors.append(raw.error("labels", f"rule {name!r}: invalid label/annotation name {key!r}"))
+    if "__name__" in labels:  # as Prometheus: the rule's name or expression names the series
+        errors.append(raw.error("labels", f"rule {name!r}: invalid label name '__name__'"))
     _check_severity(raw, f"rule {name!r}", labels, errors)
     for section, mapping in (("labels", labels), ("annotations", annotations)):
         for key, text in mapping.items():
@@ -334,7 +343,7 @@ def string_map(raw: Node, key: str, errors: list[ConfigError]) -> dict[str, str]
         return {}
     out: dict[str, str] = {}
     for k in value:
-        text = value.text(k)
+        text = "" if value[k] is None else value.text(k)  # `team:` alone is "", as in Go
         if text is None:
             errors.append(raw.error(key, f"{key}.{k} must be a string"))
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from triaged.errors import describe
 from triaged.model import Labels
 from triaged.promql import ExprError
 from triaged.rules.alerting import Alert, AlertingRule, QueryFunc, QueryResult, RuleEvalError
@@ -68,15 +69,22 @@ class RuleGroup:
                     record(key, recorded(rule, query(rule.expr, at), limit), at)
                 health.health, health.last_error = "ok", ""
             except (RuleEvalError, ExprError, ValueError, ArithmeticError) as exc:
-                health.health, health.last_error = "err", str(exc)
-                health.eval_failures += 1
-                if isinstance(rule, AlertingRule):
-                    # Keep the rule's alerts as they were: a query failure is not "resolved".
-                    alerts.extend(rule.alerts.values())
+                self._failed(rule, health, str(exc), alerts)
+            # A bug in one rule's evaluation must not stop the others (nor the cycle).
+            except Exception as exc:
+                self._failed(rule, health, f"internal error: {describe(exc)}", alerts)
             health.last_eval = now
             health.last_duration_s = timer() - started
         self.last_eval = now
         return alerts
+
+    @staticmethod
+    def _failed(rule: AlertingRule | RuleSpec, health: RuleHealth, error: str, alerts: list[Alert]) -> None:
+        health.health, health.last_error = "err", error
+        health.eval_failures += 1
+        if isinstance(rule, AlertingRule):
+            # Keep the rule's alerts as they were: a query failure is not "resolved".
+            alerts.extend(rule.alerts.values())
 
     def alerting_rules(self) -> list[AlertingRule]:
         return [r for r in self.rules if isinstance(r, AlertingRule)]
@@ -85,7 +93,8 @@ class RuleGroup:
 def recorded(rule: RuleSpec, result: QueryResult, limit: int) -> list[tuple[Labels, float]]:
     """A recording rule's output: renamed, its labels applied, checked as Prometheus
     checks it (one sample per label set, at most ``limit`` series when > 0)."""
-    samples = [(lbl.with_(**rule.labels, __name__=rule.name), v) for lbl, v in result]
+    named = {**rule.labels, "__name__": rule.name}
+    samples = [(lbl.with_(**named), v) for lbl, v in result]
     if len({lbl for lbl, _ in samples}) != len(samples):
         raise RuleEvalError("vector contains metrics with the same labelset after applying rule labels")
     if 0 < limit < len(samples):

@@ -71,9 +71,11 @@ class RuleManager:
         default_interval_s: float,
         external_labels: dict[str, str] | None = None,
         restore_policy: RestorePolicy | None = None,
+        external_url: str = "",
     ) -> None:
         self.default_interval_s = default_interval_s
         self.external_labels = external_labels or {}
+        self.external_url = external_url
         self.restore_policy = restore_policy or RestorePolicy()
         self.groups: list[RuleGroup] = []
 
@@ -95,7 +97,7 @@ class RuleManager:
                 if rule_spec.kind == "record":
                     rules.append(rule_spec)
                     continue
-                rule = AlertingRule(rule_spec, self.external_labels)
+                rule = AlertingRule(rule_spec, self.external_labels, self.external_url)
                 old = previous.get(rule_spec.key)
                 if old is not None:
                     rule.restore(old.alerts.values())

@@ -80,6 +80,7 @@ class TestGroup:
     alert_cases: tuple[AlertCase, ...]
     expr_cases: tuple[ExprCase, ...]
     external_labels: Mapping[str, str] = field(default_factory=dict)
+    external_url: str = ""
     line: int | None = None
 
     def max_eval_time_s(self) -> float:
@@ -166,6 +167,7 @@ def _test_group(raw: Node, default_interval: float, errors: list[ConfigError]) -
     alerts = [_alert_case(c, errors) for c in _node_list(raw, "alert_rule_test", errors)]
     exprs = [_expr_case(c, errors) for c in _node_list(raw, "promql_expr_test", errors)]
     external = string_map(raw, "external_labels", errors)
+    url = raw.text("external_url") or ""
     start = _start_timestamp(raw, errors)
     if len(errors) != before:
         return None
@@ -177,6 +179,7 @@ def _test_group(raw: Node, default_interval: float, errors: list[ConfigError]) -
         alert_cases=tuple(a for a in alerts if a is not None),
         expr_cases=tuple(e for e in exprs if e is not None),
         external_labels=external,
+        external_url=url,
         line=raw.line,
     )
 

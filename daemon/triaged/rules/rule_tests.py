@@ -120,7 +120,9 @@ def run_rule_tests(spec: RuleTestFile, groups: Sequence[GroupSpec], test: TestGr
     storage = Storage(StorageLimits(retention_ms=None))
     engine = Engine(storage)
     query = engine_query(engine)
-    manager = RuleManager(spec.evaluation_interval_s, dict(test.external_labels))
+    manager = RuleManager(
+        spec.evaluation_interval_s, dict(test.external_labels), external_url=test.external_url
+    )
     manager.load(groups)
     feeder = _SeriesFeeder(storage, test)
     recorder = _Recorder(storage)
@@ -155,7 +157,9 @@ class _SeriesFeeder:
         start_ms = round(test.start_s * 1000)
         interval_ms = round(test.interval_s * 1000)
         points: list[tuple[int, int, Labels, float]] = []
-        for order, series in enumerate(test.series):
+        # A series given twice is its last definition, whole, as promtool loads it.
+        last = {series.labels: series for series in test.series}
+        for order, series in enumerate(last.values()):
             for i, value in enumerate(series.values):
                 if value is not None:  # "_": nothing was scraped at this step
                     points.append((start_ms + i * interval_ms, order, series.labels, value))

@@ -28,6 +28,7 @@ from triaged.rules.template_humanize import (
 from triaged.rules.template_lex import TemplateError
 from triaged.rules.template_printf import go_quote
 from triaged.rules.template_values import AnyMap, Env, Func, Record, string_arg, wrong_type
+from triaged.yamlfile import prometheus_duration
 
 
 def title(text: str) -> str:
@@ -45,19 +46,10 @@ def title(text: str) -> str:
 
 def parse_duration(text: str) -> float:
     """model.ParseDuration (``1h30m``, ``500ms``, ``0``) as seconds."""
-    if text == "0":
-        return 0.0
-    units = {"y": 31536000, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
-    order = list(units)
-    total, last, pos = 0.0, -1, 0
-    for m in re.finditer(r"(\d+)([a-z]*)", text):
-        if m.start() != pos or m.group(2) not in units or order.index(m.group(2)) <= last:
-            break
-        total += int(m.group(1)) * units[m.group(2)]
-        last, pos = order.index(m.group(2)), m.end()
-    if not text or pos != len(text):
+    seconds = prometheus_duration(text)
+    if seconds is None:
         raise TemplateError(f"not a valid duration string: {go_quote(text)}")
-    return total
+    return seconds
 
 
 def split_host_port(text: str) -> tuple[str, str] | None:
