@@ -92,3 +92,14 @@ def test_independent_problems_are_all_reported_in_file_order(tmp_path: Path) -> 
     assert str(info.value).count("\n") == 5  # one problem per line
     partial = info.value.partial
     assert partial is not None and [t.job for t in partial.targets] == ["b"]
+
+
+def test_a_heartbeat_to_pagerduty_is_refused(tmp_path: Path) -> None:
+    """Each beat would go out as a trigger: a page every interval."""
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "notifiers:\n  - {name: pd, type: pagerduty, routing_key: '0123456789abcdef0123456789abcdef'}\n"
+        "heartbeat: {receiver: pd, interval: 5m}\n"
+    )
+    with pytest.raises(ConfigError, match="heartbeat receiver 'pd' is PagerDuty: every beat would page"):
+        load_config(path)

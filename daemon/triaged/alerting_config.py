@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from triaged.alerts.flap import FlapPolicy
 from triaged.alerts.inhibit import InhibitRule
 from triaged.alerts.maintenance import CronSchedule, MaintenanceWindow, ScheduleError, zone
-from triaged.alerts.route import FallbackRule, RouteNode
+from triaged.alerts.route import DEFAULT_EVENTS, FallbackRule, RouteNode
 from triaged.alerts.silence import MatcherError, equality_matchers, parse_matchers
 from triaged.confnode import Problems, duration, get_str, str_list
 from triaged.errors import ConfigError
@@ -97,13 +97,18 @@ def _route(n: Node, receivers: set[str], where: str, p: Problems) -> RouteNode:
         receiver=p.attempt(lambda: _tree_receiver(n, receivers), None),
         matchers=p.attempt(lambda: _matchers(n, "matchers", "match"), ()),
         severities=p.attempt(lambda: severity_set(n, "severities", frozenset(Severity)), frozenset(Severity)),
-        events=p.attempt(lambda: event_set(n, "events"), frozenset(Event)),
+        events=p.attempt(lambda: _tree_events(n), None),
         continue_=p.attempt(lambda: _flag(n, "continue"), False),
         group_wait_s=p.duration(n, "group_wait", None),
         group_interval_s=p.duration(n, "group_interval", None),
         repeat_interval_s=p.duration(n, "repeat_interval", None),
         routes=tuple(p.each(p.nodes(n, "routes"), lambda c: _route(c, receivers, f"{where}.routes", p))),
     )
+
+
+def _tree_events(n: Node) -> frozenset[Event] | None:
+    """A tree node's own ``events:``; None when absent, so it inherits its parent's."""
+    return event_set(n, "events") if str_list(n, "events") else None
 
 
 def _tree_receiver(n: Node, receivers: set[str]) -> str | None:
@@ -263,9 +268,10 @@ def severity_set(n: Node, key: str, default: frozenset[Severity]) -> frozenset[S
 
 
 def event_set(n: Node, key: str) -> frozenset[Event]:
-    """``events: [open, ack]``; every event when absent or empty."""
+    """``events: [open, ack]``; when absent or empty, every event but reminders
+    (:data:`triaged.alerts.route.DEFAULT_EVENTS`): they go only where a route names them."""
     try:
-        return frozenset(Event(e) for e in str_list(n, key)) or frozenset(Event)
+        return frozenset(Event(e) for e in str_list(n, key)) or DEFAULT_EVENTS
     except ValueError as exc:
         raise n.error(key, f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from triaged.alerting_config import TOP_KEYS as ALERTING_KEYS
 from triaged.alerting_config import AlertingConfig, event_set, parse_alerting, severity_set
+from triaged.alerts.route import DEFAULT_EVENTS
 from triaged.confnode import (
     DEFAULT_DB,
     Problems,
@@ -76,7 +77,7 @@ class NotifierConfig:
 class RouteConfig:
     receiver: str
     severities: frozenset[Severity] = frozenset(Severity)
-    events: frozenset[Event] = frozenset(Event)
+    events: frozenset[Event] = DEFAULT_EVENTS  # all but reminders unless named
     match: dict[str, str] = field(default_factory=dict)
 
 
@@ -205,7 +206,7 @@ def parse_config(doc: Node, path: str) -> Config:
         targets=_distinct(doc, "targets", lambda n: _target(n, default_interval, default_timeout, p), p),
         probes=_distinct(doc, "probes", lambda n: _probe(n, default_interval, default_timeout, p), p),
         notifiers=notifiers,
-        routes=routes or tuple(RouteConfig(n.name) for n in notifiers),
+        routes=routes or _implicit_routes(notifiers),
         incidents=p.attempt(lambda: _incidents(section(doc, "incidents"), p), IncidentConfig()),
         outbox=p.attempt(lambda: _outbox(section(doc, "outbox"), p), OutboxConfig()),
         external_labels=p.labels(doc, "external_labels"),
@@ -214,7 +215,12 @@ def parse_config(doc: Node, path: str) -> Config:
         log_format=log_format,
         oci=doc["oci"] if isinstance(doc.get("oci"), Node) else None,
         http=p.attempt(lambda: parse_http(doc, base, p), HttpConfig()),
-        heartbeat=p.attempt(lambda: parse_heartbeat(doc, names, p), None),
+        heartbeat=p.attempt(
+            lambda: parse_heartbeat(
+                doc, names, p, pagers={n.name for n in notifiers if n.type == "pagerduty"}
+            ),
+            None,
+        ),
         lifecycle=parse_lifecycle(doc, str(base), p),
         alerting=parse_alerting(doc, names, p),
         warnings=tuple(warnings),
@@ -353,8 +359,17 @@ def _route(n: Node, receivers: set[str], p: Problems) -> RouteConfig:
     return RouteConfig(
         receiver=p.attempt(lambda: _receiver(n, receivers), ""),
         severities=p.attempt(lambda: severity_set(n, "severities", frozenset(Severity)), frozenset(Severity)),
-        events=p.attempt(lambda: event_set(n, "events"), frozenset(Event)),
+        events=p.attempt(lambda: event_set(n, "events"), DEFAULT_EVENTS),
         match=p.attempt(lambda: str_map(n, "match"), {}),
+    )
+
+
+def _implicit_routes(notifiers: tuple[NotifierConfig, ...]) -> tuple[RouteConfig, ...]:
+    """No routes written: every notifier gets everything, reminders included (nobody
+    wrote a paging route to keep them out of) — except PagerDuty, which only pages."""
+    return tuple(
+        RouteConfig(n.name, events=DEFAULT_EVENTS if n.type == "pagerduty" else frozenset(Event))
+        for n in notifiers
     )
 
 

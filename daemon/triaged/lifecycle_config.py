@@ -172,7 +172,7 @@ def build_lifecycle(cfg: Any, store: Any, engine: Any, router: Any) -> Any:
         ),
         slos=[slo_from_config(s) for s in lc.slos],
         postmortems=postmortem_policy(lc.postmortem),
-        reminders=ReminderPolicy(remind_before_s=lc.actions.remind_before_s),
+        reminders=ReminderPolicy(remind_before_s=lc.actions.remind_before_s, remind_at=lc.actions.remind_at),
     )
 
 

@@ -3,6 +3,7 @@ its silence is noticed (the daemon's own API and its dead-man's switch)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,22 +68,31 @@ def _enabled(n: Node) -> bool:
     return enabled
 
 
-def parse_heartbeat(doc: Node, receivers: set[str], p: Problems) -> HeartbeatConfig | None:
-    """The ``heartbeat:`` section, every key checked (a broken one is added to ``p``)."""
+def parse_heartbeat(
+    doc: Node, receivers: set[str], p: Problems, *, pagers: Collection[str] = ()
+) -> HeartbeatConfig | None:
+    """The ``heartbeat:`` section, every key checked (a broken one is added to ``p``).
+    ``pagers``: receivers that would page on every beat (PagerDuty), refused."""
     if "heartbeat" not in doc:
         return None
     n = section(doc, "heartbeat")
     p.only_keys(n, {"receiver", "interval"}, "heartbeat")
     return HeartbeatConfig(
-        receiver=p.attempt(lambda: _heartbeat_receiver(n, receivers), ""),
+        receiver=p.attempt(lambda: _heartbeat_receiver(n, receivers, pagers), ""),
         interval_s=p.attempt(lambda: _heartbeat_interval(n), 300.0),
     )
 
 
-def _heartbeat_receiver(n: Node, receivers: set[str]) -> str:
+def _heartbeat_receiver(n: Node, receivers: set[str], pagers: Collection[str]) -> str:
     receiver = req_str(n, "receiver")
     if receiver not in receivers:
         raise n.error("receiver", f"heartbeat receiver {receiver!r} is not a configured notifier")
+    if receiver in pagers:  # each beat would be a trigger: a page every interval
+        raise n.error(
+            "receiver",
+            f"heartbeat receiver {receiver!r} is PagerDuty: every beat would page; send beats to a"
+            " webhook of a dead-man's-switch service (e.g. healthchecks.io) or use oci.heartbeat",
+        )
     return receiver
 
 

@@ -14,7 +14,7 @@ def test_blameful_phrases_are_flagged_with_a_suggestion() -> None:
             "<!-- avoid writing 'human error' -->",
         ]
     )
-    found = scan(text, people={"bob"})
+    found = scan(text, people={"bob", "alice"})
     assert [(f.line, f.phrase.lower()) for f in found] == [
         (1, "human error"),
         (2, "alice should have"),

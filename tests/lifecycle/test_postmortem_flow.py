@@ -15,6 +15,7 @@ from triaged.incidents.postmortem import gather
 from triaged.incidents.postmortem_due import PostmortemPolicy, postmortems_owed
 from triaged.incidents.postmortem_values import alert_values
 from triaged.incidents.reminders import ReminderPolicy, send_reminders
+from triaged.messages import Event
 from triaged.model import Severity
 from triaged.store import Store
 from triaged.store import evidence as ev_rows
@@ -81,7 +82,7 @@ def test_a_fresh_draft_passes_check_once_the_blameful_note_is_reworded(
     the check: rewording the note in the timeline is enough, as the draft says."""
     inc = make_incident(severity=Severity.P1, resolved_at=600.0)
     rows.add_timeline(
-        store, inc.id, inc.opened_at + 30, "note", "bob should have raised the timeout", actor="erin"
+        store, inc.id, inc.opened_at + 30, "note", "we should have raised the timeout", actor="erin"
     )
     runner = CliRunner()
     db = ["--db", store.path]
@@ -89,11 +90,11 @@ def test_a_fresh_draft_passes_check_once_the_blameful_note_is_reworded(
     assert r.exit_code == 0 and "1 blameful phrase(s)" in r.output, r.output
     md = tmp_path / f"incident-{inc.id}-postmortem.md"
     text = md.read_text()
-    assert '"bob should have"' in text and "## Blameless review" in text
+    assert '"we should have"' in text and "## Blameless review" in text
     failing = runner.invoke(cli, ["postmortem", "check", str(inc.id), *db])
-    assert failing.exit_code == 1 and failing.output.count("bob should have") == 1  # the timeline row only
+    assert failing.exit_code == 1 and failing.output.count("we should have") == 1  # the timeline row only
     md.write_text(
-        text.replace("bob should have raised the timeout", "the timeout was not raised: no runbook step")
+        text.replace("we should have raised the timeout", "the timeout was not raised: no runbook step")
     )
     check = runner.invoke(cli, ["postmortem", "check", str(inc.id), *db])
     assert check.exit_code == 0, check.output
@@ -157,7 +158,7 @@ def test_closing_an_incident_that_owes_a_postmortem_needs_a_stated_waiver(
     assert [(e["actor"] != "triaged", why in e["message"]) for e in waived] == [(True, True)]
     # No longer owed: not listed as due or late, and no more reminders.
     assert postmortems_owed(store, T0 + 10 * 86_400, PostmortemPolicy()) == []
-    router = Router([Route("pager")])
+    router = Router([Route("pager", events=frozenset({Event.REMINDER}))])
     assert send_reminders(store, router, T0 + 10 * 86_400, ReminderPolicy(), PostmortemPolicy()) == 0
     listed = runner.invoke(cli, ["postmortem", "list", "--json", *db])
     assert '"status": "waived"' in listed.output

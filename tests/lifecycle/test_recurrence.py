@@ -61,3 +61,48 @@ def test_no_flag_without_open_items(store: Store, make_incident: MakeIncident) -
     new = make_incident(rule="A", service="api", status=IncidentStatus.DETECTED, opened=999)
     assert flag_recurrence(store, new, T0 + 999) == []
     assert [e for e in rows.timeline(store, new.id) if e["kind"] == "recurrence"] == []
+
+
+def test_review_another_rule_of_the_same_service_is_not_a_recurrence(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    first = make_incident(rule="DiskFull", service="api", resolved_at=600.0)
+    item = FollowUp(store).add(
+        first.id,
+        NewItem("Rotate the api access logs every hour", "asha", "7d", "medium", "short-term"),
+        "x",
+        T0,
+    )
+    new = make_incident(rule="HighLatency", service="api", status=IncidentStatus.DETECTED, opened=999)
+    assert [a.id for a in flag_recurrence(store, new, T0 + 999)] == [item.id]
+    kinds = {e["kind"]: e["message"] for e in rows.timeline(store, new.id)}
+    assert "recurrence" not in kinds, "a different rule did not happen before"
+    assert kinds["related_items"].startswith(
+        f"other incidents of service api (#{first.id}, other rules) have unfinished action items"
+    )
+    assert f"#{item.id} Rotate the api access logs" in kinds["related_items"]
+
+
+def test_review_a_grouped_alert_of_the_same_rule_is_a_recurrence(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    first = make_incident(rule="HighLatency", service="api", resolved_at=600.0)
+    rows.upsert_incident_alert(
+        store,
+        first.id,
+        {
+            "fingerprint": "f", "alertname": "DBPoolSaturation", "labels": {"alertname": "DBPoolSaturation"},
+            "annotations": {}, "severity": "P1", "state": "resolved", "expr": "m > 1",
+            "active_at": T0, "fired_at": T0 + 60, "resolved_at": T0 + 300, "value": 2.0,
+        },
+    )  # fmt: skip
+    FollowUp(store).add(
+        first.id,
+        NewItem("Raise DB_POOL_MAX and validate it at startup", "alice", "7d", "high", "immediate"),
+        "x",
+        T0,
+    )
+    new = make_incident(rule="DBPoolSaturation", service="api", status=IncidentStatus.DETECTED, opened=999)
+    flag_recurrence(store, new, T0 + 999)
+    kinds = [e["kind"] for e in rows.timeline(store, new.id)]
+    assert kinds == ["recurrence"]

@@ -8,6 +8,7 @@ from triaged.incidents.actions import ActionStatus
 from triaged.incidents.followup import FollowUp, NewItem
 from triaged.incidents.postmortem_due import PostmortemPolicy
 from triaged.incidents.reminders import ReminderPolicy, send_reminders
+from triaged.messages import Event
 from triaged.model import Severity
 from triaged.outbox.dispatcher import Dispatcher
 from triaged.store import Store
@@ -39,7 +40,7 @@ def test_owners_are_reminded_once_a_day_of_items_due_soon_or_overdue(
 
     recorder = RecordingNotifier("pager")
     dispatcher = Dispatcher(store, {"pager": recorder})
-    router = Router([Route("pager")])
+    router = Router([Route("pager", events=frozenset({Event.REMINDER}))])
     policy, pms = ReminderPolicy(remind_before_s=24 * HOUR), PostmortemPolicy(due_s=48 * HOUR)
 
     clock.advance(2 * HOUR)  # day 1, 02:00 after T0
@@ -55,12 +56,14 @@ def test_owners_are_reminded_once_a_day_of_items_due_soon_or_overdue(
     assert recorder.sent[0].dedup_key.startswith("triaged-reminder-action-")
 
     clock.advance(24 * HOUR)  # the next day: the postmortem is now due within a day
-    assert send_reminders(store, router, clock.now(), policy, pms) == 3
+    assert send_reminders(store, router, clock.now(), policy, pms) == 4
     dispatcher.dispatch(clock.now())
     new = sorted(m.title for m in recorder.sent[2:])
     assert new == [
         f"[reminder] alice: action item #{soon} overdue by 14h",
         f"[reminder] carol: action item #{overdue} overdue by 1d1h",
+        # Done a day ago and not verified yet: whoever verifies is reminded.
+        f"[reminder] dan: verify action item #{finished} (done 1d1h59m ago)",
         f"[reminder] postmortem of incident #{inc.id} due in 22h5m",
     ]
     assert all(f"#{later} " not in t for t in new), "items due in five days are left alone"
@@ -68,7 +71,7 @@ def test_owners_are_reminded_once_a_day_of_items_due_soon_or_overdue(
 
 def test_late_postmortems_are_reminded_until_completed(store: Store, make_incident: MakeIncident) -> None:
     inc = make_incident(severity=Severity.P0, resolved_at=0.0)
-    router = Router([Route("pager")])
+    router = Router([Route("pager", events=frozenset({Event.REMINDER}))])
     now = T0 + 50 * HOUR
     assert send_reminders(store, router, now, ReminderPolicy(), PostmortemPolicy()) == 1
     from triaged.store import outbox

@@ -71,3 +71,52 @@ def test_a_flapping_alert_reopens_one_incident_and_stops_paging_once_reported(
     assert kinds.count("flapping") == 1 and kinds.count("reopen_not_paged") == 3
     flapping = next(t for t in rows.timeline(h.store, incident.id) if t["kind"] == "flapping")
     assert "HighLatency is flapping" in flapping["message"]
+
+
+def test_two_series_of_one_rule_returning_together_are_one_return_not_a_flap(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """Both probes of a service fail, clear and fail again: the rule returned once, so
+    the reopen is paged. Before, every series' start counted, and the second outage
+    (4 starts) was taken for flapping and reopened without a page."""
+    h = make_harness("notifiers:\n" + webhook("pager", receiver.url) + "flap: {window: 1h, threshold: 3}\n")
+    for _ in range(2):
+        h.metrics.set("svc_down", "api", 1, instance="a")
+        h.metrics.set("svc_down", "api", 1, instance="b")
+        h.run(10, step=2)
+        h.metrics.set("svc_down", "api", 0, instance="a")
+        h.metrics.set("svc_down", "api", 0, instance="b")
+        h.run(20, step=2)
+    assert events(receiver) == [
+        "triaged-1-open",
+        "triaged-1-resolve-0",
+        "triaged-1-reopen-1",
+        "triaged-1-resolve-1",
+    ]
+    assert "flapping" not in h.timeline_kinds(1)
+
+
+def test_another_services_outages_do_not_make_a_rule_flap(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """`web` went down twice; `api` going down twice after it is paged both times."""
+    h = make_harness("notifiers:\n" + webhook("pager", receiver.url) + "flap: {window: 1h, threshold: 3}\n")
+    for service in ("web", "api"):
+        for _ in range(2):
+            h.metrics.set("svc_down", service, 1)
+            h.run(10, step=2)
+            h.metrics.set("svc_down", service, 0)
+            h.run(20, step=2)
+    (_web, api) = sorted(rows.list_incidents(h.store), key=lambda i: i.id)
+    assert "reopen_not_paged" not in h.timeline_kinds(api.id)
+    assert f"triaged-{api.id}-reopen-1" in events(receiver)
+
+
+def test_episode_starts_count_returns_of_the_rule() -> None:
+    from triaged.alerts.flap import episode_starts
+
+    # a and b start together, stop; a starts, b joins, a stops, b stops; a resolve
+    # of a series firing from before the window comes first and is not counted.
+    changes = [(5.0, False), (10.0, True), (10.0, True), (20.0, False), (20.0, False),
+               (30.0, True), (35.0, True), (36.0, False), (40.0, False), (50.0, True)]  # fmt: skip
+    assert episode_starts(changes) == [10.0, 30.0, 50.0]

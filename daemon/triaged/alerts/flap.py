@@ -1,4 +1,6 @@
 """Flap detection: a rule that starts firing too often within a window is flapping.
+It is counted per incident group (one service's outages do not make another's rule
+flap) and per return of the rule, not per series.
 
 Reopening (instead of opening a new incident) keeps one flapping outage to one
 incident; this module decides when the flapping itself must be reported, and when
@@ -26,6 +28,22 @@ class FlapVerdict:
     @property
     def text(self) -> str:
         return f"started firing {self.starts} times in {self.window_s / 60:.0f}m"
+
+
+def episode_starts(changes: Sequence[tuple[float, bool]]) -> list[float]:
+    """When a rule went from no series firing to some, from its series' starts and
+    stops (``(time, started)``, in order): two probes failing together, or one after
+    the other, are one return of the rule, not two. A series firing from before the
+    changes began and stopping among them is not counted below zero."""
+    firing, starts = 0, []
+    for at, started in changes:
+        if started:
+            if firing == 0:
+                starts.append(at)
+            firing += 1
+        else:
+            firing = max(0, firing - 1)
+    return starts
 
 
 def judge(starts: Sequence[float], now: float, policy: FlapPolicy) -> FlapVerdict:

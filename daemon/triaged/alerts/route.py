@@ -7,6 +7,12 @@ receivers and timings are inherited from the parent.
 
 Labels seen by the tree are the incident's labels plus ``severity`` (P0–P3), so
 ``severity=~"P0|P1"`` routes pages and ``team="payments"`` routes by ownership.
+
+A route without ``events:`` takes every event except reminders (:data:`DEFAULT_EVENTS`):
+a daily "[reminder] action item #1 is overdue" is for an owner at work, and a route
+written for pages (say to PagerDuty) must not wake the on-call with it. Reminders go
+only where a route names them. In the tree ``events:`` is inherited like the receiver,
+so a node that names ``reminder`` lets its children deliver reminders too.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from triaged.alerts.silence import equality_matchers, matches_all
 from triaged.messages import Event
 from triaged.model import Matcher, Severity
 
+# What a route without ``events:`` takes: everything but reminders (see the module doc).
+DEFAULT_EVENTS: frozenset[Event] = frozenset(Event) - {Event.REMINDER}
+
 
 @dataclass(frozen=True)
 class Route:
@@ -25,7 +34,7 @@ class Route:
 
     receiver: str
     severities: frozenset[Severity] = frozenset(Severity)
-    events: frozenset[Event] = frozenset(Event)
+    events: frozenset[Event] = DEFAULT_EVENTS
     match: Mapping[str, str] = field(default_factory=dict)
 
     def accepts(self, labels: Mapping[str, str], severity: Severity, event: Event) -> bool:
@@ -39,7 +48,9 @@ class RouteNode:
     receiver: str | None = None
     matchers: tuple[Matcher, ...] = ()
     severities: frozenset[Severity] = frozenset(Severity)
-    events: frozenset[Event] = frozenset(Event)
+    # None: not filtered here; what the node delivers itself is inherited (the root's
+    # default is DEFAULT_EVENTS), so reminders still reach a child that names them.
+    events: frozenset[Event] | None = None
     continue_: bool = False
     group_wait_s: float | None = None
     group_interval_s: float | None = None
@@ -47,9 +58,16 @@ class RouteNode:
     routes: tuple[RouteNode, ...] = ()
 
     def accepts(self, labels: Mapping[str, str], severity: Severity, event: Event) -> bool:
-        if severity not in self.severities or event not in self.events:
+        if severity not in self.severities:
+            return False
+        if self.events is not None and event not in self.events:
             return False
         return matches_all(self.matchers, labels)
+
+    def delivers(self, event: Event) -> bool:
+        """Whether this node, once its inherited settings are filled in, sends ``event``
+        to its own receiver."""
+        return event in (self.events if self.events is not None else DEFAULT_EVENTS)
 
     def receivers_named(self) -> set[str]:
         names = {self.receiver} if self.receiver else set()
@@ -116,6 +134,7 @@ def _root_defaults(root: RouteNode) -> RouteNode:
         root,
         group_wait_s=root.group_wait_s if root.group_wait_s is not None else 0.0,
         group_interval_s=root.group_interval_s if root.group_interval_s is not None else 0.0,
+        events=root.events if root.events is not None else DEFAULT_EVENTS,
     )
 
 
@@ -127,6 +146,7 @@ def _inherit(child: RouteNode, parent: RouteNode) -> RouteNode:
     return replace(
         child,
         receiver=child.receiver or parent.receiver,
+        events=child.events if child.events is not None else parent.events,
         group_wait_s=_pick(child.group_wait_s, parent.group_wait_s),
         group_interval_s=_pick(child.group_interval_s, parent.group_interval_s),
         repeat_interval_s=_pick(child.repeat_interval_s, parent.repeat_interval_s),
@@ -150,7 +170,7 @@ def _match(node: RouteNode, effective: RouteNode, path: str, q: _Query) -> list[
             found.extend(hits)
             if not child.continue_:
                 break
-    if found or not effective.receiver:
+    if found or not effective.receiver or not effective.delivers(q.event):
         return found
     return [
         Destination(

@@ -121,14 +121,14 @@ def list_cmd(
     as_json: bool,
 ) -> None:
     """Action items, soonest due first (open ones unless --all)."""
-    from triaged.incidents.actions import UNFINISHED
+    from triaged.incidents.actions import UNFINISHED, normalise_owner
     from triaged.store import actions as action_rows
 
     now = time.time()
     items = action_rows.list_items(
         open_db(db_path, config_path),
         incident_id=incident_id,
-        owner=owner,
+        owner=normalise_owner(owner) if owner else None,
         statuses=None if show_all else UNFINISHED,
     )
     if overdue:

@@ -56,7 +56,7 @@ def echo_lifetimes(inc: Any) -> None:
 
 def echo_chart(inc: Any, evidence: list[dict[str, Any]]) -> None:
     """A small text chart of the triggering metric, from the recorded evidence."""
-    from triaged.incidents.chart import render_text
+    from triaged.incidents.chart import HAND_REOPEN, render_text
     from triaged.incidents.postmortem_values import markers
 
     primary = [s for s in evidence if s["alertname"] == inc.rule] or evidence
@@ -67,9 +67,11 @@ def echo_chart(inc: Any, evidence: list[dict[str, Any]]) -> None:
     name = s["labels"].get("__name__", "")
     threshold = "" if s["threshold"] is None else f"   threshold {s['op']} {s['threshold']:.4g}"
     click.echo(f"\nEvidence: {name}{{{labels}}}  ({len(s['points'])} points{threshold})")
-    for line in render_text(s["points"], markers(inc)):
+    marks = markers(inc)
+    for line in render_text(s["points"], marks):
         click.echo(f"  {line}")
-    click.echo("  D detected  F firing  A acknowledged  M mitigated  R resolved")
+    by_hand = "  H reopened by hand" if any(m.label == HAND_REOPEN for m in marks) else ""
+    click.echo(f"  D detected  F firing{by_hand}  A acknowledged  M mitigated  R resolved")
 
 
 def item_dict(a: Any) -> dict[str, Any]:

@@ -72,12 +72,18 @@ def draft_cmd(
     pre-filled from the timeline and evidence. Moves the incident to `postmortem`.
 
     An existing draft is never overwritten silently: without --force it is refused;
-    with --force the old file is first copied to a .bak beside it."""
-    from triaged.incidents.postmortem_ops import PostmortemError, md_path, write_draft
+    with --force the old file is first copied to a .bak beside it. Without --out, a
+    draft is drafted again where it was first written. A draft recorded elsewhere, or
+    a completed postmortem, is drafted again only with --force."""
+    from triaged.incidents.postmortem_ops import PostmortemError, md_path, recorded_dir, write_draft
 
     store = open_db(db_path, config_path)
-    folder = Path(out_dir or lifecycle_config(config_path).postmortem.dir)
-    backup = _backup(md_path(folder, incident_id)) if force else None
+    # Without --out, draft again where the recorded draft is: the default folder is
+    # relative to the working directory, which may not be where the draft was written.
+    folder = (Path(out_dir) if out_dir else recorded_dir(store, incident_id)) or Path(
+        lifecycle_config(config_path).postmortem.dir
+    )
+    backup = _backup(md_path(folder.resolve(), incident_id)) if force else None
     written = None
     try:
         written = write_draft(

@@ -55,9 +55,15 @@ def test_cmd(labels_text: str, event: str, config_path: str, db_path: str | None
                     "muted_by": mutes, "repage_s": repage})  # fmt: skip
         return
     click.echo(f"{severity} {kind} with {', '.join(f'{k}={v}' for k, v in sorted(labels.items()))}")
-    if not dests:
+    if not dests and kind is Event.REMINDER:
+        click.echo("  goes NOWHERE: reminders go only to routes that name them (events: [reminder])")
+    elif not dests:
         click.echo("  goes NOWHERE: no route matches (add a catch-all receiver at the root)")
+    kinds = {n.name: n.type for n in cfg.notifiers}
     for d in dests:
+        if kind is Event.REMINDER:
+            click.echo(f"  → {d.receiver}  (route {d.path}; {_reminder_note(kinds.get(d.receiver, ''))})")
+            continue
         wait = (
             "now" if severity <= Severity.P1 and kind is Event.OPEN else f"group_wait {d.group_wait_s:.0f}s"
         )
@@ -87,11 +93,11 @@ def _mutes(cfg: Any, labels: dict[str, str], db_path: str | None, config_path: s
     path = resolve_db(db_path, config_path)
     if not Path(path).exists():
         return found
+    from triaged.cli.common import open_db  # never migrates under a running daemon
     from triaged.rules.alerting import AlertState
     from triaged.store import alert_state, silences
-    from triaged.store.db import open_store
 
-    store = open_store(path, create=False)
+    store = open_db(path)
     for s in silences.current(store, now):
         if s.state(now) == "active" and s.matches(labels):
             found.append(f"silence #{s.id} by {s.author} until {when(s.ends_at)}: {s.reason}")
@@ -131,6 +137,13 @@ def flapping_cmd(since: str, db_path: str | None, config_path: str | None, as_js
             [(r["rule"], when(r["last_at"]), f"#{r['incident_id']}", r["message"]) for r in found],
         )
     )
+
+
+def _reminder_note(notifier_type: str) -> str:
+    """Reminders are queued once a day and never re-paged; PagerDuty drops them."""
+    if notifier_type == "pagerduty":
+        return "NOT SENT: a PagerDuty receiver never gets reminders, they would page"
+    return "once a day at actions.remind_at, never re-paged"
 
 
 def _labels(text: str) -> dict[str, str]:

@@ -168,12 +168,18 @@ def _parse_due(text: str, now: float) -> float:
         raise ValueError(f"due {text!r} is not a date (YYYY-MM-DD) or a duration (7d, 2w)") from None
 
 
+def normalise_owner(owner: str) -> str:
+    """One spelling per person: ``@asha`` (a chat handle) and ``asha`` are the same
+    owner, so listings, reminders and the blameless check agree on who it is."""
+    return owner.strip().removeprefix("@").strip()
+
+
 def validate_new(
     *, title: str, owner: str | None, due: str | None, priority: str | None, kind: str | None, now: float
 ) -> float:
     """Check a new item; returns the due time. Raises :class:`ActionError` with every reason."""
     reasons = title_problems(title)
-    who = (owner or "").strip().lower()
+    who = normalise_owner(owner or "").lower()
     if owner is None or not who:
         reasons.append("an action item needs an owner: one person who will drive it (--owner)")
     elif who in _GROUP_OWNERS | _PLACEHOLDER_OWNERS:

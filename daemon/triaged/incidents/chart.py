@@ -13,9 +13,12 @@ Point = tuple[float, float | None]
 Scale = Callable[[float], float]
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+# A lifetime that on-call reopened by hand, with no alert firing: not "firing".
+HAND_REOPEN = "reopened by hand"
 MARKER_COLOURS = {
     "detected": "#d62728",
     "firing": "#ff7f0e",
+    HAND_REOPEN: "#8c564b",
     "acknowledged": "#2ca02c",
     "mitigated": "#17becf",
     "resolved": "#1f77b4",
@@ -30,7 +33,7 @@ class ChartSeries:
 
 @dataclass(frozen=True)
 class Marker:
-    label: str  # detected, firing, acknowledged, mitigated, resolved
+    label: str  # detected, firing, reopened by hand, acknowledged, mitigated, resolved
     at: float
 
 
@@ -158,7 +161,7 @@ BLOCKS = " ▁▂▃▄▅▆▇█"
 
 def render_text(points: Sequence[Point], markers: Sequence[Marker] = (), width: int = 60) -> list[str]:
     """A one-line block chart (max per column) with a marker line under it:
-    D detected, F firing, A acknowledged, M mitigated, R resolved."""
+    D detected, F firing, H reopened by hand, A acknowledged, M mitigated, R resolved."""
     good = [(t, v) for t, v in points if v is not None and _finite(v)]
     if not good:
         return ["(no evidence recorded)"]
@@ -184,7 +187,7 @@ def render_text(points: Sequence[Point], markers: Sequence[Marker] = (), width: 
     marks = [" "] * width
     for m in markers:
         i = min(width - 1, int((m.at - t0) / span * width))
-        marks[i] = m.label[:1].upper()
+        marks[i] = "H" if m.label == HAND_REOPEN else m.label[:1].upper()  # R is resolved
     return [
         f"{line}  max {_num(hi)}",
         f"{''.join(marks).rstrip():<{width}}  min {_num(lo)}",

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from triaged.incidents.actions import UNFINISHED, ActionError, ActionItem, ActionStatus, move, validate_new
+from triaged.incidents.actions import (
+    UNFINISHED,
+    ActionError,
+    ActionItem,
+    ActionStatus,
+    move,
+    normalise_owner,
+    validate_new,
+)
 from triaged.incidents.model import Incident
 from triaged.store import actions as action_rows
 from triaged.store import incidents as rows
 from triaged.store.db import Store
 
-# How far back a new incident looks for earlier ones with the same rule or service.
+# How many earlier incidents a new one looks back over for the same rule or service.
 RECURRENCE_LOOKBACK = 200
 
 
@@ -43,7 +51,7 @@ class FollowUp:
             id=0,
             incident_id=incident_id,
             title=" ".join(new.title.split()),
-            owner=new.owner.strip(),
+            owner=normalise_owner(new.owner),
             due_at=due_at,
             priority=new.priority,
             type=new.type,
@@ -89,36 +97,69 @@ class FollowUp:
 
 
 def flag_recurrence(store: Store, incident: Incident, now: float) -> list[ActionItem]:
-    """A new incident with the same rule (or service) as earlier ones: put their
-    unfinished action items on its timeline. Returns the items flagged."""
-    earlier = [
-        i
-        for i in rows.list_incidents(store, limit=RECURRENCE_LOOKBACK)
-        if i.id != incident.id
-        and i.opened_at <= incident.opened_at
-        and (
-            (incident.rule and i.rule == incident.rule)
-            or (incident.service and i.service == incident.service)
-        )
-    ]
-    if not earlier:
-        return []
-    items = action_rows.for_incidents(store, [i.id for i in earlier], UNFINISHED)
-    if not items:
-        return []
-    listed = "; ".join(f"#{a.id} {a.title} (owner {a.owner}, {a.status})" for a in items)
-    incidents = sorted({a.incident_id for a in items})
+    """A new incident from the same rule (alertname) as earlier ones: it happened
+    before, so put their unfinished action items on its timeline (``recurrence``, which
+    the postmortem lists under what did not go well). Earlier incidents of the same
+    service but other rules are a weaker hint: their unfinished items are noted as
+    ``related_items`` ("other incidents of this service"), never as a recurrence.
+    Returns every item flagged."""
+    same_rule: list[int] = []
+    same_service: list[int] = []
+    names = _rules_of(store, incident)
+    for i in rows.list_incidents(store, limit=RECURRENCE_LOOKBACK):
+        if i.id == incident.id or i.opened_at > incident.opened_at:
+            continue
+        same_svc = bool(incident.service) and i.service == incident.service
+        # Only the service's incidents need their grouped alerts read (one query each).
+        if i.rule in names or (same_svc and names & _rules_of(store, i)):
+            same_rule.append(i.id)
+        elif same_svc:
+            same_service.append(i.id)
+    repeated = action_rows.for_incidents(store, same_rule, UNFINISHED)
+    related = action_rows.for_incidents(store, same_service, UNFINISHED)
     with store.atomic():
-        rows.add_timeline(
-            store,
-            incident.id,
-            now,
-            "recurrence",
-            f"this happened before (incident {', '.join(f'#{i}' for i in incidents)});"
-            f" these action items are still open: {listed}",
-            data={"incidents": incidents, "action_ids": [a.id for a in items]},
-        )
-    return items
+        if repeated:
+            lead = f"this happened before (incident {_ids(repeated)}); these action items are still open"
+            _note(store, incident.id, now, Flag("recurrence", lead, repeated))
+        if related:
+            lead = (
+                f"other incidents of service {incident.service} ({_ids(related)}, other rules)"
+                " have unfinished action items that may bear on this one"
+            )
+            _note(store, incident.id, now, Flag("related_items", lead, related))
+    return [*repeated, *related]
+
+
+def _rules_of(store: Store, incident: Incident) -> set[str]:
+    """The rules an incident's alerts came from: its lead rule and every grouped one."""
+    names = {a["alertname"] for a in rows.incident_alerts(store, incident.id)}
+    return (names | {incident.rule}) - {""}
+
+
+def _ids(items: list[ActionItem]) -> str:
+    return ", ".join(f"#{i}" for i in sorted({a.incident_id for a in items}))
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One timeline entry listing earlier incidents' unfinished items."""
+
+    kind: str  # recurrence (same rule) or related_items (same service only)
+    lead: str
+    items: list[ActionItem]
+
+
+def _note(store: Store, incident_id: int, now: float, flag: Flag) -> None:
+    items = flag.items
+    listed = "; ".join(f"#{a.id} {a.title} (owner {a.owner}, {a.status})" for a in items)
+    rows.add_timeline(
+        store,
+        incident_id,
+        now,
+        flag.kind,
+        f"{flag.lead}: {listed}",
+        data={"incidents": sorted({a.incident_id for a in items}), "action_ids": [a.id for a in items]},
+    )
 
 
 __all__ = ["ActionError", "FollowUp", "NewItem", "flag_recurrence"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from triaged.alerts.route import Router
 from triaged.alerts.silence import Silencer
-from triaged.incidents.model import Incident, IncidentStatus, TransitionError, transition
+from triaged.incidents.model import Incident, IncidentStatus, TransitionError, draft_outdated, transition
 from triaged.incidents.notify import Notifications
 from triaged.incidents.page_message import build_message
 from triaged.messages import Event
@@ -75,6 +75,7 @@ class HumanActions:
                 # No alert fires (or the daemon would have reopened it): the daemon must
                 # not resolve it again on its own a hold later, against on-call's word.
                 text += "; it stays open until resolved by hand, or until alerts that fire from now on clear"
+                text += draft_outdated(previous, incident.id)
             rows.add_timeline(
                 self.store,
                 incident.id,

@@ -17,7 +17,7 @@ from triaged.alerts.route import Router
 from triaged.incidents.evidence import EvidencePolicy, EvidenceRecorder
 from triaged.incidents.followup import flag_recurrence
 from triaged.incidents.postmortem_due import PostmortemPolicy
-from triaged.incidents.reminders import ReminderPolicy, send_reminders
+from triaged.incidents.reminders import ReminderPolicy, last_slot, send_reminders, slot_passed_today
 from triaged.incidents.slo import SLO, SLORecorder
 from triaged.promql import Engine, ExprError
 from triaged.store import incidents as rows
@@ -65,6 +65,16 @@ class Lifecycle:
                     log.info("recurrence_flagged", incident_id=inc.id, open_items=len(flagged))
 
     def remind(self, now: float) -> int:
-        added = send_reminders(self.store, self.router, now, self.reminders, self.postmortems)
+        """The daily job. Keyed by the day of the latest ``remind_at`` slot, so running
+        it again that day (a catch-up, a restart) adds nothing."""
+        slot = last_slot(now, self.reminders)
+        added = send_reminders(self.store, self.router, now, self.reminders, self.postmortems, slot=slot)
         log.info("reminders_queued", count=added)
         return added
+
+    def catch_up(self, now: float) -> int:
+        """At start-up: run today's reminders if their time has passed (the daemon may
+        have been down then). Returns how many were queued (0 when none were missed)."""
+        if not slot_passed_today(now, self.reminders):
+            return 0
+        return self.remind(now)

@@ -32,14 +32,16 @@ S = IncidentStatus
 # Who the daemon is on the timeline, and on a reopen it made itself.
 AUTO_ACTOR = "triaged"
 # Forward moves may skip steps (an engineer can resolve straight from detected);
-# "reopen" goes back to detected from resolved.
+# "reopen" goes back to detected from resolved, or from postmortem: drafting the
+# postmortem does not make the fix hold, so a recurrence within the reopen window is
+# the same incident (its draft is then out of date and is drafted again).
 ALLOWED: dict[IncidentStatus, frozenset[IncidentStatus]] = {
     S.DETECTED: frozenset({S.ACKNOWLEDGED, S.INVESTIGATING, S.MITIGATED, S.RESOLVED}),
     S.ACKNOWLEDGED: frozenset({S.INVESTIGATING, S.MITIGATED, S.RESOLVED}),
     S.INVESTIGATING: frozenset({S.MITIGATED, S.RESOLVED}),
     S.MITIGATED: frozenset({S.INVESTIGATING, S.RESOLVED}),
     S.RESOLVED: frozenset({S.POSTMORTEM, S.CLOSED, S.DETECTED}),
-    S.POSTMORTEM: frozenset({S.CLOSED}),
+    S.POSTMORTEM: frozenset({S.CLOSED, S.DETECTED}),
     S.CLOSED: frozenset(),
 }
 
@@ -152,6 +154,17 @@ def transition(
     else:
         setattr(incident, f"{target.value}_at", now)
     return incident
+
+
+def draft_outdated(previous: IncidentStatus, incident_id: int) -> str:
+    """What a reopen adds to the timeline when a postmortem was already drafted: that
+    draft no longer tells the whole story."""
+    if previous is not S.POSTMORTEM:
+        return ""
+    return (
+        "; the postmortem draft predates this reopen: once resolved, draft it again"
+        f" (triaged postmortem draft {incident_id} --force keeps the old one as .bak)"
+    )
 
 
 def _reopen(incident: Incident, now: float, actor: str) -> None:

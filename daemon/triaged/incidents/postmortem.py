@@ -15,7 +15,7 @@ from triaged.clock import utc_text
 from triaged.incidents import slo as slo_mod
 from triaged.incidents.actions import ActionItem
 from triaged.incidents.blameless import Finding, scan
-from triaged.incidents.model import Incident
+from triaged.incidents.model import AUTO_ACTOR, Incident
 from triaged.incidents.postmortem_due import PostmortemPolicy, required
 from triaged.incidents.postmortem_values import alert_values
 from triaged.incidents.timing import (
@@ -25,6 +25,7 @@ from triaged.incidents.timing import (
     human,
     lifetime_origin,
     open_for,
+    reopens,
     since,
 )
 from triaged.store import actions as action_rows
@@ -92,6 +93,14 @@ def _num(v: float | None) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
+def cell(text: object) -> str:
+    """Text people or alerts wrote, made safe inside a Markdown table row (or a list
+    item): ``|`` would split the row, a newline would end it, and ``<``/``>`` would let
+    raw HTML through — a ``<!--`` in a note would hide the rows after it from readers
+    and from `postmortem check`, which skips comments."""
+    return " ".join(str(text).splitlines()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _pct(v: float) -> str:
     return "∞" if v == float("inf") else f"{v * 100:.2f} %"
 
@@ -101,7 +110,7 @@ def render(facts: Facts, policy: PostmortemPolicy, chart_file: str | None) -> st
     out: list[str] = []
     inc = facts.incident
     out += [
-        f"# Postmortem: incident #{inc.id} — {inc.title}",
+        f"# Postmortem: incident #{inc.id} — {cell(inc.title)}",
         "",
         f"<!-- Drafted by triaged on {utc(facts.now)} UTC from the recorded timeline and evidence."
         " Blameless: describe systems, conditions and decisions, never a person as the cause."
@@ -157,7 +166,7 @@ def _summary(facts: Facts, policy: PostmortemPolicy) -> list[str]:
         ("Postmortem due", due),
     ]
     out = ["## 1. Incident summary", "", "| | |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in rows_]
+    out += [f"| {k} | {cell(v)} |" for k, v in rows_]
     out += _lifetimes(inc)
     out += [
         "",
@@ -218,8 +227,7 @@ def _timeline(facts: Facts) -> list[str]:
     for e in facts.timeline:
         if e["kind"] in _QUIET:
             continue
-        text = str(e["message"]).replace("|", "\\|").replace("\n", " ")
-        out.append(f"| {utc(e['at'])} | {e['kind']} | {e['actor']} | {text} |")
+        out.append(f"| {utc(e['at'])} | {cell(e['kind'])} | {cell(e['actor'])} | {cell(e['message'])} |")
     return [*out, ""]
 
 
@@ -266,7 +274,7 @@ def _impact(facts: Facts, chart_file: str | None) -> list[str]:
         v = alert_values(facts, a)
         labels = ", ".join(f"{k}={val}" for k, val in sorted(a["labels"].items()) if k not in ("alertname",))
         out.append(
-            f"| {a['alertname']} | {labels} | {_num(v['pending'])} | {_num(v['firing'])}"
+            f"| {cell(a['alertname'])} | {cell(labels)} | {_num(v['pending'])} | {_num(v['firing'])}"
             f" | {_num(v['worst'])} | {_num(v['clear'])} |"
         )
     out += ["", "### Error budget", ""]
@@ -282,14 +290,33 @@ def _impact(facts: Facts, chart_file: str | None) -> list[str]:
         " | Budget remaining now |",
         "|---|---|---|---|---|---|",
     ]
+    span_s = sum(end - start for start, end in _budget_spans(inc, facts.now))
     for s, during, at_end, current in facts.budgets:
-        share = slo_mod._ratio(during.bad, at_end.allowed_bad)
+        bad, share = _consumed(s, during, at_end, span_s)
         out.append(
             f"| {s.name} | {s.objective * 100:g} % | {human(s.window_s)}"
-            f" | {during.bad:.4g} of {during.total:.4g}"
-            f" | {_pct(share)} | {_pct(current.remaining)} |"
+            f" | {bad} | {share} | {_pct(current.remaining)} |"
         )
     return [*out, ""]
+
+
+def _consumed(
+    s: slo_mod.SLO, during: slo_mod.Events, at_end: slo_mod.Budget, span_s: float
+) -> tuple[str, str]:
+    """The bad-events and budget cells. Samples missing over part of the incident
+    (expired, or no SLI while the service was down hard) are not zero consumption:
+    say there is no data, or that the figure is a lower bound."""
+    if during.covered_s <= 0:
+        return "no SLI data for this span", "unknown"
+    share = _pct(slo_mod._ratio(during.bad, at_end.allowed_bad))
+    counted = f"{during.bad:.4g} of {during.total:.4g}"
+    # One interval of slack: the first sample of the span covers back only to its start.
+    if during.covered_s < span_s - s.interval_s:
+        return (
+            f"{counted} (SLI covered {human(during.covered_s)} of {human(span_s)}: a lower bound)",
+            f"≥ {share}",
+        )
+    return counted, share
 
 
 def _went_well(facts: Facts) -> list[str]:
@@ -324,12 +351,31 @@ def _went_badly(facts: Facts) -> list[str]:
         out.append("- The first page was not acknowledged before the incident resolved.")
     elif t.acknowledge > 300:
         out.append(f"- Acknowledgement took {human(t.acknowledge)}.")
-    if inc.reopen_count:
-        out.append(f"- The incident reopened {inc.reopen_count} time(s): the fix or the alert flapped.")
+    flapped, by_hand = reopens(inc)
+    if flapped:
+        out.append(
+            f"- The incident reopened {flapped} time(s) when its alerts returned:"
+            " the fix or the alert flapped."
+        )
+    if by_hand:
+        out.append(
+            f"- On-call reopened it by hand {by_hand} time(s) while no alert fired"
+            f" ({_hand_reasons(facts)}): what did the alerts miss?"
+        )
     for e in facts.timeline:
         if e["kind"] in ("notification_failed", "escalated", "recurrence"):
-            out.append(f"- {e['message']}")
+            out.append(f"- {cell(e['message'])}")  # quotes action item titles: escaped too
     return [*out, "- ", ""]
+
+
+def _hand_reasons(facts: Facts) -> str:
+    """Who reopened the incident by hand and why, from the timeline."""
+    said = [
+        f"{e['actor']}: {e['data'].get('reason') or 'no reason given'}"
+        for e in facts.timeline
+        if e["kind"] == "detected" and e["actor"] != AUTO_ACTOR
+    ]
+    return cell("; ".join(said) or "see the timeline")
 
 
 def _actions(facts: Facts) -> list[str]:
@@ -348,7 +394,7 @@ def _actions(facts: Facts) -> list[str]:
     out += ["| # | Action | Owner | Due | Priority | Type | Status |", "|---|---|---|---|---|---|---|"]
     for a in facts.items:
         out.append(
-            f"| {a.id} | {a.title} | {a.owner} | {utc(a.due_at)[:10]}"
+            f"| {a.id} | {cell(a.title)} | {cell(a.owner)} | {utc(a.due_at)[:10]}"
             f" | {a.priority} | {a.type} | {a.status} |"
         )
     return [*out, ""]

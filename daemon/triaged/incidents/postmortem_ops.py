@@ -7,6 +7,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from triaged.alerts.route import Router
 from triaged.incidents.blameless import Finding, scan
@@ -50,9 +51,11 @@ def write_draft(
     inc = facts.incident
     if inc.is_open:
         raise PostmortemError(f"incident #{inc.id} is still {inc.status}: resolve it first")
+    # Absolute, so the path recorded and shown means the same from any working directory.
+    out_dir = out_dir.resolve()
     md = md_path(out_dir, inc.id)
-    if md.exists() and not force:
-        raise PostmortemError(f"{md} exists (and may hold edits): use --force to draft it again")
+    if not force:
+        _refuse_redraft(pm_rows.get(store, inc.id), md)
     svg = render_chart(facts)
     chart = out_dir / f"incident-{inc.id}-chart.svg" if svg is not None else None
     try:
@@ -68,8 +71,8 @@ def write_draft(
         pm_rows.record_draft(
             store,
             inc.id,
-            path=str(md.resolve()),
-            chart_path=str(chart.resolve()) if chart else None,
+            path=str(md),
+            chart_path=str(chart) if chart else None,
             by=actor,
             now=now,
             findings=len(facts.findings),
@@ -83,6 +86,26 @@ def write_draft(
                 store, inc.id, now, "postmortem_drafted", f"postmortem drafted: {md}", actor=actor
             )
     return Written(md, chart, len(facts.findings))
+
+
+def recorded_dir(store: Store, incident_id: int) -> Path | None:
+    """The folder of the incident's recorded draft, if it has one."""
+    record = pm_rows.get(store, incident_id)
+    return None if record is None else Path(record["path"]).parent
+
+
+def _refuse_redraft(record: dict[str, Any] | None, md: Path) -> None:
+    """A draft may hold hours of edits: never replace it, nor point the record away from
+    it (a draft at another path would be orphaned), without --force."""
+    if record is not None and record["completed_at"] is not None:
+        raise PostmortemError(f"the postmortem is complete ({record['path']}): use --force to draft it again")
+    if record is not None and Path(record["path"]) != md:
+        raise PostmortemError(
+            f"a draft is already recorded at {record['path']} (it may hold edits): edit that one,"
+            " or use --force to draft anew here"
+        )
+    if md.exists():
+        raise PostmortemError(f"{md} exists (and may hold edits): use --force to draft it again")
 
 
 def _write_whole(path: Path, text: str) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from triaged.incidents.chart import Chart, ChartSeries, Marker, render_svg
+from triaged.incidents.chart import HAND_REOPEN, Chart, ChartSeries, Marker, render_svg
 from triaged.incidents.evidence import point_at, series_for_alert
 from triaged.incidents.model import Incident
+from triaged.incidents.timing import reopened_by_hand
 
 if TYPE_CHECKING:
     from triaged.incidents.postmortem import Facts
@@ -49,12 +50,13 @@ def _breaching(op: str, threshold: float | None, during: list[float], firing: fl
 
 
 def markers(inc: Incident) -> list[Marker]:
-    """Detected once, then per lifetime: firing (the page, or the reopen),
-    acknowledged, mitigated and resolved."""
+    """Detected once, then per lifetime: how it began (``firing`` for the page or
+    alerts coming back, ``reopened by hand`` when on-call reopened it with no alert
+    firing), acknowledged, mitigated and resolved."""
     pairs: list[tuple[str, float | None]] = [("detected", inc.detected_at)]
     for life in inc.lifetimes:
         pairs += [
-            ("firing", life.started_at),
+            (HAND_REOPEN if reopened_by_hand(life) else "firing", life.started_at),
             ("acknowledged", life.acknowledged_at),
             ("mitigated", life.mitigated_at),
             ("resolved", life.resolved_at),

@@ -1,14 +1,18 @@
-"""Daily reminders: postmortems coming due or late, action items due soon or overdue.
+"""Daily reminders: postmortems coming due or late, action items due soon or overdue,
+and done items still waiting for someone to verify them.
 
 Each reminder is an outbox row (``Event.REMINDER``) routed like any notification, with
 a dedup key per item per UTC day: running the job twice in a day, or after a restart,
-never reminds twice.
+never reminds twice. The daemon's job keys the day by the day's ``remind_at`` slot
+(:func:`last_slot`), so a catch-up run at start-up and the scheduled run share keys.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from triaged.alerts.route import Router
 from triaged.incidents.actions import ActionItem, ActionStatus
@@ -24,35 +28,93 @@ from triaged.store.db import Store
 
 @dataclass(frozen=True)
 class ReminderPolicy:
-    remind_before_s: float = 86_400.0  # action items due within this are reminded
+    # Action items due within this are reminded; a done item unverified this long too.
+    remind_before_s: float = 86_400.0
+    remind_at: tuple[int, int] = (9, 0)  # the daily job's (hour, minute), local time
+    tz: tzinfo | None = None  # None: the machine's zone, as the scheduler's cron uses
 
 
 def day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
+def _local(ts: float, policy: ReminderPolicy) -> datetime:
+    return datetime.fromtimestamp(ts, policy.tz) if policy.tz else datetime.fromtimestamp(ts).astimezone()
+
+
+def last_slot(now: float, policy: ReminderPolicy) -> float:
+    """The latest daily ``remind_at`` at or before ``now``."""
+    local = _local(now, policy)
+    hour, minute = policy.remind_at
+    slot = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if slot > local:
+        slot -= timedelta(days=1)
+    return slot.timestamp()
+
+
+def slot_passed_today(now: float, policy: ReminderPolicy) -> bool:
+    """Whether today's ``remind_at`` (local) has come: a daemon that starts after it
+    missed today's job (a cron job has no catch-up), so it runs it at start-up."""
+    return _local(last_slot(now, policy), policy).date() == _local(now, policy).date()
+
+
 def send_reminders(
-    store: Store, router: Router, now: float, policy: ReminderPolicy, postmortems: PostmortemPolicy
+    store: Store,
+    router: Router,
+    now: float,
+    policy: ReminderPolicy,
+    postmortems: PostmortemPolicy,
+    *,
+    slot: float | None = None,
 ) -> int:
-    """Queue today's reminders. Returns how many outbox rows were added."""
+    """Queue today's reminders. Returns how many outbox rows were added. ``slot``: the
+    scheduled time this run stands for (its UTC day keys the reminders); default ``now``."""
     added = 0
+    today = day(now if slot is None else slot)
     with store.atomic():
         for item in action_rows.list_items(store, statuses=(ActionStatus.OPEN, ActionStatus.IN_PROGRESS)):
             if item.due_at - now > policy.remind_before_s:
                 continue
             inc = rows.get_incident(store, item.incident_id)
             if inc is not None:
-                added += _enqueue(store, router, inc, _action_message(inc, item, now), now)
+                added += _enqueue(store, router, inc, _action_message(inc, item, now, today), now)
+        for item in action_rows.list_items(store, statuses=(ActionStatus.DONE,)):
+            # A day's grace: whoever verifies gets a chance before being reminded.
+            if item.done_at is None or now - item.done_at < policy.remind_before_s:
+                continue
+            inc = rows.get_incident(store, item.incident_id)
+            if inc is not None:
+                added += _enqueue(store, router, inc, _verify_message(inc, item, now, today), now)
         for owed in postmortems_owed(store, now, postmortems):
             if owed.due_at - now > policy.remind_before_s and not owed.late:
                 continue
-            added += _enqueue(
-                store, router, owed.incident, _postmortem_message(owed.incident, owed.due_at, now), now
-            )
+            message = _postmortem_message(owed.incident, owed.due_at, owed.record, now, today)
+            added += _enqueue(store, router, owed.incident, message, now)
     return added
 
 
-def _action_message(inc: Incident, item: ActionItem, now: float) -> Message:
+def _verify_message(inc: Incident, item: ActionItem, now: float, today: str) -> Message:
+    """A done item is not closed until someone checks the change did what it promised.
+    The incident's owner is asked when there is one (a second pair of eyes); else the
+    item's own owner."""
+    assert item.done_at is not None
+    who = inc.assignee or item.owner
+    body = [
+        f"Action item #{item.id} ({item.owner}) was marked done {human(now - item.done_at)} ago and"
+        f" is not verified yet: {item.title}",
+        f"From incident #{inc.id}: {inc.title}",
+        f"Did it work?  triaged actions verify {item.id}"
+        f"   (if not: triaged actions verify {item.id} --failed -m 'what the check found')",
+    ]
+    return _message(
+        inc,
+        f"triaged-reminder-verify-{item.id}-{today}",
+        f"[reminder] {who}: verify action item #{item.id} (done {human(now - item.done_at)} ago)",
+        body,
+    )
+
+
+def _action_message(inc: Incident, item: ActionItem, now: float, today: str) -> Message:
     late = now - item.due_at
     when = f"overdue by {human(late)}" if late > 0 else f"due in {human(-late)}"
     body = [
@@ -62,25 +124,41 @@ def _action_message(inc: Incident, item: ActionItem, now: float) -> Message:
     ]
     return _message(
         inc,
-        f"triaged-reminder-action-{item.id}-{day(now)}",
+        f"triaged-reminder-action-{item.id}-{today}",
         f"[reminder] {item.owner}: action item #{item.id} {when}",
         body,
     )
 
 
-def _postmortem_message(inc: Incident, due_at: float, now: float) -> Message:
+def _postmortem_message(
+    inc: Incident, due_at: float, record: dict[str, Any] | None, now: float, today: str
+) -> Message:
     late = now - due_at
     when = f"late by {human(late)}" if late > 0 else f"due in {human(-late)}"
     body = [
         f"The postmortem of {inc.severity.name} incident #{inc.id} is {when}: {inc.title}",
-        f"Draft it from the recorded evidence:  triaged postmortem draft {inc.id}",
+        *_postmortem_next(inc.id, record, now),
     ]
     return _message(
         inc,
-        f"triaged-reminder-postmortem-{inc.id}-{day(now)}",
+        f"triaged-reminder-postmortem-{inc.id}-{today}",
         f"[reminder] postmortem of incident #{inc.id} {when}",
         body,
     )
+
+
+def _postmortem_next(incident_id: int, record: dict[str, Any] | None, now: float) -> list[str]:
+    """What is left: draft it, or (once drafted) where the draft is and how to finish."""
+    if record is None:
+        return [f"Draft it from the recorded evidence:  triaged postmortem draft {incident_id}"]
+    flagged = int(record.get("findings") or 0)
+    review = f"; {flagged} blameful phrase(s) were flagged when drafted" if flagged else ""
+    return [
+        f"Drafted {human(now - record['drafted_at'])} ago by {record['drafted_by']}: {record['path']}",
+        "Left: fill in root cause, impact and lessons, action items with owners"
+        f"{review}; then  triaged postmortem check {incident_id}  and"
+        f"  triaged postmortem complete {incident_id}",
+    ]
 
 
 def _message(inc: Incident, key: str, title: str, body: list[str]) -> Message:

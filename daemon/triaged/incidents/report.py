@@ -4,7 +4,9 @@ Times follow :mod:`triaged.incidents.timing` (detect: first symptom → page; ac
 mitigate: page → that step in the first lifetime; resolve: time open, summed over
 the lifetimes of a reopened incident). Per-rule noise counts what an on-call feels:
 pages, incidents that resolved on their own before anyone acknowledged them, flaps
-(reopens plus alerts returning during the resolve hold) and time to acknowledge.
+(reopens because alerts came back, plus alerts returning during the resolve hold),
+hand reopens (on-call saw a problem no alert showed: a gap in the rules, not a
+flap) and time to acknowledge.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from triaged.incidents import slo as slo_mod
 from triaged.incidents.actions import UNFINISHED, ActionStatus
 from triaged.incidents.model import Incident
 from triaged.incidents.postmortem_due import PostmortemPolicy, postmortems_owed
-from triaged.incidents.timing import durations, ever_acknowledged, human, percentile
+from triaged.incidents.timing import durations, ever_acknowledged, human, percentile, reopens
 from triaged.store import actions as action_rows
 from triaged.store import incidents as rows
 from triaged.store import reports as report_rows
@@ -45,6 +47,7 @@ class RuleNoise:
     pages: int = 0
     auto_resolved_unacked: int = 0
     flaps: int = 0
+    hand_reopens: int = 0
     ack_times: list[float] = field(default_factory=list)
 
     @property
@@ -96,6 +99,7 @@ class Report:
                     "pages": n.pages,
                     "auto_resolved_unacked": n.auto_resolved_unacked,
                     "flaps": n.flaps,
+                    "hand_reopens": n.hand_reopens,
                     "time_to_ack": stat(n.time_to_ack),
                 }
                 for n in self.noise
@@ -155,7 +159,9 @@ def _noise(store: Store, found: list[Incident]) -> list[RuleNoise]:
         n = by_rule.setdefault(inc.rule or "-", RuleNoise(inc.rule or "-"))
         n.incidents += 1
         n.pages += pages.get(inc.id, 0)
-        n.flaps += inc.reopen_count + returned.get((inc.id, "alert_returned"), 0)
+        flapped, by_hand = reopens(inc)
+        n.flaps += flapped + returned.get((inc.id, "alert_returned"), 0)
+        n.hand_reopens += by_hand
         if inc.resolved_at is not None and not ever_acknowledged(inc) and resolver.get(inc.id) == "triaged":
             n.auto_resolved_unacked += 1
         ack = durations(inc).acknowledge

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import structlog
 
-from triaged.alerts.flap import FlapPolicy, judge
+from triaged.alerts.flap import FlapPolicy, FlapVerdict, episode_starts, judge
 from triaged.alerts.pipeline import AlertGroup, firing, group_alerts, group_key
 from triaged.alerts.route import Router
 from triaged.alerts.silence import Mute
 from triaged.incidents.hand_severity import escalation_bar, override_note
-from triaged.incidents.model import Incident, IncidentStatus, transition
+from triaged.incidents.model import Incident, IncidentStatus, draft_outdated, transition
 from triaged.incidents.muting import MuteStage
 from triaged.incidents.notify import Notifications
 from triaged.incidents.page_message import build_message, dedup_key, json_value
@@ -99,7 +99,28 @@ class IncidentService:
                     self._clear(incident, now, result)
             if self.mutes is not None and mutes:
                 self.mutes.record(live, mutes, self._incident_for(live), now)
+        self._log_changes(result)  # once committed: a rolled-back change was never made
         return result
+
+    def _log_changes(self, result: SyncResult) -> None:
+        """One line per incident the daemon opened, reopened, escalated or resolved, so
+        the journal tells the story without a `log` notifier routed."""
+        for event, ids in (
+            ("incident_opened", result.opened),
+            ("incident_reopened", result.reopened),
+            ("incident_escalated", result.escalated),
+            ("incident_resolved", result.resolved),
+        ):
+            for incident_id in ids:
+                inc = rows.get_incident(self.store, incident_id)
+                if inc is not None:
+                    log.info(
+                        event,
+                        incident_id=inc.id,
+                        severity=inc.severity.name,
+                        service=inc.service,
+                        title=inc.title,
+                    )
 
     def _incident_for(self, live: list[Alert]) -> Callable[[Alert, Mute], int | None]:
         """A muted alert is written on its own group's incident; an inhibited one on the
@@ -122,6 +143,7 @@ class IncidentService:
         for previous in rows.recently_resolved(self.store, group.key, since):
             seen = {r["alertname"] for r in rows.incident_alerts(self.store, previous.id)}
             if names & seen:
+                was = previous.status
                 transition(previous, IncidentStatus.DETECTED, now)
                 self._escalate_if_worse(previous, group, now, result, notify=False)
                 rows.update_incident(self.store, previous)
@@ -131,10 +153,11 @@ class IncidentService:
                     now,
                     "reopened",
                     f"alerts returned within {self.policy.reopen_window_s:.0f}s of resolve: "
-                    + ", ".join(sorted(names)),
+                    + ", ".join(sorted(names))
+                    + draft_outdated(was, previous.id),
                 )
                 self._record_alerts(previous, group, now)
-                flapping = [r for r in sorted(names) if self._flapping(r, now)]
+                flapping = [r for r in sorted(names) if self._flapping(r, group.key, now)]
                 if flapping:
                     rows.add_timeline(
                         self.store,
@@ -313,13 +336,16 @@ class IncidentService:
         result.resolved.append(incident.id)
 
     # -- flapping ----------------------------------------------------------------------
-    def _flapping(self, rule: str, now: float) -> bool:
-        starts = notify_state.firing_starts(self.store, rule, now - self.flap.window_s)
-        return judge(starts, now, self.flap).flapping
+    def _verdict(self, rule: str, group_key: str, now: float) -> FlapVerdict:
+        changes = notify_state.alert_changes(self.store, rule, group_key, now - self.flap.window_s)
+        return judge(episode_starts(changes), now, self.flap)
+
+    def _flapping(self, rule: str, group_key: str, now: float) -> bool:
+        return self._verdict(rule, group_key, now).flapping
 
     def _report_flapping(self, incident: Incident, rule: str, now: float) -> None:
         since = now - self.flap.window_s
-        verdict = judge(notify_state.firing_starts(self.store, rule, since), now, self.flap)
+        verdict = self._verdict(rule, incident.group_key, now)
         if not verdict.flapping or notify_state.flap_reported(self.store, incident.id, rule, since):
             return
         rows.add_timeline(

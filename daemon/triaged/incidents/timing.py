@@ -40,6 +40,18 @@ def open_for(life: Lifetime) -> float | None:
     return since(life.started_at, life.resolved_at)
 
 
+def reopened_by_hand(life: Lifetime) -> bool:
+    """On-call reopened it (no alert fired): not a flap of the fix or the alert."""
+    return life.reopened_by is not None and life.reopened_by != AUTO_ACTOR
+
+
+def reopens(inc: Incident) -> tuple[int, int]:
+    """How many times the incident reopened: (alerts came back, by hand). From
+    ``reopen_count``, which records older than lifetimes also have."""
+    by_hand = sum(1 for life in inc.lifetimes[1:] if reopened_by_hand(life))
+    return max(0, inc.reopen_count - by_hand), by_hand
+
+
 def lifetime_origin(life: Lifetime) -> str:
     """How a lifetime began, for people: the page, alerts coming back, or a hand reopen."""
     if life.reopened_by is None:

@@ -5,6 +5,8 @@ PagerDuty's ``dedup_key`` names the alert, not one message, so it is the inciden
 folds them in), an ack acknowledges it, a resolve resolves it, and a re-send after a
 crash is recognised as the same event. 202 is success; 429 and 5xx are retried,
 honouring ``Retry-After``; 400 (a malformed event, a bad routing key) is permanent.
+
+Reminders are never sent (see :data:`SKIPPED`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ MAX_SUMMARY = 1024
 
 _SEVERITY = {Severity.P0: "critical", Severity.P1: "error", Severity.P2: "warning", Severity.P3: "info"}
 _ACTION = {Event.ACK: "acknowledge", Event.RESOLVE: "resolve"}
+
+# Events PagerDuty never gets. A reminder ("action item #1 is overdue") is for an owner
+# at work, not for the on-call at 3 a.m. As a trigger on the incident's key it would
+# re-open the resolved incident's critical alert every day; with its own key at
+# severity ``info`` it would still open a PagerDuty incident, and whether that pages
+# is up to the service's urgency rules, not us. So it is not sent at all: the row is
+# recorded as handled, with a message id that says why (routes take reminders only
+# when they name them, so this is a second line of defence).
+SKIPPED = frozenset({Event.REMINDER})
+SKIPPED_ID = "not sent: PagerDuty pages, reminders go to a route that names them"
 
 
 class PagerDutyNotifier:
@@ -59,6 +71,8 @@ class PagerDutyNotifier:
         return self._name
 
     def send(self, message: Message) -> Receipt:
+        if message.event in SKIPPED:
+            return Receipt(message_id=SKIPPED_ID)
         body = self._encode(message)
         resp = http.post(self._session, self._name, self.url, body, self.timeout_s)
         if resp.status_code in (200, 202):

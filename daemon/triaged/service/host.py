@@ -129,6 +129,14 @@ class ServiceHost:
                 id="deadman",
                 next_run_time=datetime.now(UTC),  # the first beat says "up" at once
             )
+        if d.lifecycle is not None:
+            # The daily reminders are a cron job, which has no catch-up: a daemon down
+            # at remind_at would skip the day. Run them once now if their time passed
+            # today (their dedup keys make a second run that day add nothing).
+            catch_up = d.lifecycle.catch_up
+            self.runner.scheduler.add_job(
+                lambda: catch_up(d.clock.now()), id="reminders_catch_up", next_run_time=datetime.now(UTC)
+            )
         if self.watchdog is not None:
             self.watchdog.start()
         self.ready = True
@@ -153,9 +161,14 @@ class ServiceHost:
 
     # -- health ------------------------------------------------------------------------
     def live(self) -> tuple[bool, str]:
-        age = self.runner.progress.age()
+        problem = self.runner.daemon.store_problem
+        if problem is not None:
+            return False, problem
+        progress = self.runner.progress
+        age = progress.age()
         if age > self.stale_after_s:
-            return False, f"no cycle completed for {age:.0f}s"
+            failing = progress.failing
+            return False, f"no cycle completed for {age:.0f}s" + (f": {failing}" if failing else "")
         return True, f"last cycle {age:.1f}s ago"
 
     def readiness(self) -> tuple[bool, str]:

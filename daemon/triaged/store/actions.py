@@ -68,8 +68,9 @@ def list_items(
         where.append("incident_id = ?")
         params.append(incident_id)
     if owner:
-        where.append("owner = ?")
-        params.append(owner)
+        # Items recorded before owners were normalised may still read "@asha".
+        where.append("owner IN (?, ?)")
+        params.extend([owner, f"@{owner}"])
     if statuses is not None:
         wanted = [s.value for s in statuses]
         where.append(f"status IN ({', '.join('?' for _ in wanted)})")

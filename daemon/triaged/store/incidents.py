@@ -81,8 +81,11 @@ def open_incidents(store: Store) -> list[Incident]:
 
 
 def recently_resolved(store: Store, group_key: str, since: float) -> list[Incident]:
+    """Incidents of the group resolved since ``since`` that may still reopen: resolved,
+    or resolved with a postmortem drafted (closed ones are done with)."""
     rows = store.query(
-        "SELECT * FROM incidents WHERE group_key = ? AND status = 'resolved' AND resolved_at >= ?"
+        "SELECT * FROM incidents WHERE group_key = ? AND status IN ('resolved', 'postmortem')"
+        " AND resolved_at >= ?"
         " ORDER BY resolved_at DESC",
         [group_key, since],
     )

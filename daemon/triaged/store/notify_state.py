@@ -208,13 +208,17 @@ def add_fallback(store: Store, row: outbox.OutboxRow, to: str, now: float) -> bo
 
 
 # -- flapping --------------------------------------------------------------------------
-def firing_starts(store: Store, rule: str, since: float) -> list[float]:
+def alert_changes(store: Store, rule: str, group_key: str, since: float) -> list[tuple[float, bool]]:
+    """(time, started) for each series of ``rule`` that started or stopped firing in
+    the incidents of one group since ``since``, in order; at one time, starts first (a
+    series that takes over from another in the same cycle is no gap)."""
     rows = store.query(
-        "SELECT at FROM timeline WHERE kind = 'alert_firing' AND at >= ?"
-        " AND json_extract(data, '$.alert') = ? ORDER BY at",
-        [since, rule],
+        "SELECT t.at, t.kind FROM timeline t JOIN incidents i ON i.id = t.incident_id"
+        " WHERE i.group_key = ? AND t.kind IN ('alert_firing', 'alert_resolved') AND t.at >= ?"
+        " AND json_extract(t.data, '$.alert') = ? ORDER BY t.at, t.kind, t.id",
+        [group_key, since, rule],
     )
-    return [r["at"] for r in rows]
+    return [(r["at"], r["kind"] == "alert_firing") for r in rows]
 
 
 def flap_reported(store: Store, incident_id: int, rule: str, since: float) -> bool:
