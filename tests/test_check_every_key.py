@@ -4,6 +4,7 @@ first one, and `--connect` says each failure once, the listen address included."
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from triaged.cli import cli
+from triaged.config import load_config
+from triaged.service.instance import acquire
 
 RULES = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        labels: {severity: P1}\n"
 
@@ -180,6 +183,27 @@ def running_triaged() -> Iterator[int]:
 def test_connect_accepts_http_listen_held_by_the_running_triaged(
     tmp_path: Path, running_triaged: int
 ) -> None:
-    code, out = check(connect_config(tmp_path, running_triaged), "--connect")
+    config = connect_config(tmp_path, running_triaged)
+    lock = acquire(load_config(config).db_path)  # the daemon on this config's store
+    try:
+        code, out = check(config, "--connect")
+    finally:
+        lock.release()
     assert code == 0, out
-    assert f"ok    http.listen 127.0.0.1:{running_triaged} (held by the running triaged)" in out
+    assert (
+        f"ok    http.listen 127.0.0.1:{running_triaged} (held by the running triaged, pid {os.getpid()})"
+        in out
+    )
+
+
+def test_connect_refuses_http_listen_held_by_a_triaged_on_another_store(
+    tmp_path: Path, running_triaged: int
+) -> None:
+    """A second config on the same port: the daemon would fail with `already in use`."""
+    config = connect_config(tmp_path, running_triaged)
+    code, out = check(config, "--connect")
+    assert code == 1
+    db = load_config(config).db_path
+    assert (
+        f"FAIL  http.listen 127.0.0.1:{running_triaged} is held by another triaged (none runs on {db})" in out
+    )

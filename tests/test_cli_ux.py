@@ -311,7 +311,7 @@ def test_an_empty_note_is_refused(db: str) -> None:
 def test_demo_and_simulate_help_agree_with_the_docs() -> None:
     assert "about 50 seconds" in " ".join(invoke("demo", "--help").output.split())
     sim = invoke("simulate", "--help").output
-    assert "--control-port" in sim and "localhost:8081/control/faults" in sim
+    assert "--control-port" in sim and "localhost:3001/control/faults" in sim
     for doc in ("README.md", "docs/rule-testing.md"):
         text = " ".join((REPO / doc).read_text().split())
         assert "about 50 seconds" in text and "two minutes" not in text, doc

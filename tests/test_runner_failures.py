@@ -3,6 +3,8 @@ keeps trying, and says when it works again."""
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 import threading
 import time
 from datetime import datetime, tzinfo
@@ -14,6 +16,8 @@ from structlog.testing import capture_logs
 from triaged.app import build
 from triaged.config import load_config
 from triaged.runner import FailureLog, Runner
+from triaged.service.selfmetrics import SelfMetrics, ServiceStats
+from triaged.service.watchdog import LoopProgress
 from triaged.testing.clock import FakeClock
 
 RULES = """groups:
@@ -57,6 +61,81 @@ def test_a_store_that_refuses_writes_gives_one_line_not_a_traceback_per_tick(tmp
     finally:
         daemon.close()
         daemon.store.close()
+
+
+@pytest.mark.usefixtures("default_logging")
+def test_ticks_with_nothing_due_do_not_count_as_recovery_from_a_full_disk(tmp_path: Path) -> None:
+    """Rules every 3 s, ticks every second: the two idle ticks between failing
+    evaluations succeed (they write nothing). Before, each logged job_recovered and
+    refreshed /healthz, so a full disk read as healthy with two lines per evaluation."""
+    (tmp_path / "r.rules.yml").write_text(RULES.replace("interval: 1s", "interval: 3s"))
+    (tmp_path / "t.yaml").write_text(
+        "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 3s\n"
+    )
+    clock = FakeClock(1_790_000_000.0)
+    daemon = build(load_config(tmp_path / "t.yaml"), sources=[], clock=clock)
+    runner = Runner(daemon)
+    try:
+        daemon.store.execute("PRAGMA query_only = ON")
+        with capture_logs() as logs:
+            for _ in range(30):
+                clock.advance(1)
+                runner._cycle()
+        assert [e["event"] for e in logs if e["event"].startswith("job_")] == ["job_failed"]
+        assert runner.progress.last_done is None  # /healthz: no cycle completed since start
+        assert runner.progress.failing is not None and "readonly" in runner.progress.failing
+        assert runner.progress.turning(5.0)  # the systemd watchdog still sees the loop turn
+        daemon.store.execute("PRAGMA query_only = OFF")
+        with capture_logs() as logs:
+            for _ in range(3):
+                clock.advance(1)
+                runner._cycle()
+        assert [e["event"] for e in logs if e["event"].startswith("job_")] == ["job_recovered"]
+        assert runner.progress.failing is None and runner.progress.last_done is not None
+    finally:
+        daemon.close()
+        daemon.store.close()
+
+
+def test_scrapes_of_a_cycle_that_failed_later_still_count_in_the_metrics(tmp_path: Path) -> None:
+    """The target refuses connections while the disk is full: /metrics says it is down
+    (before, the failed cycle's report was dropped: `up 1`, no failures counted)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # closed again: connections are refused
+    (tmp_path / "r.rules.yml").write_text(RULES)
+    (tmp_path / "t.yaml").write_text(
+        "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 1s\n"
+        f"targets: [{{job: shop, url: 'http://127.0.0.1:{dead}/metrics', interval: 1s}}]\n"
+    )
+    clock = FakeClock(1_790_000_000.0)
+    daemon = build(load_config(tmp_path / "t.yaml"), clock=clock)
+    stats = ServiceStats()
+    daemon.on_cycle = stats.observe_cycle
+    try:
+        daemon.store.execute("PRAGMA query_only = ON")
+        with pytest.raises(sqlite3.OperationalError):
+            daemon.cycle(clock.now())
+        rendered = SelfMetrics(Runner(daemon), stats).render().decode()
+    finally:
+        daemon.close()
+        daemon.store.close()
+    assert f'triaged_scrape_failures_total{{target="scrape/shop/127.0.0.1:{dead}"}} 1.0' in rendered
+    assert f'triaged_target_up{{target="scrape/shop/127.0.0.1:{dead}"}} 0.0' in rendered
+
+
+def test_healthz_counts_only_cycles_that_worked_once_one_failed() -> None:
+    now = [0.0]
+    progress = LoopProgress(1.0, clock=lambda: now[0])
+    progress.cycle_done()
+    now[0] = 10.0
+    progress.cycle_failed("OperationalError: database or disk is full")
+    for _ in range(50):  # idle ticks
+        now[0] += 1
+        progress.cycle_done(worked=False)
+    assert progress.age() == 60.0 and not progress.healthy(30.0)  # since the last that worked
+    progress.cycle_done(worked=True)
+    assert progress.age() == 0.0 and progress.failing is None
 
 
 @pytest.mark.usefixtures("default_logging")

@@ -160,6 +160,7 @@ class Daemon:
         self.lifecycle = lifecycle  # evidence, recurrence, SLIs, reminders (issue #6)
         self._down: dict[str, str] = {}
         self._rule_errors: dict[str, str] = {}  # rule key → error last logged
+        self.store_problem: str | None = None  # the store's file deleted or replaced while open
         self._poller = Poller(sources)
         self._cycle_lock = threading.Lock()
         self.last_cycle: CycleReport | None = None
@@ -172,8 +173,23 @@ class Daemon:
 
     # -- the cycle ---------------------------------------------------------------------
     def cycle(self, now: float) -> CycleReport:
+        report = CycleReport(at=now)
+        try:
+            wake = self._cycle(now, report)
+        finally:
+            # Also when a later step failed (a full disk): its scrapes still count in
+            # /metrics, so a target refusing connections shows as down there.
+            self.last_cycle = report
+            if self.on_cycle is not None:
+                self.on_cycle(report)
+        if wake is not None:
+            wake(now)  # first pages go at once, off the loop
+        return report
+
+    def _cycle(self, now: float, report: CycleReport) -> Callable[[float], None] | None:
+        """The cycle's steps under the cycle lock; returns the dispatch thread's wake
+        (None: it dispatched inline)."""
         with self._cycle_lock:
-            report = CycleReport(at=now)
             self._poller.poll(now, lambda polled: self._store_polled(polled, report))
             alerts, evaluated = self.rules.evaluate_due(now, self.query, self.record)
             report.evaluated = evaluated
@@ -187,12 +203,7 @@ class Daemon:
             wake = self.wake_dispatch
             if wake is None:
                 report.delivered = self.dispatcher.dispatch(now)
-            self.last_cycle = report
-        if wake is not None:
-            wake(now)  # first pages go at once, off the loop
-        if self.on_cycle is not None:
-            self.on_cycle(report)
-        return report
+        return wake
 
     def _log_rule_health(self) -> None:
         """One line when a rule starts failing (or fails another way), one when it
@@ -267,6 +278,21 @@ class Daemon:
             removed = self.storage.gc(int(self.clock.now() * 1000))
         if removed:
             log.info("tsdb_gc", series_removed=removed, series=len(self.storage))
+        self.check_store()
+
+    def check_store(self) -> None:
+        """Notice the store's file deleted or replaced under us (a hand `rm`, a restore
+        copied in while running): said once, and /healthz fails until a restart opens
+        the file now at the path. Everything recorded meanwhile is lost at restart."""
+        if self.store_problem is None:
+            self.store_problem = self.store.replaced()
+            if self.store_problem is not None:
+                log.error(
+                    "store_replaced",
+                    path=self.store.path,
+                    reason=self.store_problem,
+                    action="restart triaged",
+                )
 
     def reload(self, cfg: Config | None = None) -> ReloadResult:
         """Re-read rule files. A broken file keeps the old rules running. Series of

@@ -57,6 +57,8 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    if fmt == "json" and writes_to_journal(out):
+        renderer = _JournalPriority(renderer)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -73,6 +75,39 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
         cache_logger_on_first_use=False,
     )
     _bridge_stdlib(logging.DEBUG if level.lower() == "debug" else logging.WARNING)
+
+
+# Syslog priorities by structlog level. journald reads a leading ``<N>`` on each line
+# of a service's stderr as the line's priority (SyslogLevelPrefix=yes, the default)
+# and strips it; without it every line is "info" and `journalctl -p err` shows none.
+_PRIORITY = {"critical": 3, "exception": 3, "error": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
+_DEFAULT_PRIORITY = 6
+
+
+def writes_to_journal(stream: Any) -> bool:
+    """Whether ``stream`` is the journal stream systemd connected us to: it sets
+    ``JOURNAL_STREAM=<device>:<inode>`` of that stream, and it stays set in children
+    whose stderr was redirected elsewhere, where a prefix would only be noise."""
+    wanted = os.environ.get("JOURNAL_STREAM", "")
+    device, _, inode = wanted.partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False  # not a real file (a StringIO in a test): not the journal
+    return (st.st_dev, st.st_ino) == (int(device), int(inode))
+
+
+class _JournalPriority:
+    """Wraps the JSON renderer: each line starts with its syslog priority."""
+
+    def __init__(self, render: Any) -> None:
+        self._render = render
+
+    def __call__(self, logger: Any, method_name: str, event: MutableMapping[str, Any]) -> str:
+        priority = _PRIORITY.get(str(event.get("level", method_name)).lower(), _DEFAULT_PRIORITY)
+        return f"<{priority}>{self._render(logger, method_name, event)}"
 
 
 class _StdlibBridge(logging.Handler):

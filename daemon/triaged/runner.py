@@ -134,17 +134,22 @@ class Runner:
         self.progress.cycle_started()
         failures = self.failures.setdefault("cycle", FailureLog("cycle"))
         try:
-            self.daemon.cycle(schedule_time(self.daemon.clock.now(), self.daemon.tick_interval()))
+            report = self.daemon.cycle(schedule_time(self.daemon.clock.now(), self.daemon.tick_interval()))
         # A boundary: a cycle that fails (a full disk, a read-only store) is tried again
         # at the next tick, and recovers by itself when the cause goes. /healthz and the
         # heartbeat see that it is not detecting; the systemd watchdog sees the loop turn
         # and leaves it be (a restart would not free the disk).
         except Exception as exc:
-            failures.failed(describe(exc), self.daemon.clock.now())
-            self.progress.cycle_failed()
+            error = describe(exc)
+            failures.failed(error, self.daemon.clock.now())
+            self.progress.cycle_failed(error)
             return
-        failures.worked()
-        self.progress.cycle_done()
+        # Only a cycle that evaluated rules wrote to the store: a tick with nothing due
+        # succeeding says nothing about the disk being full, so it recovers nothing.
+        worked = report.evaluated or not self.daemon.rules.groups
+        if worked:
+            failures.worked()
+        self.progress.cycle_done(worked=worked)
 
     def _watch_clock(self, tick: float) -> None:
         guard = ClockGuard()

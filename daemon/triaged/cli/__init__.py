@@ -8,6 +8,7 @@ import click
 
 from triaged import __version__
 from triaged.cli.actions import actions
+from triaged.cli.backup import backup
 from triaged.cli.incidents import incidents
 from triaged.cli.postmortem import postmortem
 from triaged.cli.query import query
@@ -48,6 +49,7 @@ cli.add_command(report)
 cli.add_command(query)
 cli.add_command(silence)
 cli.add_command(route)
+cli.add_command(backup)
 
 
 def main() -> None:

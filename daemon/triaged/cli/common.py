@@ -106,17 +106,33 @@ def _config_db(config_path: str) -> StorageDb:
         raise click.ClickException(str(exc)) from exc
 
 
-def open_db(db_path: str | None, config_path: str | None = None) -> Any:
-    from triaged.store.db import StoreError, open_store
+def existing_db(db_path: str | None, config_path: str | None = None) -> str:
+    """The store a command works on (as :func:`resolve_db`); when the config's
+    ``storage.db`` names no file, says how that path was resolved."""
+    if db_path or not config_path:
+        return db_path or DEFAULT_DB
+    db = _config_db(config_path)
+    if not Path(db.path).exists():
+        raise click.ClickException(missing_db(config_path, db))
+    return db.path
 
-    path = db_path or DEFAULT_DB
-    if not db_path and config_path:
-        db = _config_db(config_path)
-        if not Path(db.path).exists():
-            raise click.ClickException(missing_db(config_path, db))
-        path = db.path
+
+def open_db(db_path: str | None, config_path: str | None = None) -> Any:
+    """Open the store for a command. Pending migrations are applied only when no
+    daemon runs on it: changing the schema under a running (older) daemon would
+    break its next write, so the on-call is told to restart it instead."""
+    from triaged.service.instance import running
+    from triaged.store.db import MigrationPendingError, StoreError, open_store
+
+    path = existing_db(db_path, config_path)
+    holder = running(path)
     try:
-        return open_store(path, create=False)
+        return open_store(path, create=False, migrate=holder is None)
+    except MigrationPendingError as exc:
+        daemon = f"the running daemon (pid {holder})" if holder else "the running daemon"
+        raise click.ClickException(
+            f"{path} needs migration '{exc.migration}'; {daemon} is older: restart it to upgrade the store"
+        ) from exc
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -226,18 +226,21 @@ def _connect(cfg: Any, timeout: float) -> int:
         for reach in connect_checks(cfg, build_sources(cfg), time.time(), timeout)
     ]
     if cfg.http.enabled:
-        results.append(_listen_check(cfg.http.host, cfg.http.port, timeout))
+        results.append(_listen_check(cfg.http.host, cfg.http.port, timeout, cfg.db_path))
     for ok, text in results:
         click.echo(f"{'ok  ' if ok else 'FAIL'}  {text}")
     return sum(not ok for ok, _ in results)
 
 
-def _listen_check(host: str, port: int, timeout: float) -> tuple[bool, str]:
+def _listen_check(host: str, port: int, timeout: float, db: str) -> tuple[bool, str]:
     """Can the daemon listen on http.listen? Bind it as the daemon's server does
-    (SO_REUSEADDR) and let go at once. An address held by a running triaged, whose
-    /healthz answers, is fine: this check is also run before a restart."""
+    (SO_REUSEADDR) and let go at once. An address held by the triaged running on this
+    config's store, whose /healthz answers, is fine: this check is also run before a
+    restart. Held by a triaged on another store, it is not: this one could not start."""
     import errno
     import socket
+
+    from triaged.service.instance import running
 
     what = f"http.listen {host}:{port}"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -248,9 +251,12 @@ def _listen_check(host: str, port: int, timeout: float) -> tuple[bool, str]:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 return False, f"{what}: {exc.strerror or exc}"
-            if _triaged_answers(host, port, timeout):
-                return True, f"{what} (held by the running triaged)"
-            return False, f"{what} is already in use"
+            if not _triaged_answers(host, port, timeout):
+                return False, f"{what} is already in use"
+            pid = running(db)
+            if pid is None:
+                return False, f"{what} is held by another triaged (none runs on {db})"
+            return True, f"{what} (held by the running triaged{f', pid {pid}' if pid else ''})"
     return True, what
 
 
@@ -381,11 +387,15 @@ def demo(db_path: str, verbose: bool) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address both listeners bind to.")
 @click.option(
-    "--port", default=8080, show_default=True, help="The app: /metrics and /api/health. 0 picks a free port."
+    "--port",
+    default=3000,
+    show_default=True,
+    help="The app: /metrics and /api/health (3000, as the real API and config/triaged.example.yaml)."
+    " 0 picks a free port.",
 )
 @click.option(
     "--control-port",
-    default=8081,
+    default=3001,
     show_default=True,
     help="The control API that injects faults (stays up while the app is down). 0 picks a free port.",
 )
@@ -405,10 +415,10 @@ def simulate(host: str, port: int, control_port: int, environment: str, seed: in
 
     \b
     Examples (default ports):
-      curl -s localhost:8080/metrics
-      curl -s localhost:8081/control/faults
-      curl -s -XPOST localhost:8081/control/faults -d '{"latency_ms": 600}'
-      curl -s -XPOST localhost:8081/control/reset
+      curl -s localhost:3000/metrics
+      curl -s localhost:3001/control/faults
+      curl -s -XPOST localhost:3001/control/faults -d '{"latency_ms": 600}'
+      curl -s -XPOST localhost:3001/control/reset
     """
     from triaged.simulator import run_simulator
 

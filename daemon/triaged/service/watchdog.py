@@ -40,6 +40,7 @@ class LoopProgress:
         self.last_duration_s = 0.0
         self.lag_s = 0.0
         self.cycles = 0
+        self.failing: str | None = None  # the error of a failed cycle not yet followed by one that worked
 
     def cycle_started(self) -> None:
         now = self._clock()
@@ -49,18 +50,27 @@ class LoopProgress:
                 self.lag_s = max(0.0, now - self.last_start - self.interval_s)
             self.last_start = now
 
-    def cycle_done(self) -> None:
+    def cycle_done(self, *, worked: bool = True) -> None:
+        """The cycle ended without an error. ``worked``: it evaluated the due rules and
+        recorded their outcome. A tick with nothing due proves nothing about the failure
+        before it (a full disk fails only the ticks that write): it keeps the loop
+        turning but does not count as completed while a failure stands."""
         now = self._clock()
         with self._lock:
-            self.last_done = self.last_turn = now
+            self.last_turn = now
+            if worked:
+                self.failing = None
+            if self.failing is None:
+                self.last_done = now
             if self.last_start is not None:
                 self.last_duration_s = now - self.last_start
             self.cycles += 1
 
-    def cycle_failed(self) -> None:
+    def cycle_failed(self, error: str = "") -> None:
         """The cycle raised and the loop goes on: alive, but not detecting."""
         with self._lock:
             self.last_turn = self._clock()
+            self.failing = error or "cycle failed"
 
     def age(self) -> float:
         """Seconds since the last completed cycle (since start if none completed yet)."""

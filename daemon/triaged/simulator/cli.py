@@ -9,7 +9,7 @@ from triaged.simulator.simulator import Simulator
 
 def run_simulator(
     host: str = "127.0.0.1",
-    port: int = 8080,
+    port: int = 3000,
     environment: str = "staging",
     control_port: int | None = None,
     *,

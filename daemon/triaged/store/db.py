@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sqlite3
 import threading
@@ -20,6 +22,14 @@ class StoreError(Exception):
     """The database cannot be opened or written (missing directory, full disk, …)."""
 
 
+class MigrationPendingError(StoreError):
+    """The store needs a migration the caller chose not to apply (``migrate=False``)."""
+
+    def __init__(self, path: str, migration: str) -> None:
+        super().__init__(f"{path} needs migration {migration!r}")
+        self.migration = migration
+
+
 class Store:
     """A sqlite-utils Database guarded by a lock, so scheduler threads, the dispatcher
     and the HTTP API can share one connection safely."""
@@ -28,6 +38,30 @@ class Store:
         self.db = db
         self.path = path
         self._lock = threading.RLock()
+        # Which file was opened, by path and identity: the path is made absolute in
+        # case the process changes directory later.
+        self._file = None if path == ":memory:" else os.path.abspath(path)
+        self._identity = None if self._file is None else _identity(self._file)
+
+    def replaced(self) -> str | None:
+        """Why the file at the store's path is no longer the one this store writes
+        to (deleted, or another file renamed over it), or None while it is.
+
+        SQLite keeps writing to the file it opened, also once nothing names it any
+        more: everything written since is then lost at the next start. Compared by
+        (device, inode), so ``cp other.db triaged.db``, which rewrites the same
+        inode in place, is not seen here."""
+        if self._file is None or self._identity is None:
+            return None
+        try:
+            now = _identity(self._file)
+        except (FileNotFoundError, NotADirectoryError):
+            return f"{self._file} was deleted while open: writes since are lost at restart"
+        except OSError:
+            return None  # cannot tell (a transient error): not evidence of a swap
+        if now != self._identity:
+            return f"{self._file} was replaced by another file while open: writes go to the old one"
+        return None
 
     @contextmanager
     def atomic(self) -> Iterator[Database]:
@@ -59,6 +93,12 @@ class Store:
             self.db.close()
 
 
+def _identity(path: str) -> tuple[int, int]:
+    """The file behind ``path``: (device, inode)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 BUSY_TIMEOUT_S = 10.0
 
 
@@ -77,9 +117,12 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
-def open_store(path: str | Path, *, create: bool = True) -> Store:
+def open_store(path: str | Path, *, create: bool = True, migrate: bool = True) -> Store:
     """Open (and migrate) the store. ``create=False`` refuses to make a new file, so a
-    CLI typo in ``--db`` says so instead of showing an empty incident list."""
+    CLI typo in ``--db`` says so instead of showing an empty incident list.
+    ``migrate=False`` raises :class:`MigrationPendingError` instead of applying a
+    pending migration. A store migrated by a newer triaged is always refused: this
+    code would misread its schema, or break it with its next write."""
     text = str(path)
     if text != ":memory:":
         p = Path(text)
@@ -87,16 +130,47 @@ def open_store(path: str | Path, *, create: bool = True) -> Store:
             raise StoreError(f"{text}: no such database (run the daemon first, or check --db)")
         if not p.parent.exists():
             raise StoreError(f"{text}: directory {p.parent} does not exist")
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(text, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         _use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         db = Database(conn)
-        migrations.apply(db)
+        _refuse_newer(db, text)
+        _migrate(db, text, apply=migrate)
     except sqlite3.Error as exc:
+        _close_quietly(conn)
         raise StoreError(f"{text}: {exc}{_space_hint(text)}") from exc
+    except StoreError:
+        _close_quietly(conn)
+        raise
     return Store(db, text)
+
+
+def _refuse_newer(db: Database, path: str) -> None:
+    unknown = migrations.unknown_applied(db)
+    if unknown:
+        raise StoreError(
+            f"{path} was written by a newer triaged (migration {unknown[-1]!r});"
+            " upgrade triaged or restore a backup"
+        )
+
+
+def _migrate(db: Database, path: str, *, apply: bool) -> None:
+    if apply:
+        migrations.apply(db)
+        return
+    pending = migrations.migrations.pending(db)
+    if pending:
+        raise MigrationPendingError(path, pending[0].name)
+
+
+def _close_quietly(conn: sqlite3.Connection | None) -> None:
+    """Close a connection whose open failed; the first error is the one to report."""
+    if conn is not None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
 
 # Below this, an SQLite I/O error is most likely the disk being full: SQLite reports

@@ -297,6 +297,13 @@ def m006_announcements(db: Database) -> None:
     )
 
 
+def unknown_applied(db: Database, steps: Migrations = migrations) -> list[str]:
+    """Migrations recorded in the store that this code does not know, oldest first:
+    a newer triaged has migrated it. Read-only."""
+    known = {m.name for m in steps._migrations}
+    return [m.name for m in steps.applied(db) if m.name not in known]
+
+
 def apply(db: Database, steps: Migrations = migrations) -> None:
     """Apply the pending migrations, all in one transaction that holds SQLite's write
     lock from its first statement.
