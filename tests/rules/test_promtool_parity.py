@@ -173,6 +173,7 @@ def test_an_unexpected_error_in_one_rule_leaves_the_other_rules_evaluating(tmp_p
     assert (broken.health, broken.last_error) == ("err", "internal error: KeyError: 'a bug'")
 
 
+@pytest.mark.usefixtures("default_logging")
 def test_the_daemon_says_once_when_a_rule_starts_failing_and_when_it_recovers(tmp_path: Path) -> None:
     limited = "groups:\n  - name: g\n    limit: {limit}\n    rules:\n      - {{alert: Many, expr: up == 1}}\n"
     rules = write(tmp_path, "r.rules.yml", limited.format(limit=1))

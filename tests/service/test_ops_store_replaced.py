@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from triaged.app import build
@@ -74,6 +75,7 @@ def test_an_in_memory_store_is_never_replaced() -> None:
     store.close()
 
 
+@pytest.mark.usefixtures("default_logging")
 def test_the_daemon_says_once_and_healthz_fails_when_its_store_is_deleted(tmp_path: Path) -> None:
     """The 60 s gc job checks the store: `rm triaged.db*` under a running daemon is one
     `store_replaced` line and a failing /healthz, not silence until a restart loses

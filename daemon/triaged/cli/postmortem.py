@@ -54,8 +54,9 @@ def postmortem() -> None:
 @click.option(
     "--force",
     is_flag=True,
-    help="Draft again over an existing draft (e.g. to pick up new action items); the old"
-    " file, with your edits, is kept beside it as .bak.",
+    help="Draft again over an existing draft (e.g. to pick up a reopen or new action items):"
+    " what you wrote in its summary, root cause and lessons is carried over, the rest is"
+    " drafted afresh, and the old file is kept beside it as .bak.",
 )
 @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
 @db_option
@@ -72,7 +73,8 @@ def draft_cmd(
     pre-filled from the timeline and evidence. Moves the incident to `postmortem`.
 
     An existing draft is never overwritten silently: without --force it is refused;
-    with --force the old file is first copied to a .bak beside it. Without --out, a
+    with --force the old file is first copied to a .bak beside it, and the text you
+    wrote in its summary, root cause and lessons is carried into the new one. Without --out, a
     draft is drafted again where it was first written. A draft recorded elsewhere, or
     a completed postmortem, is drafted again only with --force."""
     from triaged.incidents.postmortem_ops import PostmortemError, md_path, recorded_dir, write_draft
@@ -103,6 +105,11 @@ def draft_cmd(
     if backup is not None:
         click.echo(f"kept the previous draft, with any edits, as {backup}")
     click.echo(f"wrote {written.markdown}")
+    if written.kept:
+        click.echo(
+            f"carried your text over from the previous draft: {', '.join(written.kept)}"
+            " (other sections are drafted afresh; edits there are in the .bak)"
+        )
     if written.chart is not None:
         click.echo(f"wrote {written.chart}")
     else:

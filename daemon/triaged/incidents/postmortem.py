@@ -16,6 +16,7 @@ from triaged.incidents import slo as slo_mod
 from triaged.incidents.actions import ActionItem
 from triaged.incidents.blameless import Finding, scan
 from triaged.incidents.model import AUTO_ACTOR, Incident
+from triaged.incidents.postmortem_blocks import block
 from triaged.incidents.postmortem_due import PostmortemPolicy, required
 from triaged.incidents.postmortem_values import alert_values
 from triaged.incidents.timing import (
@@ -128,10 +129,15 @@ def render(facts: Facts, policy: PostmortemPolicy, chart_file: str | None) -> st
     out += [
         "## 8. Lessons learned",
         "",
-        "<!-- What do we know now that we did not before? What would we tell another team"
-        " running a similar service? Which assumptions turned out wrong? -->",
-        "",
-        "- ",
+        *block(
+            "lessons",
+            [
+                "<!-- What do we know now that we did not before? What would we tell another team"
+                " running a similar service? Which assumptions turned out wrong? -->",
+                "",
+                "- ",
+            ],
+        ),
         "",
     ]
     out += _review(facts)
@@ -178,7 +184,13 @@ def _summary(facts: Facts, policy: PostmortemPolicy) -> list[str]:
         inc.expr.strip() or "(no expression recorded)",
         "```",
         "",
-        "<!-- In two or three sentences: what users experienced, for how long, and how it ended. -->",
+        *block(
+            "summary",
+            [
+                "<!-- In two or three sentences: what users experienced, for how long, and how it ended. -->",
+                "",
+            ],
+        ),
         "",
     ]
     return out
@@ -233,9 +245,7 @@ def _timeline(facts: Facts) -> list[str]:
 
 def _root_cause(facts: Facts) -> list[str]:
     t = facts.times
-    return [
-        "## 3. Root cause analysis",
-        "",
+    prompts = [
         '<!-- Ask "why" until you reach something the organisation can change. Look for'
         " conditions, not culprits: a missing check, a risky default, an unclear runbook,"
         " an alert that fired late. -->",
@@ -248,8 +258,8 @@ def _root_cause(facts: Facts) -> list[str]:
         "  3. Why? ",
         f"- **Why did detection take {human(t.detect)}, and acknowledgement {human(t.acknowledge)}?**",
         "- **Contributing factors** (process, tooling, monitoring, capacity):",
-        "",
     ]
+    return ["## 3. Root cause analysis", "", *block("root cause", prompts), ""]
 
 
 def _impact(facts: Facts, chart_file: str | None) -> list[str]:
@@ -385,8 +395,9 @@ def _actions(facts: Facts) -> list[str]:
         "",
         "<!-- Specific, owned, dated, prioritised, tracked. Add them with"
         f" `triaged actions add {inc.id} --title … --owner … --due … --priority … --type …`"
-        ", then add a row to the table below by hand (re-drafting needs --force, which"
-        " rewrites this file; the old one is kept as .bak). -->",
+        ", then add a row to the table below by hand, or re-draft with --force: it redraws"
+        " this table and keeps the summary, root cause and lessons you wrote (the old file"
+        " is kept as .bak). -->",
         "",
     ]
     if not facts.items:

@@ -14,6 +14,7 @@ from triaged.incidents.blameless import Finding, scan
 from triaged.incidents.human import HumanActions
 from triaged.incidents.model import Incident, IncidentStatus
 from triaged.incidents.postmortem import gather, render
+from triaged.incidents.postmortem_blocks import carry_over
 from triaged.incidents.postmortem_due import PostmortemPolicy, required
 from triaged.incidents.postmortem_values import render_chart
 from triaged.store import actions as action_rows
@@ -31,6 +32,7 @@ class Written:
     markdown: Path
     chart: Path | None
     flagged: int  # blameful phrases found in what people wrote on the timeline
+    kept: tuple[str, ...] = ()  # edited parts of the previous draft carried into this one
 
 
 def md_path(out_dir: Path, incident_id: int) -> Path:
@@ -62,7 +64,8 @@ def write_draft(
         out_dir.mkdir(parents=True, exist_ok=True)
         if chart is not None and svg is not None:
             _write_whole(chart, svg)
-        _write_whole(md, render(facts, policy, chart.name if chart else None))
+        text, kept = _keep_edits(md, render(facts, policy, chart.name if chart else None))
+        _write_whole(md, text)
     except OSError as exc:
         if out_dir.exists() and not out_dir.is_dir():
             raise PostmortemError(f"cannot write the draft: {out_dir} is a file, not a folder") from exc
@@ -85,7 +88,19 @@ def write_draft(
             rows.add_timeline(
                 store, inc.id, now, "postmortem_drafted", f"postmortem drafted: {md}", actor=actor
             )
-    return Written(md, chart, len(facts.findings))
+    return Written(md, chart, len(facts.findings), tuple(kept))
+
+
+def _keep_edits(md: Path, fresh: str) -> tuple[str, list[str]]:
+    """A re-draft over an existing draft keeps what people wrote in it (the summary,
+    root cause and lessons blocks); the rest is drafted afresh from the record."""
+    try:
+        old = md.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return fresh, []
+    except (OSError, UnicodeDecodeError):  # unreadable: the .bak the CLI made has it
+        return fresh, []
+    return carry_over(old, fresh)
 
 
 def recorded_dir(store: Store, incident_id: int) -> Path | None:
