@@ -172,3 +172,26 @@ def test_a_test_file_given_to_rules_check_says_to_use_rules_test(tmp_path: Path)
     test = write(tmp_path / "a.test.yml", "rule_files: [a.rules.yml]\ntests: []\n")
     code, out = run("rules", "check", str(test))
     assert (code, out.strip()) == (1, f"{test}:1: this is a rule test file: use triaged rules test")
+
+
+def test_rules_check_warns_of_a_duplicate_rule_as_promtool_lints(tmp_path: Path) -> None:
+    """Same name and labels twice (a copy-paste slip): a warning, exit 0. A warning and
+    a critical variant of one alert differ in labels and are not duplicates."""
+    rules = write(
+        tmp_path / "a.rules.yml",
+        """\
+        groups:
+          - name: g
+            rules:
+              - {alert: Down, expr: up == 0, labels: {severity: P1}}
+              - {alert: Down, expr: up == 0, for: 5m, labels: {severity: P0}}
+          - name: h
+            rules:
+              - {alert: Down, expr: up < 1, labels: {severity: P1}}
+        """,
+    )
+    code, out = run("rules", "check", str(rules))
+    assert code == 0, out
+    assert [line for line in out.splitlines() if "duplicate" in line] == [
+        f"{rules}:8: warning: duplicate rule 'Down': its name and labels are those of line 4"
+    ]

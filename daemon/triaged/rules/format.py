@@ -311,14 +311,22 @@ def rule_warnings(groups: Iterable[GroupSpec]) -> list[str]:
     """What ``triaged rules check`` should point out without failing the file:
     rules valid in Prometheus that will not behave as the author may expect here."""
     out: list[str] = []
+    first: dict[tuple[str, str, tuple[tuple[str, str], ...]], RuleSpec] = {}
     for group in groups:
         for rule in group.rules:
+            where = f"{rule.file}:{rule.line}" if rule.line is not None else rule.file
             if rule.kind == "alert" and "severity" not in rule.labels:
-                where = f"{rule.file}:{rule.line}" if rule.line is not None else rule.file
                 out.append(
                     f"{where}: warning: alert {rule.name!r} has no 'severity' label; "
                     "its incidents open as P3 (set severity: P0-P3 or critical/error/warning/info)"
                 )
+            # As promtool's lint: one name with the same labels twice in a file is most
+            # likely a copy-paste slip (two alerts that can never be told apart).
+            ident = (rule.file, rule.name, tuple(sorted(rule.labels.items())))
+            seen = first.setdefault(ident, rule)
+            if seen is not rule:
+                same = f"its name and labels are those of line {seen.line}"
+                out.append(f"{where}: warning: duplicate rule {rule.name!r}: {same}")
     return out
 
 
