@@ -32,7 +32,9 @@ from triaged.runner import Runner
 from triaged.store import Store, outbox
 from triaged.store import incidents as incident_rows
 
-Behave = Callable[[dict[str, Any]], str]  # payload → ok | 500 | 429:<s> | hang | trickle | trickle-body
+Behave = Callable[
+    [dict[str, Any]], str
+]  # payload → ok | 500 | 429:<s> | slow:<s> | hang | trickle | trickle-body
 
 
 class Receiver:
@@ -96,6 +98,9 @@ class Receiver:
                 h.wfile.write(bytes([byte]))
             return
         status, _, wait = mode.partition(":")
+        if status == "slow":  # answers 200, after `wait` seconds
+            self.release.wait(float(wait))
+            status, wait = "ok", ""
         code = {"ok": 200, "500": 500, "429": 429}[status]
         extra = f"Retry-After: {wait}\r\n" if wait else ""
         h.wfile.write(f"HTTP/1.1 {code} X\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
@@ -313,20 +318,39 @@ def test_a_new_p0_page_is_not_held_behind_another_incidents_failing_page(
 def test_a_hung_receiver_does_not_delay_another_receivers_new_page(
     tmp_path: Path, running: Callable[[Daemon], Runner]
 ) -> None:
-    """Every page to `slow` hangs until its 5 s timeout; a P0 opening 2 s in still
+    """Every page to `slow` hangs until its 8 s timeout; a P0 opening 2 s in still
     reaches `fast` at once. Before, all receivers shared one round: `fast` waited for
-    `slow`'s timeout (about 3 s here, 35 s behind a hung ONS)."""
+    `slow`'s timeout (5-6 s here, 35 s behind a hung ONS)."""
     with Receiver(lambda _: "hang", give_up_s=9) as slow, Receiver(lambda _: "ok") as fast:
         (tmp_path / "r.rules.yml").write_text(TWO.replace("for: 3s", "for: 2s"))
         (tmp_path / "t.yaml").write_text(
             "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 1s\n"
-            f"notifiers:\n  - {{name: slow, type: webhook, url: '{slow.url}', timeout: 5s}}\n"
+            f"notifiers:\n  - {{name: slow, type: webhook, url: '{slow.url}', timeout: 8s}}\n"
             f"  - {{name: fast, type: webhook, url: '{fast.url}', timeout: 5s}}\n"
             "routes: [{receiver: slow}, {receiver: fast}]\n"
         )
         daemon = running(build(load_config(tmp_path / "t.yaml"), sources=[])).daemon
         wait_for(lambda: fast.arrivals(2), 10)
         opened = daemon.store.query("SELECT opened_at FROM incidents WHERE id = 2")[0]["opened_at"]
-        assert fast.arrivals(2)[0] - opened < 1.0
+        assert fast.arrivals(2)[0] - opened < 2.0  # before: 5-6 s, the rest of `slow`'s timeout
         assert fast.arrivals(1)  # the first incident's page too, while `slow` hung on it
         assert [p["incidentId"] for p in slow.payloads()] == [1]  # still hanging on it
+
+
+def test_a_send_in_flight_at_stop_neither_holds_up_the_exit_nor_goes_unrecorded(tmp_path: Path) -> None:
+    """stop() returns within its flush bound while a page takes 2 s; the lane is a
+    daemon thread (the exit does not wait for it) and the store stays open for it, so
+    the page that got through is recorded as sent, not sent again after a restart."""
+    with Receiver(lambda _: "slow:2") as rx:
+        runner = Runner(daemon_for(tmp_path, rx.url, ALWAYS, timeout="5s"))
+        runner.start()
+        wait_for(rx.payloads, 5)  # the page is in flight
+        (lane,) = [t for t in threading.enumerate() if t.name == "dispatch:hook"]
+        assert lane.daemon
+        started = time.monotonic()
+        runner.stop(flush_s=0.2)
+        assert time.monotonic() - started < 1.9
+        store = runner.daemon.store
+        wait_for(lambda: row_of(store, 1).status == "sent", 5)
+        lane.join(5)
+        store.close()

@@ -97,6 +97,37 @@ def test_ticks_with_nothing_due_do_not_count_as_recovery_from_a_full_disk(tmp_pa
         daemon.store.close()
 
 
+@pytest.mark.usefixtures("default_logging")
+def test_a_group_whose_outcome_was_not_recorded_is_evaluated_again_at_the_next_tick(tmp_path: Path) -> None:
+    """An hourly group fails to record once (a locked or full store): the next tick
+    evaluates it again, so the cycle recovers at once. Before, it waited the whole
+    hour: /healthz failed and nothing was detected from that group all the while."""
+    (tmp_path / "r.rules.yml").write_text(RULES.replace("interval: 1s", "interval: 1h"))
+    (tmp_path / "t.yaml").write_text(
+        "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 1h\n"
+    )
+    clock = FakeClock(1_790_000_000.0)
+    daemon = build(load_config(tmp_path / "t.yaml"), sources=[], clock=clock)
+    runner = Runner(daemon)
+    try:
+        daemon.store.execute("PRAGMA query_only = ON")
+        clock.advance(1)
+        runner._cycle()
+        assert runner.progress.failing is not None
+        daemon.store.execute("PRAGMA query_only = OFF")
+        with capture_logs() as logs:
+            clock.advance(1)
+            runner._cycle()
+        assert [e["event"] for e in logs if e["event"].startswith("job_")] == ["job_recovered"]
+        assert runner.progress.failing is None
+        assert (
+            daemon.store.query("SELECT COUNT(*) AS n FROM incidents")[0]["n"] == 1
+        )  # detected now, not in an hour
+    finally:
+        daemon.close()
+        daemon.store.close()
+
+
 def test_scrapes_of_a_cycle_that_failed_later_still_count_in_the_metrics(tmp_path: Path) -> None:
     """The target refuses connections while the disk is full: /metrics says it is down
     (before, the failed cycle's report was dropped: `up 1`, no failures counted)."""

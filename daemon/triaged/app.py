@@ -191,15 +191,23 @@ class Daemon:
         (None: it dispatched inline)."""
         with self._cycle_lock:
             self._poller.poll(now, lambda polled: self._store_polled(polled, report))
+            last_evals = [(group, group.last_eval) for group in self.rules.groups]
             alerts, evaluated = self.rules.evaluate_due(now, self.query, self.record)
             report.evaluated = evaluated
-            if evaluated:
-                self._log_rule_health()
-                result = self.incidents.sync(alerts, now)
-                report.opened, report.resolved = result.opened + result.reopened, result.resolved
-                alert_state.save(self.store, self._alerts_by_rule())
-                if self.lifecycle is not None:  # while the tsdb still holds the evidence
-                    self.lifecycle.after_sync(result.opened, result.resolved, now)
+            try:
+                if evaluated:
+                    self._log_rule_health()
+                    result = self.incidents.sync(alerts, now)
+                    report.opened, report.resolved = result.opened + result.reopened, result.resolved
+                    alert_state.save(self.store, self._alerts_by_rule())
+                    if self.lifecycle is not None:  # while the tsdb still holds the evidence
+                        self.lifecycle.after_sync(result.opened, result.resolved, now)
+            except BaseException:
+                # What they found was not recorded (a full disk, a locked store): the groups
+                # are due again at the next tick, not a whole interval (maybe an hour) later.
+                for group, last in last_evals:
+                    group.last_eval = last
+                raise
             wake = self.wake_dispatch
             if wake is None:
                 report.delivered = self.dispatcher.dispatch(now)

@@ -224,23 +224,24 @@ def positive_int(n: Node, key: str, default: int) -> int:
     return value
 
 
-def duration(n: Node, key: str, default: T, *, positive: bool = False) -> float | T:
-    """A Prometheus duration string (``30s``, ``5m``, ``1h30m``); see :func:`seconds_of`."""
+def duration(n: Node, key: str, default: T, *, positive: bool = False, strict: bool = False) -> float | T:
+    """A duration string (``30s``, ``5m``, ``1h30m``); see :func:`seconds_of`."""
     if key not in n:
         return default
     try:
-        return seconds_of(n[key], positive=positive)
+        return seconds_of(n[key], positive=positive, strict=strict)
     except ValueError as exc:
         raise n.error(key, f"{key}: {exc}") from exc
 
 
-def seconds_of(value: object, *, positive: bool = False) -> float:
+def seconds_of(value: object, *, positive: bool = False, strict: bool = False) -> float:
     """A duration's seconds, or ValueError saying why not. As in Prometheus, a bare
     number other than ``0`` is refused: ``reopen_window: 5`` could mean seconds or
-    minutes. ``positive`` also refuses zero (intervals, timeouts)."""
+    minutes. ``positive`` also refuses zero (intervals, timeouts); ``strict`` takes
+    only what Prometheus takes (see :func:`parse_duration`)."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value != 0:
         raise ValueError(f"{value!r} is not a valid duration: give a unit, e.g. {value:g}s or {value:g}m")
-    seconds = parse_duration(value)
+    seconds = parse_duration(value, strict=strict)
     if positive and seconds <= 0:
         raise ValueError(f"must be longer than 0s, got {value!r}")
     return seconds

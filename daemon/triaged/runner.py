@@ -209,10 +209,12 @@ class Runner:
             self._round_jobs[receiver] = guarded
         guarded()
 
-    def _stop_dispatching(self, flush_s: float) -> None:
+    def _stop_dispatching(self, flush_s: float) -> bool:
         """Stop waking the lanes, then keep kicking them while rows are due, for at most
         ``flush_s``: the rounds in flight end (every send has a deadline) and rows
-        waiting out a short backoff still go. What is left is sent after the restart."""
+        waiting out a short backoff still go; a receiver that hangs holds up no other.
+        What is left is sent after the restart. Returns False if a lane is still
+        sending at the end (the store must then stay open for it to record)."""
         self.daemon.wake_dispatch = None  # a cycle run by hand from now on sends itself
         self._dispatch_stop.set()
         self._dispatch_wake.set()
@@ -223,11 +225,14 @@ class Runner:
         while time.monotonic() < deadline and self.daemon.pending_notifications() > 0:
             self._dispatch_at = max(self._dispatch_at, self.daemon.clock.now())
             kick()
-            if not self.lanes.wait_idle(max(0.0, deadline - time.monotonic())):
-                break
-            time.sleep(0.05)  # rows in a backoff: not due yet
-        if not self.lanes.close(max(0.0, deadline - time.monotonic()) + 1.0):
-            log.warning("dispatch_still_sending", receivers=sorted(self.lanes.busy()))
+            # Short waits, so the other receivers' rows (a retry coming due) are
+            # kicked again while one receiver hangs.
+            if self.lanes.wait_idle(min(0.25, max(0.0, deadline - time.monotonic()))):
+                time.sleep(0.05)  # every lane idle: what is left waits out a backoff
+        if self.lanes.close(max(0.0, deadline - time.monotonic()) + 1.0):
+            return True
+        log.warning("dispatch_still_sending", receivers=sorted(self.lanes.busy()))
+        return False
 
     def _guarded(self, name: str, job: Callable[[], object]) -> Callable[[], None]:
         failures = self.failures.setdefault(name, FailureLog(name))
@@ -247,11 +252,15 @@ class Runner:
         """Finish the running cycle, try to flush the outbox for ``flush_s``, stop."""
         self._guard_stop.set()
         self.scheduler.shutdown(wait=True)
-        self._stop_dispatching(flush_s)
+        idle = self._stop_dispatching(flush_s)
         left = self.daemon.pending_notifications()
         if left:
             log.warning("outbox_not_flushed", pending=left, flush_s=flush_s)
         self.daemon.close()
-        self.daemon.store.close()
+        if idle:
+            self.daemon.store.close()
+        # Else a lane is still sending: the store stays open so a page that gets through
+        # before the process exits is recorded (not sent again after the restart). The
+        # lane is a daemon thread, so it does not hold up the exit.
         self.stopped.set()
         log.info("daemon_stopped")

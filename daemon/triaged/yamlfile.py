@@ -181,8 +181,28 @@ def prometheus_duration(text: str) -> float | None:
     return sum(int(n) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if n is not None)
 
 
-def parse_duration(value: object) -> float:
-    """Prometheus-style durations (``1h30m``, ``500ms``) or plain seconds, as seconds."""
+# triaged's own config and CLI flags also take fractions and any order (``2.5s``,
+# ``1.5h``), as they always have: an upgrade must not refuse a config that ran.
+_LENIENT_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_OF = {"y": 31536000.0, "w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def lenient_duration(text: str) -> float | None:
+    """Seconds of ``1h30m``, ``2.5s``, ``90s``…, or None if it is not a duration."""
+    if text == "0":
+        return 0.0
+    total, pos = 0.0, 0
+    for match in _LENIENT_RE.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _UNIT_OF[match.group(2)]
+        pos = match.end()
+    return total if text and pos == len(text) else None
+
+
+def parse_duration(value: object, *, strict: bool = False) -> float:
+    """A duration (``1h30m``, ``500ms``) or plain seconds, as seconds. ``strict``: only
+    as Prometheus writes one (rule files and rule tests, for promtool parity)."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration, got {value!r}")
     if isinstance(value, int | float):
@@ -190,11 +210,10 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"duration must not be negative: {value}")
         return float(value)
     text = str(value).strip()
-    seconds = prometheus_duration(text)
+    seconds = prometheus_duration(text) if strict else lenient_duration(text)
     if seconds is None:
-        raise ValueError(
-            f"invalid duration {text!r} (use e.g. 30s, 5m, 1h30m: whole numbers, largest unit first)"
-        )
+        hint = ": whole numbers, largest unit first" if strict else ""
+        raise ValueError(f"invalid duration {text!r} (use e.g. 30s, 5m, 1h30m{hint})")
     return seconds
 
 

@@ -106,3 +106,19 @@ def test_review_a_grouped_alert_of_the_same_rule_is_a_recurrence(
     flag_recurrence(store, new, T0 + 999)
     kinds = [e["kind"] for e in rows.timeline(store, new.id)]
     assert kinds == ["recurrence"]
+
+
+def test_the_same_rule_on_another_service_is_related_not_a_recurrence(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """ServiceDown on `payments` did not happen before because `search` went down last
+    week: the note says the rule fired elsewhere, and the postmortem leaves it out."""
+    first = make_incident(rule="ServiceDown", service="search", resolved_at=600.0)
+    item = FollowUp(store).add(
+        first.id, NewItem("Add a readiness probe to search", "asha", "7d", "medium", "short-term"), "x", T0
+    )
+    new = make_incident(rule="ServiceDown", service="payments", status=IncidentStatus.DETECTED, opened=999)
+    assert [a.id for a in flag_recurrence(store, new, T0 + 999)] == [item.id]
+    kinds = {e["kind"]: e["message"] for e in rows.timeline(store, new.id)}
+    assert "recurrence" not in kinds
+    assert kinds["related_items"].startswith(f"the same rule fired on other services (#{first.id})")

@@ -115,8 +115,9 @@ def test_another_services_outages_do_not_make_a_rule_flap(
 def test_episode_starts_count_returns_of_the_rule() -> None:
     from triaged.alerts.flap import episode_starts
 
-    # a and b start together, stop; a starts, b joins, a stops, b stops; a resolve
-    # of a series firing from before the window comes first and is not counted.
-    changes = [(5.0, False), (10.0, True), (10.0, True), (20.0, False), (20.0, False),
-               (30.0, True), (35.0, True), (36.0, False), (40.0, False), (50.0, True)]  # fmt: skip
-    assert episode_starts(changes) == [10.0, 30.0, 50.0]
+    # a and b start together, stop; a starts, b joins, a stops, b stops; a stop with
+    # no start seen is not counted below zero; a series left firing by a hand resolve
+    # (its incident's end, 0, with no stop) does not hide the next return.
+    changes = [(5.0, -1), (10.0, 1), (10.0, 1), (20.0, -1), (20.0, -1), (30.0, 1), (35.0, 1),
+               (36.0, -1), (40.0, -1), (50.0, 1), (60.0, 0), (70.0, 1)]  # fmt: skip
+    assert episode_starts(changes) == [10.0, 30.0, 50.0, 70.0]

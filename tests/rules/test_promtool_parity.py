@@ -44,7 +44,7 @@ def rule_file(rules: str, extra: str = "") -> str:
 @pytest.mark.parametrize("text", ["1.5m", "5m5m", "1m1h", "1h 30m", "m", "5", "-5m", "1e3s"])
 def test_durations_that_prometheus_refuses_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
-        parse_duration(text)
+        parse_duration(text, strict=True)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,19 @@ def test_durations_that_prometheus_refuses_are_refused(text: str) -> None:
     [("0", 0.0), ("90s", 90.0), ("1h30m", 5400.0), ("500ms", 0.5), ("1d2h3m4s5ms", 93784.005)],
 )
 def test_durations_as_prometheus_writes_them_are_read(text: str, seconds: float) -> None:
+    assert parse_duration(text, strict=True) == pytest.approx(seconds)
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_the_daemon_config_still_takes_the_durations_it_always_took(tmp_path: Path) -> None:
+    """Strict parsing is for rule files (promtool parity): a config that ran before an
+    upgrade must not be refused after it."""
+    path = write(
+        tmp_path, "t.yaml", "storage: {db: t.db}\nincidents: {resolve_hold: 2.5s, reopen_window: 1.5h}\n"
+    )
+    incidents = load_config(path).incidents
+    assert (incidents.resolve_hold_s, incidents.reopen_window_s) == (2.5, 5400.0)
+    assert parse_duration("1.5h") == 5400.0 and parse_duration("30m1h") == 5400.0
 
 
 def test_a_fractional_for_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -30,19 +30,21 @@ class FlapVerdict:
         return f"started firing {self.starts} times in {self.window_s / 60:.0f}m"
 
 
-def episode_starts(changes: Sequence[tuple[float, bool]]) -> list[float]:
-    """When a rule went from no series firing to some, from its series' starts and
-    stops (``(time, started)``, in order): two probes failing together, or one after
-    the other, are one return of the rule, not two. A series firing from before the
-    changes began and stopping among them is not counted below zero."""
+def episode_starts(changes: Sequence[tuple[float, int]]) -> list[float]:
+    """When a rule went from no series firing to some, from its series' starts (+1),
+    stops (-1) and the ends of their incidents (0: none fires any more), in order:
+    two probes failing together, or one after the other, are one return of the rule,
+    not two. The count never goes below zero."""
     firing, starts = 0, []
-    for at, started in changes:
-        if started:
+    for at, change in changes:
+        if change > 0:
             if firing == 0:
                 starts.append(at)
             firing += 1
-        else:
+        elif change < 0:
             firing = max(0, firing - 1)
+        else:
+            firing = 0
     return starts
 
 

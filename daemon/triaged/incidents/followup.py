@@ -97,26 +97,33 @@ class FollowUp:
 
 
 def flag_recurrence(store: Store, incident: Incident, now: float) -> list[ActionItem]:
-    """A new incident from the same rule (alertname) as earlier ones: it happened
-    before, so put their unfinished action items on its timeline (``recurrence``, which
-    the postmortem lists under what did not go well). Earlier incidents of the same
-    service but other rules are a weaker hint: their unfinished items are noted as
-    ``related_items`` ("other incidents of this service"), never as a recurrence.
-    Returns every item flagged."""
+    """A new incident from the same rule (alertname) on the same service as earlier
+    ones: it happened before, so put their unfinished action items on its timeline
+    (``recurrence``, which the postmortem lists under what did not go well). Two
+    weaker hints are noted as ``related_items``, never as a recurrence: earlier
+    incidents of the same service from other rules, and of the same rule on other
+    services. Returns every item flagged."""
     same_rule: list[int] = []
     same_service: list[int] = []
+    elsewhere: list[int] = []
     names = _rules_of(store, incident)
     for i in rows.list_incidents(store, limit=RECURRENCE_LOOKBACK):
         if i.id == incident.id or i.opened_at > incident.opened_at:
             continue
         same_svc = bool(incident.service) and i.service == incident.service
+        # Without a service label on either, the rule alone decides, as it always did.
+        unknown_svc = not incident.service or not i.service
         # Only the service's incidents need their grouped alerts read (one query each).
-        if i.rule in names or (same_svc and names & _rules_of(store, i)):
+        rule_matches = i.rule in names or (same_svc and bool(names & _rules_of(store, i)))
+        if rule_matches and (same_svc or unknown_svc):
             same_rule.append(i.id)
         elif same_svc:
             same_service.append(i.id)
+        elif rule_matches:
+            elsewhere.append(i.id)
     repeated = action_rows.for_incidents(store, same_rule, UNFINISHED)
     related = action_rows.for_incidents(store, same_service, UNFINISHED)
+    other_services = action_rows.for_incidents(store, elsewhere, UNFINISHED)
     with store.atomic():
         if repeated:
             lead = f"this happened before (incident {_ids(repeated)}); these action items are still open"
@@ -127,7 +134,13 @@ def flag_recurrence(store: Store, incident: Incident, now: float) -> list[Action
                 " have unfinished action items that may bear on this one"
             )
             _note(store, incident.id, now, Flag("related_items", lead, related))
-    return [*repeated, *related]
+        if other_services:
+            lead = (
+                f"the same rule fired on other services ({_ids(other_services)});"
+                " their unfinished action items may bear on this one"
+            )
+            _note(store, incident.id, now, Flag("related_items", lead, other_services))
+    return [*repeated, *related, *other_services]
 
 
 def _rules_of(store: Store, incident: Incident) -> set[str]:

@@ -103,6 +103,7 @@ class Dispatcher:
         self._unrecorded: dict[int, tuple[float, str | None]] = {}
         # Receivers that answered 429, and until when they asked us to wait (clock time).
         self._throttled: dict[str, float] = {}
+        self._throttle_lock = threading.Lock()
         self.stats = DispatchStats()
         self.on_sent = on_sent
         # Run before each dispatch: they record what is due at `now` (re-pages, fallback copies).
@@ -198,10 +199,11 @@ class Dispatcher:
         return now if self.clock is None else max(now, self.clock())
 
     def _throttled_now(self, now: float) -> set[str]:
-        for receiver, until in list(self._throttled.items()):
-            if until <= now:
-                self._throttled.pop(receiver, None)  # another receiver's thread may have
-        return set(self._throttled)
+        with self._throttle_lock:  # every receiver's lane reads it, each writes its own
+            for receiver, until in list(self._throttled.items()):
+                if until <= now:
+                    del self._throttled[receiver]
+            return set(self._throttled)
 
     def _put_back(self, row: outbox.OutboxRow) -> None:
         try:
@@ -303,7 +305,8 @@ class Dispatcher:
         delay = self.backoff.after(row.attempts, exc.retry_after)
         outbox.mark_retry(self.store, row, now + delay, str(exc))
         if exc.throttled:  # the receiver is throttling us: all its rows wait, not just this one
-            self._throttled[row.receiver] = max(self._throttled.get(row.receiver, now), now + delay)
+            with self._throttle_lock:
+                self._throttled[row.receiver] = max(self._throttled.get(row.receiver, now), now + delay)
         log.warning(
             "notification_retry",
             receiver=row.receiver,

@@ -3,9 +3,11 @@ its own pages: while ONS takes its whole 35 s timeout, a new P0 still reaches th
 webhook at once.
 
 A lane is a receiver's queue of rounds. Kicking a lane that is idle starts a round on
-the pool; kicking one that is busy asks for one more round after the current, so a
-row recorded mid-round is sent without waiting for the next timer. The pool is
-bounded: past ``workers`` receivers sending at once, the others wait for a thread.
+a thread of its own; kicking one that is busy asks for one more round after the
+current, so a row recorded mid-round is sent without waiting for the next timer. At
+most one thread per receiver runs, and it ends when its lane goes idle. The threads
+are daemon threads: a send still in flight when the process exits is abandoned (its
+row, still claimed, goes out again after the restart) instead of holding up the exit.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
@@ -21,14 +22,10 @@ from triaged.errors import describe
 
 log = structlog.get_logger("triaged.outbox")
 
-# Receivers sending at the same moment, at most (a config rarely has more than a few).
-WORKERS = 8
-
 
 class Lanes:
-    def __init__(self, run: Callable[[str], object], *, workers: int = WORKERS) -> None:
+    def __init__(self, run: Callable[[str], object]) -> None:
         self._run = run  # one round for a receiver; must not raise (the runner guards it)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch")
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._busy: set[str] = set()
@@ -44,7 +41,9 @@ class Lanes:
                 self._again.add(receiver)
                 return
             self._busy.add(receiver)
-        self._pool.submit(self._lane, receiver)
+        threading.Thread(
+            target=self._lane, args=(receiver,), name=f"dispatch:{receiver}", daemon=True
+        ).start()
 
     def busy(self) -> set[str]:
         with self._lock:
@@ -62,14 +61,12 @@ class Lanes:
         return True
 
     def close(self, wait_s: float) -> bool:
-        """Take no more kicks; let the rounds in flight end, at most ``wait_s``. A lane
-        still sending then is left behind (its send has a deadline of its own)."""
+        """Take no more kicks; let the rounds in flight end, at most ``wait_s``. Returns
+        False if a lane is still sending then (its send has a deadline of its own)."""
         with self._lock:
             self._closed = True
             self._again.clear()
-        done = self.wait_idle(wait_s)
-        self._pool.shutdown(wait=False)
-        return done
+        return self.wait_idle(wait_s)
 
     def _lane(self, receiver: str) -> None:
         again = True

@@ -331,10 +331,11 @@ def rule_warnings(groups: Iterable[GroupSpec]) -> list[str]:
 
 
 def _duration(raw: Node, key: str, errors: list[ConfigError]) -> float | None:
-    """A Prometheus duration, checked as the config checks one: a bare number other
-    than 0 is refused (``for: 5`` is seconds to nobody but Python)."""
+    """A Prometheus duration, read as Prometheus reads one: a bare number other than 0
+    is refused (``for: 5`` is seconds to nobody but Python), and so are ``1.5m``,
+    ``5m5m`` and ``1m1h``, which would load here and not there."""
     try:
-        return duration(raw, key, None)
+        return duration(raw, key, None, strict=True)
     except ConfigError as exc:
         errors.append(exc)
         return None

@@ -313,7 +313,7 @@ def _duration(raw: Node, key: str, errors: list[ConfigError], default: float) ->
     """A duration as promtool reads one (model.Duration) and the config checks one: a
     bare number other than 0 is refused, ``eval_time: 4`` is not 4 seconds."""
     try:
-        return duration(raw, key, default)
+        return duration(raw, key, default, strict=True)
     except ConfigError as exc:
         errors.append(exc)
         return default

@@ -208,17 +208,24 @@ def add_fallback(store: Store, row: outbox.OutboxRow, to: str, now: float) -> bo
 
 
 # -- flapping --------------------------------------------------------------------------
-def alert_changes(store: Store, rule: str, group_key: str, since: float) -> list[tuple[float, bool]]:
-    """(time, started) for each series of ``rule`` that started or stopped firing in
-    the incidents of one group since ``since``, in order; at one time, starts first (a
-    series that takes over from another in the same cycle is no gap)."""
+_CHANGE = {"alert_firing": 1, "alert_resolved": -1, "resolved": 0}
+
+
+def alert_changes(store: Store, rule: str, group_key: str, since: float) -> list[tuple[float, int]]:
+    """The story of ``rule``'s series in the incidents of one group that were open at
+    some time since ``since``, from each one's start, in order: (time, +1) a series
+    started firing, (time, -1) one stopped, (time, 0) the incident was resolved, so
+    none of its series counts as firing any more (a hand resolve writes no stops).
+    At one time, starts come first: a series taking over from another is no gap."""
     rows = store.query(
         "SELECT t.at, t.kind FROM timeline t JOIN incidents i ON i.id = t.incident_id"
-        " WHERE i.group_key = ? AND t.kind IN ('alert_firing', 'alert_resolved') AND t.at >= ?"
-        " AND json_extract(t.data, '$.alert') = ? ORDER BY t.at, t.kind, t.id",
+        " WHERE i.group_key = ? AND (i.resolved_at IS NULL OR i.resolved_at >= ?)"
+        " AND (t.kind = 'resolved'"
+        "      OR (t.kind IN ('alert_firing', 'alert_resolved') AND json_extract(t.data, '$.alert') = ?))"
+        " ORDER BY t.at, t.kind, t.id",
         [group_key, since, rule],
     )
-    return [(r["at"], r["kind"] == "alert_firing") for r in rows]
+    return [(r["at"], _CHANGE[r["kind"]]) for r in rows]
 
 
 def flap_reported(store: Store, incident_id: int, rule: str, since: float) -> bool:
