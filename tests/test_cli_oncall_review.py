@@ -337,3 +337,22 @@ def test_route_test_with_bad_labels_is_a_usage_error() -> None:
     cfg = REPO / "config" / "triaged.example.yaml"
     result = invoke("route", "test", "--labels", "foo", "--config", str(cfg))
     assert result.exit_code == 2 and "expected key=value, got 'foo'" in result.output
+
+
+EVIL = "disk full\x1b[2J\x1b]0;owned\x07\nINJECTED ROW\x9b31m"
+
+
+def test_terminal_escapes_from_an_exporter_never_reach_the_terminal(db: str) -> None:
+    """A scraped label value becomes the title (and a timeline message): its escape
+    sequences would clear, recolour or retitle the on-call's terminal, and its newline
+    would fake a row. They are shown as visible escapes instead."""
+    store = open_store(db)
+    inc = incident(store, title=EVIL, annotations={"description": EVIL})
+    rows.add_timeline(store, inc.id, time.time(), "note", EVIL)
+    store.close()
+    for args in (("incidents", "list", "--db", db), ("incidents", "show", str(inc.id), "--db", db)):
+        out = invoke(*args).output
+        assert not any(ch in out for ch in "\x1b\x07\x9b"), args
+        assert "disk full\\x1b[2J\\x1b]0;owned\\x07" in out
+    listed = invoke("incidents", "list", "--db", db).output
+    assert "INJECTED ROW" not in listed.splitlines()[2:] and len(listed.splitlines()) == 2

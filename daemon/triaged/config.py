@@ -30,7 +30,7 @@ from triaged.confnode import (
     str_list,
     str_map,
 )
-from triaged.errors import ConfigError
+from triaged.errors import ConfigError, public_url
 from triaged.lifecycle_config import TOP_KEYS as LIFECYCLE_KEYS
 from triaged.lifecycle_config import LifecycleConfig, parse_lifecycle
 from triaged.messages import Event
@@ -438,7 +438,7 @@ def _unique(names: list[str], doc: Node, key: str, what: str) -> None:
 def _url(n: Node) -> str:
     url = req_str(n, "url")
     if not url.startswith(("http://", "https://")):
-        raise n.error("url", f"url must start with http:// or https://: {url!r}")
+        raise n.error("url", f"url must start with http:// or https://: {public_url(url)!r}")
     return url
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -77,6 +78,27 @@ def _without_secrets(url: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+# Query parameters that usually carry a secret (?token=, ?api_key=, ?sig=, ...).
+_SECRET_PARAM = re.compile(r"(?i)(token|key|secret|pass|pwd|auth|sig|credential|session|code)")
+
+
+def public_url(url: str) -> str:
+    """``url`` fit to show and to send on: no ``user:password@``, and the value of
+    every query parameter whose name suggests a secret replaced by ``REDACTED``. The
+    rest of the query stays, so two probes of one path still differ. Used wherever a
+    configured URL becomes a label, a source name or a message: those reach logs,
+    /metrics, the store, postmortems and the receivers (PagerDuty, chat)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    query = "&".join(_redacted(pair) for pair in parts.query.split("&")) if parts.query else ""
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+def _redacted(pair: str) -> str:
+    name, eq, _value = pair.partition("=")
+    return f"{name}=REDACTED" if eq and _SECRET_PARAM.search(name) else pair
 
 
 def _reason(e: BaseException) -> str | None:

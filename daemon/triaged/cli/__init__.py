@@ -11,6 +11,7 @@ from triaged.cli.actions import actions
 from triaged.cli.backup import backup
 from triaged.cli.incidents import incidents
 from triaged.cli.postmortem import postmortem
+from triaged.cli.printable import guard_stdout
 from triaged.cli.query import query
 from triaged.cli.report import report
 from triaged.cli.route import route
@@ -33,6 +34,7 @@ def cli() -> None:
       triaged run --config FILE         run the daemon
       triaged incidents list            every incident, newest first (--status open; --db FILE)
     """
+    guard_stdout()  # titles and labels come from exporters: no terminal escapes get through
 
 
 cli.add_command(run)

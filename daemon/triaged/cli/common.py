@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from triaged.cli.printable import one_line
+
 if TYPE_CHECKING:
     from triaged.confnode import StorageDb
 
@@ -174,7 +176,7 @@ def print_json(data: Any) -> None:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(c) for c in row] for row in rows]
+    cells = [[one_line(str(c)) for c in row] for row in rows]  # a value cannot fake a row
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r).rstrip() for r in [list(headers), *cells])

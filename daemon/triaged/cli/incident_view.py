@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from triaged.cli.common import MAX_ID, table, when
+from triaged.cli.printable import one_line
 
 
 class LimitType(click.ParamType[int]):
@@ -334,7 +335,9 @@ def _distinct(values: Any) -> list[str]:
 def echo_timeline(events: Sequence[dict[str, Any]], width: int | None) -> None:
     click.echo("\nTimeline:")
     for e in events:
-        click.echo(wrap(f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<10} ", e["message"], width))
+        click.echo(
+            wrap(f"  {when(e['at'])}  {e['kind']:<20} {e['actor']:<10} ", one_line(e["message"]), width)
+        )
 
 
 # -- incidents list ------------------------------------------------------------------------

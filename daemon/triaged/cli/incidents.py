@@ -39,6 +39,7 @@ from triaged.cli.incident_view import (
     terminal_width,
     wrap,
 )
+from triaged.cli.printable import one_line
 
 # `open` plus every IncidentStatus (a test keeps them in step; the enum is not imported
 # here so that `triaged --help` stays fast).
@@ -152,7 +153,7 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
     width = terminal_width()
     acked = ack_entry(inc, events)
     click.echo(f"Incident #{inc.id}  [{inc.severity.name}]  {inc.status}")
-    click.echo(wrap("  ", inc.title, width))
+    click.echo(wrap("  ", one_line(inc.title), width))
     echo_about(inc, alerts, width)
     owner = owner_text(inc, acked["actor"] if acked else None)
     click.echo(

@@ -4,10 +4,12 @@ the terminal. Written by hand so the daemon needs no plotting library."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _xml_escape
+from xml.sax.saxutils import quoteattr
 
 Point = tuple[float, float | None]
 Scale = Callable[[float], float]
@@ -23,6 +25,21 @@ MARKER_COLOURS = {
     "mitigated": "#17becf",
     "resolved": "#1f77b4",
 }
+
+
+# XML 1.0 allows no C0 control but tab, newline and CR: one in a label (an ESC from an
+# exporter) would make the whole chart unreadable. Shown as U+FFFD instead.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    """``text`` as XML character data."""
+    return _xml_escape(_XML_ILLEGAL.sub("\ufffd", text))
+
+
+def attr(text: str) -> str:
+    """``text`` as a quoted XML attribute value."""
+    return quoteattr(_XML_ILLEGAL.sub("\ufffd", text))
 
 
 @dataclass(frozen=True)
@@ -111,7 +128,7 @@ def render_svg(chart: Chart) -> str:
     if chart.threshold is not None:
         ty = y(chart.threshold)
         out.append(
-            f'<line class="threshold" data-value={quoteattr(_num(chart.threshold))} x1="{left}" y1="{ty}"'
+            f'<line class="threshold" data-value={attr(_num(chart.threshold))} x1="{left}" y1="{ty}"'
             f' x2="{left + pw}" y2="{ty}" stroke="#d62728" stroke-dasharray="6 4"/>'
             f'<text x="{left + pw - 4}" y="{ty - 4}" text-anchor="end" fill="#d62728">'
             f"threshold {_num(chart.threshold)}</text>"
@@ -124,7 +141,7 @@ def render_svg(chart: Chart) -> str:
         row = list(MARKER_COLOURS).index(m.label) if m.label in MARKER_COLOURS else 0
         flip = mx > left + pw * 0.8  # labels near the right edge grow leftwards
         out.append(
-            f'<g class="marker" data-marker={quoteattr(m.label)} data-t="{m.at:.3f}">'
+            f'<g class="marker" data-marker={attr(m.label)} data-t="{m.at:.3f}">'
             f'<line x1="{mx}" y1="{top}" x2="{mx}" y2="{top + ph}" stroke="{colour}" stroke-dasharray="3 3"/>'
             f'<text x="{mx - 3 if flip else mx + 3}" y="{top + ph - 6 - 12 * row}" fill="{colour}"'
             f' text-anchor="{"end" if flip else "start"}">{escape(m.label)} {_clock(m.at)}</text></g>'
@@ -146,7 +163,7 @@ def _series_svg(chart: Chart, x: Scale, y: Scale) -> list[str]:
             segments[-1].append(f"{x(t)},{y(v)}")
         for seg in (s for s in segments if s):
             out.append(
-                f'<polyline class="series" data-name={quoteattr(s.name)} fill="none" stroke="{colour}"'
+                f'<polyline class="series" data-name={attr(s.name)} fill="none" stroke="{colour}"'
                 f' stroke-width="1.5" points="{" ".join(seg)}"/>'
             )
         if i < 6:  # a legend longer than six lines hides the chart

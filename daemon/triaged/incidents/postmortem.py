@@ -94,12 +94,17 @@ def _num(v: float | None) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
+# Control characters (but tab) have no business in a document: shown as U+FFFD.
+_CONTROLS = dict.fromkeys((*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)), "\ufffd")
+
+
 def cell(text: object) -> str:
     """Text people or alerts wrote, made safe inside a Markdown table row (or a list
     item): ``|`` would split the row, a newline would end it, and ``<``/``>`` would let
     raw HTML through — a ``<!--`` in a note would hide the rows after it from readers
     and from `postmortem check`, which skips comments."""
-    return " ".join(str(text).splitlines()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    flat = " ".join(str(text).splitlines()).translate(_CONTROLS)  # an ESC from an exporter, say
+    return flat.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _pct(v: float) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from triaged.errors import public_url
 from triaged.notifiers import http
 from triaged.notifiers.base import Message, NotifyError, Receipt
 
@@ -45,7 +46,8 @@ class WebhookNotifier:
         resp = http.post(self._session, self._name, self.url, body, self.timeout_s)
         if 200 <= resp.status_code < 300:
             return Receipt(message_id=resp.headers.get("X-Message-Id") or message.dedup_key)
-        http.fail(resp, f"{self._name}: HTTP {resp.status_code} from {self.url}")
+        # The URL as shown: this text goes on the incident's timeline and into postmortems.
+        http.fail(resp, f"{self._name}: HTTP {resp.status_code} from {public_url(self.url)}")
 
     def _encode(self, message: Message) -> bytes:
         payload = alertmanager_payload(message, self.name, self.external_url)

@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 import requests
 
+from triaged.errors import public_url
 from triaged.model import METRIC_NAME, Labels
 from triaged.sources.base import Collected
 from triaged.sources.http import fetch, new_session
@@ -43,7 +44,10 @@ class Prober:
     def __init__(self, target: ProbeTarget, session: requests.Session | None = None) -> None:
         self.target = target
         self._session = session or new_session()
-        base = {**target.labels, "job": target.job, "instance": target.url}
+        # The URL is the instance, as with the blackbox exporter, but never its
+        # credentials: labels reach titles, pages, the store and postmortems.
+        self.shown_url = public_url(target.url)
+        base = {**target.labels, "job": target.job, "instance": self.shown_url}
         self._labels = {
             name: Labels.of(base, **{METRIC_NAME: name})
             for name in ("probe_success", "probe_http_status_code", "probe_duration_seconds")
@@ -51,7 +55,7 @@ class Prober:
 
     @property
     def key(self) -> str:
-        return f"probe/{self.target.job}/{self.target.url}"
+        return f"probe/{self.target.job}/{self.shown_url}"
 
     @property
     def interval(self) -> float:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from triaged.errors import public_url
 from triaged.model import METRIC_NAME, Labels
 from triaged.sources.base import Collected, instance_of
 from triaged.sources.exposition import ExpositionError, ExpositionParser, SampleLimitError
@@ -50,7 +51,7 @@ class Scraper:
         self.instance = instance_of(target.url)
         # The key names the source for staleness tracking, so two targets on one
         # host:port (different paths) must not share it; /metrics is left implicit.
-        parts = urlsplit(target.url)
+        parts = urlsplit(public_url(target.url))  # the key is in /metrics and the logs
         where = parts.path + (f"?{parts.query}" if parts.query else "")
         self._key = f"scrape/{target.job}/{self.instance}" + ("" if where in ("", "/metrics") else where)
         self._session = session or new_session()
