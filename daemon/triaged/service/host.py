@@ -161,9 +161,9 @@ class ServiceHost:
 
     # -- health ------------------------------------------------------------------------
     def live(self) -> tuple[bool, str]:
-        problem = self.runner.daemon.store_problem
-        if problem is not None:
-            return False, problem
+        if self.runner.daemon.store_problem is not None:
+            # /healthz needs no token: say what, not where (the log line has the path).
+            return False, "the store's file was deleted or replaced while open: see store_replaced in the log"
         progress = self.runner.progress
         age = progress.age()
         if age > self.stale_after_s:
