@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+import pytest
+
 from triaged.outbox.lanes import Lanes
 
 
@@ -71,3 +73,23 @@ def test_close_waits_for_the_round_in_flight_up_to_its_bound_and_takes_no_more_k
     assert lanes.wait_idle(10)
     assert rounds.done == {"a": 1}
     assert not rounds.started["b"].is_set()
+
+
+def test_a_lane_whose_thread_cannot_start_is_not_left_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No thread to be had (systemd's TasksMax reached): the kick fails, and the next
+    one, once threads are back, starts a round instead of finding the lane 'busy'."""
+    rounds = Rounds()
+    rounds.gates["a"].set()
+    lanes = Lanes(rounds.run)
+    real_start = threading.Thread.start
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError):
+        lanes.kick("a")
+    assert lanes.busy() == set()
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    lanes.kick("a")
+    assert lanes.wait_idle(10) and rounds.done == {"a": 1}

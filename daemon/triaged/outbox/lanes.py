@@ -41,9 +41,16 @@ class Lanes:
                 self._again.add(receiver)
                 return
             self._busy.add(receiver)
-        threading.Thread(
+        thread = threading.Thread(
             target=self._lane, args=(receiver,), name=f"dispatch:{receiver}", daemon=True
-        ).start()
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had (TasksMax): the next kick tries again
+            with self._lock:
+                self._busy.discard(receiver)
+                self._idle.notify_all()
+            raise
 
     def busy(self) -> set[str]:
         with self._lock:
