@@ -18,7 +18,8 @@ def backup(out: str, force: bool, db_path: str | None, config_path: str | None) 
     \b
     A plain `cp triaged.db` of a running daemon's store misses what is still in
     triaged.db-wal. The copy is checked (PRAGMA integrity_check) before it is
-    moved into place, and is one self-contained file. Restore: see
+    moved into place, and is one self-contained file, mode 0600 (it holds every
+    incident). OUT must not be a symbolic link. Restore: see
     docs/operations.md, "Backup, restore, upgrade".
     """
     from triaged.store.backup import backup as copy_store

@@ -57,6 +57,7 @@ def run(config_path: str, flush_timeout: float) -> None:
             raise click.ClickException("required settings missing:\n  " + "\n  ".join(problems))
         for warning in cfg.warnings:
             structlog.get_logger("triaged.cli").warning("config_warning", warning=warning)
+        _warn_exposed_token(cfg)
         _hold_the_store(cfg.db_path)
         runner = Runner(build(cfg))
         host = ServiceHost(runner, config_path)
@@ -64,6 +65,32 @@ def run(config_path: str, flush_timeout: float) -> None:
         structlog.get_logger("triaged.cli").error("startup_failed", error=str(exc))
         raise click.ClickException(str(exc)) from exc
     _serve(host, pid_file_for(cfg), flush_timeout)
+
+
+def _warn_exposed_token(cfg: Any) -> None:
+    """Log, not refuse: a token file other users can read is a hole, but a daemon that
+    stops paging after an upgrade over a file mode is a worse one."""
+    import structlog
+
+    from triaged.service.auth import plaintext_listen_warning, token_file_exposure
+
+    if not cfg.http.enabled:
+        return
+    cli_log = structlog.get_logger("triaged.cli")
+    if exposed := token_file_exposure(cfg.http.token_file):
+        cli_log.warning("token_file_readable_by_others", path=cfg.http.token_file, warning=exposed)
+    if plaintext := plaintext_listen_warning(cfg.http.host):
+        cli_log.warning("http_listen_not_loopback", host=cfg.http.host, warning=plaintext)
+
+
+def http_warnings(cfg: Any) -> list[str]:
+    """`triaged check`'s warnings about the API's exposure, as ``config: warning: …``."""
+    from triaged.service.auth import plaintext_listen_warning, token_file_exposure
+
+    if not cfg.http.enabled:
+        return []
+    found = [token_file_exposure(cfg.http.token_file), plaintext_listen_warning(cfg.http.host)]
+    return [f"{cfg.path}: warning: {text}" for text in found if text]
 
 
 def _hold_the_store(db_path: str) -> None:
@@ -199,7 +226,7 @@ def check(config_path: str, connect: bool, timeout: float) -> None:
     problems = [str(e) for e in found] + problems
     if problems:
         _fail(problems)
-    for warning in cfg.warnings:  # worth a look, not wrong: the exit code stays 0
+    for warning in [*cfg.warnings, *http_warnings(cfg)]:  # worth a look, not wrong: exit code 0
         click.echo(warning, err=True)  # file:line: warning: …
     if connect:
         failed = _connect(cfg, timeout)  # one line per check, FAIL ones included

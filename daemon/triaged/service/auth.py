@@ -9,7 +9,9 @@ the log redactor so no log line can carry it.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -50,6 +52,48 @@ def load_token(token_file: str, token_env: str, environ: Mapping[str, str] | Non
         raise TokenError(f"{source}: token shorter than {MIN_TOKEN_CHARS} characters")
     logsetup.register_secret(token)
     return token
+
+
+# Permission bits that let any local user read (then ack or resolve incidents with) or
+# replace the token. Only "others": the layout documented above, root:triaged 0640,
+# is group-readable on purpose (the daemon reads it through its group), so warning on
+# group bits would flag the recommended setup.
+_OTHERS = stat.S_IRWXO
+
+
+def token_file_exposure(token_file: str) -> str | None:
+    """A warning when ``token_file`` is readable or writable by other users (``chmod
+    644`` is umask's default), else None. Only a warning: refusing would stop an
+    upgraded daemon that pages, over a file mode. Unreadable files are load_token's
+    business."""
+    if not token_file:
+        return None
+    try:
+        mode = os.stat(token_file).st_mode
+    except OSError:
+        return None
+    if not mode & _OTHERS:
+        return None
+    return (
+        f"http.token_file {token_file} is readable or writable by other users "
+        f"(mode {stat.S_IMODE(mode):04o}): any local user can use the API; chmod o-rwx {token_file}"
+    )
+
+
+def plaintext_listen_warning(host: str) -> str | None:
+    """A warning when ``http.listen`` is not a loopback address: the API is plain HTTP,
+    so the bearer token crosses the network readable by anyone on the path."""
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve anywhere
+    return (
+        f"http.listen {host} is not a loopback address: the API is plain HTTP and the token "
+        "travels unencrypted; listen on 127.0.0.1 and reach it through SSH or a TLS proxy"
+    )
 
 
 class BearerAuth:

@@ -2,9 +2,10 @@
 
 Stdlib ``ThreadingHTTPServer`` in one thread; bound to 127.0.0.1 unless configured
 otherwise. Every path except ``/healthz`` needs ``Authorization: Bearer <token>``.
-Request bodies are capped, sockets time out, error bodies are fixed texts of ours
-(never an exception's text from a library, which could carry a URL or a key), and
-the access log never sees headers.
+Request bodies are capped, each request must arrive whole within ``http.timeout``
+(one deadline, not one per read), at most :data:`MAX_CONNECTIONS` are served at once,
+error bodies are fixed texts of ours (never an exception's text from a library, which
+could carry a URL or a key), and the access log never sees headers.
 
 API (JSON)::
 
@@ -21,14 +22,18 @@ API (JSON)::
 from __future__ import annotations
 
 import errno
+import io
 import json
+import math
 import re
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
@@ -47,6 +52,17 @@ from triaged.store.db import Store
 log = structlog.get_logger("triaged.http")
 
 MAX_LIMIT = 500
+# Connections served at once. Each holds a thread, so without a cap 2000 trickling
+# clients made 1149 threads. The API's clients are few (the CLI, a scrape, a
+# dashboard); over the cap a connection gets a bare 503 and is closed at once. A
+# constant, not a setting: the server is built in service/host.py, which passes no
+# such knob, and 64 is far above any real use.
+MAX_CONNECTIONS = 64
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+)
+# The client went away mid-request or mid-response: its business, not an error of ours.
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 _INCIDENT = re.compile(r"^/api/v1/incidents/(\d{1,12})(?:/(timeline|action-items|ack|resolve|notes))?$")
 
 
@@ -165,6 +181,51 @@ def _text(body: dict[str, Any], key: str, *, required: bool = False, limit: int 
     return value
 
 
+class Throttle:
+    """Whether to log a repeating event now: the first time, then at most once per
+    ``every_s``, with how many were held back meanwhile. A client hammering with a
+    wrong token must not write a line per request (3000 requests were 3000 lines).
+    Shared by the handler threads, hence the lock."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self.total = 0
+        self._lock = threading.Lock()
+        self._logged_at = -math.inf
+        self._held = 0
+
+    def due(self, now: float) -> int | None:
+        """None: hold this one back. Else log it now, with the count returned (those
+        held back since the last line)."""
+        with self._lock:
+            self.total += 1
+            if now - self._logged_at < self.every_s:
+                self._held += 1
+                return None
+            held, self._held, self._logged_at = self._held, 0, now
+            return held
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The connection as the request parser reads it, under one deadline for the whole
+    request (line, headers, body). The socket's own timeout restarts at every recv, so
+    a client sending a header line every few seconds held a thread for ever."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.deadline = math.inf
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request not received in time")
+        self._sock.settimeout(None if math.isinf(remaining) else remaining)
+        return self._sock.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     api: Api  # set on the subclass the server makes
     server_version = "triaged"
@@ -172,6 +233,19 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     # -- plumbing ----------------------------------------------------------------------
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the plain reader: only its reference to the socket goes
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        # The clock starts when we wait for the request, so an idle keep-alive
+        # connection is bounded by the same deadline. A TimeoutError from the reader
+        # is handled by the stdlib: it closes the connection and the thread ends.
+        self._reader.deadline = time.monotonic() + (self.timeout or math.inf)
+        super().handle_one_request()
+
     def do_GET(self) -> None:
         self._handle("GET")
 
@@ -193,15 +267,25 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if not self.api.auth.allows(self.headers.get("Authorization")):
                 self._drain()
-                log.warning("api_unauthorized", method=method, path=path, client=self.client_address[0])
+                self._log_unauthorized(method, path)
                 raise ApiError(401, "missing or wrong bearer token")
             self._route(method, path)
         except ApiError as exc:
             self._send(exc.status, {"error": exc.message})
+        except _CLIENT_GONE as exc:  # nobody is left to answer
+            self.close_connection = True
+            log.debug("api_client_gone", method=method, path=path, error_type=type(exc).__name__)
         # A boundary: one bad request must not kill the server thread; the body stays generic.
         except Exception as exc:
             log.error("api_error", method=method, path=path, error_type=type(exc).__name__, error=str(exc))
             self._send(500, {"error": "internal error (see the triaged log)"})
+
+    def _log_unauthorized(self, method: str, path: str) -> None:
+        server = cast(_Server, self.server)
+        held = server.unauthorized.due(server.clock())
+        if held is not None:
+            client = self.client_address[0]
+            log.warning("api_unauthorized", method=method, path=path, client=client, held_back=held)
 
     def _route(self, method: str, path: str) -> None:
         api = self.api
@@ -250,11 +334,17 @@ class _Handler(BaseHTTPRequestHandler):
         if length > self.api.max_body_bytes:
             self.close_connection = True  # the unread body must not be parsed as a request
             raise ApiError(413, f"body larger than {self.api.max_body_bytes} bytes")
-        raw = self.rfile.read(length) if length else b""
+        try:
+            raw = self.rfile.read(length) if length else b""
+        except TimeoutError:
+            self.close_connection = True
+            raise ApiError(408, "request not received in time") from None
         try:
             body = json.loads(raw or b"{}")
         except (ValueError, UnicodeDecodeError):
             raise ApiError(400, "body must be JSON") from None
+        except RecursionError:  # [[[[…]]]] within the size limit: the parser's stack, not ours
+            raise ApiError(400, "body is nested too deeply") from None
         if not isinstance(body, dict):
             raise ApiError(400, "body must be a JSON object")
         return body
@@ -269,6 +359,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_bytes(status, body, "application/json")
 
     def _send_bytes(self, status: int, body: bytes, content_type: str) -> None:
+        # The request is read: writing gets the plain per-send timeout again, not
+        # what was left of the read deadline.
+        self.connection.settimeout(self.timeout)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -291,23 +384,115 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("api_request", method=self.command, path=urlsplit(self.path).path, status=code)
 
 
-class _Server6(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    """Admits at most ``max_connections`` at once and keeps socketserver's raw
+    tracebacks off stderr."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[_Handler],
+        *,
+        max_connections: int,
+        clock: Callable[[], float],
+        on_refused: Callable[[int], None],
+    ) -> None:
+        self.max_connections = max_connections
+        self.clock = clock
+        self.on_refused = on_refused
+        self.active = 0
+        self.refused = Throttle()
+        self.unauthorized = Throttle()
+        self._slots = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._admit():
+            self._refuse(request, client_address)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the thread
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _admit(self) -> bool:
+        with self._slots:
+            if self.active >= self.max_connections:
+                return False
+            self.active += 1
+            return True
+
+    def _release(self) -> None:
+        with self._slots:
+            self.active -= 1
+
+    def _refuse(self, request: socket.socket, client_address: Any) -> None:
+        """Count, then answer 503 without waiting (this is the accept loop) and close."""
+        self.on_refused(503)
+        held = self.refused.due(self.clock())
+        if held is not None:
+            log.warning(
+                "http_connections_refused",
+                limit=self.max_connections,
+                client=client_address[0],
+                held_back=held,
+            )
+        try:
+            request.setblocking(False)
+            request.send(_BUSY)
+        except OSError:
+            pass  # its buffer is full or it is gone: closing is answer enough
+        self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Replaces socketserver's traceback on stderr (not JSON, not ours)."""
+        exc = sys.exc_info()[1]
+        client = client_address[0] if client_address else ""
+        if isinstance(exc, _CLIENT_GONE):
+            log.debug("api_client_gone", client=client, error_type=type(exc).__name__)
+            return
+        error = str(exc)
+        log.error("api_connection_error", client=client, error_type=type(exc).__name__, error=error)
+
+
+class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
 class ApiServer:
     """The server thread. ``port=0`` picks a free port (tests); see :attr:`port`."""
 
-    def __init__(self, host: str, port: int, api: Api, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        api: Api,
+        *,
+        timeout_s: float = 10.0,
+        max_connections: int = MAX_CONNECTIONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``timeout_s``: the whole of each request must arrive within it. ``clock``
+        paces the rate-limited log lines (tests step it)."""
         handler = type("Handler", (_Handler,), {"api": api, "timeout": timeout_s})
-        server_class = _Server6 if ":" in host else ThreadingHTTPServer
+        server_class = _Server6 if ":" in host else _Server
         try:
-            self._server = server_class((host, port), handler)
+            self._server = server_class(
+                (host, port), handler, max_connections=max_connections, clock=clock, on_refused=api.on_request
+            )
         except OSError as exc:
             # The bare "[Errno 98] Address already in use" names neither setting nor address.
             problem = "is already in use (another triaged?)" if exc.errno == errno.EADDRINUSE else f"({exc})"
             raise OSError(f"http.listen {host}:{port} {problem}") from None
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property
@@ -317,6 +502,14 @@ class ApiServer:
     @property
     def host(self) -> str:
         return str(self._server.server_address[0])
+
+    @property
+    def active_connections(self) -> int:
+        return self._server.active
+
+    @property
+    def refused_connections(self) -> int:
+        return self._server.refused.total
 
     def start(self) -> None:
         self._thread.start()
