@@ -7,13 +7,15 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
-from triaged.app import build
+from triaged.app import Daemon, build
 from triaged.config import load_config
 from triaged.runner import FailureLog, Runner
 from triaged.service.selfmetrics import SelfMetrics, ServiceStats
@@ -30,16 +32,26 @@ RULES = """groups:
 """
 
 
-@pytest.mark.usefixtures("default_logging")
-def test_a_store_that_refuses_writes_gives_one_line_not_a_traceback_per_tick(tmp_path: Path) -> None:
-    (tmp_path / "r.rules.yml").write_text(RULES)
+@contextmanager
+def runner_with_rules(tmp_path: Path, interval: str) -> Iterator[tuple[Daemon, Runner, FakeClock]]:
+    """A daemon whose one rule group runs every ``interval``, its runner (cycles run
+    by hand) and its clock; closed afterwards."""
+    (tmp_path / "r.rules.yml").write_text(RULES.replace("interval: 1s", f"interval: {interval}"))
     (tmp_path / "t.yaml").write_text(
-        "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 1s\n"
+        f"storage: {{db: t.db}}\nrule_files: ['*.rules.yml']\nevaluation_interval: {interval}\n"
     )
     clock = FakeClock(1_790_000_000.0)
     daemon = build(load_config(tmp_path / "t.yaml"), sources=[], clock=clock)
-    runner = Runner(daemon)
     try:
+        yield daemon, Runner(daemon), clock
+    finally:
+        daemon.close()
+        daemon.store.close()
+
+
+@pytest.mark.usefixtures("default_logging")
+def test_a_store_that_refuses_writes_gives_one_line_not_a_traceback_per_tick(tmp_path: Path) -> None:
+    with runner_with_rules(tmp_path, "1s") as (daemon, runner, clock):
         daemon.store.execute("PRAGMA query_only = ON")  # what a full disk looks like to the cycle
         with capture_logs() as logs:
             for _ in range(30):
@@ -58,9 +70,6 @@ def test_a_store_that_refuses_writes_gives_one_line_not_a_traceback_per_tick(tmp
             ("job_recovered", 30)
         ]
         assert runner.progress.cycles == 1
-    finally:
-        daemon.close()
-        daemon.store.close()
 
 
 @pytest.mark.usefixtures("default_logging")
@@ -68,14 +77,7 @@ def test_ticks_with_nothing_due_do_not_count_as_recovery_from_a_full_disk(tmp_pa
     """Rules every 3 s, ticks every second: the two idle ticks between failing
     evaluations succeed (they write nothing). Before, each logged job_recovered and
     refreshed /healthz, so a full disk read as healthy with two lines per evaluation."""
-    (tmp_path / "r.rules.yml").write_text(RULES.replace("interval: 1s", "interval: 3s"))
-    (tmp_path / "t.yaml").write_text(
-        "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 3s\n"
-    )
-    clock = FakeClock(1_790_000_000.0)
-    daemon = build(load_config(tmp_path / "t.yaml"), sources=[], clock=clock)
-    runner = Runner(daemon)
-    try:
+    with runner_with_rules(tmp_path, "3s") as (daemon, runner, clock):
         daemon.store.execute("PRAGMA query_only = ON")
         with capture_logs() as logs:
             for _ in range(30):
@@ -92,9 +94,6 @@ def test_ticks_with_nothing_due_do_not_count_as_recovery_from_a_full_disk(tmp_pa
                 runner._cycle()
         assert [e["event"] for e in logs if e["event"].startswith("job_")] == ["job_recovered"]
         assert runner.progress.failing is None and runner.progress.last_done is not None
-    finally:
-        daemon.close()
-        daemon.store.close()
 
 
 @pytest.mark.usefixtures("default_logging")
@@ -102,14 +101,7 @@ def test_a_group_whose_outcome_was_not_recorded_is_evaluated_again_at_the_next_t
     """An hourly group fails to record once (a locked or full store): the next tick
     evaluates it again, so the cycle recovers at once. Before, it waited the whole
     hour: /healthz failed and nothing was detected from that group all the while."""
-    (tmp_path / "r.rules.yml").write_text(RULES.replace("interval: 1s", "interval: 1h"))
-    (tmp_path / "t.yaml").write_text(
-        "storage: {db: t.db}\nrule_files: ['*.rules.yml']\nevaluation_interval: 1h\n"
-    )
-    clock = FakeClock(1_790_000_000.0)
-    daemon = build(load_config(tmp_path / "t.yaml"), sources=[], clock=clock)
-    runner = Runner(daemon)
-    try:
+    with runner_with_rules(tmp_path, "1h") as (daemon, runner, clock):
         daemon.store.execute("PRAGMA query_only = ON")
         clock.advance(1)
         runner._cycle()
@@ -123,9 +115,6 @@ def test_a_group_whose_outcome_was_not_recorded_is_evaluated_again_at_the_next_t
         assert (
             daemon.store.query("SELECT COUNT(*) AS n FROM incidents")[0]["n"] == 1
         )  # detected now, not in an hour
-    finally:
-        daemon.close()
-        daemon.store.close()
 
 
 def test_scrapes_of_a_cycle_that_failed_later_still_count_in_the_metrics(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from triaged.incidents.model import Incident, IncidentStatus
-from triaged.model import Severity
+from triaged.model import Labels, Severity
+from triaged.rules.alerting import Alert, AlertState
 from triaged.store import Store
 from triaged.store import incidents as rows
 
@@ -50,3 +51,16 @@ def make_incident(store: Store) -> MakeIncident:
         return rows.insert_incident(store, inc)
 
     return make
+
+
+def latency(active_at: float) -> Alert:
+    """A firing HighLatency alert on service api, pending since ``active_at``."""
+    return Alert(
+        rule="HighLatency",
+        labels=Labels.of(alertname="HighLatency", severity="P1", service="api"),
+        annotations={"summary": "latency on api"},
+        state=AlertState.FIRING,
+        active_at=active_at,
+        value=1.0,
+        fired_at=active_at + 60,
+    )

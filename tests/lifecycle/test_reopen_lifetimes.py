@@ -15,26 +15,12 @@ from triaged.incidents.postmortem_due import PostmortemPolicy
 from triaged.incidents.report import build_report
 from triaged.incidents.service import IncidentPolicy, IncidentService
 from triaged.incidents.timing import durations
-from triaged.model import Labels
-from triaged.rules.alerting import Alert, AlertState
 from triaged.store import Store
 from triaged.store import incidents as rows
 
-from .conftest import T0
+from .conftest import T0, latency
 
 S = IncidentStatus
-
-
-def latency(active_at: float) -> Alert:
-    return Alert(
-        rule="HighLatency",
-        labels=Labels.of(alertname="HighLatency", severity="P1", service="api"),
-        annotations={"summary": "latency on api"},
-        state=AlertState.FIRING,
-        active_at=active_at,
-        value=1.0,
-        fired_at=active_at + 60,
-    )
 
 
 def acked_reopened_and_reacked(store: Store) -> None:

@@ -12,26 +12,12 @@ from triaged.incidents.model import IncidentStatus
 from triaged.incidents.postmortem_due import PostmortemPolicy
 from triaged.incidents.postmortem_ops import write_draft
 from triaged.incidents.service import IncidentPolicy, IncidentService
-from triaged.model import Labels
-from triaged.rules.alerting import Alert, AlertState
 from triaged.store import Store
 from triaged.store import incidents as rows
 
-from .conftest import T0
+from .conftest import T0, latency
 
 S = IncidentStatus
-
-
-def latency(active_at: float) -> Alert:
-    return Alert(
-        rule="HighLatency",
-        labels=Labels.of(alertname="HighLatency", severity="P1", service="api"),
-        annotations={"summary": "latency on api"},
-        state=AlertState.FIRING,
-        active_at=active_at,
-        value=1.0,
-        fired_at=active_at + 60,
-    )
 
 
 def _resolved_and_drafted(store: Store, svc: IncidentService, out: Path) -> None:
