@@ -23,6 +23,8 @@ class HttpConfig:
     token_env: str = ""
     max_body_bytes: int = 64 * 1024
     request_timeout_s: float = 10.0
+    # Connections served at once (each holds a thread); over it, a 503 at once.
+    max_connections: int = 64
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,11 @@ def parse_http(doc: Node, base: Path, p: Problems) -> HttpConfig:
     if "http" not in doc:
         return HttpConfig()
     n = section(doc, "http")
-    p.only_keys(n, {"enabled", "listen", "token_file", "token_env", "max_body_bytes", "timeout"}, "http")
+    p.only_keys(
+        n,
+        {"enabled", "listen", "token_file", "token_env", "max_body_bytes", "timeout", "max_connections"},
+        "http",
+    )
     host, port = p.attempt(lambda: _listen(n), ("127.0.0.1", 9467))
     token_file = p.attempt(lambda: expand_env(get_str(n, "token_file", "")), "")
     return HttpConfig(
@@ -50,6 +56,7 @@ def parse_http(doc: Node, base: Path, p: Problems) -> HttpConfig:
         token_env=p.attempt(lambda: get_str(n, "token_env", ""), ""),
         max_body_bytes=p.attempt(lambda: positive_int(n, "max_body_bytes", 64 * 1024), 64 * 1024),
         request_timeout_s=p.duration(n, "timeout", 10.0, positive=True),
+        max_connections=p.attempt(lambda: positive_int(n, "max_connections", 64), 64),
     )
 
 

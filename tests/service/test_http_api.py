@@ -4,6 +4,8 @@ API and the self-metrics, against a running daemon built from a real config."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -172,3 +174,30 @@ def test_query_endpoint_and_triaged_query_against_the_running_daemon(host: Servi
         cli, ["query", "up", "--api", base]
     )
     assert denied.exit_code == 1 and "HTTP 401" in denied.output
+
+
+def test_http_max_connections_from_the_config_caps_the_running_server(setup: Setup) -> None:
+    """`http.max_connections: 2`: a third connection, while two are held, gets 503."""
+    setup.config.write_text(
+        setup.config.read_text().replace("max_body_bytes: 1024", "max_body_bytes: 1024\n  max_connections: 2")
+    )
+    cfg = load_config(setup.config)
+    assert cfg.http.max_connections == 2
+    h = ServiceHost(
+        Runner(build(cfg)), str(setup.config), sd=SdNotifier(None), environ={"TRIAGED_API_TOKEN": TOKEN}
+    )
+    assert h.http is not None
+    h.http.start()
+    held = [socket.create_connection(("127.0.0.1", h.http.port), timeout=5) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 5
+        while h.http._server.active < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with socket.create_connection(("127.0.0.1", h.http.port), timeout=5) as third:
+            assert third.recv(64).startswith(b"HTTP/1.1 503 ")
+    finally:
+        for sock in held:
+            sock.close()
+        h.http.stop()
+        h.runner.daemon.close()
+        h.runner.daemon.store.close()

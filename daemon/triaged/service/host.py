@@ -72,7 +72,11 @@ class ServiceHost:
         if cfg.http.enabled:
             self.api = self._build_api(cfg)
             self.http = ApiServer(
-                cfg.http.host, cfg.http.port, self.api, timeout_s=cfg.http.request_timeout_s
+                cfg.http.host,
+                cfg.http.port,
+                self.api,
+                timeout_s=cfg.http.request_timeout_s,
+                max_connections=cfg.http.max_connections,
             )
         self.heartbeat = self._build_heartbeat(cfg)
 

@@ -52,11 +52,7 @@ from triaged.store.db import Store
 log = structlog.get_logger("triaged.http")
 
 MAX_LIMIT = 500
-# Connections served at once. Each holds a thread, so without a cap 2000 trickling
-# clients made 1149 threads. The API's clients are few (the CLI, a scrape, a
-# dashboard); over the cap a connection gets a bare 503 and is closed at once. A
-# constant, not a setting: the server is built in service/host.py, which passes no
-# such knob, and 64 is far above any real use.
+# Connections served at once, unless `http.max_connections` says otherwise.
 MAX_CONNECTIONS = 64
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
