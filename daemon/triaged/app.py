@@ -264,19 +264,15 @@ class Daemon:
         return [(r.spec.key, list(r.alerts.values())) for r in self.rules.alerting_rules()]
 
     # -- housekeeping ------------------------------------------------------------------
-    def dispatch(self, not_before: float = 0.0) -> int:
-        """One dispatch round at the clock's time, or at ``not_before`` (the time of the
-        cycle that asked for it: snapped to the second, it may be a little ahead, and
-        what it recorded is due then)."""
-        return self.dispatcher.dispatch(max(self.clock.now(), not_before))
-
     def due_receivers(self, not_before: float = 0.0) -> list[str]:
-        """Run the outbox sweeps and name the receivers with rows to send (the runner
+        """Run the outbox sweeps at the clock's time, or at ``not_before`` (the time of
+        the cycle that asked: snapped to the second, it may be a little ahead, and what
+        it recorded is due then), and name the receivers with rows to send (the runner
         then gives each its own thread: :meth:`dispatch_to`)."""
         return self.dispatcher.due_receivers(max(self.clock.now(), not_before))
 
     def dispatch_to(self, receiver: str, not_before: float = 0.0) -> int:
-        """One dispatch round for one receiver, timed as :meth:`dispatch`."""
+        """One dispatch round for one receiver, timed as :meth:`due_receivers`."""
         return self.dispatcher.dispatch_to(receiver, max(self.clock.now(), not_before))
 
     def gc(self) -> None:

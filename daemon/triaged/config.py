@@ -288,11 +288,7 @@ def _log_format(output: Node) -> str:
 
 def _target(n: Node, interval: float, timeout: float, p: Problems) -> TargetConfig:
     p.only_keys(n, {"job", "url", "interval", "timeout", "labels", "max_body_bytes", "max_samples"}, "target")
-    before = len(p.errors)
-    every = p.duration(n, "interval", interval, positive=True)
-    wait = p.duration(n, "timeout", min(timeout, every), positive=True)
-    if len(p.errors) == before:  # compared only when both are valid
-        _within(n, every, wait, p)
+    every, wait = _timing(n, interval, timeout, p)
     labels = p.labels(n, "labels")
     return TargetConfig(
         # As in Prometheus, a `job` (or `instance`) target label wins over the default.
@@ -306,13 +302,20 @@ def _target(n: Node, interval: float, timeout: float, p: Problems) -> TargetConf
     )
 
 
-def _probe(n: Node, interval: float, timeout: float, p: Problems) -> ProbeConfig:
-    p.only_keys(n, {"job", "url", "interval", "timeout", "labels", "expect_status"}, "probe")
+def _timing(n: Node, interval: float, timeout: float, p: Problems) -> tuple[float, float]:
+    """A target's or probe's ``interval`` and ``timeout`` (by default ``timeout``, or the
+    interval if shorter), the timeout checked against the interval when both parse."""
     before = len(p.errors)
     every = p.duration(n, "interval", interval, positive=True)
-    wait = p.duration(n, "timeout", min(timeout, 5.0, every), positive=True)
+    wait = p.duration(n, "timeout", min(timeout, every), positive=True)
     if len(p.errors) == before:
         _within(n, every, wait, p)
+    return every, wait
+
+
+def _probe(n: Node, interval: float, timeout: float, p: Problems) -> ProbeConfig:
+    p.only_keys(n, {"job", "url", "interval", "timeout", "labels", "expect_status"}, "probe")
+    every, wait = _timing(n, interval, min(timeout, 5.0), p)
     labels = p.labels(n, "labels")
     if "instance" in labels:
         p.errors.append(n.error("labels", "labels: a probe's instance is its url; it cannot be set"))

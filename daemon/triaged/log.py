@@ -4,8 +4,10 @@ console output on a TTY. Events are snake_case names with key-value fields."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -110,6 +112,31 @@ class _JournalPriority:
         return f"<{priority}>{self._render(logger, method_name, event)}"
 
 
+class Throttle:
+    """Whether to log a repeating event now: the first time, then at most once per
+    ``every_s``, with how many were held back meanwhile (``total`` counts them all).
+    A client hammering the API with a wrong token, or a library repeating a warning
+    every second, must not write a line each time. Shared by threads, hence the lock."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self.total = 0
+        self._lock = threading.Lock()
+        self._logged_at = -math.inf
+        self._held = 0
+
+    def due(self, now: float) -> int | None:
+        """None: hold this one back. Else log it now, with the count returned (those
+        held back since the last line)."""
+        with self._lock:
+            self.total += 1
+            if now - self._logged_at < self.every_s:
+                self._held += 1
+                return None
+            held, self._held, self._logged_at = self._held, 0, now
+            return held
+
+
 class _StdlibBridge(logging.Handler):
     """Libraries that log through ``logging`` (APScheduler, urllib3) come out as our
     own JSON or console lines instead of Python's bare last-resort text, and each
@@ -120,17 +147,18 @@ class _StdlibBridge(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+        self._throttles: dict[tuple[str, str], Throttle] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         key = (record.name, str(record.msg))
-        last, held = self._last.get(key, (float("-inf"), 0))
-        if record.created - last < self.EVERY_S:
-            self._last[key] = (last, held + 1)
+        throttle = self._throttles.get(key)
+        if throttle is None:
+            if len(self._throttles) >= 1000:  # templates are few; bound it anyway
+                self._throttles.clear()
+            throttle = self._throttles[key] = Throttle(self.EVERY_S)
+        held = throttle.due(record.created)
+        if held is None:
             return
-        self._last[key] = (record.created, 0)
-        if len(self._last) > 1000:  # templates are few; bound it anyway
-            self._last.clear()
         fields: dict[str, Any] = {"logger": record.name, "message": record.getMessage()}
         if held:
             fields["repeated"] = held  # since this line was last written

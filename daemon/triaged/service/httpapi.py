@@ -41,6 +41,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from triaged.incidents.human import AlreadyDoneError, HumanActions
 from triaged.incidents.model import IncidentStatus, TransitionError, as_json
+from triaged.log import Throttle
 from triaged.model import format_value
 from triaged.promql import ExprError, Matrix, Scalar, Vector
 from triaged.promql.values import Value
@@ -175,31 +176,6 @@ def _text(body: dict[str, Any], key: str, *, required: bool = False, limit: int 
     if len(value) > limit:
         raise ApiError(400, f"{key} is longer than {limit} characters")
     return value
-
-
-class Throttle:
-    """Whether to log a repeating event now: the first time, then at most once per
-    ``every_s``, with how many were held back meanwhile. A client hammering with a
-    wrong token must not write a line per request (3000 requests were 3000 lines).
-    Shared by the handler threads, hence the lock."""
-
-    def __init__(self, every_s: float = 60.0) -> None:
-        self.every_s = every_s
-        self.total = 0
-        self._lock = threading.Lock()
-        self._logged_at = -math.inf
-        self._held = 0
-
-    def due(self, now: float) -> int | None:
-        """None: hold this one back. Else log it now, with the count returned (those
-        held back since the last line)."""
-        with self._lock:
-            self.total += 1
-            if now - self._logged_at < self.every_s:
-                self._held += 1
-                return None
-            held, self._held, self._logged_at = self._held, 0, now
-            return held
 
 
 class _DeadlineReader(io.RawIOBase):
