@@ -1,13 +1,16 @@
-"""The unit gives up on a restart loop, and `systemctl reload` fails for a broken
-config: its ExecReload= lines, run as systemd runs them, check before they signal."""
+"""The unit gives up on a restart loop, and `systemctl reload` fails when the daemon
+rejects the files: its ExecReload= lines, run as systemd runs them, wait for the
+daemon's verdict."""
 
 from __future__ import annotations
 
 import re
 import shlex
-import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from .conftest import TRIAGED, Setup, daemon_env
 
@@ -48,16 +51,17 @@ def test_a_restart_loop_gives_up() -> None:
     assert 3 <= burst <= 10 and interval <= 30 * 60
 
 
-def test_reload_checks_the_same_config_before_signalling() -> None:
+def test_reload_waits_for_the_daemons_verdict_on_the_same_config() -> None:
     service = settings("Service")
     start = dict(service)["ExecStart"]
     reloads = [value for key, value in service if key == "ExecReload"]
-    assert reloads == [f"{INSTALLED} check --config {CONFIG}", "/bin/kill -HUP $MAINPID"]
+    assert reloads == [f"{INSTALLED} reload --config {CONFIG} --pid $MAINPID"]
     assert start == f"{INSTALLED} run --config {CONFIG}"
 
 
-def reload_as_systemd(config: Path, mainpid: int) -> int:
+def reload_as_systemd(config: Path, mainpid: int) -> subprocess.CompletedProcess[str]:
     """Run the unit's ExecReload= lines in order, stopping at the first failure."""
+    done = subprocess.CompletedProcess[str]([], 0, "", "")
     for key, value in settings("Service"):
         if key != "ExecReload":
             continue
@@ -65,21 +69,57 @@ def reload_as_systemd(config: Path, mainpid: int) -> int:
             {INSTALLED: TRIAGED, CONFIG: str(config), "$MAINPID": str(mainpid)}.get(word, word)
             for word in shlex.split(value)
         ]
-        code = subprocess.run(argv, capture_output=True, env=daemon_env(), timeout=30).returncode
-        if code != 0:
-            return code
-    return 0
+        done = subprocess.run(argv, capture_output=True, text=True, env=daemon_env(), timeout=90)
+        if done.returncode != 0:
+            return done
+    return done
 
 
-def test_a_broken_rule_file_fails_the_reload_and_sends_no_signal(setup: Setup) -> None:
-    main = subprocess.Popen(["sleep", "30"])  # stands in for the daemon: SIGHUP ends it
+def test_systemctl_reload_fails_when_the_daemon_rejects_the_files(setup: Setup, start_daemon: Any) -> None:
+    """`systemctl reload` reports what the daemon made of the files, not what a check
+    saw a moment before: a broken rule file fails the reload with the file named, and
+    the daemon keeps its old rules; the fixed file reloads."""
+    daemon = start_daemon(setup.config)
+    daemon.wait_event("daemon_started")
+    setup.rules.write_text(setup.rules.read_text().replace("vector(1)", "vector(1"))
+    rejected = reload_as_systemd(setup.config, daemon.proc.pid)
+    assert rejected.returncode == 1
+    assert str(setup.rules) in rejected.stderr and "previous rules are still running" in rejected.stderr
+    assert len(daemon.named("reload_failed")) == 1  # the daemon read it: no check stood in
+    setup.rules.write_text(setup.rules.read_text().replace("vector(1", "vector(1)"))
+    accepted = reload_as_systemd(setup.config, daemon.proc.pid)
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.startswith("reloaded: 1 rules, ")
+    assert daemon.stop() == 0
+
+
+def test_reload_of_a_process_that_never_answers_fails_and_says_why(setup: Setup) -> None:
+    """A pid that ignores SIGHUP (not triaged, or hung) fails the reload after
+    --timeout; one that exits on it fails at once, naming that."""
+    deaf = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); time.sleep(30)",
+        ]
+    )
+    dies = subprocess.Popen(["sleep", "30"])
     try:
-        setup.rules.write_text(setup.rules.read_text().replace("vector(1)", "vector(1"))
-        assert reload_as_systemd(setup.config, main.pid) != 0
-        assert main.poll() is None  # never signalled: the old rules keep running
-        setup.rules.write_text(setup.rules.read_text().replace("vector(1", "vector(1)"))
-        assert reload_as_systemd(setup.config, main.pid) == 0
-        assert main.wait(10) == -signal.SIGHUP
+        time.sleep(0.3)  # the deaf one has set its handler
+        args = [TRIAGED, "reload", "--config", str(setup.config), "--timeout", "1", "--pid"]
+        began = time.monotonic()
+        ignored = subprocess.run(
+            [*args, str(deaf.pid)], capture_output=True, text=True, env=daemon_env(), timeout=30
+        )
+        assert ignored.returncode == 1
+        assert f"sent SIGHUP to {deaf.pid}, but no verdict" in ignored.stderr
+        assert "within 1 s" in ignored.stderr
+        assert 1.0 <= time.monotonic() - began < 10
+        exited = subprocess.run(
+            [*args, str(dies.pid)], capture_output=True, text=True, env=daemon_env(), timeout=30
+        )
+        assert exited.returncode == 1 and "it exited" in exited.stderr
     finally:
-        main.kill()
-        main.wait(10)
+        for proc in (deaf, dies):
+            proc.kill()
+            proc.wait(10)

@@ -37,7 +37,7 @@ def test_unit_has_the_service_contract() -> None:
         "Type=notify",
         "WatchdogSec=",
         "Restart=on-failure",
-        "ExecReload=/bin/kill -HUP $MAINPID",
+        "ExecReload=/opt/triaged/venv/bin/triaged reload --config /etc/triaged/triaged.yaml --pid $MAINPID",
         "StateDirectory=triaged",
         "ConfigurationDirectory=triaged",
         "User=triaged",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ import structlog
 from triaged.config import Config, load_config
 from triaged.errors import ConfigError, describe
 from triaged.incidents.human import HumanActions
+from triaged.service import reload_status
 from triaged.service.auth import BearerAuth, TokenError, load_token
 from triaged.service.heartbeat import DeadMansSwitch
 from triaged.service.httpapi import Api, ApiServer
@@ -79,6 +81,7 @@ class ServiceHost:
                 max_connections=cfg.http.max_connections,
             )
         self.heartbeat = self._build_heartbeat(cfg)
+        self.reload_status_file = reload_status.path_beside(pid_file_for(cfg))
 
     # -- wiring ------------------------------------------------------------------------
     def _chain_cycle_hook(self) -> None:
@@ -185,8 +188,10 @@ class ServiceHost:
     # -- reload ------------------------------------------------------------------------
     def reload(self) -> dict[str, Any]:
         """Re-read config and rules. A broken file keeps the old rules running, is
-        logged once and counted; alert state of unchanged rules is kept."""
+        logged once and counted; alert state of unchanged rules is kept. The outcome
+        is also left in the state dir for ``triaged reload``, which sent the signal."""
         with self._reload_lock:
+            started = time.monotonic()
             self.sd.reloading()
             outcome: dict[str, Any] = {"ok": False, "errors": ["reload did not complete"]}
             try:
@@ -199,6 +204,7 @@ class ServiceHost:
                 ok = bool(outcome.get("ok"))
                 self.stats.reloaded(ok, self.runner.daemon.clock.now())
                 self.sd.ready(status=self._status() if ok else "reload failed; previous rules still running")
+                reload_status.write(self.reload_status_file, outcome, started=started)
             return outcome
 
     def _reload(self, old: Config) -> dict[str, Any]:
