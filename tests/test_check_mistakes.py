@@ -73,9 +73,10 @@ def check(config: Path) -> tuple[int, list[str]]:
             "labels: '__name__': label names starting with __ are reserved for internal use",
         ),
         (
-            "probes:\n  - job: h\n    url: http://127.0.0.1:1/h\n    labels: {instance: api-1}\n",
-            7,
-            "labels: a probe's instance is its url; it cannot be set",
+            "probes:\n  - {job: h, url: 'http://127.0.0.1:1/a', labels: {instance: api}}\n"
+            "  - {job: h, url: 'http://127.0.0.1:1/b', labels: {instance: api}}\n",
+            6,
+            "probes[1] has the same job 'h', instance 'api' as probes[0] (line 5)",
         ),
         ("external_labels: {1dc: x}\n", 4, "external_labels: '1dc' is not a valid label name"),
     ],

@@ -78,6 +78,7 @@ def build_sources(cfg: Config) -> list[Source]:
                     labels=t.labels,
                     max_body_bytes=t.max_body_bytes,
                     max_samples=t.max_samples,
+                    follow_redirects=t.follow_redirects,
                 )
             )
         )
@@ -91,6 +92,7 @@ def build_sources(cfg: Config) -> list[Source]:
                     timeout=p.timeout_s,
                     labels=p.labels,
                     expect_status=p.expect_status,
+                    follow_redirects=p.follow_redirects,
                 )
             )
         )

@@ -20,6 +20,7 @@ from triaged.confnode import (
     DEFAULT_DB,
     Problems,
     expand_env,
+    flag,
     get_str,
     load_config_doc,
     positive_int,
@@ -51,6 +52,7 @@ class TargetConfig:
     labels: dict[str, str] = field(default_factory=dict)
     max_body_bytes: int = 10 * 1024 * 1024
     max_samples: int = 100_000
+    follow_redirects: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class ProbeConfig:
     timeout_s: float
     labels: dict[str, str] = field(default_factory=dict)
     expect_status: tuple[int, int] = (200, 299)
+    follow_redirects: bool = True
 
 
 @dataclass(frozen=True)
@@ -286,8 +289,12 @@ def _log_format(output: Node) -> str:
     return log_format
 
 
+# What targets and probes both take.
+_SOURCE_KEYS = {"job", "url", "interval", "timeout", "labels", "follow_redirects"}
+
+
 def _target(n: Node, interval: float, timeout: float, p: Problems) -> TargetConfig:
-    p.only_keys(n, {"job", "url", "interval", "timeout", "labels", "max_body_bytes", "max_samples"}, "target")
+    p.only_keys(n, _SOURCE_KEYS | {"max_body_bytes", "max_samples"}, "target")
     every, wait = _timing(n, interval, timeout, p)
     labels = p.labels(n, "labels")
     return TargetConfig(
@@ -299,6 +306,7 @@ def _target(n: Node, interval: float, timeout: float, p: Problems) -> TargetConf
         labels=labels,
         max_body_bytes=p.attempt(lambda: positive_int(n, "max_body_bytes", 10 * 1024 * 1024), 0),
         max_samples=p.attempt(lambda: positive_int(n, "max_samples", 100_000), 0),
+        follow_redirects=p.attempt(lambda: flag(n, "follow_redirects", True), True),
     )
 
 
@@ -314,11 +322,9 @@ def _timing(n: Node, interval: float, timeout: float, p: Problems) -> tuple[floa
 
 
 def _probe(n: Node, interval: float, timeout: float, p: Problems) -> ProbeConfig:
-    p.only_keys(n, {"job", "url", "interval", "timeout", "labels", "expect_status"}, "probe")
+    p.only_keys(n, _SOURCE_KEYS | {"expect_status"}, "probe")
     every, wait = _timing(n, interval, min(timeout, 5.0), p)
     labels = p.labels(n, "labels")
-    if "instance" in labels:
-        p.errors.append(n.error("labels", "labels: a probe's instance is its url; it cannot be set"))
     return ProbeConfig(
         job=labels.get("job") or p.attempt(lambda: req_str(n, "job"), ""),
         url=p.attempt(lambda: _url(n), ""),
@@ -326,6 +332,7 @@ def _probe(n: Node, interval: float, timeout: float, p: Problems) -> ProbeConfig
         timeout_s=wait,
         labels=labels,
         expect_status=p.attempt(lambda: _expect_status(n), (200, 299)),
+        follow_redirects=p.attempt(lambda: flag(n, "follow_redirects", True), True),
     )
 
 
@@ -415,7 +422,7 @@ def _distinct(doc: Node, key: str, parse: Callable[[Node], Source], p: Problems)
     items = p.each(enumerate(p.nodes(doc, key)), lambda item: (item[0], item[1], parse(item[1])))
     first: dict[tuple[str, str, frozenset[tuple[str, str]]], tuple[int, Node]] = {}
     for i, n, item in items:
-        instance = item.url if isinstance(item, ProbeConfig) else _instance(item)
+        instance = _instance(item)
         others = frozenset((k, v) for k, v in item.labels.items() if v and k not in ("job", "instance"))
         j, seen = first.setdefault((item.job, instance, others), (i, n))
         if seen is not n:
@@ -425,8 +432,9 @@ def _distinct(doc: Node, key: str, parse: Callable[[Node], Source], p: Problems)
     return tuple(item for _, _, item in items)
 
 
-def _instance(target: TargetConfig) -> str:
-    return target.labels.get("instance") or instance_of(target.url)
+def _instance(item: TargetConfig | ProbeConfig) -> str:
+    default = item.url if isinstance(item, ProbeConfig) else instance_of(item.url)
+    return item.labels.get("instance") or default
 
 
 # -- typed getters ---------------------------------------------------------------------

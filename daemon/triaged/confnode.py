@@ -217,6 +217,13 @@ def req_str(n: Node, key: str) -> str:
     return get_str(n, key, "")
 
 
+def flag(n: Node, key: str, default: bool) -> bool:
+    value = n.get(key, default)
+    if not isinstance(value, bool):
+        raise n.error(key, f"'{key}' must be true or false")
+    return value
+
+
 def positive_int(n: Node, key: str, default: int) -> int:
     value = n.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -96,3 +96,14 @@ def test_a_health_page_larger_than_the_limit_is_judged_by_its_status(httpserver:
     got = _values(collected)
     assert (got["probe_success"], got["probe_http_status_code"]) == (1.0, 200.0)
     assert collected.error is None
+
+
+def test_an_instance_label_names_the_probe_as_a_targets_does(httpserver: HTTPServer) -> None:
+    """`labels: {instance: checkout-api}` on a probe names the instance in its series
+    (and so in titles and pages) instead of the URL, as on a scrape target."""
+    httpserver.expect_request("/api/health").respond_with_json({"status": "ok"})
+    url = httpserver.url_for("/api/health")
+    prober = Prober(ProbeTarget(job="health", url=url, labels={"instance": "checkout-api"}))
+    collected = prober.collect(NOW)
+    assert {labels.get("instance") for labels, _ in collected.samples} == {"checkout-api"}
+    assert prober.key == f"probe/health/{url}"  # still one source per URL

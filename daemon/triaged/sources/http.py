@@ -23,9 +23,11 @@ import requests
 import urllib3
 
 from triaged import __version__
+from triaged.errors import public_url
 from triaged.httpdeadline import WATCHDOG, new_session
 
-__all__ = ["FetchResult", "describe_error", "fetch", "new_session"]  # new_session: for scrapes and probes
+# new_session: for scrapes and probes
+__all__ = ["FetchResult", "describe_error", "fetch", "new_session", "redirect_note"]
 
 _CHUNK = 65536
 # Names us in the target's access log, as Prometheus/<version> does for Prometheus.
@@ -41,6 +43,7 @@ class FetchResult:
     body: bytes
     elapsed: float
     error: str | None = None
+    location: str | None = None  # where a redirect not followed pointed
 
     @property
     def ok(self) -> bool:
@@ -63,19 +66,24 @@ def fetch(
     max_bytes: int,
     headers: Mapping[str, str] | None = None,
     truncate: bool = False,
+    follow_redirects: bool = True,
 ) -> FetchResult:
     """GET ``url`` within ``timeout`` seconds in total and at most ``max_bytes`` of
     (decoded) body: a longer body is an error, or with ``truncate`` (a probe, which
     judges the status only) just cut short. Non-2xx statuses are not errors here;
-    callers judge them."""
+    callers judge them; without ``follow_redirects`` a 3xx is the answer."""
     start = time.monotonic()
     deadline = start + timeout
     status = 0
+    location: str | None = None
     watch = WATCHDOG.watch(deadline)
     try:
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
-        with session.get(url, headers=sent, timeout=(timeout, timeout), stream=True) as resp:
+        with session.get(
+            url, headers=sent, timeout=(timeout, timeout), stream=True, allow_redirects=follow_redirects
+        ) as resp:
             status = resp.status_code
+            location = resp.headers.get("Location") if resp.is_redirect else None
             body = _read_body(resp, deadline, max_bytes, truncate)
         if watch.fired:  # a shut socket reads as a clean end: the body is not whole
             raise _DeadlineError
@@ -89,7 +97,15 @@ def fetch(
         return FetchResult(status, b"", time.monotonic() - start, reason)
     finally:
         WATCHDOG.done(watch)
-    return FetchResult(status, body, time.monotonic() - start)
+    return FetchResult(status, body, time.monotonic() - start, location=location)
+
+
+def redirect_note(result: FetchResult) -> str:
+    """``" (redirect to …, not followed)"`` for a 3xx answer that was not followed,
+    so the log line says why, without the redirect's credentials."""
+    if result.location is None:
+        return ""
+    return f" (redirect to {public_url(result.location)}, not followed: follow_redirects is false)"
 
 
 def _read_body(resp: requests.Response, deadline: float, max_bytes: int, truncate: bool) -> bytes:

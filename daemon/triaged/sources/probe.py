@@ -18,7 +18,7 @@ import requests
 from triaged.errors import public_url
 from triaged.model import METRIC_NAME, Labels
 from triaged.sources.base import Collected
-from triaged.sources.http import fetch, new_session
+from triaged.sources.http import fetch, new_session, redirect_note
 
 __all__ = ["ProbeTarget", "Prober"]
 
@@ -32,6 +32,7 @@ class ProbeTarget:
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     expect_status: tuple[int, int] = (200, 299)
     max_body_bytes: int = 1024 * 1024
+    follow_redirects: bool = True  # false: a 3xx is judged as the answer (expect_status)
 
     def __post_init__(self) -> None:
         # A read-only copy, so a target stays a value even if the caller's dict changes.
@@ -45,9 +46,11 @@ class Prober:
         self.target = target
         self._session = session or new_session()
         # The URL is the instance, as with the blackbox exporter, but never its
-        # credentials: labels reach titles, pages, the store and postmortems.
+        # credentials: labels reach titles, pages, the store and postmortems. An
+        # `instance` label of the probe's own wins, as a target's does.
         self.shown_url = public_url(target.url)
-        base = {**target.labels, "job": target.job, "instance": self.shown_url}
+        instance = target.labels.get("instance") or self.shown_url
+        base = {**target.labels, "job": target.job, "instance": instance}
         self._labels = {
             name: Labels.of(base, **{METRIC_NAME: name})
             for name in ("probe_success", "probe_http_status_code", "probe_duration_seconds")
@@ -69,11 +72,18 @@ class Prober:
     def collect(self, now: float) -> Collected:
         t = self.target
         # Only the status counts: a health page larger than max_body_bytes is read that far.
-        result = fetch(self._session, t.url, timeout=t.timeout, max_bytes=t.max_body_bytes, truncate=True)
+        result = fetch(
+            self._session,
+            t.url,
+            timeout=t.timeout,
+            max_bytes=t.max_body_bytes,
+            truncate=True,
+            follow_redirects=t.follow_redirects,
+        )
         low, high = t.expect_status
         error = result.error
         if error is None and not low <= result.status <= high:
-            error = f"HTTP status {result.status}, expected {low}-{high}"
+            error = f"HTTP status {result.status}, expected {low}-{high}{redirect_note(result)}"
         lab = self._labels
         samples = [
             (lab["probe_success"], 1.0 if error is None else 0.0),

@@ -21,7 +21,7 @@ from triaged.errors import public_url
 from triaged.model import METRIC_NAME, Labels
 from triaged.sources.base import Collected, instance_of
 from triaged.sources.exposition import ExpositionError, ExpositionParser, SampleLimitError
-from triaged.sources.http import fetch, new_session
+from triaged.sources.http import fetch, new_session, redirect_note
 
 __all__ = ["ScrapeTarget", "Scraper", "instance_of"]
 
@@ -37,6 +37,7 @@ class ScrapeTarget:
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     max_body_bytes: int = 10 * 1024 * 1024
     max_samples: int = 100_000
+    follow_redirects: bool = True  # as Prometheus's scrape config; false: a 3xx fails the scrape
 
     def __post_init__(self) -> None:
         # A read-only copy, so a target stays a value even if the caller's dict changes.
@@ -95,11 +96,12 @@ class Scraper:
             max_bytes=t.max_body_bytes,
             # The timeout header lets a slow exporter cut its work short, as for Prometheus.
             headers={"Accept": _ACCEPT, "X-Prometheus-Scrape-Timeout-Seconds": f"{t.timeout:g}"},
+            follow_redirects=t.follow_redirects,
         )
         samples: list[tuple[Labels, float]] = []
         error = result.error
         if error is None and not 200 <= result.status < 300:
-            error = f"HTTP status {result.status}"
+            error = f"HTTP status {result.status}{redirect_note(result)}"
         if error is None:
             try:
                 samples = self._parser.parse(result.body, max_samples=t.max_samples)
