@@ -7,6 +7,8 @@ thread's :func:`deadline` about themselves; when the deadline passes, one watchd
 thread shuts their sockets, and the blocked read returns at once. That covers the
 status line, the headers, every redirect hop and an HTTP(S) proxy. A shut socket reads
 as a clean end, so callers check :attr:`Watch.fired` before trusting what they read.
+Before a socket exists there is nothing to shut: a connect (and its TLS handshake) is
+given what is left of the deadline as its timeout instead.
 """
 
 from __future__ import annotations
@@ -191,11 +193,28 @@ def watched_pool(pool: type[urllib3.HTTPConnectionPool]) -> type[urllib3.HTTPCon
 
 @cache
 def _watched_connection(conn: type[Any]) -> type[Any]:
+    def connect(self: HTTPConnection) -> None:
+        # No socket to shut until the handshake is done, so the connect (and TLS) get
+        # only what is left of the deadline as their timeout, not a whole one of their
+        # own: a redirect late in the exchange to a host that drops SYNs would double it.
+        _cap_connect_timeout(self)
+        conn.connect(self)
+
     def request(self: HTTPConnection, *args: Any, **kwargs: Any) -> None:
         _register(self)
         conn.request(self, *args, **kwargs)
 
-    return type(f"Watched{conn.__name__}", (conn,), {"request": request})
+    return type(f"Watched{conn.__name__}", (conn,), {"connect": connect, "request": request})
+
+
+def _cap_connect_timeout(conn: HTTPConnection) -> None:
+    watch = getattr(WATCHDOG.current, "watch", None)
+    if not isinstance(watch, Watch) or watch.deadline < 0:
+        return
+    left = max(watch.deadline - time.monotonic(), 0.001)
+    timeout = conn.timeout
+    if not isinstance(timeout, int | float) or timeout > left:  # None or urllib3's default: none set
+        conn.timeout = left
 
 
 class _WatchedAdapter(HTTPAdapter):

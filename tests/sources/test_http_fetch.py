@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -130,6 +131,45 @@ def test_slow_redirect_hops_share_one_deadline(httpserver: HTTPServer) -> None:
     result = fetch(new_session(), httpserver.url_for("/r0"), timeout=0.8, max_bytes=100)
     assert result.error == "timeout after 0.8s"
     assert time.monotonic() - started < 1.2  # was 5 x 0.3 s: each hop had its own timeout
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A port whose TCP handshake never completes: a listener that never accepts, its
+    one-connection backlog already full, so the kernel drops further SYNs."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = int(server.getsockname()[1])
+    queued = []
+    for _ in range(4):
+        sock = socket.socket()
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            sock.connect(("127.0.0.1", port))
+        queued.append(sock)
+    time.sleep(0.1)
+    yield port
+    for sock in [*queued, server]:
+        sock.close()
+
+
+def test_a_hanging_connect_late_in_the_exchange_ends_at_the_deadline(
+    httpserver: HTTPServer, unanswered_port: int
+) -> None:
+    """A redirect 0.6 s in, to a host that never completes the handshake: the connect
+    gets what is left of the 1 s, not a second full timeout of its own."""
+    from werkzeug import Response
+
+    def slow_redirect(_: object) -> Response:
+        time.sleep(0.6)
+        return Response(status=302, headers={"Location": f"http://127.0.0.1:{unanswered_port}/metrics"})
+
+    httpserver.expect_request("/metrics").respond_with_handler(slow_redirect)
+    started = time.monotonic()
+    result = fetch(new_session(), httpserver.url_for("/metrics"), timeout=1.0, max_bytes=100)
+    assert result.error == "timeout after 1s"
+    assert time.monotonic() - started < 1.3  # was 1.6 s: the connect took a whole 1 s
 
 
 def test_a_session_is_reused_after_a_deadline_cut(
