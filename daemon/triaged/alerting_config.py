@@ -5,15 +5,15 @@ error names the file, line and key."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from triaged.alerts.flap import FlapPolicy
 from triaged.alerts.inhibit import InhibitRule
 from triaged.alerts.maintenance import CronSchedule, MaintenanceWindow, ScheduleError, zone
 from triaged.alerts.route import DEFAULT_EVENTS, FallbackRule, RouteNode
-from triaged.alerts.silence import MatcherError, equality_matchers, parse_matchers
-from triaged.confnode import Problems, duration, get_str, str_list
+from triaged.alerts.silence import MatcherError, equality_matchers, parse_matchers, regex_matchers
+from triaged.confnode import Problems, duration, flag, get_str, label_name_problem, str_list
 from triaged.errors import ConfigError
 from triaged.messages import Event
 from triaged.model import Matcher, Severity
@@ -43,11 +43,7 @@ def parse_alerting(doc: Node, receivers: set[str], problems: Problems) -> Alerti
         p.errors.append(
             doc.error("route", "use either `route:` (a routing tree) or `routes:` (a flat list), not both")
         )
-    route = (
-        p.attempt(lambda: _route(_node(doc, "route"), receivers, "route", p), None)
-        if "route" in doc
-        else None
-    )
+    route = p.attempt(lambda: _root(_node(doc, "route"), receivers, p), None) if "route" in doc else None
     silence_max, expiring_soon = p.attempt(lambda: _silences(doc, p), (7 * 86400.0, 3600.0))
     return AlertingConfig(
         route=route,
@@ -79,6 +75,7 @@ _ROUTE_KEYS = {
     "receiver",
     "matchers",
     "match",
+    "match_re",
     "severities",
     "events",
     "continue",
@@ -89,21 +86,62 @@ _ROUTE_KEYS = {
 }
 
 
+# Alertmanager route keys whose job is done elsewhere in triaged: an SRE pasting a
+# route gets told where, not just "unknown key".
+_ROUTE_ELSEWHERE = {
+    "group_by": "alerts are grouped into incidents by `incidents.group_by`, one setting for every route",
+    "mute_time_intervals": "mute on a schedule with `maintenance:` windows (cron schedule and matchers)",
+    "active_time_intervals": "mute on a schedule with `maintenance:` windows (cron schedule and matchers)",
+}
+
+# Re-paging faster than this pages continuously (the `repage:` section has the same floor).
+MIN_REPEAT_S = 60.0
+
+
+def _root(n: Node, receivers: set[str], p: Problems) -> RouteNode:
+    """The root route, checked as Alertmanager checks it: it takes every alert no child
+    takes, so it needs a receiver and must not filter (a root that misses drops the
+    page with no receiver to blame), and ``continue`` means nothing there."""
+    if not n.get("receiver"):
+        p.errors.append(
+            n.error(None, "the root route needs a receiver: it takes every alert no child route takes")
+        )
+    for key in ("matchers", "match", "match_re", "severities"):
+        if key in n:
+            p.errors.append(n.error(key, f"the root route must not have {key}: it takes every alert"))
+    if n.get("continue") is True:
+        p.errors.append(n.error("continue", "the root route cannot have continue: there is nothing after it"))
+    return _route(n, receivers, "route", p)
+
+
 def _route(n: Node, receivers: set[str], where: str, p: Problems) -> RouteNode:
     """One node of the routing tree, every key checked; a broken child route is
     reported and left out."""
-    p.only_keys(n, _ROUTE_KEYS, where)
+    for key in _ROUTE_ELSEWHERE.keys() & set(n):
+        p.errors.append(n.error(key, f"{key} is not a route setting in triaged: {_ROUTE_ELSEWHERE[key]}"))
+    p.only_keys(n, _ROUTE_KEYS | _ROUTE_ELSEWHERE.keys(), where)
     return RouteNode(
         receiver=p.attempt(lambda: _tree_receiver(n, receivers), None),
-        matchers=p.attempt(lambda: _matchers(n, "matchers", "match"), ()),
+        matchers=p.attempt(lambda: _matchers(n, "matchers", "match", "match_re"), ()),
         severities=p.attempt(lambda: severity_set(n, "severities", frozenset(Severity)), frozenset(Severity)),
         events=p.attempt(lambda: _tree_events(n), None),
-        continue_=p.attempt(lambda: _flag(n, "continue"), False),
+        continue_=p.attempt(lambda: flag(n, "continue", False), False),
         group_wait_s=p.duration(n, "group_wait", None),
         group_interval_s=p.duration(n, "group_interval", None),
-        repeat_interval_s=p.duration(n, "repeat_interval", None),
+        repeat_interval_s=p.attempt(lambda: _repeat_interval(n), None),
         routes=tuple(p.each(p.nodes(n, "routes"), lambda c: _route(c, receivers, f"{where}.routes", p))),
     )
+
+
+def _repeat_interval(n: Node) -> float | None:
+    """``repeat_interval``: 0 turns re-paging off for this route (as 0 does in
+    ``repage:``); under a minute is refused, it would page continuously."""
+    value = duration(n, "repeat_interval", None)
+    if value and value < MIN_REPEAT_S:
+        raise n.error(
+            "repeat_interval", "a repeat_interval under 1m would page continuously (0 turns it off)"
+        )
+    return value
 
 
 def _tree_events(n: Node) -> frozenset[Event] | None:
@@ -118,30 +156,35 @@ def _tree_receiver(n: Node, receivers: set[str]) -> str | None:
     return None if receiver is None else str(receiver)
 
 
-def _flag(n: Node, key: str) -> bool:
-    value = n.get(key, False)
-    if not isinstance(value, bool):
-        raise n.error(key, f"{key} must be true or false")
-    return value
-
-
 def _inhibit(numbered: tuple[int, Node], p: Problems) -> InhibitRule | None:
     index, n = numbered
     p.only_keys(
         n,
-        {"name", "source_matchers", "source_match", "target_matchers", "target_match", "equal"},
+        {"name", "equal"} | {f"{side}_{key}" for side in ("source", "target") for key in _MATCH_KEYS},
         "inhibit rule",
     )
-    source = p.attempt(lambda: _matchers(n, "source_matchers", "source_match"), None)
-    target = p.attempt(lambda: _matchers(n, "target_matchers", "target_match"), None)
+    source = p.attempt(lambda: _matchers(n, "source_matchers", "source_match", "source_match_re"), None)
+    target = p.attempt(lambda: _matchers(n, "target_matchers", "target_match", "target_match_re"), None)
     if () in (source, target):  # one given and valid, the other absent
         p.errors.append(n.error(None, "an inhibit rule needs source_matchers and target_matchers"))
     name = p.attempt(lambda: get_str(n, "name", f"inhibit-{index + 1}"), "")
     no_labels: tuple[str, ...] = ()
-    equal = p.attempt(lambda: tuple(str_list(n, "equal")), no_labels)
+    equal = p.attempt(lambda: _equal(n), no_labels)
     if not source or not target:
         return None
     return InhibitRule(name=name, source=source, target=target, equal=equal)
+
+
+def _equal(n: Node) -> tuple[str, ...]:
+    """``equal: [service]``: label names; one no alert can carry (``service-name``) is
+    refused, as Alertmanager refuses it, since it would be "missing from both", i.e.
+    always equal, and the rule would mute across services."""
+    names = tuple(str_list(n, "equal"))
+    for name in names:
+        problem = label_name_problem(name)
+        if problem is not None:
+            raise n.error("equal", f"equal: {problem}")
+    return names
 
 
 def _window(n: Node, p: Problems) -> MaintenanceWindow | None:
@@ -276,19 +319,34 @@ def event_set(n: Node, key: str) -> frozenset[Event]:
         raise n.error(key, f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
 
 
-def _matchers(n: Node, list_key: str, map_key: str) -> tuple[Matcher, ...]:
-    """``matchers: ['service=~"a|b"']`` and/or ``match: {team: payments}``."""
+# The ways Alertmanager spells matchers: a list, and the older `match`/`match_re` maps.
+_MATCH_KEYS = ("matchers", "match", "match_re")
+
+
+def _matchers(n: Node, list_key: str, map_key: str, re_key: str | None = None) -> tuple[Matcher, ...]:
+    """``matchers: ['service=~"a|b"']`` and/or ``match: {team: payments}`` and/or
+    ``match_re: {env: 'prod|staging'}`` (Alertmanager's older forms, still in many
+    configs); all must match."""
     found: list[Matcher] = []
     try:
         found.extend(parse_matchers(str_list(n, list_key)))
     except MatcherError as exc:
         raise n.error(list_key, str(exc)) from exc
-    mapping = n.get(map_key)
-    if mapping is not None:
-        if not isinstance(mapping, dict):
-            raise n.error(map_key, f"'{map_key}' must be a mapping of label: value")
-        try:
-            found.extend(equality_matchers({str(k): str(v) for k, v in mapping.items()}))
-        except MatcherError as exc:
-            raise n.error(map_key, str(exc)) from exc
+    found.extend(_matcher_map(n, map_key, equality_matchers))
+    if re_key is not None:
+        found.extend(_matcher_map(n, re_key, regex_matchers))
     return tuple(found)
+
+
+def _matcher_map(
+    n: Node, key: str, build: Callable[[Mapping[str, str]], tuple[Matcher, ...]]
+) -> tuple[Matcher, ...]:
+    mapping = n.get(key)
+    if mapping is None:
+        return ()
+    if not isinstance(mapping, dict):
+        raise n.error(key, f"'{key}' must be a mapping of label: value")
+    try:
+        return build({str(k): str(v) for k, v in mapping.items()})
+    except MatcherError as exc:
+        raise n.error(key, str(exc)) from exc

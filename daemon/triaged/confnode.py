@@ -220,7 +220,7 @@ def req_str(n: Node, key: str) -> str:
 def flag(n: Node, key: str, default: bool) -> bool:
     value = n.get(key, default)
     if not isinstance(value, bool):
-        raise n.error(key, f"'{key}' must be true or false")
+        raise n.error(key, f"{key} must be true or false")
     return value
 
 

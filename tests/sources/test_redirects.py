@@ -70,4 +70,4 @@ def test_the_config_key_reaches_targets_and_probes_and_must_be_a_boolean(tmp_pat
     config.write_text(base + "targets:\n  - {job: a, url: 'http://127.0.0.1:1/m', follow_redirects: no-way}\n")
     result = CliRunner().invoke(cli, ["check", "--config", str(config)])
     assert result.exit_code == 1
-    assert f"{config}:4: 'follow_redirects' must be true or false" in result.output
+    assert f"{config}:4: follow_redirects must be true or false" in result.output

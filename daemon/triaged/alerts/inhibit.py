@@ -26,39 +26,57 @@ class InhibitRule:
     equal: tuple[str, ...] = ()
 
 
+# Firing alerts with their labels as matchers see them (severity normalised).
+_Sources = list[tuple["Alert", dict[str, str]]]
+
+
 class Inhibitor:
     """Bound to the firing alerts of one evaluation; mutes targets of those sources."""
 
     def __init__(self, rules: Sequence[InhibitRule], firing: Sequence[Alert]) -> None:
         self.rules = list(rules)
         labelled = [(a, alert_labels(a)) for a in firing]
-        self._sources = {r.name: [(a, lb) for a, lb in labelled if matches_all(r.source, lb)] for r in rules}
+        # By position, not name: two rules may share a name.
+        self._sources: list[_Sources] = [
+            [(a, lb) for a, lb in labelled if matches_all(r.source, lb)] for r in self.rules
+        ]
 
     def mute(self, alert: Alert, labels: Mapping[str, str], now: float) -> Mute | None:
-        for rule in self.rules:
-            if not matches_all(rule.target, labels):
-                continue
-            for source, source_labels in self._sources[rule.name]:
-                if source.fingerprint == alert.fingerprint:
-                    continue
-                if all(labels.get(k, "") == source_labels.get(k, "") for k in rule.equal):
-                    return Mute(
-                        "inhibit",
-                        source.fingerprint,
-                        f"inhibited by {source.rule} ({_equal_text(rule, source_labels)}), rule {rule.name}",
-                    )
+        for rule, sources in zip(self.rules, self._sources, strict=True):
+            hits = _inhibiting(rule, sources, labels)
+            if hits:
+                source, source_labels = hits[0]
+                return Mute(
+                    "inhibit",
+                    source.fingerprint,
+                    f"inhibited by {source.rule} ({_equal_text(rule, source_labels)}), rule {rule.name}",
+                )
         return None
 
     def would_inhibit(self, labels: Mapping[str, str]) -> list[str]:
         """For ``triaged route test``: which current sources would mute ``labels``."""
-        found: list[str] = []
-        for rule in self.rules:
-            if not matches_all(rule.target, labels):
-                continue
-            for source, source_labels in self._sources[rule.name]:
-                if all(labels.get(k, "") == source_labels.get(k, "") for k in rule.equal):
-                    found.append(f"{rule.name}: inhibited by firing {source.rule}")
-        return found
+        return [
+            f"{rule.name}: inhibited by firing {source.rule}"
+            for rule, sources in zip(self.rules, self._sources, strict=True)
+            for source, _ in _inhibiting(rule, sources, labels)
+        ]
+
+
+def _inhibiting(rule: InhibitRule, sources: _Sources, labels: Mapping[str, str]) -> _Sources:
+    """The firing ``sources`` of ``rule`` that mute an alert with ``labels``. As in
+    Alertmanager, when the alert matches the source side too, sources that match the
+    target side do not count: two alerts that both match both sides would otherwise
+    mute each other and nobody would be paged. That also keeps an alert from
+    inhibiting itself. A label in ``equal`` missing from both counts as equal."""
+    if not matches_all(rule.target, labels):
+        return []
+    two_sided = matches_all(rule.source, labels)
+    return [
+        (source, source_labels)
+        for source, source_labels in sources
+        if not (two_sided and matches_all(rule.target, source_labels))
+        and all(labels.get(k, "") == source_labels.get(k, "") for k in rule.equal)
+    ]
 
 
 def _equal_text(rule: InhibitRule, labels: Mapping[str, str]) -> str:

@@ -26,10 +26,15 @@ class AlertGroup:
     alerts: list[Alert] = field(default_factory=list)
 
 
+# `group_by: ['...']`, as in Alertmanager: group by every label, one incident per alert.
+GROUP_BY_ALL = "..."
+
+
 def group_key(alert: Alert, group_by: Sequence[str]) -> tuple[str, dict[str, str]]:
     """Alerts of one service make one incident. An alert carrying none of the grouping
     labels is grouped by its rule instead, so unrelated label-less rules stay apart."""
-    labels = {name: alert.labels.get(name) for name in group_by if alert.labels.get(name)}
+    names = alert.labels.as_dict().keys() if GROUP_BY_ALL in group_by else group_by
+    labels = {name: alert.labels.get(name) for name in names if alert.labels.get(name)}
     if not labels:
         labels = {"alertname": alert.rule}
     key = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))

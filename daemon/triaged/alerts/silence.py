@@ -35,27 +35,90 @@ def parse_matcher(text: str) -> Matcher:
     if m is None:
         raise MatcherError(f"invalid matcher {text!r}: use name=value, name!=value, name=~re or name!~re")
     name, op, quoted, bare = m.groups()
-    value = (quoted.replace('\\"', '"').replace("\\\\", "\\")) if quoted is not None else bare
-    if name == "severity" and op in ("=", "!="):
+    value = _unescape(quoted) if quoted is not None else bare
+    if name == "severity" and op in ("=", "!=") and value:  # severity="" is "has no severity"
         try:
             value = Severity.parse(value).name
         except ValueError as exc:
             raise MatcherError(str(exc)) from exc
-    if op in ("=~", "!~"):
-        # Users write Go RE2, as in PromQL: `(?i)` may sit mid-pattern there, not in `re`.
-        value = translate(value)
     try:
+        if op in ("=~", "!~"):
+            # Users write Go RE2, as in PromQL: `(?i)` may sit mid-pattern there, not in `re`.
+            value = _severity_regex(value) if name == "severity" else translate(value)
         return Matcher(name, MatchOp(op), value)
     except re.error as exc:
         raise MatcherError(f"invalid regex in {text!r}: {exc}") from exc
 
 
+def _unescape(quoted: str) -> str:
+    """A quoted value as Alertmanager reads it: ``\\"``, ``\\\\`` and ``\\n`` are
+    escapes; any other backslash is kept as written (so ``"a\\.b"`` is the regex ``a\\.b``)."""
+    return re.sub(r'\\(["\\n])', lambda e: "\n" if e.group(1) == "n" else e.group(1), quoted)
+
+
+# Severity words rules written for Alertmanager use; each is an alias of one of P0–P3.
+_SEVERITY_WORDS = {
+    w: Severity.parse(w) for w in ("critical", "page", "error", "high", "warning", "warn", "info", "low")
+}
+
+
+def _severity_regex(pattern: str) -> str:
+    """Every alert's ``severity`` is normalised to P0–P3 before matchers see it, so
+    ``severity=~"critical|warning"`` copied from Alertmanager would never match. The
+    regex also matches the severities whose names or aliases it matches; the pattern
+    itself still applies as written (to an empty or unknown severity)."""
+    compiled = re.compile(f"(?s:{translate(pattern)})")
+    hits = {s for s in Severity if compiled.fullmatch(s.name) or compiled.fullmatch(s.name.lower())}
+    hits |= {sev for word, sev in _SEVERITY_WORDS.items() if compiled.fullmatch(word)}
+    extra = [s.name for s in sorted(hits) if not compiled.fullmatch(s.name)]
+    return translate("|".join([*extra, f"(?:{pattern})"])) if extra else translate(pattern)
+
+
 def parse_matchers(texts: Iterable[str]) -> tuple[Matcher, ...]:
-    return tuple(parse_matcher(t) for t in texts)
+    """Each text may hold several matchers, comma-separated and optionally in braces, as
+    Alertmanager reads ``matchers:`` lines and ``amtool`` arguments:
+    ``'{service="api", env!="dev"}'``. A comma inside quotes is part of the value."""
+    return tuple(parse_matcher(part) for t in texts for part in split_matchers(t))
+
+
+def split_matchers(text: str) -> list[str]:
+    """``'{a="x,y", b=z}'`` → ``['a="x,y"', 'b=z']``; a trailing comma is ignored."""
+    body = text.strip()
+    if body.startswith("{") and body.endswith("}"):
+        body = body[1:-1]
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for ch in body:
+        if ch == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        if ch == '"' and not escaped:
+            quoted = not quoted
+        escaped = ch == "\\" and not escaped
+        current.append(ch)
+    parts.append("".join(current))
+    found = [p.strip() for p in parts]
+    if found and not found[-1]:
+        found.pop()  # `a=b,` and `{a=b, }`
+    if not found or not all(found):
+        raise MatcherError(f"invalid matcher list {text!r}: an empty matcher between commas")
+    return found
 
 
 def equality_matchers(match: Mapping[str, str]) -> tuple[Matcher, ...]:
-    return tuple(parse_matcher(f'{k}="{v}"') for k, v in sorted(match.items()))
+    """``match: {k: v}``: each value taken literally, quotes and backslashes included."""
+    return tuple(parse_matcher(f'{k}="{_quote(v)}"') for k, v in sorted(match.items()))
+
+
+def regex_matchers(match_re: Mapping[str, str]) -> tuple[Matcher, ...]:
+    """Alertmanager's older ``match_re: {k: regex}``: one anchored ``=~`` per label."""
+    return tuple(parse_matcher(f'{k}=~"{_quote(v)}"') for k, v in sorted(match_re.items()))
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def matches_all(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from triaged.cli.common import config_option, db_option, json_option, print_json, resolve_db, table, when
+
+if TYPE_CHECKING:  # the CLI imports lazily, for its start time
+    from triaged.alerts.route import Destination
+    from triaged.messages import Event
+    from triaged.model import Severity
 
 # The values of triaged.messages.Event (a test keeps them in step).
 EVENTS = ("open", "escalate", "repage", "ack", "resolve", "reminder", "reopen", "heartbeat")
@@ -64,12 +69,11 @@ def test_cmd(labels_text: str, event: str, config_path: str, db_path: str | None
         if kind is Event.REMINDER:
             click.echo(f"  → {d.receiver}  (route {d.path}; {_reminder_note(kinds.get(d.receiver, ''))})")
             continue
-        wait = (
-            "now" if severity <= Severity.P1 and kind is Event.OPEN else f"group_wait {d.group_wait_s:.0f}s"
-        )
-        every = d.repeat_interval_s or repage
+        # A route's repeat_interval, even 0 (off), overrides `repage:`, as in the re-pager.
+        every = d.repeat_interval_s if d.repeat_interval_s is not None else repage
         click.echo(
-            f"  → {d.receiver}  (route {d.path}; first page {wait}; updates every ≥{d.group_interval_s:.0f}s;"
+            f"  → {d.receiver}  (route {d.path}; {_when_sent(kind, severity, d)};"
+            f" updates every ≥{d.group_interval_s:.0f}s;"
             f" re-page {'every ' + _dur(every) + ' until acked' if every else 'off'})"
         )
     for why in mutes:
@@ -137,6 +141,23 @@ def flapping_cmd(since: str, db_path: str | None, config_path: str | None, as_js
             [(r["rule"], when(r["last_at"]), f"#{r['incident_id']}", r["message"]) for r in found],
         )
     )
+
+
+def _when_sent(kind: Event, severity: Severity, dest: Destination) -> str:
+    """When this event leaves for ``dest``, as the outbox schedules it
+    (:mod:`triaged.incidents.notify`): P0/P1 pages at once, other opens after
+    ``group_wait``, other updates at least ``group_interval`` after the previous one."""
+    from triaged.incidents.notify import IMMEDIATE
+    from triaged.messages import Event
+
+    pages = {Event.OPEN, Event.ESCALATE, Event.REOPEN, Event.REPAGE}
+    if kind in pages and severity in IMMEDIATE:
+        return "first page now" if kind is Event.OPEN else "sent now"
+    if kind is Event.OPEN:
+        return f"first page after group_wait {dest.group_wait_s:.0f}s"
+    if kind in pages:
+        return f"sent ≥{dest.group_interval_s:.0f}s after the previous notification (group_interval)"
+    return "sent now"
 
 
 def _reminder_note(notifier_type: str) -> str:
