@@ -79,6 +79,9 @@ def check(config: Path) -> tuple[int, list[str]]:
             "probes[1] has the same job 'h', instance 'api' as probes[0] (line 5)",
         ),
         ("external_labels: {1dc: x}\n", 4, "external_labels: '1dc' is not a valid label name"),
+        ("incidents:\n  group_by: ['...', service]\n", 5, "group_by: '...' (every label) stands alone"),
+        ("incidents:\n  group_by: [service, team, service]\n", 5, "group_by: service given twice"),
+        ("incidents:\n  group_by: [service-name]\n", 5, "group_by: 'service-name' is not a valid label name"),
     ],
 )
 def test_check_refuses(tmp_path: Path, text: str, line: int, message: str) -> None:

@@ -22,6 +22,7 @@ from triaged.confnode import (
     expand_env,
     flag,
     get_str,
+    label_name_problem,
     load_config_doc,
     positive_int,
     req_str,
@@ -393,10 +394,26 @@ def _receiver(n: Node, receivers: set[str]) -> str:
 def _incidents(n: Node, p: Problems) -> IncidentConfig:
     p.only_keys(n, {"group_by", "resolve_hold", "reopen_window"}, "incidents")
     return IncidentConfig(
-        group_by=tuple(p.attempt(lambda: str_list(n, "group_by"), [])) or ("service",),
+        group_by=p.attempt(lambda: _group_by(n), ()) or ("service",),
         resolve_hold_s=p.duration(n, "resolve_hold", 300.0),
         reopen_window_s=p.duration(n, "reopen_window", 1800.0),
     )
+
+
+def _group_by(n: Node) -> tuple[str, ...]:
+    """Label names, each once; or ``['...']`` alone (every label), as Alertmanager
+    checks a route's ``group_by``."""
+    names = str_list(n, "group_by")
+    if "..." in names and len(names) > 1:
+        raise n.error("group_by", "group_by: '...' (every label) stands alone; drop the other names")
+    for name in names:
+        problem = None if name == "..." else label_name_problem(name)
+        if problem is not None:
+            raise n.error("group_by", f"group_by: {problem}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise n.error("group_by", f"group_by: {', '.join(repeated)} given twice")
+    return tuple(names)
 
 
 def _outbox(n: Node, p: Problems) -> OutboxConfig:
