@@ -53,7 +53,9 @@ def test_a_probe_not_following_judges_the_redirect_itself(httpserver: HTTPServer
     values = {labels.name: value for labels, value in passes.collect(NOW).samples}
     assert values["probe_success"] == 1.0 and values["probe_http_status_code"] == 302
     fails = Prober(ProbeTarget(job="login", url=url, follow_redirects=False)).collect(NOW)
-    assert fails.error is not None and fails.error.startswith("HTTP status 302, expected 200-299 (redirect to ")
+    assert fails.error is not None and fails.error.startswith(
+        "HTTP status 302, expected 200-299 (redirect to "
+    )
 
 
 def test_the_config_key_reaches_targets_and_probes_and_must_be_a_boolean(tmp_path: Path) -> None:
@@ -67,7 +69,9 @@ def test_the_config_key_reaches_targets_and_probes_and_must_be_a_boolean(tmp_pat
     built = build_sources(load_config(config))
     assert [type(s).__name__ for s in built] == ["Scraper", "Prober"]
     assert not any(s.target.follow_redirects for s in built)  # type: ignore[attr-defined]
-    config.write_text(base + "targets:\n  - {job: a, url: 'http://127.0.0.1:1/m', follow_redirects: no-way}\n")
+    config.write_text(
+        base + "targets:\n  - {job: a, url: 'http://127.0.0.1:1/m', follow_redirects: no-way}\n"
+    )
     result = CliRunner().invoke(cli, ["check", "--config", str(config)])
     assert result.exit_code == 1
     assert f"{config}:4: follow_redirects must be true or false" in result.output

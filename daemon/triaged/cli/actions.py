@@ -8,12 +8,14 @@ from typing import Any
 import click
 
 from triaged.cli.common import (
+    BY_DEFAULT,
     ID,
     actor_default,
     config_option,
     db_option,
     json_option,
     open_db,
+    parse_utc,
     print_json,
     table,
     when,
@@ -25,7 +27,14 @@ TYPES = ("immediate", "short-term", "long-term", "process", "monitoring")
 
 @click.group()
 def actions() -> None:
-    """Action items from incidents and postmortems."""
+    """Action items from incidents and postmortems.
+
+    \b
+    Examples:
+      triaged actions add 5 --title "Add DB_POOL_MAX to the startup config check" \\
+          --owner asha --due 14d --priority high --type monitoring
+      triaged actions list --overdue
+      triaged actions done 7 -m "PR 1234"      then someone checks it: actions verify 7"""
 
 
 def _normalise(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -40,13 +49,14 @@ def _normalise(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option(
     "--due",
     default=None,
-    help="YYYY-MM-DD (end of that day, UTC), YYYY-MM-DDTHH:MM (UTC) or a duration (7d, 2w).",
+    help="YYYY-MM-DD (end of that day, UTC), YYYY-MM-DDTHH:MM (UTC, or add an offset: +05:30)"
+    " or a duration (7d, 2w).",
 )
 @click.option("--priority", default=None, callback=_normalise, help=f"{' | '.join(PRIORITIES)} (any case).")
 @click.option(
     "--type", "kind", default=None, callback=_normalise, help=f"{' | '.join(TYPES)} (any case; _ or -)."
 )
-@click.option("--by", "actor", default=None, help="Who records it (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "actor", default=None, help=f"Who records it (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def add_cmd(
@@ -60,12 +70,20 @@ def add_cmd(
     db_path: str | None,
     config_path: str | None,
 ) -> None:
-    """Add an action item to INCIDENT. Refused, with every reason, unless it is
-    specific, owned, dated and prioritised."""
+    """Add an action item to incident INCIDENT_ID. It is refused, with every reason
+    at once, unless it is specific (--title), owned (--owner), dated (--due),
+    prioritised (--priority) and typed (--type).
+
+    \b
+    Example:
+      triaged actions add 5 --title "Add DB_POOL_MAX to the startup config check" \\
+          --owner asha --due 14d --priority high --type monitoring
+    """
     from triaged.incidents.actions import validate_new
     from triaged.incidents.followup import ActionError, FollowUp, NewItem
 
     now = time.time()
+    due = _due_in_utc(due)
     bad_due = _due_problem(due)
     try:
         if bad_due:  # every other reason too, with a stand-in due date
@@ -83,6 +101,18 @@ def add_cmd(
     click.echo(
         f"action item #{item.id} added to incident #{incident_id}: {item.owner}, due {when(item.due_at)}"
     )
+
+
+def _due_in_utc(due: str | None) -> str | None:
+    """A --due with an offset (``2026-12-01T02:00+05:30``), as every time typed on the
+    command line may carry, as the UTC ``YYYY-MM-DDTHH:MM`` an item is dated with."""
+    import re
+    from datetime import UTC, datetime
+
+    text = (due or "").strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}\s*(Z|UTC|[+-]\d{2}:\d{2})", text):
+        return due
+    return datetime.fromtimestamp(parse_utc(text, "--due"), UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def _due_problem(due: str | None) -> str | None:
@@ -172,7 +202,7 @@ def _move(name: str, target: str, help_text: str, note_help: str, *, needs_note:
     @actions.command(name, help=help_text)
     @click.argument("item_id", type=ID)
     @click.option("--note", "-m", default="", help=note_help)
-    @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+    @click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
     @db_option
     @config_option()
     def cmd(item_id: int, note: str, actor: str | None, db_path: str | None, config_path: str | None) -> None:
@@ -260,7 +290,7 @@ _move(
 @click.option(
     "--note", "-m", default="", help="How it was verified (with --failed: why it failed; required)."
 )
-@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def verify_cmd(

@@ -205,6 +205,10 @@ def parse_utc(text: str, option: str) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
+# Who a change is recorded as without --by, in the order actor_default() tries them.
+BY_DEFAULT = "$TRIAGED_USER, else $SUDO_USER, else $USER"
+
+
 def actor_default() -> str:
     return (
         os.environ.get("TRIAGED_USER") or os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from triaged.cli.common import (
+    BY_DEFAULT,
     ID,
     actor_default,
     config_option,
@@ -41,6 +42,9 @@ from triaged.cli.incident_view import (
 )
 from triaged.cli.printable import one_line
 
+if TYPE_CHECKING:
+    from triaged.model import Severity
+
 # `open` plus every IncidentStatus (a test keeps them in step; the enum is not imported
 # here so that `triaged --help` stays fast).
 STATUSES = (
@@ -57,7 +61,17 @@ STATUSES = (
 
 @click.group()
 def incidents() -> None:
-    """List, inspect and act on incidents."""
+    """List, inspect and act on incidents.
+
+    \b
+    Examples:
+      triaged incidents list --status open     the ids to act on
+      triaged incidents show 5                 alerts, chart, runbook, timeline
+      triaged incidents ack 5 -m "on it"       stops re-paging
+      triaged incidents note 5 "rolled back deploy 142"
+      triaged incidents resolve 5 -m "rollback fixed it"
+
+    The store is --db FILE, else $TRIAGED_DB, else the storage.db of --config."""
 
 
 @incidents.command("list")
@@ -216,7 +230,7 @@ def _human(action: str, target: str, help_text: str) -> None:
     @incidents.command(action, help=help_text)
     @click.argument("incident_id", type=ID)
     @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
-    @click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+    @click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
     @click.option(
         "--force",
         is_flag=True,
@@ -282,7 +296,7 @@ _human(
     is_flag=True,
     help="Close an incident that owes a postmortem (P0/P1 by default) without one; needs -m.",
 )
-@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def close_cmd(
@@ -324,7 +338,7 @@ def close_cmd(
 @click.argument("incident_id", type=ID)
 @click.argument("assignee")
 @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
-@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def assign_cmd(
@@ -348,7 +362,7 @@ def assign_cmd(
 @click.argument("incident_id", type=ID)
 @click.argument("severity")
 @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
-@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def severity_cmd(
@@ -367,20 +381,22 @@ def severity_cmd(
         sev = Severity.parse(severity)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="SEVERITY") from exc
+    oncall = _oncall(db_path, config_path)
+    before = _severity_of(oncall.store, incident_id)
     try:
-        inc = _oncall(db_path, config_path).set_severity(
-            incident_id, sev, actor or actor_default(), reason, time.time()
-        )
+        inc = oncall.set_severity(incident_id, sev, actor or actor_default(), reason, time.time())
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc).strip("'\"")) from exc
     click.echo(f"incident #{inc.id} is now {inc.severity}")
+    if inc.is_open and before is not None and inc.severity < before:  # raised: announced as an escalation
+        click.echo(_delivery_note(oncall.store.path))
 
 
 @incidents.command("note")
 @click.argument("incident_id", type=ID)
 @click.argument("text", required=False)
 @click.option("--message", "-m", "message", default=None, help="The note, instead of TEXT.")
-@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def note_cmd(
@@ -412,6 +428,14 @@ def _status_of(store: Any, incident_id: int) -> str | None:
 
     inc = rows.get_incident(store, incident_id)
     return None if inc is None else str(inc.status)
+
+
+def _severity_of(store: Any, incident_id: int) -> Severity | None:
+    """The incident's severity before a change (None: no such incident)."""
+    from triaged.store import incidents as rows
+
+    inc = rows.get_incident(store, incident_id)
+    return None if inc is None else inc.severity
 
 
 def _announced(before: str | None, target: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from triaged.cli.common import (
+    BY_DEFAULT,
     ID,
     MAX_ID,
     actor_default,
@@ -39,7 +40,14 @@ def policy_from(config_path: str | None) -> Any:
 
 @click.group()
 def postmortem() -> None:
-    """Blameless postmortems drafted from the recorded incident."""
+    """Blameless postmortems drafted from the recorded incident.
+
+    \b
+    Examples:
+      triaged postmortem draft 5      Markdown + SVG chart, pre-filled from the record
+      triaged postmortem check 5      blameful phrasing, file:line; exit 1 if any
+      triaged postmortem complete 5   closes the incident
+      triaged postmortem list --due   late ones"""
 
 
 @postmortem.command("draft")
@@ -58,7 +66,7 @@ def postmortem() -> None:
     " what you wrote in its summary, root cause and lessons is carried over, the rest is"
     " drafted afresh, and the old file is kept beside it as .bak.",
 )
-@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def draft_cmd(
@@ -196,7 +204,7 @@ def _check_file(path: Path, db_path: str | None, config_path: str | None) -> tup
 @postmortem.command("complete")
 @click.argument("incident_id", type=ID)
 @click.option("--force", is_flag=True, help="Complete even though blameful phrasing was found.")
-@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def complete_cmd(

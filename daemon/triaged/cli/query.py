@@ -31,8 +31,8 @@ from triaged.cli.common import api_unreachable, config_option, json_option, prin
 @click.option("--scrape", "urls", multiple=True, metavar="URL", help="A /metrics URL to scrape (repeatable).")
 @config_option()
 @click.option("--scrapes", default=1, show_default=True, help="How many scrapes before evaluating.")
-@click.option("--every", default="5s", show_default=True, help="Time between scrapes.")
-@click.option("--timeout", default="10s", show_default=True, help="Scrape timeout.")
+@click.option("--every", default="5s", show_default=True, metavar="DURATION", help="Time between scrapes.")
+@click.option("--timeout", default="10s", show_default=True, metavar="DURATION", help="Scrape timeout.")
 @json_option
 def query(
     expr: str,

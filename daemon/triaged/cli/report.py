@@ -11,7 +11,11 @@ from triaged.cli.common import config_option, db_option, json_option, open_db, p
 
 @click.command("report")
 @click.option(
-    "--since", default="30d", show_default=True, help="Period to cover, back from now (7d, 30d, 12h)."
+    "--since",
+    default="30d",
+    show_default=True,
+    metavar="DURATION",
+    help="Period to cover, back from now (7d, 30d, 12h).",
 )
 @db_option
 @config_option()
