@@ -151,6 +151,27 @@ def test_an_unset_variable_without_a_default_in_storage_db_is_a_warning(
     assert load_config(config).warnings == ()
 
 
+def test_an_unset_variable_in_rule_files_is_named_beside_matches_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`triaged check` run by hand on the systemd config: the rule files "match no
+    file", and the warning says why (the variable systemd sets is not set here)."""
+    monkeypatch.delenv("CONFIGURATION_DIRECTORY", raising=False)
+    config = tmp_path / "triaged.yaml"
+    config.write_text(
+        "storage: {db: ./t.db}\nrule_files: ['${CONFIGURATION_DIRECTORY}/rules/*.rules.yml']\n"
+        "notifiers: [{name: log, type: log}]\n"
+    )
+    checked = CliRunner().invoke(cli, ["check", "-c", str(config)])
+    assert checked.exit_code == 1
+    warning = (
+        f"{config}:2: warning: rule_files: ${{CONFIGURATION_DIRECTORY}} is not set:"
+        " '${CONFIGURATION_DIRECTORY}/rules/*.rules.yml' becomes '/rules/*.rules.yml'"
+    )
+    assert warning in checked.output, checked.output
+    assert "matches no file" in checked.output
+
+
 def test_a_promql_syntax_error_quotes_the_expression(tmp_path: Path) -> None:
     rules = tmp_path / "r.yml"
     rules.write_text(
@@ -162,3 +183,20 @@ def test_a_promql_syntax_error_quotes_the_expression(tmp_path: Path) -> None:
     assert result.output.splitlines()[0] == (
         f"{rules}:5: rule 'A': invalid expression: parse error: invalid promql query in 'up{{job=\"x\"}} == = 0'"
     )
+
+
+def test_check_refuses_a_pagerduty_notifier_whose_key_is_not_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`triaged run` would refuse to start without the integration key: `check` must
+    say so first, naming the variable, not report ok."""
+    config = write_config(tmp_path, "")
+    pagerduty = "notifiers: [{name: pd, type: pagerduty, routing_key_env: TRIAGED_TEST_PD_KEY}]"
+    config.write_text(BASE.replace("notifiers: [{name: log, type: log}]", pagerduty))
+    monkeypatch.delenv("TRIAGED_TEST_PD_KEY", raising=False)
+    code, lines = check(config)
+    assert code == 1
+    wanted = f"{config}: notifiers.pd: $TRIAGED_TEST_PD_KEY is empty or unset (the PagerDuty integration key)"
+    assert wanted in lines, lines
+    monkeypatch.setenv("TRIAGED_TEST_PD_KEY", "R0UT1NGKEY")
+    assert check(config)[0] == 0

@@ -26,6 +26,7 @@ from triaged.confnode import (
     load_config_doc,
     positive_int,
     req_str,
+    rule_files_warnings,
     section,
     storage_db,
     storage_warnings,
@@ -186,7 +187,7 @@ def parse_config(doc: Node, path: str) -> Config:
     no_storage: tuple[str, float | None, int] = (str(base / DEFAULT_DB), None, 1_000_000)
     db_path, retention_s, max_series = p.attempt(lambda: _storage(doc, base, p), no_storage)
     no_warnings: list[str] = []
-    warnings = p.attempt(lambda: storage_warnings(doc, base), no_warnings)
+    warnings = p.attempt(lambda: storage_warnings(doc, base) + rule_files_warnings(doc), no_warnings)
     default_interval, default_timeout = p.attempt(lambda: _scrape(doc, p), (15.0, 10.0))
     log_level, log_format = p.attempt(lambda: _log(doc, p), ("info", "auto"))
     notifier_nodes = p.nodes(doc, "notifiers")

@@ -70,13 +70,32 @@ def storage_warnings(doc: Node, base: Path) -> list[str]:
     """A ``${VAR}`` with no default that is unset here: the path silently loses that
     part (``${STATE_DIRECTRY}/triaged.db`` becomes ``/triaged.db``)."""
     db = storage_db(doc, base)
-    missing = unset_env(db.written, without_default=True)
-    if not missing:
+    problem = _unset_in(db.written)
+    if problem is None:
         return []
-    names = ", ".join(f"${{{name}}}" for name in missing)
-    verb = "is" if len(missing) == 1 else "are"
-    message = f"warning: storage.db: {names} {verb} not set: the path becomes {db.path}"
+    message = f"warning: storage.db: {problem}: the path becomes {db.path}"
     return [str(section(doc, "storage").error("db", message))]
+
+
+def rule_files_warnings(doc: Node) -> list[str]:
+    """As :func:`storage_warnings`, for each ``rule_files`` pattern: otherwise the only
+    sign is "matches no file" (``check`` run without systemd's ``$CONFIGURATION_DIRECTORY``)."""
+    found = []
+    for written in str_list(doc, "rule_files"):
+        problem = _unset_in(written)
+        if problem is not None:
+            message = f"warning: rule_files: {problem}: {written!r} becomes {expand_env(written)!r}"
+            found.append(str(doc.error("rule_files", message)))
+    return found
+
+
+def _unset_in(written: str) -> str | None:
+    """``"${A} is not set"`` for the variables without a default that are unset."""
+    missing = unset_env(written, without_default=True)
+    if not missing:
+        return None
+    names = ", ".join(f"${{{name}}}" for name in missing)
+    return f"{names} {'is' if len(missing) == 1 else 'are'} not set"
 
 
 def read_storage_db(path: str | Path) -> StorageDb:

@@ -231,3 +231,27 @@ def _dur(seconds: float) -> str:
     from triaged.yamlfile import format_duration
 
     return format_duration(seconds)
+
+
+def test_the_timeline_shows_pending_only_for_alerts_that_waited_for_their_for(world: World) -> None:
+    """PaymentFailureRateHigh (`for: 2s`) was pending before it fired: that comes first
+    on the timeline. ChaosInProduction (no `for:`) fired at once: a "pending" line at
+    the same second, listed after its firing, would only confuse the reader."""
+    store = world.daemon.store
+    world.sim.set_faults(environment="production", chaos_enabled=True)
+    world.until(lambda: rows.list_incidents(store))
+    world.tick(3)
+    (chaos,) = rows.list_incidents(store)
+    kinds = [e["kind"] for e in rows.timeline(store, chaos.id) if e["kind"].startswith("alert_")]
+    assert "alert_firing" in kinds and "alert_pending" not in kinds
+    world.sim.reset()
+    world.until(lambda: (rows.get_incident(store, chaos.id) or chaos).resolved_at)
+    world.tick(5)
+
+    world.sim.set_faults(payment_failure_ratio=0.3)
+    world.until(lambda: len(rows.list_incidents(store)) == 2)
+    world.tick(3)
+    payments = rows.list_incidents(store)[0]
+    assert payments.rule == "PaymentFailureRateHigh"
+    kinds = [e["kind"] for e in rows.timeline(store, payments.id) if e["kind"].startswith("alert_")]
+    assert kinds[:2] == ["alert_pending", "alert_firing"]

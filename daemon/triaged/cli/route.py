@@ -114,7 +114,9 @@ def _mutes(cfg: Any, labels: dict[str, str], db_path: str | None, config_path: s
 
 
 @route.command("flapping")
-@click.option("--since", default="24h", show_default=True, metavar="DURATION")
+@click.option(
+    "--since", default="24h", show_default=True, metavar="DURATION", help="How far back to look (1h, 7d)."
+)
 @db_option
 @config_option()
 @json_option

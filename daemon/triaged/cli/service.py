@@ -225,10 +225,12 @@ def check(config_path: str, connect: bool, timeout: float) -> None:
     found += errors
     found.sort(key=lambda e: (e.file != cfg.path, e.file or "", e.line or 0))  # the config first
     problems = [str(e) for e in found] + problems
+    # Worth a look, not wrong in themselves; shown first, as one may explain a problem
+    # ("${CONFIGURATION_DIRECTORY} is not set" before "matches no file").
+    for warning in [*cfg.warnings, *http_warnings(cfg)]:
+        click.echo(warning, err=True)  # file:line: warning: …
     if problems:
         _fail(problems)
-    for warning in [*cfg.warnings, *http_warnings(cfg)]:  # worth a look, not wrong: exit code 0
-        click.echo(warning, err=True)  # file:line: warning: …
     if connect:
         failed = _connect(cfg, timeout)  # one line per check, FAIL ones included
         if failed:

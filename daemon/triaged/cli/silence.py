@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from triaged.cli.common import (
+    BY_DEFAULT,
     ID,
     actor_default,
     config_option,
@@ -49,7 +50,7 @@ def silence() -> None:
     "--start", "start", metavar="TIME", help="Start later: 'YYYY-MM-DD HH:MM' UTC (or add an offset)."
 )
 @click.option("--reason", "-m", required=True, help="Why (shown to whoever wonders why nothing paged).")
-@click.option("--by", "author", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "author", default=None, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 @json_option
@@ -247,7 +248,7 @@ def _windows(cfg: Any, now: float) -> list[tuple[Any, float, float]]:
 @silence.command("expire")
 @click.argument("silence_id", type=ID)
 @click.option("--reason", "-m", default="", help="Why it ends early (on the timeline of incidents it muted).")
-@click.option("--by", "actor", default=None, help="Who (default: $TRIAGED_USER or $USER).")
+@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def expire_cmd(
@@ -284,7 +285,14 @@ def expire_cmd(
 
 
 @silence.command("muted")
-@click.option("--since", "since", default="24h", show_default=True, metavar="DURATION")
+@click.option(
+    "--since",
+    "since",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="How far back to look (1h, 7d).",
+)
 @click.option("--active", "active_only", is_flag=True, help="Only alerts muted right now.")
 @db_option
 @config_option()

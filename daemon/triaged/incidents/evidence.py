@@ -192,7 +192,9 @@ class EvidenceRecorder:
 
     def _pending_entries(self, inc: Incident, target: Target) -> None:
         """Put each alert's pending start on the timeline, with the value it had then:
-        the incident only learns of an alert once it fires."""
+        the incident only learns of an alert once it fires. An alert that fired at
+        once (no ``for:``) was never pending: no entry, which would otherwise follow
+        its own firing at the same instant."""
         done = {
             e["data"].get("fingerprint")
             for e in rows.timeline(self.store, inc.id)
@@ -200,6 +202,8 @@ class EvidenceRecorder:
         }
         for alert in rows.incident_alerts(self.store, inc.id):
             if alert["alertname"] != target.alertname or alert["fingerprint"] in done:
+                continue
+            if alert["fired_at"] is not None and alert["fired_at"] <= alert["active_at"]:
                 continue
             value = value_at(self.store, inc.id, target.alertname, alert["labels"], alert["active_at"])
             shown = "-" if value is None else f"{value:.4g}"

@@ -165,18 +165,24 @@ def _answer(resp: http.Answer) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def routing_key(name: str, raw: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """The integration key from ``routing_key_env`` (or a literal ``routing_key``);
+    ConfigError when there is none, so ``triaged check`` can say so before a start."""
+    var = str(raw.get("routing_key_env", ""))
+    key = env.get(var, "") if var else str(raw.get("routing_key", ""))
+    if not key:
+        where = f"${var} is empty or unset" if var else "routing_key is missing"
+        raise ConfigError(f"notifiers.{name}: {where} (the PagerDuty integration key)")
+    return key
+
+
 def pagerduty_notifier(name: str, raw: Mapping[str, Any], timeout_s: float) -> PagerDutyNotifier:
     """From a ``type: pagerduty`` notifier section. The routing key is a secret: give it
     as ``routing_key_env: PD_ROUTING_KEY`` (read from the environment at start-up);
     a literal ``routing_key`` works but puts the secret in the file."""
-    env = str(raw.get("routing_key_env", ""))
-    key = os.environ.get(env, "") if env else str(raw.get("routing_key", ""))
-    if not key:
-        where = f"${env} is empty" if env else "routing_key is missing"
-        raise ConfigError(f"notifier {name!r}: {where} (PagerDuty integration key)")
     return PagerDutyNotifier(
         name,
-        key,
+        routing_key(name, raw, os.environ),
         url=str(raw.get("url") or DEFAULT_URL),
         timeout_s=timeout_s,
         max_payload_bytes=int(raw.get("max_payload_bytes", MAX_PAYLOAD_BYTES)),

@@ -41,7 +41,21 @@ log = structlog.get_logger("triaged.service")
 # heartbeat) after this long without a completed cycle.
 DEFAULT_STALE_S = 120.0
 # Sections a reload re-reads but cannot apply to a running daemon.
-_RELOADABLE = {"path", "rule_files", "http", "warnings"}  # http: see _with_token; warnings: no setting
+# http: see _with_token; rule_files_line and warnings are about the file, not settings.
+_RELOADABLE = {"path", "rule_files", "rule_files_line", "http", "warnings"}
+# Config fields that are not named as in the file, by the key an SRE edited.
+_FILE_KEYS = {
+    "db_path": "storage.db",
+    "retention_s": "storage.retention",
+    "max_series": "storage.max_series",
+    "evaluation_interval_s": "evaluation_interval",
+    "log_level": "log.level",
+    "log_format": "log.format",
+    "silence_max_s": "silences.max_duration",
+    "expiring_soon_s": "silences.expiring_soon",
+}
+# Sections parsed into one field whose own fields are the file's top-level keys.
+_NESTED = ("lifecycle", "alerting")
 
 
 class ServiceHost:
@@ -250,16 +264,29 @@ def _with_token(http: HttpConfig, new: Config) -> HttpConfig:
 
 
 def restart_only_changes(old: Config, new: Config) -> list[str]:
-    """Top-level settings that differ but only take effect after a restart. Rule
-    files and the API token are applied by a reload; everything else is not."""
-    changed = [
-        f.name
-        for f in dataclasses.fields(Config)
-        if f.name not in _RELOADABLE and getattr(old, f.name) != getattr(new, f.name)
-    ]
+    """Settings that differ but only take effect after a restart, named as in the
+    file (``evaluation_interval``, ``route``). Rule files and the API token are
+    applied by a reload; everything else is not."""
+    changed = []
+    for f in dataclasses.fields(Config):
+        before, after = getattr(old, f.name), getattr(new, f.name)
+        if f.name in _RELOADABLE or before == after:
+            continue
+        if f.name in _NESTED:
+            changed.extend(_changed_fields(before, after))
+        else:
+            changed.append(_FILE_KEYS.get(f.name, f.name))
     if _with_token(old.http, new) != new.http:
         changed.append("http")
     return sorted(changed)
+
+
+def _changed_fields(old: Any, new: Any) -> list[str]:
+    return [
+        _FILE_KEYS.get(f.name, f.name)
+        for f in dataclasses.fields(old)
+        if getattr(old, f.name) != getattr(new, f.name)
+    ]
 
 
 def pid_file_for(cfg: Config) -> Path:

@@ -61,6 +61,19 @@ def _ons(cfg: Config, _: Env) -> list[str]:
     return []
 
 
+def _pagerduty(cfg: Config, env: Env) -> list[str]:
+    from triaged.notifiers.pagerduty import routing_key  # noqa: PLC0415 - only when used
+
+    problems = []
+    for n in cfg.notifiers:
+        if n.type == "pagerduty":
+            try:
+                routing_key(n.name, n.raw, env)
+            except ConfigError as exc:
+                problems.append(exc.message)
+    return problems
+
+
 def _http_token(cfg: Config, env: Env) -> list[str]:
     try:
         load_token(cfg.http.token_file, cfg.http.token_env, env)
@@ -96,6 +109,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("storage", "a writable storage.db directory", _always, _db_dir),
     Requirement("webhook notifier", "url", _uses("webhook"), _webhooks),
     Requirement("ons notifier", "oci.notifiers.ons.topics (topic OCIDs)", _uses("ons"), _ons),
+    Requirement("pagerduty notifier", "routing_key_env (or routing_key)", _uses("pagerduty"), _pagerduty),
     Requirement("http api", "http.token_file or http.token_env", lambda c: c.http.enabled, _http_token),
 )
 

@@ -1,0 +1,42 @@
+"""A reload names the settings it could not apply as they are written in the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from triaged.config import Config, load_config
+from triaged.service.host import restart_only_changes
+
+BEFORE = """storage: {db: ./t.db}
+rule_files: [a.rules.yml]
+evaluation_interval: 15s
+notifiers: [{name: log, type: log}]
+route: {receiver: log}
+log: {level: info}
+"""
+
+
+def _load(tmp_path: Path, name: str, text: str) -> Config:
+    (tmp_path / "a.rules.yml").write_text("groups: []\n")
+    path = tmp_path / name
+    path.write_text(text)
+    return load_config(path)
+
+
+def test_changed_settings_are_named_by_their_keys_in_the_file(tmp_path: Path) -> None:
+    old = _load(tmp_path, "old.yaml", BEFORE)
+    edited = (
+        BEFORE.replace("15s", "30s")
+        .replace("{receiver: log}", "{receiver: log, group_wait: 10s}")
+        .replace("level: info", "level: debug")
+    )
+    new = _load(tmp_path, "new.yaml", edited)
+    assert restart_only_changes(old, new) == ["evaluation_interval", "log.level", "route"]
+
+
+def test_moving_lines_or_editing_comments_needs_no_restart(tmp_path: Path) -> None:
+    """Only the rule files' line moved (a comment added above them): nothing to warn of."""
+    old = _load(tmp_path, "old.yaml", BEFORE)
+    new = _load(tmp_path, "new.yaml", "# rules live beside this file\n\n" + BEFORE)
+    assert new.rule_files_line != old.rule_files_line
+    assert restart_only_changes(old, new) == []
