@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from triaged.cli.common import config_option, db_option, json_option, open_db, print_json, table
+
+if TYPE_CHECKING:
+    from triaged.incidents.slo import SLO, Budget, Sample
 
 
 @click.group()
@@ -20,56 +23,98 @@ def slo() -> None:
 @config_option()
 @json_option
 def status_cmd(db_path: str | None, config_path: str | None, as_json: bool) -> None:
-    """Each SLO: SLI over its window, error budget consumed and remaining.
+    """Each SLO: objective, window, SLI over the window and now, error budget used and
+    remaining, how much of the window is recorded and how old the newest sample is.
     Needs a daemon that ran with `slos:` in its config (it records the SLIs)."""
     from triaged.incidents import slo as slo_mod
     from triaged.yamlfile import format_duration
 
     store = open_db(db_path, config_path)
     now = time.time()
-    out: list[dict[str, Any]] = []
+    rows: list[tuple[SLO, Budget, Sample | None]] = []
     for s in slo_mod.load_slos(store):
-        b = slo_mod.budget(s, slo_mod.samples_for(store, s, now), now)
-        out.append(
-            {
-                "slo": s.name,
-                "service": s.service,
-                "objective": s.objective,
-                "window_s": s.window_s,
-                "sli": b.sli,
-                "recorded_s": b.events.covered_s,
-                "bad_events": b.events.bad,
-                "total_events": b.events.total,
-                "allowed_bad_events": b.allowed_bad,
-                "consumed": b.consumed,
-                "remaining": b.remaining,
-            }
-        )
+        samples = slo_mod.samples_for(store, s, now)
+        rows.append((s, slo_mod.budget(s, samples, now), samples[-1] if samples else None))
     if as_json:
-        print_json(out)
+        print_json([_as_json(s, b, last, now) for s, b, last in rows])
         return
-    if not out:
+    if not rows:
         click.echo("no SLOs recorded: add `slos:` to the config and run the daemon")
         return
-
-    def pct(v: float | None, digits: int = 2) -> str:
-        return "-" if v is None else ("∞" if v == float("inf") else f"{v * 100:.{digits}f} %")
-
     click.echo(
         table(
-            ("SLO", "SERVICE", "OBJECTIVE", "WINDOW", "SLI", "BUDGET USED", "REMAINING", "DATA"),
+            (
+                "SLO",
+                "SERVICE",
+                "OBJECTIVE",
+                "WINDOW",
+                "SLI (WINDOW)",
+                "SLI NOW",
+                "BUDGET USED",
+                "REMAINING",
+                "DATA",
+            ),
             [
                 (
-                    o["slo"],
-                    o["service"] or "*",
-                    f"{o['objective'] * 100:g} %",
-                    format_duration(o["window_s"]),
-                    pct(o["sli"], 3),
-                    pct(o["consumed"]),
-                    pct(o["remaining"]),
-                    format_duration(o["recorded_s"]),
+                    s.name,
+                    s.service or "*",
+                    f"{s.objective * 100:g} %",
+                    format_duration(s.window_s),
+                    slo_mod.sli_text(b.sli, b.has_data),
+                    slo_mod.sli_text(_last_sli(last), last is not None),
+                    slo_mod.used_text(b.consumed, b.has_data),
+                    slo_mod.remaining_text(b.consumed, b.has_data),
+                    _data_text(s, b, last, now),
                 )
-                for o in out
+                for s, b, last in rows
             ],
         )
     )
+
+
+def _as_json(s: SLO, b: Budget, last: Sample | None, now: float) -> dict[str, Any]:
+    from triaged.incidents.slo import finite
+
+    return {
+        "slo": s.name,
+        "service": s.service,
+        "objective": s.objective,
+        "window_s": s.window_s,
+        "sli": b.sli,
+        "sli_now": _last_sli(last),
+        "last_sample_at": last[0] if last else None,
+        "stale": _stale(s, last, now),
+        "recorded_s": b.events.covered_s,
+        "bad_events": b.events.bad,
+        "total_events": b.events.total,
+        "allowed_bad_events": b.allowed_bad,
+        # Unknown (null) without a sample, not 0 % used; null too for an allowance of
+        # zero that is overspent (JSON has no Infinity): "exhausted" says which.
+        "consumed": finite(b.consumed) if b.has_data else None,
+        "remaining": finite(b.remaining) if b.has_data else None,
+        "exhausted": b.has_data and b.consumed >= 1,
+    }
+
+
+def _last_sli(last: Sample | None) -> float | None:
+    """The SLI of the newest sample: what the service does now, not over the window."""
+    if last is None or last[2] <= 0:
+        return None
+    return min(max(last[1], 0.0), last[2]) / last[2]
+
+
+def _stale(s: SLO, last: Sample | None, now: float) -> bool:
+    """No sample for more than two intervals: the daemon is down or the SLI cannot be
+    evaluated, and every figure on the line is older than it looks."""
+    return last is None or now - last[0] > 2 * s.interval_s
+
+
+def _data_text(s: SLO, b: Budget, last: Sample | None, now: float) -> str:
+    """How much of the window is recorded, and how old the newest sample is."""
+    from triaged.yamlfile import format_duration
+
+    if last is None:
+        return "none recorded: is the daemon running with this SLO?"
+    age = format_duration(max(0.0, now - last[0]))
+    text = f"{format_duration(b.events.covered_s)} of {format_duration(s.window_s)}, last {age} ago"
+    return f"{text} (STALE)" if _stale(s, last, now) else text

@@ -107,10 +107,6 @@ def cell(text: object) -> str:
     return flat.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _pct(v: float) -> str:
-    return "∞" if v == float("inf") else f"{v * 100:.2f} %"
-
-
 # -- markdown --------------------------------------------------------------------------
 def render(facts: Facts, policy: PostmortemPolicy, chart_file: str | None) -> str:
     out: list[str] = []
@@ -310,7 +306,7 @@ def _impact(facts: Facts, chart_file: str | None) -> list[str]:
         bad, share = _consumed(s, during, at_end, span_s)
         out.append(
             f"| {s.name} | {s.objective * 100:g} % | {human(s.window_s)}"
-            f" | {bad} | {share} | {_pct(current.remaining)} |"
+            f" | {bad} | {share} | {slo_mod.remaining_text(current.consumed, current.has_data)} |"
         )
     return [*out, ""]
 
@@ -323,15 +319,15 @@ def _consumed(
     say there is no data, or that the figure is a lower bound."""
     if during.covered_s <= 0:
         return "no SLI data for this span", "unknown"
-    share = _pct(slo_mod._ratio(during.bad, at_end.allowed_bad))
+    consumed = slo_mod._ratio(during.bad, at_end.allowed_bad)
     counted = f"{during.bad:.4g} of {during.total:.4g}"
     # One interval of slack: the first sample of the span covers back only to its start.
     if during.covered_s < span_s - s.interval_s:
         return (
             f"{counted} (SLI covered {human(during.covered_s)} of {human(span_s)}: a lower bound)",
-            f"≥ {share}",
+            slo_mod.share_text(consumed, lower_bound=True),
         )
-    return counted, share
+    return counted, slo_mod.share_text(consumed)
 
 
 def _went_well(facts: Facts) -> list[str]:

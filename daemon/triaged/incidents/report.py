@@ -7,6 +7,10 @@ pages, incidents that resolved on their own before anyone acknowledged them, fla
 (reopens because alerts came back, plus alerts returning during the resolve hold),
 hand reopens (on-call saw a problem no alert showed: a gap in the rules, not a
 flap) and time to acknowledge.
+
+An incident still open has no time to resolve (and maybe none to acknowledge): the
+figures leave it out, so the report counts those apart rather than let the slowest
+incidents vanish from the medians.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ class Report:
     mtta: Stat
     mttm: Stat
     mttr: Stat
+    still_open: int  # not resolved yet: left out of time to resolve
+    open_unacknowledged: int  # still open and its page not acknowledged: left out of time to acknowledge
     budgets: list[dict[str, Any]]
     postmortems_late: list[int]
     actions_open: int
@@ -85,7 +91,14 @@ class Report:
             "mtta": stat(self.mtta),
             "mttm": stat(self.mttm),
             "mttr": stat(self.mttr),
-            "error_budget": self.budgets,
+            "still_open": self.still_open,
+            "open_unacknowledged": self.open_unacknowledged,
+            # JSON has no Infinity (an allowance of zero overspent): null, and
+            # "exhausted" says it is not unknown.
+            "error_budget": [
+                {k: slo_mod.finite(v) if isinstance(v, float) else v for k, v in b.items()}
+                for b in self.budgets
+            ],
             "postmortems_late": self.postmortems_late,
             "actions": {
                 "open": self.actions_open,
@@ -120,6 +133,8 @@ def build_report(store: Store, since: float, now: float, policy: PostmortemPolic
         mtta=Stat.of([t.acknowledge for t in times if t.acknowledge is not None]),
         mttm=Stat.of([t.mitigate for t in times if t.mitigate is not None]),
         mttr=Stat.of([t.resolve for t in times if t.resolve is not None]),
+        still_open=sum(1 for t in times if t.resolve is None),
+        open_unacknowledged=sum(1 for t in times if t.resolve is None and t.acknowledge is None),
         budgets=_budgets(store, since, now),
         postmortems_late=[o.incident.id for o in postmortems_owed(store, now, policy) if o.late],
         actions_open=len(items),
@@ -130,20 +145,30 @@ def build_report(store: Store, since: float, now: float, policy: PostmortemPolic
 
 
 def _budgets(store: Store, since: float, now: float) -> list[dict[str, Any]]:
+    """Per SLO: the budget of the window ending now, and the share of it the period's
+    bad events spent. Samples are kept for one window, so a period longer than that
+    (or than the daemon has recorded) gives a lower bound, said as such."""
     out = []
     for s in slo_mod.load_slos(store):
         samples = slo_mod.samples_for(store, s, now)
         current = slo_mod.budget(s, samples, now)
         period = slo_mod.integrate(samples, since, now, s.interval_s)
+        known = current.has_data
+        in_period = slo_mod._ratio(period.bad, current.allowed_bad) if period.covered_s > 0 else None
         out.append(
             {
                 "slo": s.name,
                 "objective": s.objective,
                 "window_s": s.window_s,
                 "sli": current.sli,
-                "consumed_in_period": slo_mod._ratio(period.bad, current.allowed_bad),
-                "consumed_in_window": current.consumed,
-                "remaining": current.remaining,
+                "recorded_s": current.events.covered_s,
+                "period_recorded_s": period.covered_s,
+                # One interval of slack: the newest sample covers back from its own time.
+                "period_lower_bound": period.covered_s < now - since - s.interval_s,
+                "consumed_in_period": in_period,
+                "consumed_in_window": current.consumed if known else None,
+                "remaining": current.remaining if known else None,
+                "exhausted": known and current.consumed >= 1,
             }
         )
     return out
@@ -170,14 +195,38 @@ def _noise(store: Store, found: list[Incident]) -> list[RuleNoise]:
     return sorted(by_rule.values(), key=lambda n: (-n.pages, -n.incidents, n.rule))
 
 
+_BUDGET_HEADERS = (
+    "SLO",
+    "OBJECTIVE",
+    "WINDOW",
+    "SLI (WINDOW)",
+    "BUDGET USED IN PERIOD",
+    "USED IN WINDOW",
+    "REMAINING",
+)
+
+
+def _budget_row(b: dict[str, Any]) -> tuple[str, ...]:
+    known = b["recorded_s"] > 0
+    in_period = b["consumed_in_period"]
+    return (
+        b["slo"],
+        f"{b['objective'] * 100:g} %",
+        human(b["window_s"]),
+        slo_mod.sli_text(b["sli"], known),
+        "no data"
+        if in_period is None
+        else slo_mod.share_text(in_period, lower_bound=b["period_lower_bound"]),
+        slo_mod.used_text(b["consumed_in_window"], known),
+        slo_mod.remaining_text(b["consumed_in_window"], known),
+    )
+
+
 def render_report(
     r: Report, label: str, table: Callable[[Sequence[str], Sequence[Sequence[Any]]], str]
 ) -> str:
     def stat(s: Stat) -> tuple[str, str, str]:
         return human(s.median), human(s.p90), str(s.count)
-
-    def pct(v: float | None) -> str:
-        return "-" if v is None else ("∞" if v == float("inf") else f"{v * 100:.2f} %")
 
     sev = ", ".join(f"{k} {v}" for k, v in r.by_severity.items()) or "none"
     out = [f"Incidents in the last {label}: {r.incidents} ({sev})", ""]
@@ -192,23 +241,16 @@ def render_report(
             ],
         )
     )
+    if r.still_open:
+        out.append(
+            f"Still open, not in time to resolve: {r.still_open}"
+            f" ({r.open_unacknowledged} not acknowledged yet, not in time to acknowledge)"
+        )
     out.append("")
     if r.budgets:
-        out.append(
-            table(
-                ("SLO", "SLI", "BUDGET USED IN PERIOD", "USED IN WINDOW", "REMAINING"),
-                [
-                    (
-                        b["slo"],
-                        pct(b["sli"]),
-                        pct(b["consumed_in_period"]),
-                        pct(b["consumed_in_window"]),
-                        pct(b["remaining"]),
-                    )
-                    for b in r.budgets
-                ],
-            )
-        )
+        out.append(table(_BUDGET_HEADERS, [_budget_row(b) for b in r.budgets]))
+        if any(b["period_lower_bound"] for b in r.budgets):
+            out.append("≥: SLI recorded for only part of the period (samples are kept for one window)")
     else:
         out.append("Error budget: no SLOs recorded (add `slos:` to the config)")
     late = ", ".join(f"#{i}" for i in r.postmortems_late) or "none"

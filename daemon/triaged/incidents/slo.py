@@ -15,6 +15,10 @@ Budget arithmetic, for a window W and objective o:
 * consumed = bad events ÷ allowed bad events (above 100 % the budget is blown);
   an incident's share is the bad events between detection and resolve over the same
   allowance.
+
+No samples at all is not a perfect score: :attr:`Budget.has_data` says whether there is
+anything to judge, and :func:`share_text` / :func:`remaining_text` print budgets the
+same way everywhere (never "0.00 %" for a burn that is not zero, "exhausted" past 100 %).
 """
 
 from __future__ import annotations
@@ -71,6 +75,11 @@ class Budget:
     def sli(self) -> float | None:
         return self.events.good / self.events.total if self.events.total > 0 else None
 
+    @property
+    def has_data(self) -> bool:
+        """False when no sample falls in the window: the budget is unknown, not untouched."""
+        return self.events.covered_s > 0
+
 
 def integrate(samples: Sequence[Sample], since: float, until: float, interval_s: float) -> Events:
     """Events between ``since`` and ``until``. Each sample covers the time back to the
@@ -84,8 +93,11 @@ def integrate(samples: Sequence[Sample], since: float, until: float, interval_s:
         if hi <= lo or not (math.isfinite(g) and math.isfinite(tot)):
             continue
         seconds = hi - lo
-        good += max(0.0, g) * seconds
-        total += max(0.0, tot) * seconds
+        slice_total = max(0.0, tot)
+        # Good is clipped per slice: a sample where good > total (the two expressions
+        # saw different scrapes) must not cancel the bad events of other slices.
+        good += min(max(0.0, g), slice_total) * seconds
+        total += slice_total * seconds
         covered += seconds
     return Events(good, total, covered)
 
@@ -120,6 +132,61 @@ def _ratio(bad: float, allowed: float) -> float:
     if allowed > 0:
         return bad / allowed
     return 0.0 if bad <= 0 else math.inf
+
+
+# -- for people -----------------------------------------------------------------------
+def share_text(v: float | None, *, lower_bound: bool = False) -> str:
+    """A share of the error budget: two decimals, more for a small burn so that a
+    burn that is not zero never shows as "0.00 %", never rounded up to 100 %, and
+    "exhausted" once it is past 100 %. ``lower_bound``: the figure is at least this."""
+    if v is None or math.isnan(v):
+        return "-"
+    if math.isinf(v):
+        return "exhausted"  # bad events against an allowance of zero
+    text = percent(v)
+    if lower_bound and not text.startswith(">"):
+        text = f"≥ {text}"
+    return f"{text} (exhausted)" if v >= 1 else text
+
+
+def used_text(consumed: float, has_data: bool) -> str:
+    """Budget used over a window: "no data" rather than 0 % when nothing was recorded."""
+    return share_text(consumed) if has_data else "no data"
+
+
+def remaining_text(consumed: float, has_data: bool) -> str:
+    """Budget left in the window: "exhausted" rather than a negative percentage, and
+    "no data" rather than 100 % when nothing was recorded."""
+    if not has_data:
+        return "no data"
+    if consumed >= 1:
+        return "0 % (exhausted)"
+    return percent(1.0 - consumed)
+
+
+def sli_text(sli: float | None, has_data: bool) -> str:
+    """An SLI, never rounded up to 100 % while anything failed."""
+    if not has_data:
+        return "no data"
+    return "no traffic" if sli is None else percent(sli, digits=3)
+
+
+def finite(v: float | None) -> float | None:
+    """For JSON: ``Infinity`` is not JSON, and ``null`` reads as unknown or unbounded."""
+    return v if v is not None and math.isfinite(v) else None
+
+
+def percent(v: float, digits: int = 2) -> str:
+    """A fraction as a percentage for people (see :func:`share_text`)."""
+    p = v * 100
+    if 0 < p < 1e-6:
+        return "> 0 %"
+    if 0 < p < 10**-digits:
+        digits = 1 - math.floor(math.log10(p))  # two significant digits: 0.0019 %, not 0.00 %
+    text = f"{p:.{digits}f}"
+    if float(text) >= 100 and v < 1:  # 99.9996 % is not 100 %
+        text = f"{math.floor(p * 10**digits) / 10**digits:.{digits}f}"
+    return f"{text} %"
 
 
 def slo_from_row(row: dict[str, object]) -> SLO:
@@ -206,9 +273,12 @@ class SLORecorder:
             self._failing[slo.name] = str(exc)
             return None
         self._failing.pop(slo.name, None)
-        if good is None or total is None:
+        if total is None:
             return None  # no traffic data yet: a gap, not a perfect score
-        return good, total
+        # Traffic but no good series at all (every request fails and the success
+        # series never existed or went stale): that is zero good, the worst minute of
+        # the outage, not a gap to skip.
+        return (0.0 if good is None else good), total
 
     def _scalar(self, expr: str, now: float) -> float | None:
         result = self.engine.instant(expr, int(now * 1000))
