@@ -200,7 +200,7 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
     click.echo("\nAlerts:")
     click.echo(
         table(
-            ("ALERT", "STATE", "VALUE", "PEAK", "SINCE", "LABELS"),
+            ("ALERT", "STATE", "VALUE", "WORST", "SINCE", "LABELS"),
             [
                 (
                     a["alertname"],

@@ -13,6 +13,7 @@ span (including the value at clear) instead of stopping early.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,13 @@ def targets_for(alertname: str, expr: str) -> Target:
     if type(node.lhs).__name__ == "NumberLiteral":
         return Target(alertname, str(node.rhs), "value", _FLIP[op], float(node.lhs.val))
     return Target(alertname, expr, "rule")
+
+
+@functools.lru_cache(maxsize=1024)  # asked for every firing alert in every cycle
+def lower_is_worse(expr: str) -> bool:
+    """Whether the rule fires below its threshold (``availability < 0.99``), so that
+    its worst value is its lowest."""
+    return targets_for("", expr).op in ("<", "<=")
 
 
 def belongs(series: Mapping[str, str], incident_labels: Mapping[str, str]) -> bool:

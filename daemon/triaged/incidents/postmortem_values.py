@@ -18,8 +18,9 @@ def alert_values(facts: Facts, alert: dict[str, Any]) -> dict[str, float | None]
     """Value at pending, at firing, worst while active and at clear, from evidence."""
     series = series_for_alert(facts.evidence, alert["alertname"], alert["labels"])
     end = alert["resolved_at"] or facts.incident.resolved_at or facts.now
-    if series is None:
-        return {"pending": None, "firing": alert["value"], "worst": alert["peak"], "clear": None}
+    if series is None:  # no chart data: what the incident record itself kept
+        firing_value = _fired_on(facts.timeline, alert)
+        return {"pending": None, "firing": firing_value, "worst": alert["peak"], "clear": None}
     points = series["points"]
     during = [v for t, v in points if alert["active_at"] - 1e-6 <= t <= end + 1e-6 and v is not None]
     firing = point_at(points, alert["fired_at"]) if alert["fired_at"] else None
@@ -35,6 +36,22 @@ def alert_values(facts: Facts, alert: dict[str, Any]) -> dict[str, float | None]
         "worst": worst,
         "clear": point_at(points, alert["resolved_at"]) if alert["resolved_at"] else None,
     }
+
+
+def _fired_on(timeline: list[dict[str, Any]], alert: dict[str, Any]) -> float | None:
+    """The value the alert fired on, from its "firing" timeline entry (the row's own
+    ``value`` is its latest one)."""
+    for entry in timeline:
+        data = entry.get("data") or {}
+        if (
+            entry["kind"] == "alert_firing"
+            and data.get("alert") == alert["alertname"]
+            and data.get("labels") == alert["labels"]
+            and data.get("fired_at") == alert["fired_at"]
+        ):
+            value = data.get("value")
+            return float(value) if isinstance(value, int | float) else None
+    return None
 
 
 def _breaching(op: str, threshold: float | None, during: list[float], firing: float | None) -> float | None:

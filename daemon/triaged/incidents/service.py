@@ -17,6 +17,7 @@ from triaged.alerts.flap import FlapPolicy, FlapVerdict, episode_starts, judge
 from triaged.alerts.pipeline import AlertGroup, firing, group_alerts, group_key
 from triaged.alerts.route import Router
 from triaged.alerts.silence import Mute
+from triaged.incidents.evidence import lower_is_worse
 from triaged.incidents.hand_severity import escalation_bar, override_note
 from triaged.incidents.model import Incident, IncidentStatus, draft_outdated, transition
 from triaged.incidents.muting import MuteStage
@@ -380,6 +381,7 @@ def _alert_row(alert: Alert, default: Severity) -> dict[str, object]:
         "fired_at": alert.fired_at,
         "resolved_at": None,
         "value": json_value(alert.value),
+        "low": lower_is_worse(alert.expr),  # its peak is its lowest value
     }
 
 

@@ -122,7 +122,9 @@ def incident_alerts(store: Store, incident_id: int) -> list[dict[str, Any]]:
 
 
 def upsert_incident_alert(store: Store, incident_id: int, row: dict[str, Any]) -> None:
-    """Insert or refresh one alert of an incident; the peak value only grows."""
+    """Insert or refresh one alert of an incident. ``peak`` is the worst value seen:
+    the lowest for a rule that fires below its threshold (``low``), else the highest;
+    a missing value (NaN) leaves it as it was."""
     store.execute(
         """INSERT INTO incident_alerts
              (incident_id, fingerprint, alertname, labels, annotations, severity, state, expr,
@@ -133,8 +135,13 @@ def upsert_incident_alert(store: Store, incident_id: int, row: dict[str, Any]) -
              annotations = excluded.annotations, severity = excluded.severity,
              state = excluded.state, fired_at = COALESCE(incident_alerts.fired_at, excluded.fired_at),
              resolved_at = excluded.resolved_at, value = excluded.value,
-             peak = MAX(COALESCE(incident_alerts.peak, excluded.value), excluded.value)""",
+             peak = CASE
+               WHEN excluded.value IS NULL THEN incident_alerts.peak
+               WHEN :low THEN MIN(COALESCE(incident_alerts.peak, excluded.value), excluded.value)
+               ELSE MAX(COALESCE(incident_alerts.peak, excluded.value), excluded.value)
+             END""",
         {
+            "low": False,
             **row,
             "incident_id": incident_id,
             "labels": json.dumps(row["labels"], sort_keys=True),
