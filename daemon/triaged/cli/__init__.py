@@ -13,10 +13,11 @@ from triaged.cli.incidents import incidents
 from triaged.cli.postmortem import postmortem
 from triaged.cli.printable import guard_stdout
 from triaged.cli.query import query
+from triaged.cli.reload import reload
 from triaged.cli.report import report
 from triaged.cli.route import route
 from triaged.cli.rules import rules
-from triaged.cli.service import check, demo, reload, run, simulate
+from triaged.cli.service import check, demo, run, simulate
 from triaged.cli.silence import silence
 from triaged.cli.slo import slo
 
