@@ -128,9 +128,9 @@ class StampedReceiver(RecordingReceiver):
 # -- configuration written for both systems ---------------------------------------------
 
 
-def short_rules(text: str) -> str:
+def short_rules(text: str, holds: dict[str, str] = FOR) -> str:
     text = re.sub(r"\[\d+[smh]\]", f"[{WINDOWS}]", text)
-    return re.sub(r"(for:\s*)(\d+[smh])", lambda m: m.group(1) + FOR.get(m.group(2), m.group(2)), text)
+    return re.sub(r"(for:\s*)(\d+[smh])", lambda m: m.group(1) + holds.get(m.group(2), m.group(2)), text)
 
 
 def triaged_config(sim: str, rules: Path, db: Path, hook: str) -> str:
@@ -456,6 +456,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1, help="seed for the random injection phase")
     ap.add_argument("--triaged-only", action="store_true", help="do not start Prometheus/Alertmanager")
     ap.add_argument("--workdir", type=Path, help="keep configs, logs and stores here (default: a temp dir)")
+    ap.add_argument(
+        "--no-for",
+        action="store_true",
+        help="every `for:` 0s: what each system adds beyond the hold the rules ask for",
+    )
     args = ap.parse_args()
     faults = tuple(f for f in FAULTS if f.name in args.faults.split(","))
     found = None if args.triaged_only else binaries()
@@ -469,7 +474,8 @@ def main() -> None:
             args.workdir.mkdir(parents=True, exist_ok=False)
         tmp = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-page-")))
         rules = tmp / "bharatmart.short.rules.yml"
-        rules.write_text(short_rules(RULES.read_text()))
+        holds = dict.fromkeys(FOR, "0s") if args.no_for else FOR
+        rules.write_text(short_rules(RULES.read_text(), holds))
         sim = stack.enter_context(Simulator(environment="staging", seed=7, traffic_rps=200.0))
         systems: list[System] = []
         hook = stack.enter_context(StampedReceiver())
@@ -483,7 +489,7 @@ def main() -> None:
             pair = System("prometheus+alertmanager", "Prometheus/", am_hook, prom.active, pages, prom.explain)
             systems.append(pair)
             wait_for(prom.scraped, 30, "prometheus's first scrape")
-        print(f"scrape {SCRAPE_S}s, evaluation {SCRAPE_S}s, windows [{WINDOWS}], for {FOR}; "
+        print(f"scrape {SCRAPE_S}s, evaluation {SCRAPE_S}s, windows [{WINDOWS}], for {holds}; "
               f"{args.reps} repetitions; warming up for {4 * SCRAPE_S}s", flush=True)  # fmt: skip
         time.sleep(4 * SCRAPE_S)  # rate windows need a few points before the first fault
         for rep in range(args.reps):
