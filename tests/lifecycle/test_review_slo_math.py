@@ -68,6 +68,7 @@ STATUS_COLUMNS = (
     "SLI NOW",
     "BUDGET USED",
     "REMAINING",
+    "BURN 1H / 6H",
     "DATA",
 )
 
@@ -268,3 +269,28 @@ def test_report_budget_without_samples_is_no_data_and_json_has_no_infinity(store
     _strict_json(json.dumps(r.to_dict()))
     (b,) = r.to_dict()["error_budget"]
     assert (b["consumed_in_window"], b["remaining"], b["consumed_in_period"]) == (None, None, None)
+
+
+def test_slo_status_shows_how_fast_the_budget_burns_over_the_last_hour_and_six_hours(store: Store) -> None:
+    # 99.9 % over 30 days, 100 req/s. Five hours with 0.05 % failing, then an hour with
+    # 1 % failing. Over the last hour: 1 % ÷ 0.1 % allowed = 10×. Over six hours:
+    # (5 h × 0.05 + 1 h × 1) bad/s = 900 + 3,600 = 4,500 bad of 2,160,000 = 0.2083 %,
+    # ÷ 0.1 % = 2.08×.
+    _define(store, window_s=30 * DAY)
+    start = time.time() - 6 * 3600
+    _minutes(store, start, 300, total=100.0, bad=0.05)
+    _minutes(store, start + 5 * 3600, 60, total=100.0, bad=1.0)
+    (data,) = _strict_json(_status(store, "--json"))
+    assert data["burn_rate_1h"] == pytest.approx(10.0)
+    assert data["burn_rate_6h"] == pytest.approx(4_500 / 2_160_000 / 0.001)
+    assert _status_row(store)["BURN 1H / 6H"] == "10.0× / 2.1×"
+
+
+def test_a_burn_rate_needs_traffic_and_a_window_at_least_as_long(store: Store) -> None:
+    """No traffic in the last hour is no rate ("-"), not 0×; an SLO whose window is
+    shorter than six hours keeps no six hours of samples, so it shows no 6-hour rate."""
+    _define(store, window_s=3 * 3600)
+    _minutes(store, time.time() - 3 * 3600, 60, total=100.0, bad=1.0)  # ended 2 h ago
+    (data,) = _strict_json(_status(store, "--json"))
+    assert (data["burn_rate_1h"], data["burn_rate_6h"]) == (None, None)
+    assert _status_row(store)["BURN 1H / 6H"] == "- / -"

@@ -24,19 +24,22 @@ def slo() -> None:
 @json_option
 def status_cmd(db_path: str | None, config_path: str | None, as_json: bool) -> None:
     """Each SLO: objective, window, SLI over the window and now, error budget used and
-    remaining, how much of the window is recorded and how old the newest sample is.
+    remaining, the burn rate over the last hour and six hours (1× lasts exactly the
+    window; 14.4× over 1 h is the SRE workbook's page threshold for 30 days), how much
+    of the window is recorded and how old the newest sample is.
     Needs a daemon that ran with `slos:` in its config (it records the SLIs)."""
     from triaged.incidents import slo as slo_mod
     from triaged.yamlfile import format_duration
 
     store = open_db(db_path, config_path)
     now = time.time()
-    rows: list[tuple[SLO, Budget, Sample | None]] = []
+    rows: list[tuple[SLO, Budget, Sample | None, list[float | None]]] = []
     for s in slo_mod.load_slos(store):
         samples = slo_mod.samples_for(store, s, now)
-        rows.append((s, slo_mod.budget(s, samples, now), samples[-1] if samples else None))
+        burns = [slo_mod.burn_rate(s, samples, now, span) for span in slo_mod.BURN_SPANS_S]
+        rows.append((s, slo_mod.budget(s, samples, now), samples[-1] if samples else None, burns))
     if as_json:
-        print_json([_as_json(s, b, last, now) for s, b, last in rows])
+        print_json([_as_json(s, b, last, burns, now) for s, b, last, burns in rows])
         return
     if not rows:
         click.echo("no SLOs recorded: add `slos:` to the config and run the daemon")
@@ -52,6 +55,7 @@ def status_cmd(db_path: str | None, config_path: str | None, as_json: bool) -> N
                 "SLI NOW",
                 "BUDGET USED",
                 "REMAINING",
+                "BURN 1H / 6H",
                 "DATA",
             ),
             [
@@ -64,15 +68,16 @@ def status_cmd(db_path: str | None, config_path: str | None, as_json: bool) -> N
                     slo_mod.sli_text(_last_sli(last), last is not None),
                     slo_mod.used_text(b.consumed, b.has_data),
                     slo_mod.remaining_text(b.consumed, b.has_data),
+                    " / ".join(slo_mod.burn_text(r) for r in burns),
                     _data_text(s, b, last, now),
                 )
-                for s, b, last in rows
+                for s, b, last, burns in rows
             ],
         )
     )
 
 
-def _as_json(s: SLO, b: Budget, last: Sample | None, now: float) -> dict[str, Any]:
+def _as_json(s: SLO, b: Budget, last: Sample | None, burns: list[float | None], now: float) -> dict[str, Any]:
     from triaged.incidents.slo import finite
 
     return {
@@ -93,6 +98,8 @@ def _as_json(s: SLO, b: Budget, last: Sample | None, now: float) -> dict[str, An
         "consumed": finite(b.consumed) if b.has_data else None,
         "remaining": finite(b.remaining) if b.has_data else None,
         "exhausted": b.has_data and b.consumed >= 1,
+        "burn_rate_1h": burns[0],
+        "burn_rate_6h": burns[1],
     }
 
 
