@@ -319,7 +319,7 @@ def _consumed(
     say there is no data, or that the figure is a lower bound."""
     if during.covered_s <= 0:
         return "no SLI data for this span", "unknown"
-    consumed = slo_mod._ratio(during.bad, at_end.allowed_bad)
+    consumed = slo_mod.share_of_budget(during.bad, at_end.allowed_bad)
     counted = f"{during.bad:.4g} of {during.total:.4g}"
     # One interval of slack: the first sample of the span covers back only to its start.
     if during.covered_s < span_s - s.interval_s:

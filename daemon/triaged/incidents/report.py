@@ -154,7 +154,7 @@ def _budgets(store: Store, since: float, now: float) -> list[dict[str, Any]]:
         current = slo_mod.budget(s, samples, now)
         period = slo_mod.integrate(samples, since, now, s.interval_s)
         known = current.has_data
-        in_period = slo_mod._ratio(period.bad, current.allowed_bad) if period.covered_s > 0 else None
+        in_period = slo_mod.share_of_budget(period.bad, current.allowed_bad) if period.covered_s > 0 else None
         out.append(
             {
                 "slo": s.name,

@@ -113,7 +113,7 @@ def allowance(slo: SLO, window: Events) -> float:
 def budget(slo: SLO, samples: Sequence[Sample], now: float) -> Budget:
     window = integrate(samples, now - slo.window_s, now, slo.interval_s)
     allowed = allowance(slo, window)
-    return Budget(slo, window, allowed, _ratio(window.bad, allowed))
+    return Budget(slo, window, allowed, share_of_budget(window.bad, allowed))
 
 
 def incident_budget(
@@ -152,7 +152,9 @@ def burn_text(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.1f}×" if rate < 100 else f"{rate:.0f}×"
 
 
-def _ratio(bad: float, allowed: float) -> float:
+def share_of_budget(bad: float, allowed: float) -> float:
+    """``bad`` events as a share of an allowance (past 1: overspent; inf for any bad
+    event against an allowance of zero)."""
     if allowed > 0:
         return bad / allowed
     return 0.0 if bad <= 0 else math.inf
