@@ -49,4 +49,4 @@ def test_a_partial_cover_is_a_lower_bound(store: Store, make_incident: MakeIncid
 def test_a_full_cover_prints_the_figure(store: Store, make_incident: MakeIncident) -> None:
     _slo_with_samples(store, range(1, 31))
     row = _budget_row(store, make_incident)
-    assert "| 3.6e+04 of 1.8e+05 |" in row and "lower bound" not in row and "≥" not in row
+    assert "| 36,000 of 180,000 |" in row and "lower bound" not in row and "≥" not in row

@@ -21,7 +21,7 @@ from triaged.incidents.model import IncidentStatus
 from triaged.incidents.postmortem import gather, render
 from triaged.incidents.postmortem_due import PostmortemPolicy
 from triaged.incidents.report import build_report, render_report
-from triaged.incidents.slo import SLO, SLORecorder, integrate, percent, share_text
+from triaged.incidents.slo import SLO, SLORecorder, events_text, integrate, percent, share_text
 from triaged.model import Labels
 from triaged.promql import Engine
 from triaged.store import Store
@@ -124,6 +124,21 @@ def test_budget_shares_for_people(consumed: float, shown: str) -> None:
     assert share_text(consumed) == shown
 
 
+@pytest.mark.parametrize(
+    ("events", "shown"),
+    [
+        (1_234_567.4, "1,234,567"),  # not 1.235e+06
+        (36_000.0, "36,000"),
+        (2.5, "2.5"),
+        (3.0, "3"),
+        (0.004, "< 0.01"),  # a burn that is not zero does not read as none
+        (0.0, "0"),
+    ],
+)
+def test_event_counts_for_people(events: float, shown: str) -> None:
+    assert events_text(events) == shown
+
+
 def test_an_sli_just_short_of_perfect_is_not_shown_as_100_percent() -> None:
     assert percent(0.9999996, 3) == "99.999 %"
     assert percent(1.0, 3) == "100.000 %"
@@ -205,7 +220,7 @@ def test_postmortem_a_small_burn_is_not_zero(store: Store, make_incident: MakeIn
     _minutes(store, T0 - DAY, 24 * 60, total=100.0, bad=0.0)
     _minutes(store, T0, 10, total=100.0, bad=0.5 / 60)
     cells = _budget_row(store, make_incident, 600.0, T0 + 1200)
-    assert cells[3] == "5 of 6e+04"
+    assert cells[3] == "5 of 60,000"
     assert cells[4] == "0.0019 %"
     assert cells[5] == "99.99 %", "5 of 259,200 spent leaves 99.998 %: not rounded up to 100 %"
 
@@ -220,7 +235,7 @@ def test_postmortem_an_incident_over_its_budget_says_exhausted(
     _minutes(store, T0 - 7200, 120, total=100.0, bad=0.0)
     _minutes(store, T0, 30, total=100.0, bad=20.0)
     cells = _budget_row(store, make_incident, 1800.0, T0 + 2400)
-    assert cells[3] == "3.6e+04 of 1.8e+05"
+    assert cells[3] == "36,000 of 180,000"
     assert cells[4] == "416.67 % (exhausted)"
     assert cells[5] == "0 % (exhausted)"
 

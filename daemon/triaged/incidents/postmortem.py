@@ -320,7 +320,7 @@ def _consumed(
     if during.covered_s <= 0:
         return "no SLI data for this span", "unknown"
     consumed = slo_mod.share_of_budget(during.bad, at_end.allowed_bad)
-    counted = f"{during.bad:.4g} of {during.total:.4g}"
+    counted = f"{slo_mod.events_text(during.bad)} of {slo_mod.events_text(during.total)}"
     # One interval of slack: the first sample of the span covers back only to its start.
     if during.covered_s < span_s - s.interval_s:
         return (

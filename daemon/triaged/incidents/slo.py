@@ -175,6 +175,16 @@ def share_text(v: float | None, *, lower_bound: bool = False) -> str:
     return f"{text} (exhausted)" if v >= 1 else text
 
 
+def events_text(n: float) -> str:
+    """An event count for people: whole and grouped once it is large (a count read
+    off counters is fractional, and "3.6e+04" is not how anyone reads requests)."""
+    if n >= 100:
+        return f"{n:,.0f}"
+    if 0 < n < 0.01:
+        return "< 0.01"
+    return f"{n:.2f}".rstrip("0").rstrip(".")
+
+
 def used_text(consumed: float, has_data: bool) -> str:
     """Budget used over a window: "no data" rather than 0 % when nothing was recorded."""
     return share_text(consumed) if has_data else "no data"
