@@ -28,14 +28,6 @@ def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
 
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.delenv("TRIAGED_CONFIG", raising=False)
-    path = tmp_path / "triaged.db"
-    open_store(path).close()
-    return str(path)
-
-
 def incident(
     store: Store,
     status: IncidentStatus = IncidentStatus.DETECTED,

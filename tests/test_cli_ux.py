@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
@@ -16,14 +17,16 @@ from triaged.cli.common import when
 from triaged.cli.incidents import STATUSES
 from triaged.cli.route import EVENTS
 from triaged.incidents.actions import ActionStatus
-from triaged.incidents.model import Incident, IncidentStatus
+from triaged.incidents.model import IncidentStatus
 from triaged.messages import Event
-from triaged.model import Severity
 from triaged.service.instance import acquire
-from triaged.store import Store, open_store
 from triaged.store import actions as action_rows
 from triaged.store import evidence as ev_rows
 from triaged.store import incidents as rows
+from triaged.store import open_store
+
+if TYPE_CHECKING:
+    from conftest import AddIncident
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules" / "bharatmart.rules.yml"
@@ -31,35 +34,6 @@ RULES = REPO / "rules" / "bharatmart.rules.yml"
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
-
-
-def make_incident(
-    store: Store, status: IncidentStatus = IncidentStatus.DETECTED, service: str = "api"
-) -> Incident:
-    now = time.time() - 600
-    inc = Incident(
-        id=0,
-        group_key=f"service={service}",
-        service=service,
-        title=f"HighLatency on {service}",
-        severity=Severity.P1,
-        status=status,
-        detected_at=now,
-        opened_at=now,
-        updated_at=now,
-        rule="HighLatency",
-        expr="latency > 1",
-        labels={"service": service},
-        resolved_at=now + 300 if status is IncidentStatus.RESOLVED else None,
-    )
-    return rows.insert_incident(store, inc)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    path = tmp_path / "triaged.db"
-    open_store(path).close()
-    return str(path)
 
 
 def write_config(tmp_path: Path, body: str) -> Path:
@@ -225,8 +199,8 @@ def test_query_names_the_bad_option_and_every_source() -> None:
     assert "--api URL" in nothing.output and "--scrape URL" in nothing.output
 
 
-def test_actions_add_says_what_a_due_date_looks_like(db: str) -> None:
-    inc = make_incident(open_store(db))
+def test_actions_add_says_what_a_due_date_looks_like(db: str, add_incident: AddIncident) -> None:
+    inc = add_incident(open_store(db))
     result = invoke(
         "actions", "add", str(inc.id), "--title", "Add DB pool metrics to the startup check",
         "--owner", "asha", "--due", "2026-13-01", "--priority", "high", "--type", "monitoring", "--db", db,
@@ -238,9 +212,9 @@ def test_actions_add_says_what_a_due_date_looks_like(db: str) -> None:
     assert "--due: expected YYYY-MM-DD" in both.output and "owner" in both.output
 
 
-def test_a_failed_verification_sends_the_item_back_to_work(db: str) -> None:
+def test_a_failed_verification_sends_the_item_back_to_work(db: str, add_incident: AddIncident) -> None:
     store = open_store(db)
-    inc = make_incident(store)
+    inc = add_incident(store)
     add = invoke(
         "actions", "add", str(inc.id), "--title", "Add DB pool metrics to the startup check",
         "--owner", "asha", "--due", "7d", "--priority", "high", "--type", "monitoring", "--db", db,
@@ -258,8 +232,10 @@ def test_a_failed_verification_sends_the_item_back_to_work(db: str) -> None:
 
 
 # -- 8. re-drafting keeps the edited draft -----------------------------------------------
-def test_redraft_with_force_keeps_the_edited_draft_aside(db: str, tmp_path: Path) -> None:
-    inc = make_incident(open_store(db), IncidentStatus.RESOLVED)
+def test_redraft_with_force_keeps_the_edited_draft_aside(
+    db: str, tmp_path: Path, add_incident: AddIncident
+) -> None:
+    inc = add_incident(open_store(db), IncidentStatus.RESOLVED)
     out = tmp_path / "pm"
     assert invoke("postmortem", "draft", str(inc.id), "--out", str(out), "--db", db).exit_code == 0
     md = out / f"incident-{inc.id}-postmortem.md"
@@ -274,9 +250,11 @@ def test_redraft_with_force_keeps_the_edited_draft_aside(db: str, tmp_path: Path
 
 
 # -- 9. who was told ---------------------------------------------------------------------
-def test_a_hand_ack_says_whether_receivers_were_told(db: str, tmp_path: Path) -> None:
+def test_a_hand_ack_says_whether_receivers_were_told(
+    db: str, tmp_path: Path, add_incident: AddIncident
+) -> None:
     store = open_store(db)
-    quiet, told = make_incident(store), make_incident(store, service="cart")
+    quiet, told = add_incident(store), add_incident(store, service="cart")
     # With or without --config the daemon tells them (tests/lifecycle/test_hand_announcements.py).
     alone = invoke("incidents", "ack", str(quiet.id), "--db", db)
     assert alone.exit_code == 0, alone.output
@@ -298,9 +276,9 @@ def test_a_hand_ack_says_whether_receivers_were_told(db: str, tmp_path: Path) ->
 
 
 # -- 10. empty notes ---------------------------------------------------------------------
-def test_an_empty_note_is_refused(db: str) -> None:
+def test_an_empty_note_is_refused(db: str, add_incident: AddIncident) -> None:
     store = open_store(db)
-    inc = make_incident(store)
+    inc = add_incident(store)
     result = invoke("incidents", "note", str(inc.id), "  ", "--db", db)
     assert result.exit_code == 1
     assert result.output.strip() == "Error: the note is empty: write what you saw, tried or decided"
@@ -318,9 +296,9 @@ def test_demo_and_simulate_help_agree_with_the_docs() -> None:
 
 
 # -- 12. times say their zone ------------------------------------------------------------
-def test_listed_times_are_utc_and_say_so(db: str) -> None:
+def test_listed_times_are_utc_and_say_so(db: str, add_incident: AddIncident) -> None:
     assert when(0) == "1970-01-01 00:00:00 UTC"
-    inc = make_incident(open_store(db))
+    inc = add_incident(open_store(db))
     listed = invoke("incidents", "list", "--db", db)
     assert when(inc.opened_at) in listed.output
 
@@ -363,8 +341,10 @@ def test_an_id_too_large_for_sqlite_is_refused_in_one_line(db: str, args: tuple[
     assert " id: use the number, e.g. 1" in result.output or "is not in the range" in result.output
 
 
-def test_a_draft_into_a_file_or_impossible_folder_is_refused_in_one_line(db: str, tmp_path: Path) -> None:
-    inc = make_incident(open_store(db), IncidentStatus.RESOLVED)
+def test_a_draft_into_a_file_or_impossible_folder_is_refused_in_one_line(
+    db: str, tmp_path: Path, add_incident: AddIncident
+) -> None:
+    inc = add_incident(open_store(db), IncidentStatus.RESOLVED)
     a_file = tmp_path / "afile"
     a_file.write_text("")
     for out, why in ((a_file, "is a file, not a folder"), (a_file / "sub", "Not a directory")):
@@ -373,9 +353,11 @@ def test_a_draft_into_a_file_or_impossible_folder_is_refused_in_one_line(db: str
         assert result.output.startswith("Error: cannot write the draft") and why in result.output
 
 
-def test_a_failed_forced_redraft_keeps_the_draft_and_leaves_no_backup(db: str, tmp_path: Path) -> None:
+def test_a_failed_forced_redraft_keeps_the_draft_and_leaves_no_backup(
+    db: str, tmp_path: Path, add_incident: AddIncident
+) -> None:
     store = open_store(db)
-    inc = make_incident(store, IncidentStatus.RESOLVED)
+    inc = add_incident(store, IncidentStatus.RESOLVED)
     with store.atomic():
         series = ev_rows.ensure_series(
             store,
@@ -401,9 +383,11 @@ def test_a_failed_forced_redraft_keeps_the_draft_and_leaves_no_backup(db: str, t
     assert md.read_text() == "EDITED BY HAND\n" and list(out.glob("*.bak")) == []
 
 
-def test_a_due_date_beyond_ten_years_is_refused_and_stored_ones_still_print(db: str, tmp_path: Path) -> None:
+def test_a_due_date_beyond_ten_years_is_refused_and_stored_ones_still_print(
+    db: str, tmp_path: Path, add_incident: AddIncident
+) -> None:
     store = open_store(db)
-    inc = make_incident(store, IncidentStatus.RESOLVED)
+    inc = add_incident(store, IncidentStatus.RESOLVED)
     add = (
         "actions", "add", str(inc.id), "--title", "Add DB pool metrics to the startup check",
         "--owner", "asha", "--priority", "high", "--type", "monitoring", "--db", db,
@@ -424,9 +408,9 @@ def test_a_due_date_beyond_ten_years_is_refused_and_stored_ones_still_print(db: 
     assert "(out of range: 8.64e+17)" in invoke("actions", "list", "--db", db).output
 
 
-def test_incidents_list_shows_when_the_symptom_was_detected(db: str) -> None:
+def test_incidents_list_shows_when_the_symptom_was_detected(db: str, add_incident: AddIncident) -> None:
     store = open_store(db)
-    inc = make_incident(store)
+    inc = add_incident(store)
     inc.detected_at = inc.opened_at - 90
     rows.update_incident(store, inc)
     listed = invoke("incidents", "list", "--db", db).output

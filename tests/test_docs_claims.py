@@ -7,6 +7,7 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
@@ -14,11 +15,12 @@ from click.testing import CliRunner, Result
 from triaged.cli import cli
 from triaged.cli.common import actor_default
 from triaged.config import load_config
-from triaged.incidents.model import Incident, IncidentStatus
 from triaged.model import Severity
 from triaged.service.instance import acquire
-from triaged.store import Store, open_store
-from triaged.store import incidents as rows
+from triaged.store import open_store
+
+if TYPE_CHECKING:
+    from conftest import AddIncident
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -39,42 +41,16 @@ def fenced(doc: Path, after: str, lang: str = "yaml") -> str:
     return match.group(1)
 
 
-def make_incident(store: Store, severity: Severity = Severity.P1, service: str = "api") -> Incident:
-    now = time.time() - 600
-    inc = Incident(
-        id=0,
-        group_key=f"service={service}",
-        service=service,
-        title=f"HighLatency on {service}",
-        severity=severity,
-        status=IncidentStatus.DETECTED,
-        detected_at=now,
-        opened_at=now,
-        updated_at=now,
-        rule="HighLatency",
-        expr="latency > 1",
-        labels={"service": service},
-    )
-    return rows.insert_incident(store, inc)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    path = tmp_path / "triaged.db"
-    open_store(path).close()
-    return str(path)
-
-
 # -- README "Incidents", docs/lifecycle.md: raised severities are announced --------------
-def test_raising_the_severity_says_who_tells_the_receivers(db: str) -> None:
-    inc = make_incident(open_store(db))
+def test_raising_the_severity_says_who_tells_the_receivers(db: str, add_incident: AddIncident) -> None:
+    inc = add_incident(open_store(db))
     alone = invoke("incidents", "severity", str(inc.id), "P0", "-m", "customers hit", "--db", db)
     assert alone.exit_code == 0, alone.output
     assert f"incident #{inc.id} is now P0" in alone.output
     assert NOT_RUNNING in " ".join(alone.output.split())
     held = acquire(db)  # as `triaged run` does
     try:
-        inc2 = make_incident(open_store(db), Severity.P2, service="cart")
+        inc2 = add_incident(open_store(db), severity=Severity.P2, service="cart")
         running = invoke("incidents", "severity", str(inc2.id), "critical", "--db", db)
     finally:
         held.release()
@@ -82,8 +58,10 @@ def test_raising_the_severity_says_who_tells_the_receivers(db: str) -> None:
     assert "will tell the receivers that were paged" in running.output
 
 
-def test_lowering_the_severity_pages_nobody_and_says_nothing_of_receivers(db: str) -> None:
-    inc = make_incident(open_store(db), Severity.P0)
+def test_lowering_the_severity_pages_nobody_and_says_nothing_of_receivers(
+    db: str, add_incident: AddIncident
+) -> None:
+    inc = add_incident(open_store(db), severity=Severity.P0)
     lowered = invoke("incidents", "severity", str(inc.id), "P2", "--db", db)
     assert lowered.exit_code == 0, lowered.output
     assert "receivers" not in lowered.output
@@ -171,8 +149,8 @@ def test_rule_test_group_keys_are_read_where_the_docs_put_them(tmp_path: Path) -
 
 
 # -- README "Incidents", docs/lifecycle.md: a typed time may carry an offset ---------------
-def test_action_item_due_takes_an_offset_as_every_typed_time_does(db: str) -> None:
-    inc = make_incident(open_store(db))
+def test_action_item_due_takes_an_offset_as_every_typed_time_does(db: str, add_incident: AddIncident) -> None:
+    inc = add_incident(open_store(db))
     year = time.gmtime().tm_year + 1
     added = invoke(
         "actions", "add", str(inc.id), "--title", "Add DB pool metrics to the startup check",
