@@ -9,11 +9,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from urllib.parse import quote_plus
 
 from triaged.rules.template_lex import TemplateError
 from triaged.rules.template_printf import sprint, sprintf
-from triaged.rules.template_values import Func, go_type, go_value, map_get, string_arg, truth
+from triaged.rules.template_values import Func, Record, go_type, go_value, map_get, string_arg, truth
 
 
 def _kind(x: object) -> str | None:
@@ -83,18 +84,33 @@ def _slice(item: object, bounds: Sequence[object]) -> object:
         raise TemplateError(f"can't slice item of type {go_type(item)}")
     if any(not isinstance(b, int) or isinstance(b, bool) for b in bounds) or len(bounds) > 2:
         raise TemplateError("cannot slice with these indexes")
-    start, end = (list(bounds) + [0, len(item)][len(bounds) :])[:2]
+    # A Go string is sliced by bytes, like `len` and `index` count them.
+    seq = item.encode() if isinstance(item, str) else item
+    start, end = (list(bounds) + [0, len(seq)][len(bounds) :])[:2]
     assert isinstance(start, int) and isinstance(end, int)
-    if not 0 <= start <= end <= len(item):
+    if not 0 <= start <= end <= len(seq):
         raise TemplateError(f"index out of range: {start}:{end}")
-    return item[start:end]
+    part = seq[start:end]
+    # A cut through a multi-byte character leaves bytes that are not UTF-8; they show
+    # as U+FFFD, as anything reading Prometheus' UTF-8 output shows them.
+    return part.decode(errors="replace") if isinstance(part, bytes) else part
 
 
 def _text_of(args: list[object]) -> str:
-    """The text that html, js and urlquery escape."""
+    """The text that html, js and urlquery escape: Go's evalArgs prints each argument as
+    ``{{ x }}`` would (nil is ``<no value>``, a pointer prints what it points to, so a
+    sample is ``{map[…] 1}``, not ``&{…}``)."""
     if len(args) == 1 and isinstance(args[0], str):
         return args[0]
-    return sprint(["<no value>" if a is None else a for a in args])
+    return sprint([_printable_arg(a) for a in args])
+
+
+def _printable_arg(x: object) -> object:
+    if x is None:
+        return "<no value>"
+    if isinstance(x, Record) and x.pointer:
+        return replace(x, pointer=False)
+    return x
 
 
 _HTML = {'"': "&#34;", "'": "&#39;", "&": "&amp;", "<": "&lt;", ">": "&gt;", "\0": "\ufffd"}

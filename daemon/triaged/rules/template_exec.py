@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from triaged.rules.template_funcs import FUNCS
-from triaged.rules.template_lex import TemplateError
+from triaged.rules.template_lex import INT_RANGE, TemplateError
 from triaged.rules.template_tree import (
     Action,
     Branch,
@@ -180,6 +180,8 @@ class _Exec:
             case Nil():
                 return None
             case Const():
+                if isinstance(node.value, int) and node.value not in INT_RANGE:
+                    raise TemplateError(f"{node.value} overflows int")
                 return node.value
             case Field():
                 return _fields(dot, node.names)

@@ -27,7 +27,7 @@ from triaged.rules.template_humanize import (
 )
 from triaged.rules.template_lex import TemplateError
 from triaged.rules.template_printf import go_quote
-from triaged.rules.template_values import AnyMap, Env, Func, Record, string_arg, wrong_type
+from triaged.rules.template_values import HTML, AnyMap, Env, Func, Record, string_arg, wrong_type
 from triaged.yamlfile import prometheus_duration
 
 
@@ -42,6 +42,27 @@ def title(text: str) -> str:
         joined = prev in "'.:’" and i > 1 and text[i - 2].isalpha() and ch.isalpha()
         out.append(ch if inside or joined else ch.title())
     return "".join(out)
+
+
+def to_upper(text: str) -> str:
+    """strings.ToUpper: each character mapped on its own (Unicode's simple case
+    mapping), so ``ß`` and ``ﬁ`` stay as they are, where Python's ``upper()`` makes
+    ``SS`` and ``FI``. A character whose full mapping is longer takes its single-
+    character titlecase if it has one (``ᾳ`` → ``ᾼ``), as the simple mapping does."""
+    out = []
+    for ch in text:
+        upper = ch.upper()
+        if len(upper) != 1:
+            title = ch.title()
+            upper = title if len(title) == 1 else ch
+        out.append(upper)
+    return "".join(out)
+
+
+def to_lower(text: str) -> str:
+    """strings.ToLower: each character on its own, so ``Σ`` is always ``σ`` (no final
+    ``ς``) and ``İ`` is ``i`` (not ``i`` with a combining dot)."""
+    return "".join(lower[0] for lower in (ch.lower() for ch in text))
 
 
 def parse_duration(text: str) -> float:
@@ -90,7 +111,23 @@ def go_regex(pattern: str) -> re.Pattern[str]:
 
 
 def re_replace_all(pattern: str, repl: str, text: str) -> str:
-    return go_regex(pattern).sub(lambda m: expand_template(repl, m), text)
+    """regexp.ReplaceAllString. Unlike Python's ``re.sub``, Go skips an empty match
+    right after a previous match, so ``reReplaceAll "(.*)" "<$1>"`` of ``ab`` is
+    ``<ab>``, not ``<ab><>``."""
+    regex = go_regex(pattern)
+    out: list[str] = []
+    pos = last_end = 0
+    while pos <= len(text):
+        m = regex.search(text, pos)
+        if m is None:
+            break
+        out.append(text[last_end : m.start()])
+        if m.end() > last_end or m.start() == 0:
+            out.append(expand_template(repl, m))
+        last_end = m.end()
+        pos = max(m.end(), pos + 1)  # always move on by at least one character
+    out.append(text[last_end:])
+    return "".join(out)
 
 
 def run_query(env: Env, expr: str) -> list[object]:
@@ -146,10 +183,10 @@ PROMETHEUS_FUNCS: dict[str, tuple[Func, int, int | None]] = {
     "args": (lambda env, a: AnyMap({f"arg{i}": v for i, v in enumerate(a)}), 0, None),
     "reReplaceAll": (lambda env, a: re_replace_all(*(string_arg(x) for x in a)), 3, 3),
     "match": (lambda env, a: go_regex(string_arg(a[0])).search(string_arg(a[1])) is not None, 2, 2),
-    "safeHtml": (lambda env, a: string_arg(a[0]), 1, 1),
+    "safeHtml": (lambda env, a: HTML(string_arg(a[0])), 1, 1),
     "title": (lambda env, a: title(string_arg(a[0])), 1, 1),
-    "toUpper": (lambda env, a: string_arg(a[0]).upper(), 1, 1),
-    "toLower": (lambda env, a: string_arg(a[0]).lower(), 1, 1),
+    "toUpper": (lambda env, a: to_upper(string_arg(a[0])), 1, 1),
+    "toLower": (lambda env, a: to_lower(string_arg(a[0])), 1, 1),
     "graphLink": (lambda env, a: _link(string_arg(a[0]), 0), 1, 1),
     "tableLink": (lambda env, a: _link(string_arg(a[0]), 1), 1, 1),
     "stripPort": (lambda env, a: (split_host_port(string_arg(a[0])) or (a[0], ""))[0], 1, 1),

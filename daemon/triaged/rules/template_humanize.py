@@ -4,24 +4,41 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 from triaged.rules.template_lex import TemplateError
-from triaged.rules.template_values import GoTime, go_float, go_type, special_float
+from triaged.rules.template_printf import go_quote
+from triaged.rules.template_values import HTML, GoTime, go_float, go_type, special_float
 
 
 def to_float(x: object) -> float:
     """ConvertToFloat: float64, int and strings (parsed as strconv.ParseFloat does)."""
-    if isinstance(x, bool) or not isinstance(x, int | float | str):
+    if isinstance(x, bool | HTML) or not isinstance(x, int | float | str):
         raise TemplateError(f"can't convert {go_type(x)} to float")
     if not isinstance(x, str):
         return float(x)
-    try:
-        if x != x.strip() or "_" in x:
-            raise ValueError(x)
-        return float.fromhex(x) if x.lstrip("+-")[:2] in ("0x", "0X") else float(x)
-    except ValueError:
-        raise TemplateError(f'strconv.ParseFloat: parsing "{x}": invalid syntax') from None
+    if not _GO_FLOAT.fullmatch(x):
+        raise TemplateError(f"strconv.ParseFloat: parsing {go_quote(x)}: invalid syntax")
+    digits = x.replace("_", "")
+    v = float.fromhex(digits) if digits.lstrip("+-")[:2] in ("0x", "0X") else float(digits)
+    if math.isinf(v) and x.lstrip("+-")[:1] not in "iI":
+        raise TemplateError(f"strconv.ParseFloat: parsing {go_quote(x)}: value out of range")
+    return v
+
+
+# strconv.ParseFloat's syntax, Go's float literals: ASCII digits, `_` only between
+# digits (or after 0x), a hexadecimal mantissa only with a `p` exponent ("0x10" is
+# refused, "0x1p4" is 16), inf/infinity with an optional sign and nan without one, in
+# any case. Python's float() differs: it takes "+nan" and other scripts' digits.
+_D, _H = r"\d(?:_?\d)*", r"[0-9a-fA-F](?:_?[0-9a-fA-F])*"
+_GO_FLOAT = re.compile(
+    rf"[+-]?(?:(?:{_D}(?:\.(?:{_D})?)?|\.{_D})(?:[eE][+-]?{_D})?"
+    rf"|0[xX](?:_?{_H}(?:\.(?:{_H})?)?|\.{_H})[pP][+-]?{_D}"
+    r"|(?i:inf|infinity))"
+    r"|(?i:nan)",
+    re.ASCII,
+)
 
 
 def g4(v: float) -> str:

@@ -8,6 +8,7 @@ token by Go's untyped-constant rules. Syntax errors carry ``line:col``, as Go's 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import NamedTuple
 
@@ -192,7 +193,10 @@ def _lex_number(text: str, i: int, toks: list[Tok]) -> int:
 
 
 def number_value(text: str) -> int | float:
-    """Go's untyped constant rules: a float if written with . e or p, else an int."""
+    """Go's untyped constant rules: a float if written with . e or p, else an int.
+    As in Go's parser, an integer beyond uint64 is an "integer overflow" and a float
+    beyond float64 "illegal number syntax"; one between int64 and uint64 parses, and
+    fails only when used (:data:`INT_RANGE`)."""
     body = text.replace("_", "")
     digits = body.lstrip("+-")
     is_hex = digits[:2] in ("0x", "0X")
@@ -200,11 +204,21 @@ def number_value(text: str) -> int | float:
         if body.endswith("i"):
             raise ValueError("complex numbers are not supported")
         if is_hex and any(c in digits for c in "pP"):
-            return float.fromhex(body)
-        if not is_hex and any(c in digits for c in ".eE"):
-            return float(body)
-        if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
-            return int(body, 8)  # Go reads a leading 0 as octal (017 == 15)
-        return int(body, 0)
+            value: int | float = float.fromhex(body)
+        elif not is_hex and any(c in digits for c in ".eE"):
+            value = float(body)
+        elif len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+            value = int(body, 8)  # Go reads a leading 0 as octal (017 == 15)
+        else:
+            value = int(body, 0)
     except ValueError:
         raise TemplateError(f"bad number syntax: {text}") from None
+    if isinstance(value, float) and math.isinf(value):
+        raise TemplateError(f'illegal number syntax: "{text}"')
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise TemplateError(f'integer overflow: "{text}"')
+    return value
+
+
+INT_RANGE = range(-(2**63), 2**63)
+"""What fits Go's int: a constant outside it "overflows int" when it is used."""

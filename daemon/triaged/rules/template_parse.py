@@ -202,8 +202,15 @@ class _Parser:
             self.expect("right", "define clause")
         # A defined template is a template of its own: only `$` is in scope.
         outer, self.vars = self.vars, ["$"]
-        self.defines[name] = self._body(context)
+        body = self._body(context)
         self.vars = outer
+        # As Go's parser: a name may be defined twice only if one of the bodies is
+        # empty (blank text), and then the non-empty one stands.
+        earlier = self.defines.get(name)
+        if earlier is None or _is_empty(earlier):
+            self.defines[name] = body
+        elif not _is_empty(body):
+            raise self.error(f'template: multiple definition of template "{name}"')
 
     # -- pipelines --
 
@@ -318,3 +325,8 @@ class _Parser:
         if count < low or (high is not None and count > high):
             want = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
             raise self.error(f"wrong number of args for {name}: want {want} got {count}")
+
+
+def _is_empty(nodes: tuple[Node, ...]) -> bool:
+    """Go's IsEmptyTree: nothing but blank text (comments are gone already)."""
+    return all(isinstance(node, Text) and not node.text.strip() for node in nodes)

@@ -25,6 +25,12 @@ class AnyMap(dict[str, object]):
     """A ``map[string]interface {}``: a missing key is nil, not ``""``."""
 
 
+class HTML(str):
+    """An html/template.HTML, what ``safeHtml`` returns: it prints and compares as its
+    text, but is not a ``string`` to functions that take one (``toUpper``, ``match``,
+    ``humanize``…), which refuse it as Go does."""
+
+
 @dataclass(frozen=True)
 class Record:
     """A Go struct; ``pointer`` makes ``%v`` print ``&{…}`` as Go does for ``*T``."""
@@ -76,7 +82,7 @@ def map_get(m: dict[str, object], key: str) -> object:
 
 
 def string_arg(x: object) -> str:
-    if not isinstance(x, str):
+    if not isinstance(x, str) or isinstance(x, HTML):
         raise wrong_type("string", x)
     return x
 
@@ -95,6 +101,8 @@ def go_type(x: object) -> str:
             return "int"
         case float():
             return "float64"
+        case HTML():
+            return "template.HTML"
         case str():
             return "string"
         case AnyMap():
