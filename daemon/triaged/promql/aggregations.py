@@ -242,11 +242,17 @@ def _valid_label_name(name: str) -> bool:
 def _count_values(node: AggNode, label: str, vec: Vector) -> Vector:
     if not _valid_label_name(label):
         raise ExprError(f"invalid label name {go_quote(label)}")
+    # Prometheus sets the value label on each sample first and groups after: `by`
+    # keeps the value label as if listed, `without` drops it when listed (or when it is
+    # __name__, which `without` always drops), so
+    # `count_values without (job) ("job", x)` counts per remaining labels alone.
     key = grouping_fn(node)
+    keep_value = not (node.without and (label in node.grouping or label == METRIC_NAME))
     counts: dict[Labels, float] = {}
     for s in vec:
         base = dict(key(s.labels))
-        base[label] = format_go_float(s.value)
+        if keep_value:
+            base[label] = format_go_float(s.value)
         labels = Labels(sorted(base.items()))
         counts[labels] = counts.get(labels, 0.0) + 1.0
     return Vector(InstantSample(labels, n) for labels, n in counts.items())

@@ -7,19 +7,11 @@ import math
 from collections.abc import Callable
 
 from triaged.model import METRIC_NAME, Labels
+from triaged.promql.mathutil import go_div
 from triaged.promql.parse import BinNode
 from triaged.promql.values import ExprError, InstantSample, Scalar, Vector
 
 SigFn = Callable[[Labels], tuple[tuple[str, str], ...]]
-
-
-def _div(a: float, b: float) -> float:
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a == 0 or a != a:  # noqa: PLR0124
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _mod(a: float, b: float) -> float:
@@ -50,7 +42,7 @@ ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
-    "/": _div,
+    "/": go_div,
     "%": _mod,
     "^": _pow,
     "atan2": math.atan2,

@@ -10,13 +10,12 @@ from __future__ import annotations
 import calendar
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from triaged.model import Labels
 from triaged.promql import histograms, labelfuncs
-from triaged.promql.mathutil import quantile
-from triaged.promql.parse import CallNode
+from triaged.promql.mathutil import go_div, quantile
+from triaged.promql.parse import CallNode, ParenNode, SelectorNode
 from triaged.promql.rangefuncs import (
     KEEP_NAME,
     RANGE_FUNCTIONS,
@@ -117,22 +116,42 @@ def _math_fn(fn: Callable[[float], float]) -> Function:
 
 def _round(args: list[Any], env: CallEnv) -> Vector:
     to_nearest = _num(args[1]) if len(args) > 1 else 1.0
-    inverse = 1.0 / to_nearest
+    # Prometheus computes floor(x * (1/to_nearest) + 0.5) / (1/to_nearest) in IEEE
+    # arithmetic: to_nearest 0, Inf or NaN gives NaN for every sample, and a product
+    # that overflows stays infinite. Python's floor and division raise there instead.
+    inverse = go_div(1.0, to_nearest)
 
     def rnd(x: float) -> float:
-        if not math.isfinite(x):
-            return x
-        return math.floor(x * inverse + 0.5) / inverse
+        y = x * inverse + 0.5
+        if math.isfinite(y):
+            y = float(math.floor(y))
+        return go_div(y, inverse)
 
     return _map(args[0], rnd)
 
 
 def _fmax(a: float, b: float) -> float:
-    return math.nan if a != a or b != b else max(a, b)  # noqa: PLR0124
+    """Go's math.Max: +Inf wins even over NaN (so `clamp_min(NaN, Inf)` is +Inf), then
+    NaN wins, and +0 beats -0."""
+    if math.inf in (a, b):
+        return math.inf
+    if a != a or b != b:  # noqa: PLR0124
+        return math.nan
+    if a == 0 and b == 0:
+        return a if math.copysign(1.0, a) > 0 else b
+    return max(a, b)
 
 
 def _fmin(a: float, b: float) -> float:
-    return math.nan if a != a or b != b else min(a, b)  # noqa: PLR0124
+    """Go's math.Min: -Inf wins even over NaN (so `clamp_max(NaN, -Inf)` is -Inf), then
+    NaN wins, and -0 beats +0."""
+    if -math.inf in (a, b):
+        return -math.inf
+    if a != a or b != b:  # noqa: PLR0124
+        return math.nan
+    if a == 0 and b == 0:
+        return a if math.copysign(1.0, a) < 0 else b
+    return min(a, b)
 
 
 def _clamp(args: list[Any], env: CallEnv) -> Vector:
@@ -153,33 +172,85 @@ def _clamp_max(args: list[Any], env: CallEnv) -> Vector:
 
 
 # -- time --------------------------------------------------------------------------------
-def _date_fn(part: Callable[[datetime], float]) -> Function:
+class _Civil(NamedTuple):
+    """A UTC time broken down as Go's time package breaks it down."""
+
+    year: int
+    month: int
+    day: int
+    hour: int
+    minute: int
+    weekday: int  # 0 is Sunday
+    yearday: int
+
+
+# Go converts the value with int64(v), which is implementation-defined for NaN, ±Inf and
+# anything beyond int64; those give NaN here, as they always have.
+_INT64_LIMIT = 2.0**63
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _civil(seconds: int) -> _Civil:
+    """Unix seconds to a UTC calendar date, for every int64 (datetime stops at 9999)."""
+    days, rest = divmod(seconds, 86400)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (month <= 2)
+    yearday = days - _days_from_civil(year, 1, 1) + 1
+    return _Civil(year, month, day, rest // 3600, rest % 3600 // 60, (days + 4) % 7, yearday)
+
+
+def _date_fn(part: Callable[[_Civil], float]) -> Function:
     def fn(args: list[Any], env: CallEnv) -> Vector:
         vec = args[0] if args else Vector([InstantSample(Labels(), env.t / 1000)])
 
         def conv(x: float) -> float:
-            if not math.isfinite(x):
+            if not -_INT64_LIMIT <= x < _INT64_LIMIT:  # also NaN
                 return math.nan
-            return float(part(datetime.fromtimestamp(math.floor(x), tz=UTC)))
+            # int() truncates toward zero, as Go's int64(v) does: -0.5 is 1970, not 1969.
+            return float(part(_civil(int(x))))
 
         return _map(vec, conv)
 
     return fn
 
 
-DATE_PARTS: dict[str, Callable[[datetime], float]] = {
+DATE_PARTS: dict[str, Callable[[_Civil], float]] = {
     "minute": lambda d: d.minute,
     "hour": lambda d: d.hour,
-    "day_of_week": lambda d: (d.weekday() + 1) % 7,
+    "day_of_week": lambda d: d.weekday,
     "day_of_month": lambda d: d.day,
-    "day_of_year": lambda d: d.timetuple().tm_yday,
-    "days_in_month": lambda d: calendar.monthrange(d.year, d.month)[1],
+    "day_of_year": lambda d: d.yearday,
+    "days_in_month": lambda d: calendar.monthrange(2000 + d.year % 400, d.month)[1],
     "month": lambda d: d.month,
     "year": lambda d: d.year,
 }
 
 
 def _timestamp(args: list[Any], env: CallEnv) -> Vector:
+    # Prometheus reads the samples' own times only when the argument is a plain
+    # selector (in parentheses or with `@`/offset, too). Anything else, even `sort`,
+    # `topk` or `and`, which pass samples through unchanged, yields evaluation time.
+    arg = env.node.args[0]
+    while isinstance(arg, ParenNode):
+        arg = arg.expr
+    if not isinstance(arg, SelectorNode):
+        return Vector(InstantSample(s.labels, env.t / 1000, None, True) for s in args[0])
     return Vector(
         InstantSample(s.labels, (s.timestamp if s.timestamp is not None else env.t) / 1000, None, True)
         for s in args[0]

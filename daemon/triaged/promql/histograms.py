@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from triaged.model import METRIC_NAME, Labels
 from triaged.promql.aggregations import format_go_float
+from triaged.promql.mathutil import go_div
 from triaged.promql.values import ExprError, InstantSample, String, Vector
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ def bucket_quantile(q: float, raw: list[Bucket]) -> float:
         start = buckets[b - 1][0]
         count -= buckets[b - 1][1]
         rank -= buckets[b - 1][1]
-    return start + (end - start) * (rank / count)
+    # q = 0 with an empty first bucket divides 0 by 0: NaN in Prometheus, not an error.
+    return start + (end - start) * go_div(rank, count)
 
 
 def bucket_fraction(lower: float, upper: float, raw: list[Bucket]) -> float:
@@ -129,16 +131,36 @@ def _interpolate(span: tuple[float, float, float, float], v: float) -> float:
     return rank_below + (count - rank_below) * (v - lb) / (ub - lb)
 
 
+# Parsed `le` values: a histogram has a handful of bounds, read again every cycle.
+_LE_BOUNDS: dict[str, float] = {}
+_MAX_LE_BOUNDS = 10_000
+
+
+def _parse_le(le: str) -> float | None:
+    """The bound an `le` value names, or None where Go's strconv.ParseFloat fails: it
+    refuses surrounding whitespace and non-ASCII digits, which Python's float() takes,
+    so such a bucket is skipped rather than read as a bound."""
+    if not le or not le.isascii() or le[0].isspace() or le[-1].isspace():
+        return None
+    try:
+        upper = float(le)
+    except ValueError:
+        return None
+    if len(_LE_BOUNDS) >= _MAX_LE_BOUNDS:
+        _LE_BOUNDS.clear()
+    _LE_BOUNDS[le] = upper
+    return upper
+
+
 def _bucket_groups(vec: Vector) -> dict[Labels, tuple[Labels, list[Bucket]]]:
     groups: dict[Labels, tuple[Labels, list[Bucket]]] = {}
     for s in vec:
         le = s.labels.get("le")
-        if not le:
-            continue
-        try:
-            upper = float(le)
-        except ValueError:
-            continue
+        upper = _LE_BOUNDS.get(le)
+        if upper is None:
+            upper = _parse_le(le)
+            if upper is None:
+                continue
         key = Labels(p for p in s.labels if p[0] != "le")
         group = groups.get(key)
         if group is None:

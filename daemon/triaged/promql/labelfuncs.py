@@ -72,7 +72,7 @@ def _label_replace(args: list[Any], env: CallEnv) -> Vector:
         labels = _with_label(s.labels, dst, expand_template(replacement, m))
         drop = False if dst == METRIC_NAME else s.drop_name
         out.append(InstantSample(labels, s.value, None, drop))
-    return out
+    return _refuse_duplicates(out)
 
 
 def _label_join(args: list[Any], env: CallEnv) -> Vector:
@@ -90,7 +90,16 @@ def _label_join(args: list[Any], env: CallEnv) -> Vector:
         labels = _with_label(s.labels, dst, value)
         drop = False if dst == METRIC_NAME else s.drop_name
         out.append(InstantSample(labels, s.value, None, drop))
-    return out
+    return _refuse_duplicates(out)
+
+
+def _refuse_duplicates(vec: Vector) -> Vector:
+    """Prometheus fails label_replace/label_join as soon as two results share a label
+    set (with `__name__`, still present here), not only when the query ends: an
+    aggregation over them must not quietly merge the two."""
+    if len({s.labels for s in vec}) != len(vec):
+        raise ExprError("vector cannot contain metrics with the same labelset")
+    return vec
 
 
 def _sort(descending: bool) -> Function:

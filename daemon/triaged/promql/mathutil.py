@@ -6,6 +6,17 @@ import math
 from collections.abc import Iterable
 
 
+def go_div(a: float, b: float) -> float:
+    """a / b as Go (IEEE 754) divides: by zero it gives ±Inf, or NaN for 0/0 and NaN/0,
+    where Python raises ZeroDivisionError."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0 or a != a:  # noqa: PLR0124
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
 def kahan_sum(values: Iterable[float]) -> float:
     """Sum at least as exact as Prometheus' compensated sum.
 
