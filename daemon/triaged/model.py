@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from triaged.re2 import translate
+
 METRIC_NAME = "__name__"
 
 # Prometheus marks a series that vanished from a scrape with this exact NaN bit
@@ -107,7 +109,8 @@ class MatchOp(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Matcher:
-    """A label matcher with Prometheus semantics: regexes are fully anchored and a
+    """A label matcher with Prometheus semantics: regexes are RE2 (``value`` keeps the
+    user's text; :mod:`triaged.re2` rewrites it for ``re``), fully anchored, and a
     missing label matches as the empty string."""
 
     name: str
@@ -117,7 +120,7 @@ class Matcher:
 
     def __post_init__(self) -> None:
         if self.op in (MatchOp.RE, MatchOp.NRE):
-            object.__setattr__(self, "_regex", re.compile(f"(?s:{self.value})"))
+            object.__setattr__(self, "_regex", re.compile(f"(?s:{translate(self.value)})"))
 
     def matches(self, value: str) -> bool:
         if self.op is MatchOp.EQ:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from triaged.model import Matcher, MatchOp, Severity
-from triaged.promql.regex import translate
+from triaged.re2 import translate
 
 if TYPE_CHECKING:
     from triaged.rules.alerting import Alert
@@ -42,9 +42,8 @@ def parse_matcher(text: str) -> Matcher:
         except ValueError as exc:
             raise MatcherError(str(exc)) from exc
     try:
-        if op in ("=~", "!~"):
-            # Users write Go RE2, as in PromQL: `(?i)` may sit mid-pattern there, not in `re`.
-            value = _severity_regex(value) if name == "severity" else translate(value)
+        if op in ("=~", "!~") and name == "severity":
+            value = _severity_regex(value)
         return Matcher(name, MatchOp(op), value)
     except re.error as exc:
         raise MatcherError(f"invalid regex in {text!r}: {exc}") from exc
@@ -71,7 +70,7 @@ def _severity_regex(pattern: str) -> str:
     hits = {s for s in Severity if compiled.fullmatch(s.name) or compiled.fullmatch(s.name.lower())}
     hits |= {sev for word, sev in _SEVERITY_WORDS.items() if compiled.fullmatch(word)}
     extra = [s.name for s in sorted(hits) if not compiled.fullmatch(s.name)]
-    return translate("|".join([*extra, f"(?:{pattern})"])) if extra else translate(pattern)
+    return "|".join([*extra, f"(?:{pattern})"]) if extra else pattern
 
 
 def parse_matchers(texts: Iterable[str]) -> tuple[Matcher, ...]:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from triaged.model import METRIC_NAME, Labels, MatchOp
 from triaged.promql.parse import MatrixNode, Node, SelectorNode
-from triaged.promql.regex import go_quote, translate
+from triaged.promql.regex import go_quote
 from triaged.promql.values import ExprError, InstantSample, Vector
+from triaged.re2 import translate
 
 if TYPE_CHECKING:
     from triaged.promql.functions import CallEnv, Function
@@ -58,14 +59,14 @@ def _label_replace(args: list[Any], env: CallEnv) -> Vector:
     vec: Vector = args[0]
     dst, replacement, src, regex = (a.value for a in args[1:5])
     try:
-        pattern = re.compile(f"^(?s:{translate(regex)})$")
+        pattern = re.compile(f"(?s:{translate(regex)})")
     except re.error as exc:
         raise ExprError(f"invalid regular expression in label_replace(): {regex}: {exc}") from None
     if not _valid_label_name(dst):
         raise ExprError(f"invalid destination label name in label_replace(): {go_quote(dst)}")
     out = Vector()
     for s in vec:
-        m = pattern.match(s.labels.get(src))
+        m = pattern.fullmatch(s.labels.get(src))
         if m is None:
             out.append(s)
             continue

@@ -15,8 +15,9 @@ from typing import Any
 import promql_parser as pp
 
 from triaged.model import METRIC_NAME, Matcher, MatchOp
-from triaged.promql.regex import restore_bytes, translate
+from triaged.promql.regex import restore_bytes
 from triaged.promql.values import ExprError
+from triaged.re2 import translate
 
 DEFAULT_LOOKBACK_MS = 300_000
 
@@ -135,12 +136,24 @@ class Expr:
         return self.text
 
 
+def _regex_reason(error: str) -> str:
+    """The parser refuses a bad regex without saying why: say what in it is not RE2."""
+    pattern = error.removeprefix("illegal regex for ")
+    if pattern == error:
+        return ""
+    try:
+        translate(pattern)
+    except re.error as exc:
+        return f": {exc}"
+    return ": the PromQL parser does not read this form (\\Q…\\E and octal escapes among them)"
+
+
 def parse_expr(text: str) -> Expr:
     """Parse PromQL text; syntax errors become :class:`ExprError`."""
     try:
         ast = pp.parse(text)
     except ValueError as exc:
-        raise ExprError(f"parse error: {exc} in {_quoted(text)}") from None
+        raise ExprError(f"parse error: {exc} in {_quoted(text)}{_regex_reason(str(exc))}") from None
     except BaseException as exc:  # the Rust side panics on a few inputs
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
@@ -218,8 +231,6 @@ def _at(raw: Any, negatives: list[int]) -> At | None:
 def _matcher(raw: Any) -> Matcher:
     op = _MATCH_OPS[str(raw.op).rsplit(".", 1)[-1]]
     value = raw.value
-    if op in (MatchOp.RE, MatchOp.NRE):
-        value = translate(value)
     try:
         return Matcher(raw.name, op, value)
     except re.error as exc:

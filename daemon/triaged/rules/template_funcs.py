@@ -14,7 +14,7 @@ import re
 from urllib.parse import quote_plus, urlsplit
 
 from triaged.promql.labelfuncs import expand_template
-from triaged.promql.regex import translate
+from triaged.re2 import translate
 from triaged.rules.template_builtins import BUILTINS
 from triaged.rules.template_humanize import (
     humanize,

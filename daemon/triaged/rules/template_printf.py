@@ -1,12 +1,12 @@
 """Go's ``fmt`` printing for templates: ``printf`` (Sprintf), ``print``/``println``
 (Sprint, Sprintln) and strconv.Quote.
 
-A port of Go's ``fmt/print.go`` and ``fmt/format.go`` (Go 1.19, which Prometheus 2.42
-is built with) for the values a template can hold, so a rule file renders the same
-text here as in Prometheus: flags, width and precision apply to every element of a
-map or struct, ``*`` takes them from the arguments, ``%[n]`` picks an argument, and
-mistakes are printed in-band (``%!d(string=x)``, ``%!d(MISSING)``, ``%!(BADWIDTH)``,
-``%!(EXTRA …)``) rather than failing the template.
+Written to behave as Go 1.19's ``fmt`` (what Prometheus 2.42 is built with) behaves
+for the values a template can hold, checked against promtool's expansions, so a rule
+file renders the same text here as in Prometheus: flags, width and precision apply to
+every element of a map or struct, ``*`` takes them from the arguments, ``%[n]`` picks an
+argument, and mistakes are printed in-band (``%!d(string=x)``, ``%!d(MISSING)``,
+``%!(BADWIDTH)``, ``%!(EXTRA …)``) rather than failing the template.
 
 One deliberate difference: Go prints a query result's samples as memory addresses
 (``[0xc000123450 …]``); here they print as ``&{map[…] 1}``, which is at least readable.
