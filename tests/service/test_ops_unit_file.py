@@ -103,9 +103,16 @@ def test_reload_of_a_process_that_never_answers_fails_and_says_why(setup: Setup)
             "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); time.sleep(30)",
         ]
     )
-    dies = subprocess.Popen(["sleep", "30"])
+    # SIGHUP's default action set explicitly: under nohup a plain `sleep` would ignore it.
+    dies = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); time.sleep(30)",
+        ]
+    )
     try:
-        time.sleep(0.3)  # the deaf one has set its handler
+        time.sleep(0.3)  # both have set their handlers
         args = [TRIAGED, "reload", "--config", str(setup.config), "--timeout", "1", "--pid"]
         began = time.monotonic()
         ignored = subprocess.run(
