@@ -86,7 +86,7 @@ class _Translator:
         self.i = 0
         self.out: list[str] = []
         self.pending = [0]  # per open group: scoped flag groups opened inside it
-        self.multiline = re.search(r"\(\?[is]*m", pattern) is not None
+        self.multiline = [False]  # per open group: whether `$` ends a line there (?m)
 
     def fail(self, what: str) -> re.error:
         """Go refuses this too: the pattern is not RE2, whatever ``re`` would make of it."""
@@ -110,10 +110,11 @@ class _Translator:
                 self.i += 1
                 if len(self.pending) > 1:
                     self.out.append(")" * self.pending.pop())
+                    self.multiline.pop()
                 self.out.append(")")
             elif ch == "$":
                 self.i += 1
-                self.out.append("$" if self.multiline else r"\Z")
+                self.out.append("$" if self.multiline[-1] else r"\Z")
             elif ch == "{":
                 self.repeat()
             elif ch in "*+?":
@@ -218,8 +219,7 @@ class _Translator:
         p, i = self.p, self.i
         if not p.startswith("(?", i):
             self.i += 1
-            self.pending.append(0)
-            self.out.append("(")
+            self.open("(")
             return
         for prefix, what in _NOT_RE2.items():
             if p.startswith(prefix, i):
@@ -227,28 +227,34 @@ class _Translator:
         if p.startswith("(?P<", i) or p.startswith("(?<", i):
             # Named groups: Go 1.22 (Prometheus 3) also takes the form without P.
             self.i = i + (4 if p[i + 2] == "P" else 3)
-            self.pending.append(0)
-            self.out.append("(?P<")
+            self.open("(?P<")
             return
         m = _FLAGS.match(p, i)
         if m is not None and m.group(0) == "(?:":  # a plain non-capturing group
             self.i = m.end()
-            self.pending.append(0)
-            self.out.append("(?:")
+            self.open("(?:")
             return
         if m is None or m.group(1) in ("", "-") or m.group(1).endswith("-"):
             raise self.fail("malformed group or flag")
         if "U" in m.group(1):
             raise self.unsupported("the ungreedy flag U", i, "write lazy quantifiers such as *? instead")
         self.i = m.end()
+        on, _, off = m.group(1).partition("-")
+        multiline = True if "m" in on else False if "m" in off else self.multiline[-1]
         if m.group(2) == ":":
-            self.pending.append(0)
-            self.out.append(f"(?{m.group(1)}:")
+            self.open(f"(?{m.group(1)}:", multiline)
         else:
             # Python takes inline flags only at the very start: scope them to the rest
             # of the enclosing group instead, which is what RE2 means.
             self.out.append(f"(?{m.group(1)}:")
             self.pending[-1] += 1
+            self.multiline[-1] = multiline
+
+    def open(self, text: str, multiline: bool | None = None) -> None:
+        """A group opens: it inherits multi-line mode unless its own flags set it."""
+        self.pending.append(0)
+        self.multiline.append(self.multiline[-1] if multiline is None else multiline)
+        self.out.append(text)
 
     def repeat(self) -> None:
         m = _REPEAT.match(self.p, self.i)

@@ -53,6 +53,8 @@ def selected(engine: Engine, regex: str) -> set[str]:
         (r"line\\n", {"line\n"}),
         ("line$", set()),  # $ is the end of the value, not the place before a newline
         ("(?s)line.", {"line\n"}),
+        (r"(?m:line$)\\n", {"line\n"}),  # in multi-line mode $ ends a line…
+        (r"(?m:l)ine$\\n", set()),  # …only inside the group that sets it
         ("(?<x>web)1?", {"web", "web1"}),  # a named group as Prometheus 3 writes it
     ],
 )
