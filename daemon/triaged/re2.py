@@ -88,9 +88,10 @@ class _Translator:
         self.pending = [0]  # per open group: scoped flag groups opened inside it
         self.multiline = [False]  # per open group: whether `$` ends a line there (?m)
 
-    def fail(self, what: str) -> re.error:
-        """Go refuses this too: the pattern is not RE2, whatever ``re`` would make of it."""
-        return re.error(f"{what} (position {self.i}) is not RE2 syntax, which Prometheus uses")
+    def fail(self, what: str, back: int = 0) -> re.error:
+        """Go refuses this too: the pattern is not RE2, whatever ``re`` would make of it.
+        ``back``: how far before the current position the construct began."""
+        return re.error(f"{what} (position {self.i - back}) is not RE2 syntax, which Prometheus uses")
 
     def unsupported(self, what: str, at: int, instead: str) -> re.error:
         """RE2, but with no faithful form in ``re``: refused rather than matched otherwise."""
@@ -152,11 +153,9 @@ class _Translator:
         if c in "1234567":
             return self.octal(c)
         if c in "89":
-            self.i -= 2
-            raise self.fail("backreference")
+            raise self.fail("backreference", back=2)
         if c in "ZuUN":
-            self.i -= 2
-            raise self.fail(f"\\{c}")
+            raise self.fail(f"\\{c}", back=2)
         return "\\" + c
 
     def octal(self, first: str) -> str:
@@ -167,8 +166,7 @@ class _Translator:
             digits += self.p[self.i]
             self.i += 1
         if len(digits) == 1:
-            self.i -= 2
-            raise self.fail("backreference")
+            raise self.fail("backreference", back=2)
         return _code_point(int(digits, 8))
 
     def hex_braces(self) -> str:
@@ -324,8 +322,7 @@ class _Translator:
         if c == "Q":
             return "".join(re.escape(ch) for ch in self.quoted())
         if c == "b":
-            self.i -= 2
-            raise self.fail("\\b inside brackets")
+            raise self.fail("\\b inside brackets", back=2)
         if c == "]":
             return "\\]"
         return self.common_escape(c)
