@@ -7,6 +7,7 @@ convert once, into frozen dataclasses the evaluator can read at Python speed.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,9 +16,12 @@ from typing import Any
 import promql_parser as pp
 
 from triaged.model import METRIC_NAME, Matcher, MatchOp
+from triaged.promql.lexer import Kind, LexError, Token, tokenize
 from triaged.promql.regex import restore_bytes
+from triaged.promql.syntax import locate_syntax_error
 from triaged.promql.values import ExprError
 from triaged.re2 import translate
+from triaged.yamlfile import parse_duration
 
 DEFAULT_LOOKBACK_MS = 300_000
 
@@ -145,28 +149,91 @@ def _regex_reason(error: str) -> str:
         translate(pattern)
     except re.error as exc:
         return f": {exc}"
-    return ": the PromQL parser does not read this form (\\Q…\\E and octal escapes among them)"
+    return ": the PromQL parser does not read this form"
 
 
 def parse_expr(text: str) -> Expr:
     """Parse PromQL text; syntax errors become :class:`ExprError`."""
+    regexes: dict[str, str] = {}
     try:
-        ast = pp.parse(text)
+        ast = _binding_parse(text)
     except ValueError as exc:
-        raise ExprError(f"parse error: {exc} in {_quoted(text)}{_regex_reason(str(exc))}") from None
-    except BaseException as exc:  # the Rust side panics on a few inputs
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        raise ExprError(f"parse error: {exc} in {_quoted(text)}") from None
-    node = _convert(ast, _negative_ats(text))
+        if not _is_rust_only_refusal(str(exc)) or _STAND_IN in text:
+            raise ExprError(_parse_error(text, str(exc))) from None
+        # RE2 forms the binding's Rust regex engine lacks (\Q…\E, octal escapes):
+        # parse with stand-ins, then put the patterns back for re2.translate to read.
+        text_with_stand_ins, regexes = _stand_in_regexes(text)
+        try:
+            ast = _binding_parse(text_with_stand_ins)
+        except ValueError as again:
+            raise ExprError(_parse_error(text, str(again))) from None
+    node = _convert(ast, _Context(_negative_ats(text), regexes))
     if _HIGH_BYTE_ESCAPE.search(text):
         node = _restore_strings(node)
     return Expr(text, node)
 
 
+def _binding_parse(text: str) -> Any:
+    try:
+        return pp.parse(text)
+    except ValueError:
+        raise
+    except BaseException as exc:  # the Rust side panics on a few inputs
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise ExprError(f"parse error: {exc} in {_quoted(text)}") from None
+
+
+def _parse_error(text: str, message: str) -> str:
+    """The binding's message, made specific: most syntax errors come out as a bare
+    "invalid promql query", the rest without a position, so those are located and
+    described here. Its other messages (argument counts, types) are kept."""
+    if message == "invalid promql query" or message.startswith(("unexpected", "unclosed", "unterminated")):
+        located = locate_syntax_error(text)
+        if located:
+            message = located
+    return f"parse error: {message} in {_quoted(text)}{_regex_reason(message)}"
+
+
+def _is_rust_only_refusal(message: str) -> bool:
+    pattern = message.removeprefix("illegal regex for ")
+    if pattern == message:
+        return False
+    try:
+        translate(pattern)
+    except re.error:
+        return False
+    return True
+
+
+_STAND_IN = "triaged_regex_stand_in_"
+
+
+def _stand_in_regexes(text: str) -> tuple[str, dict[str, str]]:
+    """`text` with each matcher regex replaced by a plain stand-in pattern, and what
+    each stand-in stands for (the pattern as the string literal spells it)."""
+    parts: list[str] = []
+    regexes: dict[str, str] = {}
+    done = 0
+    for before, token in itertools.pairwise(tokenize(text)):
+        if not (before.kind is Kind.OP and before.text in ("=~", "!~") and token.kind is Kind.STRING):
+            continue
+        stand_in = f"{_STAND_IN}{len(regexes)}"
+        regexes[stand_in] = _string_value(token.text)
+        parts += [text[done : token.pos], f'"{stand_in}"']
+        done = token.pos + len(token.text)
+    parts.append(text[done:])
+    return "".join(parts), regexes
+
+
+def _string_value(literal: str) -> str:
+    node: Any = pp.parse(literal)  # a StringLiteral
+    value: str = node.val
+    return restore_bytes(value) if _HIGH_BYTE_ESCAPE.search(literal) else value
+
+
 def _quoted(text: str, limit: int = 120) -> str:
-    """The expression on one line. The binding's errors carry no position (most say
-    only "invalid promql query"), so the text itself shows what was parsed."""
+    """The expression on one line, so the message shows what was parsed."""
     flat = " ".join(text.split())
     return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
 
@@ -197,24 +264,49 @@ def duration_ms(delta: timedelta | None) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
-# The binding cannot represent an `@` before the epoch (it panics reading it back),
-# so numeric `@` times are also read from the text, in order of appearance; the
-# conversion below visits nodes in that same order.
-_AT_NUMBER = re.compile(r"@\s*(-?)\s*([0-9][0-9.eE+]*|\.[0-9][0-9eE+]*)")
+@dataclass(slots=True)
+class _Context:
+    """What the text says that the binding's nodes cannot: `@` times before the epoch
+    (the binding panics reading them back), in order of appearance, which is the order
+    the conversion visits nodes in; and the regexes that stand-ins replaced."""
+
+    ats: list[int]
+    regexes: dict[str, str]
 
 
 def _negative_ats(text: str) -> list[int]:
+    """Per numeric `@`, in order: its time in ms if negative, else 0 (the binding's
+    value is then used)."""
+    if "@" not in text:
+        return []
+    try:
+        tokens = tokenize(text)
+    except LexError:  # the binding read it; only this lexer could not
+        return []
     out: list[int] = []
-    for m in _AT_NUMBER.finditer(text):
-        try:
-            value = float(m.group(2))
-        except ValueError:
-            value = 0.0
-        out.append(round(-value * 1000) if m.group(1) else 0)
+    for i, token in enumerate(tokens[:-1]):
+        if not (token.kind is Kind.OP and token.text == "@"):
+            continue
+        sign, after = tokens[i + 1], tokens[min(i + 2, len(tokens) - 1)]
+        if sign.kind in _TIMES:
+            out.append(0)
+        elif sign.text in ("+", "-") and after.kind in _TIMES:
+            out.append(-_time_ms(after) if sign.text == "-" else 0)
     return out
 
 
-def _at(raw: Any, negatives: list[int]) -> At | None:
+_TIMES = (Kind.NUMBER, Kind.DURATION)
+
+
+def _time_ms(token: Token) -> int:
+    if token.kind is Kind.DURATION:
+        return round(parse_duration(token.text, strict=True) * 1000)
+    if token.text[:2].lower() == "0x":
+        return int(token.text, 16) * 1000
+    return round(float(token.text) * 1000)
+
+
+def _at(raw: Any, ctx: _Context) -> At | None:
     if raw is None:
         return None
     kind = str(raw.type).rsplit(".", 1)[-1]
@@ -222,36 +314,38 @@ def _at(raw: Any, negatives: list[int]) -> At | None:
         return At("start")
     if kind == "End":
         return At("end")
-    textual = negatives.pop(0) if negatives else 0
+    textual = ctx.ats.pop(0) if ctx.ats else 0
     if textual < 0:
         return At("at", textual)
     return At("at", round(raw.at.timestamp() * 1000))
 
 
-def _matcher(raw: Any) -> Matcher:
+def _matcher(raw: Any, ctx: _Context) -> Matcher:
     op = _MATCH_OPS[str(raw.op).rsplit(".", 1)[-1]]
     value = raw.value
+    if op in (MatchOp.RE, MatchOp.NRE):
+        value = ctx.regexes.get(value, value)
     try:
         return Matcher(raw.name, op, value)
     except re.error as exc:
-        raise ExprError(f"invalid regular expression {raw.value!r}: {exc}") from None
+        raise ExprError(f"invalid regular expression {value!r}: {exc}") from None
 
 
-def _selector(raw: Any, negatives: list[int]) -> SelectorNode:
-    base = [_matcher(m) for m in raw.matchers.matchers]
+def _selector(raw: Any, ctx: _Context) -> SelectorNode:
+    base = [_matcher(m, ctx) for m in raw.matchers.matchers]
     if raw.name:
         base.insert(0, Matcher(METRIC_NAME, MatchOp.EQ, raw.name))
     groups: list[tuple[Matcher, ...]] = []
     for alt in raw.matchers.or_matchers:
-        groups.append((*base, *(_matcher(m) for m in alt)))
+        groups.append((*base, *(_matcher(m, ctx) for m in alt)))
     if not groups:
         groups.append(tuple(base))
-    return SelectorNode(tuple(groups), duration_ms(raw.offset), _at(raw.at, negatives))
+    return SelectorNode(tuple(groups), duration_ms(raw.offset), _at(raw.at, ctx))
 
 
-def _binnode(raw: Any, negatives: list[int]) -> BinNode:
-    lhs = _convert(raw.lhs, negatives)
-    rhs = _convert(raw.rhs, negatives)
+def _binnode(raw: Any, ctx: _Context) -> BinNode:
+    lhs = _convert(raw.lhs, ctx)
+    rhs = _convert(raw.rhs, ctx)
     op = str(raw.op)
     mod = raw.modifier
     if mod is None:
@@ -271,36 +365,34 @@ def _binnode(raw: Any, negatives: list[int]) -> BinNode:
     return BinNode(op, lhs, rhs, bool(mod.return_bool), card, on, matching, include)
 
 
-def _convert(raw: Any, negatives: list[int]) -> Node:
+def _convert(raw: Any, ctx: _Context) -> Node:
     if isinstance(raw, pp.NumberLiteral):
         return NumberNode(float(raw.val))
     if isinstance(raw, pp.StringLiteral):
         return StringNode(raw.val)
     if isinstance(raw, pp.VectorSelector):
-        return _selector(raw, negatives)
+        return _selector(raw, ctx)
     if isinstance(raw, pp.MatrixSelector):
-        return MatrixNode(_selector(raw.vector_selector, negatives), duration_ms(raw.range))
+        return MatrixNode(_selector(raw.vector_selector, ctx), duration_ms(raw.range))
     if isinstance(raw, pp.ParenExpr):
-        return ParenNode(_convert(raw.expr, negatives))
+        return ParenNode(_convert(raw.expr, ctx))
     if isinstance(raw, pp.UnaryExpr):
-        return NegNode(_convert(raw.expr, negatives))
+        return NegNode(_convert(raw.expr, ctx))
     if isinstance(raw, pp.BinaryExpr):
-        return _binnode(raw, negatives)
+        return _binnode(raw, ctx)
     if isinstance(raw, pp.Call):
-        return CallNode(raw.func.name, tuple(_convert(a, negatives) for a in raw.args))
+        return CallNode(raw.func.name, tuple(_convert(a, ctx) for a in raw.args))
     if isinstance(raw, pp.AggregateExpr):
         mod = raw.modifier
         grouping = tuple(mod.labels) if mod is not None else ()
         without = mod is not None and str(mod.type).endswith("Without")
-        param = None if raw.param is None else _convert(raw.param, negatives)
-        inner = _convert(raw.expr, negatives)
+        param = None if raw.param is None else _convert(raw.param, ctx)
+        inner = _convert(raw.expr, ctx)
         return AggNode(str(raw.op), inner, param, grouping, without)
     if isinstance(raw, pp.SubqueryExpr):
-        inner = _convert(raw.expr, negatives)
+        inner = _convert(raw.expr, ctx)
         step = duration_ms(raw.step) if raw.step is not None else None
-        return SubqueryNode(
-            inner, duration_ms(raw.range), step, duration_ms(raw.offset), _at(raw.at, negatives)
-        )
+        return SubqueryNode(inner, duration_ms(raw.range), step, duration_ms(raw.offset), _at(raw.at, ctx))
     raise ExprError(f"unsupported expression node {type(raw).__name__}")
 
 
