@@ -263,7 +263,9 @@ def _field(receiver: object, name: str) -> object:
     if isinstance(receiver, dict):
         return map_get(receiver, name)
     if receiver is None:
-        raise TemplateError(f"nil pointer evaluating interface {{}}.{name}")
+        # No data at all (`{{ template "x" }}` passes none): Go gives the zero value,
+        # which prints as <no value>, at every step of a chain.
+        return None
     raise TemplateError(f"can't evaluate field {name} in type {go_type(receiver)}")
 
 
