@@ -155,3 +155,35 @@ def test_every_refused_mutation_of_a_real_expression_is_located(shared_dir: Path
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
     assert refused > 200
+
+
+@pytest.mark.parametrize(
+    ("expr", "words"),
+    [
+        ("x @ 1e30", "1:5: timestamp out of bounds for @ modifier"),
+        ("x @ -1e30", "1:6: timestamp out of bounds for @ modifier"),
+        ("x[1e20]", "1:3: duration out of range"),  # the parser binding would panic
+        ("x offset -1e30", "1:11: duration out of range"),
+        ("x offset 300000y", "duration out of range"),
+        ("x[5m:100000000y]", "duration out of range"),
+    ],
+)
+def test_times_and_durations_beyond_prometheus_bounds_are_refused(expr: str, words: str) -> None:
+    with pytest.raises(ExprError, match=re.escape(words)):
+        Engine(Storage(StorageLimits())).instant(expr, 0)
+
+
+def test_times_prometheus_accepts_are_read_however_far(tmp_path: Path) -> None:
+    """Past year 9999 and before 1970 alike (the binding's own datetime ends at both)."""
+    st = Storage(StorageLimits(retention_ms=None))
+    st.append(Labels.of(__name__="x", era="far"), 10**15, 1)
+    st.append(Labels.of(__name__="x", era="before"), -(9 * 10**15), 2)
+    engine = Engine(st)
+    for expr, value in [("x @ 1e12", 1.0), ("x @ -9e12", 2.0), ("max_over_time(x[5m] @ 1e12)", 1.0)]:
+        result = engine.instant(expr, 0)
+        assert isinstance(result, Vector)
+        assert [s.value for s in result] == [value], expr
+    assert engine.instant("x @ 9.3e15", 0) == []
+    path = tmp_path / "r.rules.yml"
+    path.write_text("groups:\n  - name: g\n    rules:\n      - record: r\n        expr: up @ 1e12\n")
+    assert check_rule_file(path)[1] == []

@@ -16,7 +16,7 @@ from typing import Any
 import promql_parser as pp
 
 from triaged.model import METRIC_NAME, Matcher, MatchOp
-from triaged.promql.lexer import Kind, LexError, Token, tokenize
+from triaged.promql.lexer import Kind, LexError, Token, line_col, tokenize
 from triaged.promql.regex import restore_bytes
 from triaged.promql.syntax import locate_syntax_error
 from triaged.promql.values import ExprError
@@ -154,6 +154,7 @@ def _regex_reason(error: str) -> str:
 
 def parse_expr(text: str) -> Expr:
     """Parse PromQL text; syntax errors become :class:`ExprError`."""
+    _check_number_durations(text)
     regexes: dict[str, str] = {}
     try:
         ast = _binding_parse(text)
@@ -167,7 +168,7 @@ def parse_expr(text: str) -> Expr:
             ast = _binding_parse(text_with_stand_ins)
         except ValueError as again:
             raise ExprError(_parse_error(text, str(again))) from None
-    node = _convert(ast, _Context(_negative_ats(text), regexes))
+    node = _convert(ast, _Context(text, _at_times(text), regexes))
     if _HIGH_BYTE_ESCAPE.search(text):
         node = _restore_strings(node)
     return Expr(text, node)
@@ -264,46 +265,102 @@ def duration_ms(delta: timedelta | None) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+# Prometheus bounds an `@` time in seconds by int64, and durations are int64 nanoseconds.
+_MAX_AT_SECONDS = 2**63
+_MAX_DURATION_MS = (2**63 - 1) // 1_000_000
+_TIMES = (Kind.NUMBER, Kind.DURATION)
+
+
 @dataclass(slots=True)
 class _Context:
-    """What the text says that the binding's nodes cannot: `@` times before the epoch
-    (the binding panics reading them back), in order of appearance, which is the order
-    the conversion visits nodes in; and the regexes that stand-ins replaced."""
+    """What the text says that the binding's nodes cannot hold: numeric `@` times (its
+    datetime ends at 1970 and 9999), in order of appearance, which is the order the
+    conversion visits nodes in; and the regexes that stand-ins replaced."""
 
+    text: str
     ats: list[int]
     regexes: dict[str, str]
 
 
-def _negative_ats(text: str) -> list[int]:
-    """Per numeric `@`, in order: its time in ms if negative, else 0 (the binding's
-    value is then used)."""
-    if "@" not in text:
-        return []
+def _tokens(text: str) -> list[Token]:
     try:
-        tokens = tokenize(text)
+        return tokenize(text)
     except LexError:  # the binding read it; only this lexer could not
         return []
+
+
+def _at_times(text: str) -> list[int]:
+    """Each numeric `@` time in ms, in order of appearance; out of range is an error."""
+    if "@" not in text:
+        return []
+    tokens = _tokens(text)
     out: list[int] = []
     for i, token in enumerate(tokens[:-1]):
         if not (token.kind is Kind.OP and token.text == "@"):
             continue
-        sign, after = tokens[i + 1], tokens[min(i + 2, len(tokens) - 1)]
+        sign, value = tokens[i + 1], tokens[min(i + 2, len(tokens) - 1)]
         if sign.kind in _TIMES:
-            out.append(0)
-        elif sign.text in ("+", "-") and after.kind in _TIMES:
-            out.append(-_time_ms(after) if sign.text == "-" else 0)
+            out.append(_time_ms(text, sign, 1))
+        elif sign.text in ("+", "-") and value.kind in _TIMES:
+            out.append(_time_ms(text, value, -1 if sign.text == "-" else 1))
     return out
 
 
-_TIMES = (Kind.NUMBER, Kind.DURATION)
-
-
-def _time_ms(token: Token) -> int:
+def _time_ms(text: str, token: Token, sign: int) -> int:
     if token.kind is Kind.DURATION:
-        return round(parse_duration(token.text, strict=True) * 1000)
-    if token.text[:2].lower() == "0x":
-        return int(token.text, 16) * 1000
-    return round(float(token.text) * 1000)
+        ms = parse_duration(token.text, strict=True) * 1000
+    elif token.text[:2].lower() == "0x":
+        ms = int(token.text, 16) * 1000
+    else:
+        ms = float(token.text) * 1000
+    if not abs(ms) < _MAX_AT_SECONDS * 1000:
+        where = line_col(text, token.pos)
+        raise ExprError(f"parse error: {where}: timestamp out of bounds for @ modifier in {_quoted(text)}")
+    return sign * round(ms)
+
+
+def _check_number_durations(text: str) -> None:
+    """A range or offset given as a plain number of seconds too large for Go's
+    durations: refuse it here, as Prometheus does, before the binding panics on it."""
+    if "[" not in text and "offset" not in text.lower():
+        return
+    tokens = _tokens(text)
+    for i, token in enumerate(tokens):
+        too_long = token.kind is Kind.NUMBER and _number(token.text) * 1000 > _MAX_DURATION_MS
+        if too_long and _is_duration_position(tokens, i):
+            where = line_col(text, token.pos)
+            raise ExprError(f"parse error: {where}: duration out of range in {_quoted(text)}")
+
+
+def _is_duration_position(tokens: list[Token], i: int) -> bool:
+    """After `[`, a subquery's `:`, or `offset` (with or without a sign)."""
+    before = tokens[i - 1] if i >= 1 else None
+    if before is None:
+        return False
+    if before.text in ("[", ":") or before.text.lower() == "offset":
+        return True
+    return before.text in ("-", "+") and i >= 2 and tokens[i - 2].text.lower() == "offset"
+
+
+def _number(text: str) -> float:
+    return float(int(text, 16)) if text[:2].lower() == "0x" else float(text)
+
+
+def _duration(raw: Any, attribute: str, ctx: _Context) -> int:
+    """A range or offset in ms (0 if absent)."""
+    return _optional_duration(raw, attribute, ctx) or 0
+
+
+def _optional_duration(raw: Any, attribute: str, ctx: _Context) -> int | None:
+    """A range, step or offset in ms; one beyond Go's durations is an error."""
+    try:
+        delta = getattr(raw, attribute)
+        ms = None if delta is None else duration_ms(delta)
+    except (ValueError, OverflowError):  # the binding's getter overflows first
+        ms = _MAX_DURATION_MS + 1
+    if ms is not None and abs(ms) > _MAX_DURATION_MS:
+        raise ExprError(f"parse error: {attribute} duration out of range in {_quoted(ctx.text)}")
+    return ms
 
 
 def _at(raw: Any, ctx: _Context) -> At | None:
@@ -314,9 +371,8 @@ def _at(raw: Any, ctx: _Context) -> At | None:
         return At("start")
     if kind == "End":
         return At("end")
-    textual = ctx.ats.pop(0) if ctx.ats else 0
-    if textual < 0:
-        return At("at", textual)
+    if ctx.ats:
+        return At("at", ctx.ats.pop(0))
     return At("at", round(raw.at.timestamp() * 1000))
 
 
@@ -340,7 +396,7 @@ def _selector(raw: Any, ctx: _Context) -> SelectorNode:
         groups.append((*base, *(_matcher(m, ctx) for m in alt)))
     if not groups:
         groups.append(tuple(base))
-    return SelectorNode(tuple(groups), duration_ms(raw.offset), _at(raw.at, ctx))
+    return SelectorNode(tuple(groups), _duration(raw, "offset", ctx), _at(raw.at, ctx))
 
 
 def _binnode(raw: Any, ctx: _Context) -> BinNode:
@@ -373,7 +429,7 @@ def _convert(raw: Any, ctx: _Context) -> Node:
     if isinstance(raw, pp.VectorSelector):
         return _selector(raw, ctx)
     if isinstance(raw, pp.MatrixSelector):
-        return MatrixNode(_selector(raw.vector_selector, ctx), duration_ms(raw.range))
+        return MatrixNode(_selector(raw.vector_selector, ctx), _duration(raw, "range", ctx))
     if isinstance(raw, pp.ParenExpr):
         return ParenNode(_convert(raw.expr, ctx))
     if isinstance(raw, pp.UnaryExpr):
@@ -391,8 +447,9 @@ def _convert(raw: Any, ctx: _Context) -> Node:
         return AggNode(str(raw.op), inner, param, grouping, without)
     if isinstance(raw, pp.SubqueryExpr):
         inner = _convert(raw.expr, ctx)
-        step = duration_ms(raw.step) if raw.step is not None else None
-        return SubqueryNode(inner, duration_ms(raw.range), step, duration_ms(raw.offset), _at(raw.at, ctx))
+        step = _optional_duration(raw, "step", ctx)
+        offset = _duration(raw, "offset", ctx)
+        return SubqueryNode(inner, _duration(raw, "range", ctx), step, offset, _at(raw.at, ctx))
     raise ExprError(f"unsupported expression node {type(raw).__name__}")
 
 
