@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from rawhttp import read_request
 from triaged.errors import describe
 from triaged.messages import Event, Message
 from triaged.model import Severity
@@ -29,31 +30,6 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def read_whole_request(conn: socket.socket) -> None:
-    """Headers and body, however the client's writes were split: closing with bytes
-    unread would reset the connection rather than hang up."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        (
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        ),
-        0,
-    )
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        body += chunk
-
-
 @pytest.fixture
 def hangs_up() -> Iterator[int]:
     """A server that reads the request and closes the connection without answering."""
@@ -66,7 +42,7 @@ def hangs_up() -> Iterator[int]:
         except OSError:
             return
         with conn:
-            read_whole_request(conn)
+            read_request(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from rawhttp import read_request
 from triaged.cloud.clients import ClientFactory
 from triaged.messages import Event, Message
 from triaged.model import Severity
@@ -29,23 +30,8 @@ def trickling_endpoint() -> Iterator[str]:
 
     def serve(conn: socket.socket) -> None:
         with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = next(
-                (
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length")
-                ),
-                0,
-            )
-            while len(body) < length:
-                body += conn.recv(65536)
+            if not read_request(conn):
+                return
             answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
             until = time.monotonic() + 8
             for byte in answer:
