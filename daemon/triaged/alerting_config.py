@@ -107,11 +107,25 @@ def _root(n: Node, receivers: set[str], p: Problems) -> RouteNode:
             n.error(None, "the root route needs a receiver: it takes every alert no child route takes")
         )
     for key in ("matchers", "match", "match_re", "severities"):
-        if key in n:
+        if key in n and _root_filters(n, key):
             p.errors.append(n.error(key, f"the root route must not have {key}: it takes every alert"))
     if n.get("continue") is True:
         p.errors.append(n.error("continue", "the root route cannot have continue: there is nothing after it"))
     return _route(n, receivers, "route", p)
+
+
+def _root_filters(n: Node, key: str) -> bool:
+    """Whether the root's ``key`` holds anything. As in Alertmanager, ``matchers: []``,
+    ``matchers: ['']`` and ``match: {}`` hold no matcher and are allowed; a broken one
+    is reported by :func:`_route`."""
+    if key == "severities":
+        return True
+    try:
+        if key == "matchers":
+            return bool(_matcher_list(n, key))
+        return bool(_matcher_map(n, key, regex_matchers if key == "match_re" else equality_matchers))
+    except ConfigError:
+        return False
 
 
 def _route(n: Node, receivers: set[str], where: str, p: Problems) -> RouteNode:
@@ -327,15 +341,18 @@ def _matchers(n: Node, list_key: str, map_key: str, re_key: str | None = None) -
     """``matchers: ['service=~"a|b"']`` and/or ``match: {team: payments}`` and/or
     ``match_re: {env: 'prod|staging'}`` (Alertmanager's older forms, still in many
     configs); all must match."""
-    found: list[Matcher] = []
-    try:
-        found.extend(parse_matchers(str_list(n, list_key)))
-    except MatcherError as exc:
-        raise n.error(list_key, str(exc)) from exc
+    found = list(_matcher_list(n, list_key))
     found.extend(_matcher_map(n, map_key, equality_matchers))
     if re_key is not None:
         found.extend(_matcher_map(n, re_key, regex_matchers))
     return tuple(found)
+
+
+def _matcher_list(n: Node, key: str) -> tuple[Matcher, ...]:
+    try:
+        return parse_matchers(str_list(n, key))
+    except MatcherError as exc:
+        raise n.error(key, str(exc)) from exc
 
 
 def _matcher_map(
@@ -344,9 +361,21 @@ def _matcher_map(
     mapping = n.get(key)
     if mapping is None:
         return ()
-    if not isinstance(mapping, dict):
+    if not isinstance(mapping, Node):
         raise n.error(key, f"'{key}' must be a mapping of label: value")
     try:
-        return build({str(k): str(v) for k, v in mapping.items()})
+        return build({str(k): _map_value(mapping, k, key) for k in mapping})
     except MatcherError as exc:
         raise n.error(key, str(exc)) from exc
+
+
+def _map_value(mapping: Node, label: str, key: str) -> str:
+    """A ``match``/``match_re`` value as Alertmanager reads it: the scalar as written
+    (``true``, ``0x10`` and ``1.10`` stay as they are, not ``True``, ``16``, ``1.1``),
+    and null as the empty value."""
+    if mapping.get(label) is None:
+        return ""
+    text = mapping.text(label)
+    if text is None:
+        raise mapping.error(label, f"'{key}' values must be strings, not a list or mapping")
+    return text

@@ -154,7 +154,7 @@ def test_route_test_shows_receivers_and_what_would_mute(tmp_path: Path) -> None:
     ("snippet", "line", "message"),
     [
         ("route:\n  receiver: nobody\n", 4, "not a configured notifier"),
-        ("route:\n  receiver: pager\n  routes:\n    - matchers: ['sev~~x']\n", 6, "invalid matcher"),
+        ("route:\n  receiver: pager\n  routes:\n    - matchers: ['sev~~x']\n", 6, "bad matcher format"),
         ("maintenance:\n  - name: w\n    schedule: '0 25 * * *'\n    duration: 1h\n    match: {a: b}\n", 5,
          "out of range"),
         ("maintenance:\n  - name: w\n    schedule: '0 2 * * *'\n    duration: 1h\n    timezone: Mars/Base\n"

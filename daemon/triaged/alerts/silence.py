@@ -20,8 +20,12 @@ from triaged.re2 import translate
 if TYPE_CHECKING:
     from triaged.rules.alerting import Alert
 
-# Matchers read like PromQL's: name, operator, optionally quoted value.
-_MATCHER_RE = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(.*?))\s*$')
+# One matcher as Alertmanager reads it (pkg/labels/parse.go): name, operator, then the
+# rest of the text as the value. Names may hold ':' there too, and `\s` is Go's ASCII
+# whitespace. `\Z`, not `$`: `$` would also match before a final newline.
+_WS = r"[ \t\n\f\r]*"
+_MATCHER_RE = re.compile(rf"{_WS}([A-Za-z_:][A-Za-z0-9_:]*){_WS}(=~|!~|!=|=){_WS}(.*?){_WS}\Z", re.DOTALL)
+_MATCHER_HINT = "use name=value, name!=value, name=~re or name!~re"
 
 
 class MatcherError(ValueError):
@@ -33,9 +37,9 @@ def parse_matcher(text: str) -> Matcher:
     (``critical``) are normalised to P0–P3 so matchers agree with incident severities."""
     m = _MATCHER_RE.match(text)
     if m is None:
-        raise MatcherError(f"invalid matcher {text!r}: use name=value, name!=value, name=~re or name!~re")
-    name, op, quoted, bare = m.groups()
-    value = _unescape(quoted) if quoted is not None else bare
+        raise MatcherError(f"bad matcher format: {text.strip()!r}: {_MATCHER_HINT}")
+    name, op, raw = m.groups()
+    value = _value(raw, text)
     if name == "severity" and op in ("=", "!=") and value:  # severity="" is "has no severity"
         try:
             value = Severity.parse(value).name
@@ -46,13 +50,46 @@ def parse_matcher(text: str) -> Matcher:
             value = _severity_regex(value)
         return Matcher(name, MatchOp(op), value)
     except re.error as exc:
-        raise MatcherError(f"invalid regex in {text!r}: {exc}") from exc
+        raise MatcherError(f"invalid regex in {text.strip()!r}: {exc}") from exc
 
 
-def _unescape(quoted: str) -> str:
-    """A quoted value as Alertmanager reads it: ``\\"``, ``\\\\`` and ``\\n`` are
-    escapes; any other backslash is kept as written (so ``"a\\.b"`` is the regex ``a\\.b``)."""
-    return re.sub(r'\\(["\\n])', lambda e: "\n" if e.group(1) == "n" else e.group(1), quoted)
+def parse_label(text: str) -> tuple[str, str]:
+    """``name=value`` as ``amtool config routes test`` reads an alert's label: the value
+    quoted or not, with the escapes of a matcher, and no severity alias applied."""
+    m = _MATCHER_RE.match(text)
+    if m is None or m.group(2) != "=":
+        raise MatcherError(f"expected key=value, got {text.strip()!r}")
+    return m.group(1), _value(m.group(3), text)
+
+
+_ESCAPES = {"n": "\n", '"': '"', "\\": "\\"}
+
+
+def _value(raw: str, text: str) -> str:
+    """A matcher's value as Alertmanager reads it, quoted or not: ``\\"``, ``\\\\`` and
+    ``\\n`` are escapes; any other backslash is kept as written (so ``"a\\.b"`` is the
+    regex ``a\\.b``). A double quote must be escaped unless it closes a quoted value:
+    ``"prod`` or ``a"b`` is refused, not matched as the text with its quote in it."""
+    quoted = raw.startswith('"')
+    body = raw[1:] if quoted else raw
+    out: list[str] = []
+    escaped = False
+    for i, ch in enumerate(body):
+        last = i == len(body) - 1
+        if escaped:
+            escaped = False
+            out.append(_ESCAPES.get(ch, "\\" + ch))
+        elif ch == "\\" and not last:
+            escaped = True
+        elif ch == '"' and quoted and last:
+            quoted = False  # the closing quote
+        elif ch == '"':
+            raise MatcherError(f"matcher value contains unescaped double quote: {text.strip()!r}")
+        else:
+            out.append(ch)
+    if quoted:
+        raise MatcherError(f"matcher value contains unescaped double quote: {text.strip()!r}")
+    return "".join(out)
 
 
 # Severity words rules written for Alertmanager use; each is an alias of one of P0–P3.
@@ -77,14 +114,29 @@ def parse_matchers(texts: Iterable[str]) -> tuple[Matcher, ...]:
     """Each text may hold several matchers, comma-separated and optionally in braces, as
     Alertmanager reads ``matchers:`` lines and ``amtool`` arguments:
     ``'{service="api", env!="dev"}'``. A comma inside quotes is part of the value."""
-    return tuple(parse_matcher(part) for t in texts for part in split_matchers(t))
+    return tuple(_parse_part(part, t) for t in texts for part in split_matchers(t))
+
+
+def _parse_part(part: str, text: str) -> Matcher:
+    # Checked in turn with the others, so the first mistake in a line is the one reported.
+    if not part.strip():
+        raise MatcherError(f"bad matcher format: an empty matcher between commas in {text!r}")
+    return parse_matcher(part)
 
 
 def split_matchers(text: str) -> list[str]:
-    """``'{a="x,y", b=z}'`` → ``['a="x,y"', 'b=z']``; a trailing comma is ignored."""
-    body = text.strip()
-    if body.startswith("{") and body.endswith("}"):
-        body = body[1:-1]
+    """``'{a="x,y", b=z}'`` → ``['a="x,y"', 'b=z']``, as Alertmanager splits a list: one
+    leading ``{`` and one trailing ``}`` are dropped, each on its own; a trailing comma is
+    ignored, and an empty text (or ``{}``) holds no matchers. An empty part between
+    commas is returned as ``''`` (:func:`parse_matchers` refuses it).
+
+    Unlike Alertmanager, a list in braces may have spaces around it: Alertmanager reads
+    ``' {a="x"}'`` as a broken matcher and ``'{a="x"} '`` as the value ``"x"}``."""
+    stripped = text.strip()
+    if stripped.startswith("{") and stripped.endswith("}"):
+        body = stripped[1:-1]
+    else:
+        body = text.removeprefix("{").removesuffix("}")
     parts: list[str] = []
     current: list[str] = []
     quoted = escaped = False
@@ -93,27 +145,39 @@ def split_matchers(text: str) -> list[str]:
             parts.append("".join(current))
             current = []
             continue
-        if ch == '"' and not escaped:
-            quoted = not quoted
-        escaped = ch == "\\" and not escaped
+        # As Alertmanager tracks it: a comma inside quotes leaves a pending escape.
+        if ch == '"':
+            quoted = quoted if escaped else not quoted
+            escaped = False
+        elif ch == "\\":
+            escaped = not escaped
+        elif ch != ",":
+            escaped = False
         current.append(ch)
-    parts.append("".join(current))
-    found = [p.strip() for p in parts]
-    if found and not found[-1]:
-        found.pop()  # `a=b,` and `{a=b, }`
-    if not found or not all(found):
-        raise MatcherError(f"invalid matcher list {text!r}: an empty matcher between commas")
-    return found
+    if "".join(current).strip():
+        parts.append("".join(current).strip())
+    return parts
 
 
 def equality_matchers(match: Mapping[str, str]) -> tuple[Matcher, ...]:
     """``match: {k: v}``: each value taken literally, quotes and backslashes included."""
-    return tuple(parse_matcher(f'{k}="{_quote(v)}"') for k, v in sorted(match.items()))
+    return tuple(parse_matcher(f'{_label_name(k)}="{_quote(v)}"') for k, v in sorted(match.items()))
 
 
 def regex_matchers(match_re: Mapping[str, str]) -> tuple[Matcher, ...]:
     """Alertmanager's older ``match_re: {k: regex}``: one anchored ``=~`` per label."""
-    return tuple(parse_matcher(f'{k}=~"{_quote(v)}"') for k, v in sorted(match_re.items()))
+    return tuple(parse_matcher(f'{_label_name(k)}=~"{_quote(v)}"') for k, v in sorted(match_re.items()))
+
+
+_LABEL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _label_name(name: str) -> str:
+    """A ``match``/``match_re`` key must be a label name, as Alertmanager checks it: a
+    matcher line may say ``a:b``, these maps may not."""
+    if not _LABEL_NAME_RE.fullmatch(name):
+        raise MatcherError(f"invalid label name {name!r} (letters, digits and _, not starting with a digit)")
+    return name
 
 
 def _quote(value: str) -> str:

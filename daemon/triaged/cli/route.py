@@ -170,12 +170,17 @@ def _reminder_note(notifier_type: str) -> str:
 
 
 def _labels(text: str) -> dict[str, str]:
+    """``k=v,…``, each as amtool reads a label: ``note="a, b"`` keeps its comma, and a
+    quoted value may hold ``\\"``, ``\\\\`` and ``\\n``."""
+    from triaged.alerts.silence import MatcherError, parse_label, split_matchers
+
     out: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected key=value, got {part!r}", param_hint="--labels")
-        out[key.strip()] = value.strip().strip('"')
+    try:
+        for part in filter(str.strip, split_matchers(text)):
+            key, value = parse_label(part)
+            out[key] = value
+    except MatcherError as exc:
+        raise click.BadParameter(str(exc), param_hint="--labels") from exc
     return out
 
 
