@@ -111,16 +111,20 @@ class MatchOp(enum.Enum):
 class Matcher:
     """A label matcher with Prometheus semantics: regexes are RE2 (``value`` keeps the
     user's text; :mod:`triaged.re2` rewrites it for ``re``), fully anchored, and a
-    missing label matches as the empty string."""
+    missing label matches as the empty string. In a regex `.` matches a newline too, as
+    in PromQL selectors; Alertmanager's matchers (routes, silences, inhibit rules) say
+    ``dot_all=False``, as Alertmanager compiles them."""
 
     name: str
     op: MatchOp
     value: str
+    dot_all: bool = True
     _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.op in (MatchOp.RE, MatchOp.NRE):
-            object.__setattr__(self, "_regex", re.compile(f"(?s:{translate(self.value)})"))
+            flags = "s" if self.dot_all else ""
+            object.__setattr__(self, "_regex", re.compile(f"(?{flags}:{translate(self.value)})"))
 
     def matches(self, value: str) -> bool:
         if self.op is MatchOp.EQ:

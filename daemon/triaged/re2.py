@@ -156,7 +156,11 @@ class _Translator:
             raise self.fail("backreference", back=2)
         if c in "ZuUN":
             raise self.fail(f"\\{c}", back=2)
-        return "\\" + c
+        # RE2 escapes ASCII punctuation and a few letters; Python would also take a
+        # backslash before any non-ASCII character as that character.
+        if (c.isascii() and not c.isalnum()) or c in "afnrtvxA0":
+            return "\\" + c
+        raise self.fail(f"\\{c}", back=2)
 
     def octal(self, first: str) -> str:
         """RE2 reads ``\\12`` as octal (a lone ``\\1`` is a backreference, refused);

@@ -78,6 +78,8 @@ def test_a_matcher_selects_what_prometheus_selects(engine: Engine, regex: str, m
         ("(?U)a*", "the ungreedy flag U (position 0) is not supported here; write lazy quantifiers"),
         (r"\\p{Greek}", "Unicode class 'Greek' (position 0) is not supported here"),
         ("[[:^alpha:]x]", "use an alternation instead"),
+        (r"web\\é", r"\é (position 3) is not RE2 syntax"),  # Python reads it as é
+        (r"\\y", r"\y (position 0) is not RE2 syntax"),
     ],
 )
 def test_what_re2_refuses_is_refused_with_the_reason(engine: Engine, regex: str, reason: str) -> None:
@@ -115,6 +117,13 @@ def test_silences_and_templates_read_re2_too() -> None:
     assert parse_matcher(r'instance=~"\\Qa.b\\E"').matches("a.b")
     assert not parse_matcher(r'instance=~"\\Qa.b\\E"').matches("axb")
     assert re_replace_all(r"\101", "a", "AbA") == "aba"
+
+
+def test_dot_crosses_a_newline_in_selectors_but_not_in_alertmanager_matchers(engine: Engine) -> None:
+    """Prometheus compiles selector regexes with (?s), Alertmanager its matchers without."""
+    assert selected(engine, "line.") == {"line\n"}
+    assert not parse_matcher('instance=~"line."').matches("line\n")
+    assert parse_matcher('instance=~"(?s)line."').matches("line\n")
 
 
 def test_a_query_mixing_forms_the_parser_lacks_keeps_every_other_part() -> None:

@@ -48,7 +48,7 @@ def parse_matcher(text: str) -> Matcher:
     try:
         if op in ("=~", "!~") and name == "severity":
             value = _severity_regex(value)
-        return Matcher(name, MatchOp(op), value)
+        return Matcher(name, MatchOp(op), value, dot_all=False)  # Alertmanager: `.` stops at \n
     except re.error as exc:
         raise MatcherError(f"invalid regex in {text.strip()!r}: {exc}") from exc
 
