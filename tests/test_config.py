@@ -54,6 +54,12 @@ def test_systemd_directories_are_used_when_set(monkeypatch: pytest.MonkeyPatch) 
         ("incidents:\n  reopen_window: 5\n", 2, "5 is not a valid duration: give a unit"),
         ("scrape:\n  interval: 0s\n", 2, "must be longer than 0s"),
         ("evaluation_interval: 0s\n", 1, "must be longer than 0s"),
+        # A flat route's match keys are label names, as in the tree (was a traceback at start).
+        (
+            "notifiers:\n  - {name: a, type: log}\nroutes:\n  - receiver: a\n    match: {a-b: x}\n",
+            5,
+            "invalid label name 'a-b'",
+        ),
     ],
 )
 def test_errors_name_file_line_and_key(tmp_path: Path, text: str, line: int, fragment: str) -> None:
@@ -100,3 +106,11 @@ def test_a_heartbeat_to_pagerduty_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="heartbeat receiver 'pd' is PagerDuty: every beat would page"):
         load_config(path)
+
+
+def test_a_flat_route_reads_match_values_as_written(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "notifiers:\n  - {name: a, type: log}\nroutes:\n  - receiver: a\n    match: {canary: true, shard: 0x10}\n",
+    )
+    assert load_config(path).routes[0].match == {"canary": "true", "shard": "0x10"}

@@ -358,15 +358,25 @@ def _matcher_list(n: Node, key: str) -> tuple[Matcher, ...]:
 def _matcher_map(
     n: Node, key: str, build: Callable[[Mapping[str, str]], tuple[Matcher, ...]]
 ) -> tuple[Matcher, ...]:
-    mapping = n.get(key)
-    if mapping is None:
-        return ()
-    if not isinstance(mapping, Node):
-        raise n.error(key, f"'{key}' must be a mapping of label: value")
     try:
-        return build({str(k): _map_value(mapping, k, key) for k in mapping})
+        return build(_map_values(n, key))
     except MatcherError as exc:
         raise n.error(key, str(exc)) from exc
+
+
+def match_map(n: Node, key: str) -> dict[str, str]:
+    """A flat route's ``match: {label: value}``, read and checked as the tree's."""
+    _matcher_map(n, key, equality_matchers)
+    return _map_values(n, key)
+
+
+def _map_values(n: Node, key: str) -> dict[str, str]:
+    mapping = n.get(key)
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, Node):
+        raise n.error(key, f"'{key}' must be a mapping of label: value")
+    return {str(k): _map_value(mapping, k, key) for k in mapping}
 
 
 def _map_value(mapping: Node, label: str, key: str) -> str:

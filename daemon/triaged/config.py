@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from triaged.alerting_config import TOP_KEYS as ALERTING_KEYS
-from triaged.alerting_config import AlertingConfig, event_set, parse_alerting, severity_set
+from triaged.alerting_config import AlertingConfig, event_set, match_map, parse_alerting, severity_set
 from triaged.alerts.route import DEFAULT_EVENTS
 from triaged.confnode import (
     DEFAULT_DB,
@@ -372,7 +372,7 @@ def _route(n: Node, receivers: set[str], p: Problems) -> RouteConfig:
         receiver=p.attempt(lambda: _receiver(n, receivers), ""),
         severities=p.attempt(lambda: severity_set(n, "severities", frozenset(Severity)), frozenset(Severity)),
         events=p.attempt(lambda: event_set(n, "events"), DEFAULT_EVENTS),
-        match=p.attempt(lambda: str_map(n, "match"), {}),
+        match=p.attempt(lambda: match_map(n, "match"), {}),
     )
 
 
