@@ -252,6 +252,21 @@ def test_a_misspelt_alertname_is_flagged_with_a_suggestion(db: str) -> None:
     assert "warning" not in right.output
 
 
+def test_a_bare_first_name_is_the_alertname_as_with_amtool(db: str) -> None:
+    now = time.time()
+    alerts = [
+        Alert("DBPoolSaturation", Labels.of(alertname="DBPoolSaturation", service=svc), {}, AlertState.FIRING,
+              now - 300, 1.0, now - 200)
+        for svc in ("api", "cart")
+    ]  # fmt: skip
+    alert_state.save(open_store(db), [("DBPoolSaturation", alerts)])
+    added = invoke("silence", "add", "DBPoolSaturation", "service=api", "--for", "1h", "-m", "x", "--db", db)
+    assert 'alertname="DBPoolSaturation",service="api"' in added.output
+    assert "it matches 1 alert firing now" in added.output
+    later = invoke("silence", "add", "service=api", "DBPoolSaturation", "--for", "1h", "-m", "x", "--db", db)
+    assert later.exit_code != 0 and "bad matcher format: 'DBPoolSaturation'" in later.output
+
+
 def test_a_typo_is_caught_from_the_configs_rule_files(db: str, tmp_path: Path) -> None:
     cfg = tmp_path / "triaged.yaml"
     cfg.write_text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -40,6 +41,10 @@ def silence() -> None:
     """
 
 
+# `triaged silence add HighP95Latency service=api`: amtool's shorthand for the alert name.
+_BARE_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
 @silence.command("add")
 @click.argument("matchers", nargs=-1, required=True)
 @click.option("--for", "duration", metavar="DURATION", help="How long, e.g. 2h, 30m. Required (or --until).")
@@ -66,12 +71,15 @@ def add_cmd(
     as_json: bool,
 ) -> None:
     """Silence alerts matching every MATCHER (name=value, name!=value, name=~regex,
-    name!~regex). A silence always ends: give --for or --until. Says how many alerts
-    firing now it matches, and warns of an alertname no rule has."""
+    name!~regex). A first MATCHER that is a bare name means alertname=NAME, as with
+    amtool. A silence always ends: give --for or --until. Says how many alerts firing
+    now it matches, and warns of an alertname no rule has."""
     from triaged.alerts.silence import MatcherError, Silence, parse_matchers, validate_silence_matchers
     from triaged.store import silences
 
     now = time.time()
+    if _BARE_NAME.fullmatch(matchers[0]):
+        matchers = (f"alertname={matchers[0]}", *matchers[1:])
     try:
         parsed = parse_matchers(matchers)
         validate_silence_matchers(parsed)
