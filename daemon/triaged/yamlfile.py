@@ -178,7 +178,15 @@ def prometheus_duration(text: str) -> float | None:
     match = _DURATION_RE.fullmatch(text)
     if not text or match is None:
         return None
-    return sum(int(n) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if n is not None)
+    seconds = sum(
+        int(n) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if n is not None
+    )
+    # Prometheus keeps a duration in int64 nanoseconds (about 292 years) and refuses
+    # longer ones ("duration out of range"); a `for: 9999y` must not load here alone.
+    return seconds if seconds * 1e9 <= _MAX_DURATION_NS else None
+
+
+_MAX_DURATION_NS = 2**63 - 1
 
 
 # triaged's own config and CLI flags also take fractions and any order (``2.5s``,

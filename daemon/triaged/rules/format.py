@@ -109,7 +109,7 @@ def check_rule_file(path: str | Path) -> tuple[list[GroupSpec], list[ConfigError
     try:
         doc = load_yaml_file(path)
     except ConfigError as exc:
-        return [], [exc]
+        return [], [_second_document_hint(exc)]
     file = str(path)
     if doc is None:
         return [], []  # an empty rule file is valid, as in Prometheus
@@ -123,11 +123,15 @@ def check_rule_file(path: str | Path) -> tuple[list[GroupSpec], list[ConfigError
         if key != "groups":  # Prometheus refuses the file too (an anchor holder included)
             errors.append(doc.error(key, f"unknown top-level field {key!r} (a rule file has only 'groups')"))
     groups_raw = doc["groups"]
+    if groups_raw is None:  # `groups:` with every group commented out: none, as in promtool
+        groups_raw = []
     if not isinstance(groups_raw, list):
         return [], [doc.error("groups", "'groups' must be a list")]
     groups: list[GroupSpec] = []
     seen: set[str] = set()
     for raw in groups_raw:
+        if raw is None:  # a bare `-` is no group at all to promtool; nothing to load
+            continue
         group = _parse_group(raw, doc, file, errors)
         if group is None:
             continue
@@ -136,6 +140,20 @@ def check_rule_file(path: str | Path) -> tuple[list[GroupSpec], list[ConfigError
         seen.add(group.name)
         groups.append(group)
     return groups, errors
+
+
+def _second_document_hint(exc: ConfigError) -> ConfigError:
+    """Prometheus reads only the first YAML document of a rule file and silently drops
+    the rest (promtool 2.42 passes such a file). Refusing it is deliberate, as rules
+    after a `---` would never run; the message says so instead of a parser's words."""
+    if "another document" not in exc.message:
+        return exc
+    return ConfigError(
+        "a rule file holds one YAML document: Prometheus ignores every rule after this '---' "
+        "(merge the documents into one 'groups:' list)",
+        file=exc.file,
+        line=exc.line,
+    )
 
 
 def _err(node: Any, key: str | None, message: str) -> ConfigError:
@@ -170,6 +188,8 @@ def _parse_group(raw: Any, parent: Node, file: str, errors: list[ConfigError]) -
         rules_raw = []
     rules: list[RuleSpec] = []
     for rule_raw in rules_raw:
+        if rule_raw is None:  # a bare `-`: promtool counts no rule there, nor do we
+            continue
         rule = _parse_rule(rule_raw, raw, file, name, errors)
         if rule is not None:
             rules.append(rule)
@@ -201,6 +221,10 @@ def _limit(raw: Node, errors: list[ConfigError]) -> int:
     value = raw.get("limit")
     if value is None:
         return 0  # absent or null: no limit, as Go's zero value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # `limit: 1000.0`, which Go's YAML decodes into an int too
+    # promtool 2.42 also takes `limit: 1.5` (Go truncates it to 1); a fraction of an
+    # alert is a slip, so it stays refused here, with what was written.
     if isinstance(value, bool) or not isinstance(value, int):
         errors.append(raw.error("limit", f"limit: expected an integer, got {raw.text('limit')!r}"))
         return 0
@@ -233,11 +257,23 @@ def _parse_rule(
                 errors.append(raw.error("expr", f"rule {name!r}: function {fn!r} is not supported here"))
     labels = string_map(raw, "labels", errors) if "labels" in raw else {}
     annotations = string_map(raw, "annotations", errors) if "annotations" in raw else {}
-    for_s = _duration(raw, "for", errors) if "for" in raw else 0.0
-    keep = _duration(raw, "keep_firing_for", errors) if "keep_firing_for" in raw else 0.0
-    if kind == "record" and ({"for", "keep_firing_for", "annotations"} & raw.keys()):
-        errors.append(raw.error(None, f"recording rule {name!r} cannot have for/keep_firing_for/annotations"))
-    _check_labels_and_templates(raw, name, labels, annotations, errors)
+    for_s = _duration(raw, "for", errors)
+    keep = _duration(raw, "keep_firing_for", errors)
+    if kind == "record":
+        # As Prometheus: only a value that would do something is refused (`for: 0s`
+        # and `annotations: {}` are harmless), each field named.
+        given = {"for": for_s, "keep_firing_for": keep, "annotations": annotations}
+        for key, value in given.items():
+            if value:
+                errors.append(
+                    raw.error(key, f"recording rule {name!r}: invalid field {key!r} in recording rule")
+                )
+    _check_names(raw, name, labels, annotations, errors)
+    if kind == "alert":
+        # A recording rule's labels are copied as written, never expanded (neither
+        # here nor in Prometheus), and its series open no incident: no template or
+        # severity to check.
+        _check_templates(raw, name, labels, annotations, errors)
     if name == _NO_NAME:
         return None
     return RuleSpec(
@@ -256,7 +292,15 @@ def _parse_rule(
 
 def _rule_kind(raw: Node, errors: list[ConfigError]) -> tuple[str, str]:
     if (raw.get("alert") is None) == (raw.get("record") is None):
-        errors.append(raw.error(None, "a rule needs exactly one of 'alert' or 'record'"))
+        # `alert: null` or `record:` left empty: promtool 2.42 takes the text "null" as
+        # the name; a rule named "null" is never meant, so it is refused, and named.
+        empty = [key for key in ("alert", "record") if key in raw and raw[key] is None]
+        hint = (
+            f" ('{empty[0]}' is empty)"
+            if len(empty) == 1 and len(raw.keys() & {"alert", "record"}) == 1
+            else ""
+        )
+        errors.append(raw.error(None, f"a rule needs exactly one of 'alert' or 'record'{hint}"))
         return "alert", _NO_NAME
     kind = "alert" if raw.get("alert") is not None else "record"
     # The text as written: `alert: Off` is the name "Off", not the boolean false.
@@ -269,18 +313,28 @@ def _rule_kind(raw: Node, errors: list[ConfigError]) -> tuple[str, str]:
     return kind, name if name is not None else str(raw[kind])
 
 
-def _check_labels_and_templates(
+def _check_names(
     raw: Node,
     name: str,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
     errors: list[ConfigError],
 ) -> None:
-    for key in list(labels) + list(annotations):
-        if not _LABEL_RE.match(key):
-            errors.append(raw.error("labels", f"rule {name!r}: invalid label/annotation name {key!r}"))
+    for section, mapping in (("label", labels), ("annotation", annotations)):
+        for key in mapping:
+            if not _LABEL_RE.match(key):
+                errors.append(raw.error(f"{section}s", f"rule {name!r}: invalid {section} name {key!r}"))
     if "__name__" in labels:  # as Prometheus: the rule's name or expression names the series
         errors.append(raw.error("labels", f"rule {name!r}: invalid label name '__name__'"))
+
+
+def _check_templates(
+    raw: Node,
+    name: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    errors: list[ConfigError],
+) -> None:
     _check_severity(raw, f"rule {name!r}", labels, errors)
     for section, mapping in (("labels", labels), ("annotations", annotations)):
         for key, text in mapping.items():
@@ -333,7 +387,10 @@ def rule_warnings(groups: Iterable[GroupSpec]) -> list[str]:
 def _duration(raw: Node, key: str, errors: list[ConfigError]) -> float | None:
     """A Prometheus duration, read as Prometheus reads one: a bare number other than 0
     is refused (``for: 5`` is seconds to nobody but Python), and so are ``1.5m``,
-    ``5m5m`` and ``1m1h``, which would load here and not there."""
+    ``5m5m`` and ``1m1h``, which would load here and not there. Absent or null
+    (``for:`` alone) is no duration, as Go's zero value."""
+    if raw.get(key) is None:
+        return None
     try:
         return duration(raw, key, None, strict=True)
     except ConfigError as exc:

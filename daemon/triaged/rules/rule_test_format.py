@@ -10,6 +10,7 @@ promtool's Go YAML decoding does.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -201,12 +202,35 @@ def _series(raw: Node, errors: list[ConfigError]) -> InputSeries | None:
         errors.append(raw.error("values", "native histogram values are not supported; use classic buckets"))
     else:
         try:
+            _check_promtool_values(text)
             values = expand_series_values(text)
         except ExprError as exc:
             errors.append(raw.error("values", f"series {(desc or '').strip() or '?'}: {exc}"))
     if labels is None or values is None:
         return None
     return InputSeries(labels=labels, values=tuple(values))
+
+
+# What promtool's series lexer takes, token by token: `_`, `_xN`, `stale`, a number
+# (decimal, Inf or NaN), or a decimal `a+bxN` / `a-bxN` / `axN`. Hex is no number
+# there (`0x10` is 0 repeated 11 times), and Inf/NaN cannot be repeated or stepped.
+_DEC = r"(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)"
+_PROMTOOL_TOKEN = re.compile(
+    rf"_(?:x\d+)?|stale|[+-]?(?:{_DEC}|(?i:inf|nan))|(?P<a>[+-]?{_DEC})(?:[+-](?P<b>{_DEC}))?x\d+"
+)
+
+
+def _check_promtool_values(text: str) -> None:
+    """Refuse what ``promtool test rules`` refuses and the shared series notation
+    would take (``0x1F``, ``Infx3``, ``1+Infx2``, ``1e400``): the same test file must
+    not pass here and fail in a promtool CI."""
+    for token in text.split():
+        match = _PROMTOOL_TOKEN.fullmatch(token)
+        if match is None:
+            raise ExprError(f"invalid series value {token!r}")
+        for number in re.findall(_DEC, token):
+            if math.isinf(float(number)):
+                raise ExprError(f"invalid series value {token!r}: number out of range")
 
 
 def _alert_case(raw: Node, errors: list[ConfigError]) -> AlertCase | None:
@@ -254,9 +278,7 @@ def _expr_case(raw: Node, errors: list[ConfigError]) -> ExprCase | None:
             labels = None
         number = _number(value)
         if number is None:
-            errors.append(
-                sample.error("value" if "value" in sample else None, "sample needs a numeric 'value'")
-            )
+            errors.append(_value_error(sample, value))
         if labels is not None and number is not None:
             samples.append((labels, number))
     if eval_time is None or expr is None or not valid:
@@ -265,20 +287,29 @@ def _expr_case(raw: Node, errors: list[ConfigError]) -> ExprCase | None:
 
 
 def _number(value: Any) -> float | None:
+    """A sample value as promtool reads it: a YAML number, ``.inf``/``-.inf``/``.nan``
+    for the special values. ``Inf`` or ``NaN`` written bare are strings to YAML, and
+    promtool refuses the whole file over them (cannot unmarshal !!str into float64)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return float(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        special = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf}
-        if text in special:
-            return special[text]
-        try:
-            return float(text)
-        except ValueError:
-            return None
+    # `1e3` is a float to Go's YAML but a string to PyYAML's YAML 1.1.
+    if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()):
+        return float(value)
     return None
+
+
+_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+
+
+def _value_error(sample: Node, value: Any) -> ConfigError:
+    if isinstance(value, str) and value.strip().lstrip("+-").lower() in ("inf", "nan"):
+        spelled = {"inf": ".inf", "+inf": ".inf", "-inf": "-.inf"}.get(value.strip().lower(), ".nan")
+        return sample.error(
+            "value", f"value {value!r} is a string to YAML: write {spelled}, as promtool needs"
+        )
+    return sample.error("value" if "value" in sample else None, "sample needs a numeric 'value'")
 
 
 def _eval_time(raw: Node, errors: list[ConfigError]) -> float | None:
