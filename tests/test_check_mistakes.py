@@ -172,7 +172,7 @@ def test_an_unset_variable_in_rule_files_is_named_beside_matches_no_file(
     assert "matches no file" in checked.output
 
 
-def test_a_promql_syntax_error_quotes_the_expression(tmp_path: Path) -> None:
+def test_a_promql_syntax_error_quotes_the_expression_and_says_where(tmp_path: Path) -> None:
     rules = tmp_path / "r.yml"
     rules.write_text(
         'groups:\n- name: g\n  rules:\n  - alert: A\n    expr: |\n      up{job="x"}\n        == = 0\n'
@@ -181,7 +181,8 @@ def test_a_promql_syntax_error_quotes_the_expression(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["rules", "check", str(rules)])
     assert result.exit_code == 1
     assert result.output.splitlines()[0] == (
-        f"{rules}:5: rule 'A': invalid expression: parse error: invalid promql query in 'up{{job=\"x\"}} == = 0'"
+        f"{rules}:5: rule 'A': invalid expression: parse error: 2:6: unexpected \"=\", expected an expression"
+        " in 'up{job=\"x\"} == = 0'"
     )
 
 
