@@ -69,6 +69,8 @@ class HumanActions:
             if target is S.RESOLVED and not force:
                 self._refuse_if_firing(incident, now)
             transition(incident, target, now, actor=actor)
+            if target is S.DETECTED:
+                self._refuse_if_group_open(incident)
             rows.update_incident(self.store, incident)
             text = f"{previous} → {target}" + (f": {reason}" if reason else "")
             if target is S.DETECTED:
@@ -118,6 +120,17 @@ class HumanActions:
                 f"incident #{incident.id} still has {len(loud)} firing alert(s) ({names}): resolved now,"
                 " it would reopen and page at the next evaluation. Let it resolve when they clear,"
                 " silence them first (triaged silence add), or resolve with --force"
+            )
+
+    def _refuse_if_group_open(self, incident: Incident) -> None:
+        """One open incident per group (the store enforces it): a reopen while a newer
+        incident of the same group is open would break that, so point at the open one."""
+        other = next((i for i in rows.open_incidents(self.store) if i.group_key == incident.group_key), None)
+        if other is not None and other.id != incident.id:
+            raise TransitionError(
+                f"incident #{other.id} is open for the same group ({incident.group_key}):"
+                f" work on it there (triaged incidents note {other.id} …), or resolve it before"
+                f" reopening #{incident.id}"
             )
 
     def _get(self, incident_id: int) -> Incident:
