@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
 from click.testing import CliRunner, Result
 
 from triaged.cli import cli
@@ -39,3 +40,26 @@ def test_reopen_while_a_newer_incident_of_the_group_is_open_points_at_that_one(
     reopened = rows.get_incident(store, old.id)
     assert reopened is not None and reopened.status is S.RESOLVED
     assert not [e for e in rows.timeline(store, old.id) if e["kind"] == "detected"]
+
+
+def test_a_blank_by_is_refused_rather_than_recorded_as_a_nameless_author(
+    db: str, add_incident: AddIncident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIAGED_USER", "asha")
+    store = open_store(db)
+    inc = add_incident(store, S.DETECTED)
+    store.close()
+
+    for command in (
+        ("incidents", "ack", str(inc.id)),
+        ("incidents", "note", str(inc.id), "rolled back deploy 142"),
+        ("silence", "add", "HighLatency", "--for", "1h", "--reason", "db migration"),
+    ):
+        blank = invoke(*command, "--by", "  ", "--db", db)
+        assert blank.exit_code == 2, blank.output
+        assert "'--by': is empty: say who, or leave --by out to be recorded as asha" in blank.output
+
+    trimmed = invoke("incidents", "ack", str(inc.id), "--by", " ravi ", "--db", db)
+    assert trimmed.exit_code == 0, trimmed.output
+    store = open_store(db)
+    assert [e["actor"] for e in rows.timeline(store, inc.id)] == ["ravi"]

@@ -11,6 +11,7 @@ from triaged.cli.common import (
     BY_DEFAULT,
     ID,
     actor_default,
+    by_given,
     config_option,
     db_option,
     json_option,
@@ -56,7 +57,9 @@ def _normalise(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option(
     "--type", "kind", default=None, callback=_normalise, help=f"{' | '.join(TYPES)} (any case; _ or -)."
 )
-@click.option("--by", "actor", default=None, help=f"Who records it (default: {BY_DEFAULT}).")
+@click.option(
+    "--by", "actor", default=None, callback=by_given, help=f"Who records it (default: {BY_DEFAULT})."
+)
 @db_option
 @config_option()
 def add_cmd(
@@ -202,7 +205,7 @@ def _move(name: str, target: str, help_text: str, note_help: str, *, needs_note:
     @actions.command(name, help=help_text)
     @click.argument("item_id", type=ID)
     @click.option("--note", "-m", default="", help=note_help)
-    @click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+    @click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
     @db_option
     @config_option()
     def cmd(item_id: int, note: str, actor: str | None, db_path: str | None, config_path: str | None) -> None:
@@ -290,7 +293,7 @@ _move(
 @click.option(
     "--note", "-m", default="", help="How it was verified (with --failed: why it failed; required)."
 )
-@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def verify_cmd(

@@ -210,9 +210,28 @@ BY_DEFAULT = "$TRIAGED_USER, else $SUDO_USER, else $USER"
 
 
 def actor_default() -> str:
-    return (
-        os.environ.get("TRIAGED_USER") or os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"
-    )
+    for name in ("TRIAGED_USER", "SUDO_USER", "USER"):
+        who = os.environ.get(name, "").strip()
+        if who:
+            return who
+    return "unknown"
+
+
+def by_given(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--by`` as typed, trimmed. A blank one is refused rather than recorded as a
+    nameless author on the timeline (or silently replaced by $USER): a script passing
+    an unset variable should hear of it."""
+    if value is None:
+        return None
+    who = value.strip()
+    if who:
+        return who
+    fallback = actor_default()
+    if fallback == "unknown":
+        raise click.BadParameter(
+            "is empty: say who, e.g. --by asha ($TRIAGED_USER, $SUDO_USER and $USER are unset)"
+        )
+    raise click.BadParameter(f"is empty: say who, or leave --by out to be recorded as {fallback}")
 
 
 def api_unreachable(url: str, exc: Exception) -> str:

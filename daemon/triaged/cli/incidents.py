@@ -11,6 +11,7 @@ from triaged.cli.common import (
     BY_DEFAULT,
     ID,
     actor_default,
+    by_given,
     config_option,
     db_option,
     json_option,
@@ -230,7 +231,7 @@ def _human(action: str, target: str, help_text: str) -> None:
     @incidents.command(action, help=help_text)
     @click.argument("incident_id", type=ID)
     @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
-    @click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+    @click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
     @click.option(
         "--force",
         is_flag=True,
@@ -296,7 +297,7 @@ _human(
     is_flag=True,
     help="Close an incident that owes a postmortem (P0/P1 by default) without one; needs -m.",
 )
-@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def close_cmd(
@@ -338,7 +339,7 @@ def close_cmd(
 @click.argument("incident_id", type=ID)
 @click.argument("assignee")
 @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
-@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def assign_cmd(
@@ -362,7 +363,7 @@ def assign_cmd(
 @click.argument("incident_id", type=ID)
 @click.argument("severity")
 @click.option("--reason", "-m", default="", help="Why (recorded on the timeline).")
-@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def severity_cmd(
@@ -396,7 +397,7 @@ def severity_cmd(
 @click.argument("incident_id", type=ID)
 @click.argument("text", required=False)
 @click.option("--message", "-m", "message", default=None, help="The note, instead of TEXT.")
-@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def note_cmd(

@@ -13,6 +13,7 @@ from triaged.cli.common import (
     ID,
     MAX_ID,
     actor_default,
+    by_given,
     config_option,
     config_or_defaults,
     db_option,
@@ -66,7 +67,7 @@ def postmortem() -> None:
     " what you wrote in its summary, root cause and lessons is carried over, the rest is"
     " drafted afresh, and the old file is kept beside it as .bak.",
 )
-@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def draft_cmd(
@@ -204,7 +205,7 @@ def _check_file(path: Path, db_path: str | None, config_path: str | None) -> tup
 @postmortem.command("complete")
 @click.argument("incident_id", type=ID)
 @click.option("--force", is_flag=True, help="Complete even though blameful phrasing was found.")
-@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def complete_cmd(

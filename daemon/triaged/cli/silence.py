@@ -12,6 +12,7 @@ from triaged.cli.common import (
     BY_DEFAULT,
     ID,
     actor_default,
+    by_given,
     config_option,
     config_or_defaults,
     db_option,
@@ -55,7 +56,7 @@ _BARE_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
     "--start", "start", metavar="TIME", help="Start later: 'YYYY-MM-DD HH:MM' UTC (or add an offset)."
 )
 @click.option("--reason", "-m", required=True, help="Why (shown to whoever wonders why nothing paged).")
-@click.option("--by", "author", default=None, help=f"Who (default: {BY_DEFAULT}).")
+@click.option("--by", "author", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 @json_option
@@ -256,7 +257,7 @@ def _windows(cfg: Any, now: float) -> list[tuple[Any, float, float]]:
 @silence.command("expire")
 @click.argument("silence_id", type=ID)
 @click.option("--reason", "-m", default="", help="Why it ends early (on the timeline of incidents it muted).")
-@click.option("--by", "actor", default=None, help=f"Who (default: {BY_DEFAULT}).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()
 def expire_cmd(
