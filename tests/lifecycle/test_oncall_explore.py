@@ -3,15 +3,22 @@ against a real store, at 3 a.m. and at the postmortem the morning after."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
 
+from triaged.alerts.route import Router
 from triaged.cli import cli
+from triaged.incidents.human import HumanActions
 from triaged.incidents.model import IncidentStatus
+from triaged.incidents.service import IncidentPolicy, IncidentService
 from triaged.store import incidents as rows
 from triaged.store import open_store
+
+from .conftest import T0, latency
 
 if TYPE_CHECKING:
     from conftest import AddIncident
@@ -63,3 +70,39 @@ def test_a_blank_by_is_refused_rather_than_recorded_as_a_nameless_author(
     assert trimmed.exit_code == 0, trimmed.output
     store = open_store(db)
     assert [e["actor"] for e in rows.timeline(store, inc.id)] == ["ravi"]
+
+
+def _resolved_by_hand_while_firing(db: str) -> None:
+    """HighLatency opens incident #1 and still fires (silenced, say) when on-call
+    resolves it with --force."""
+    store = open_store(db)
+    svc = IncidentService(store, Router([]), IncidentPolicy(resolve_hold_s=300, reopen_window_s=600))
+    svc.sync([latency(T0 - 60)], T0)
+    HumanActions(store, Router([])).move(1, S.RESOLVED, "asha", "fix rolled out", T0 + 120, force=True)
+    store.close()
+
+
+def test_a_postmortem_does_not_claim_the_alerts_confirmed_a_recovery_they_did_not(
+    db: str, tmp_path: Path
+) -> None:
+    _resolved_by_hand_while_firing(db)
+
+    drafted = invoke("postmortem", "draft", "1", "--db", db, "--out", str(tmp_path), "--by", "asha")
+
+    assert drafted.exit_code == 0, drafted.output
+    md = (tmp_path / "incident-1-postmortem.md").read_text(encoding="utf-8")
+    assert "Recovery was confirmed by the alerts clearing" not in md
+    went_badly = md.split("## 6. What did not go well")[1].split("## 7.")[0]
+    assert "resolved by hand while HighLatency still fired: no alert confirmed the recovery" in went_badly
+
+
+def test_show_does_not_call_an_alert_of_a_resolved_incident_firing_now(db: str) -> None:
+    _resolved_by_hand_while_firing(db)
+
+    shown = invoke("incidents", "show", "1", "--db", db)
+
+    assert shown.exit_code == 0, shown.output
+    alerts = shown.output.split("Alerts:")[1].split("\n\n")[0]
+    assert "HighLatency  firing at resolve" in alerts
+    raw = invoke("incidents", "show", "1", "--db", db, "--json")
+    assert [a["state"] for a in json.loads(raw.output)["alerts"]] == ["firing"]  # machine output as stored

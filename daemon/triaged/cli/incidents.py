@@ -205,7 +205,8 @@ def show_cmd(incident_id: int, db_path: str | None, config_path: str | None, as_
             [
                 (
                     a["alertname"],
-                    a["state"],
+                    # Not followed once the incident is resolved: "firing" would read as now.
+                    "firing at resolve" if a["state"] == "firing" and not inc.is_open else a["state"],
                     short_num(a["value"]),
                     short_num(a["peak"]),
                     when(a["active_at"]),

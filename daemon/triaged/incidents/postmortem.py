@@ -346,9 +346,17 @@ def _went_well(facts: Facts) -> list[str]:
             f"- {len(facts.alerts)} alerts were grouped into this one incident"
             " (one page, not one per symptom)."
         )
-    if inc.resolved_at is not None and inc.reopen_count == 0:
+    if inc.resolved_at is not None and inc.reopen_count == 0 and not _firing_at_resolve(facts):
         out.append("- Recovery was confirmed by the alerts clearing; the incident did not reopen.")
     return [*out, "- ", ""]
+
+
+def _firing_at_resolve(facts: Facts) -> list[str]:
+    """Alerts of a resolved incident that had not cleared when it was resolved (by hand,
+    with --force or while they were muted): they did not confirm the recovery."""
+    if facts.incident.is_open:
+        return []
+    return sorted({str(a["alertname"]) for a in facts.alerts if a["state"] != "resolved"})
 
 
 def _went_badly(facts: Facts) -> list[str]:
@@ -372,6 +380,12 @@ def _went_badly(facts: Facts) -> list[str]:
         out.append(
             f"- On-call reopened it by hand {by_hand} time(s) while no alert fired"
             f" ({_hand_reasons(facts)}): what did the alerts miss?"
+        )
+    firing = _firing_at_resolve(facts)
+    if firing:
+        out.append(
+            f"- It was resolved by hand while {cell(', '.join(firing))} still fired:"
+            " no alert confirmed the recovery. What showed it was over?"
         )
     for e in facts.timeline:
         if e["kind"] in ("notification_failed", "escalated", "recurrence"):
