@@ -106,3 +106,25 @@ def test_show_does_not_call_an_alert_of_a_resolved_incident_firing_now(db: str) 
     assert "HighLatency  firing at resolve" in alerts
     raw = invoke("incidents", "show", "1", "--db", db, "--json")
     assert [a["state"] for a in json.loads(raw.output)["alerts"]] == ["firing"]  # machine output as stored
+
+
+def test_check_and_complete_say_which_parts_of_the_postmortem_nobody_wrote(db: str, tmp_path: Path) -> None:
+    _resolved_by_hand_while_firing(db)
+    assert invoke("postmortem", "draft", "1", "--db", db, "--out", str(tmp_path)).exit_code == 0
+    md = tmp_path / "incident-1-postmortem.md"
+    summary_prompt = (
+        "<!-- In two or three sentences: what users experienced, for how long, and how it ended. -->"
+    )
+    text = md.read_text(encoding="utf-8")
+    md.write_text(text.replace(summary_prompt, summary_prompt + "\nCheckout was slow for two minutes."))
+
+    checked = invoke("postmortem", "check", "1", "--db", db)
+    assert checked.exit_code == 0, checked.output
+    assert "still as drafted, nothing written yet: root cause, lessons (write them before completing it)" in (
+        checked.output
+    )
+    done = invoke("postmortem", "complete", "1", "--db", db)
+    assert done.exit_code == 0, done.output
+    assert (
+        "nothing written yet: root cause, lessons (the postmortem was completed without them)" in done.output
+    )

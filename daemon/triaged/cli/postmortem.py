@@ -167,9 +167,24 @@ def check_cmd(target: str, db_path: str | None, config_path: str | None) -> None
         where, findings = _check_file(Path(target), db_path, config_path)
     for line in format_findings(findings, str(where)):
         click.echo(line)
+    _echo_unwritten(where)
     if findings:
         raise click.exceptions.Exit(1)
     click.echo(f"{where}: no blameful phrasing found")
+
+
+def _echo_unwritten(path: Path, *, closed: bool = False) -> None:
+    """Say which parts people write are still the drafted prompts (not an error: the
+    team may have nothing to add to one of them)."""
+    from triaged.incidents.postmortem_blocks import unwritten
+
+    try:
+        blank = unwritten(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return
+    if blank:
+        done = "the postmortem was completed without them" if closed else "write them before completing it"
+        click.echo(f"{path}: still as drafted, nothing written yet: {', '.join(blank)} ({done})")
 
 
 def _must_exist(store: Any, incident_id: int) -> None:
@@ -228,6 +243,7 @@ def complete_cmd(
     if not done:
         raise click.ClickException("blameful phrasing found: reword it, or use --force")
     click.echo(f"postmortem of incident #{incident_id} complete; incident closed")
+    _echo_unwritten(path, closed=True)
 
 
 @postmortem.command("list")

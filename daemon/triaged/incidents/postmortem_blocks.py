@@ -66,6 +66,11 @@ def carry_over(old: str, new: str) -> tuple[str, list[str]]:
     return "\n".join(out), kept
 
 
+def unwritten(text: str) -> list[str]:
+    """The blocks of ``text`` still exactly as drafted: prompts nobody has answered."""
+    return [name for name, (body, digest) in _blocks(text).items() if _digest(body) == digest]
+
+
 def _blocks(text: str) -> dict[str, tuple[list[str], str]]:
     """Each complete block of ``text``: name → (its lines, the digest it was drafted with)."""
     lines = text.split("\n")
