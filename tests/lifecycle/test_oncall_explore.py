@@ -128,3 +128,15 @@ def test_check_and_complete_say_which_parts_of_the_postmortem_nobody_wrote(db: s
     assert (
         "nothing written yet: root cause, lessons (the postmortem was completed without them)" in done.output
     )
+
+
+def test_ids_pasted_as_printed_or_mistyped_are_not_read_as_something_else(db: str, tmp_path: Path) -> None:
+    _resolved_by_hand_while_firing(db)
+    assert invoke("postmortem", "draft", "1", "--db", db, "--out", str(tmp_path)).exit_code == 0
+
+    pasted = invoke("postmortem", "check", "#1", "--db", db)  # as `postmortem list` prints it
+    assert pasted.exit_code == 0, pasted.output
+    assert "no such file" not in pasted.output and "no blameful phrasing found" in pasted.output
+
+    typo = invoke("actions", "list", "--incident", "11", "--db", db)
+    assert typo.exit_code == 1 and "no incident #11" in typo.output

@@ -136,6 +136,14 @@ def _due_problem(due: str | None) -> str | None:
     return None
 
 
+def _must_be_incident(store: Any, incident_id: int) -> None:
+    """``--incident 55`` for #5 must not read as "it has no action items"."""
+    from triaged.store import incidents as rows
+
+    if rows.get_incident(store, incident_id) is None:
+        raise click.ClickException(f"no incident #{incident_id}")
+
+
 @actions.command("list")
 @click.option("--overdue", is_flag=True, help="Only items past their due date.")
 @click.option("--owner", default=None, help="Only this owner's items.")
@@ -158,8 +166,11 @@ def list_cmd(
     from triaged.store import actions as action_rows
 
     now = time.time()
+    store = open_db(db_path, config_path)
+    if incident_id is not None:
+        _must_be_incident(store, incident_id)
     items = action_rows.list_items(
-        open_db(db_path, config_path),
+        store,
         incident_id=incident_id,
         owner=normalise_owner(owner) if owner else None,
         statuses=None if show_all else UNFINISHED,

@@ -156,7 +156,7 @@ def check_cmd(target: str, db_path: str | None, config_path: str | None) -> None
     from triaged.incidents.blameless import format_findings
     from triaged.incidents.postmortem_ops import PostmortemError, check
 
-    if target.isdigit():
+    if target.strip().removeprefix("#").isdigit():  # 5, or #5 pasted as printed
         store, incident_id = open_db(db_path, config_path), ID.convert(target, None, None)
         _must_exist(store, incident_id)
         try:
