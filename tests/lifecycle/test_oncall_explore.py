@@ -140,3 +140,13 @@ def test_ids_pasted_as_printed_or_mistyped_are_not_read_as_something_else(db: st
 
     typo = invoke("actions", "list", "--incident", "11", "--db", db)
     assert typo.exit_code == 1 and "no incident #11" in typo.output
+
+
+def test_a_report_over_no_time_at_all_is_refused_rather_than_reading_all_quiet(db: str) -> None:
+    _resolved_by_hand_while_firing(db)
+
+    empty = invoke("report", "--since", "0d", "--db", db)
+
+    assert empty.exit_code == 2, empty.output
+    assert "'0d' is no time at all: give a period such as 7d" in empty.output
+    assert "Incidents in the last" not in empty.output

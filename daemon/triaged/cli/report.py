@@ -31,6 +31,10 @@ def report(since: str, db_path: str | None, config_path: str | None, as_json: bo
         period = parse_duration(since)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
+    if period <= 0:  # an empty period: every figure would read "none" as if all were quiet
+        raise click.BadParameter(
+            f"{since!r} is no time at all: give a period such as 7d", param_hint="--since"
+        )
     now = time.time()
     result = build_report(open_db(db_path, config_path), now - period, now, policy_from(config_path))
     if as_json:
