@@ -6,6 +6,10 @@ keep the text when the target field is a string. So each mapping also remembers 
 original text of every plain scalar that resolved to something else, and a string
 field reads it back through :meth:`Node.text`; typed config getters still see the
 resolved value.
+
+Where a rule file would read differently, Go's yaml.v3 is followed: ``1e3`` is a float
+(YAML 1.2), an explicit key overrides one merged in with ``<<``, and an unknown tag
+(``!foo``) leaves a scalar's text, so promtool and triaged load the same files.
 """
 
 from __future__ import annotations
@@ -64,31 +68,98 @@ class Seq(list[Any]):
         return value if isinstance(value, str) else str(value)
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
+# Scalar tags PyYAML's safe loader builds. Any other (`!foo`, `!!python/name`, `=`) is
+# kept as its text, as Go's yaml.v3 does: promtool loads `expr: !foo up == 0`.
+_SCALAR_TAGS = {_MERGE_TAG, _STR_TAG} | {
+    f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "binary", "timestamp")
+}
+
+
 class _Loader(yaml.SafeLoader):
     file = ""
 
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        node = super().compose_node(parent, index)
+        if node is not None:
+            node.tag = _go_tag(node)
+        return node
+
+
+def _go_tag(node: yaml.Node) -> str:
+    """The tag Go's yaml.v3 effectively decodes ``node`` by: a mapping is a mapping
+    and a list a list whatever their tag (``!!set``, ``!foo``), and an unknown scalar
+    tag leaves the text as a string."""
+    if isinstance(node, yaml.MappingNode):
+        return yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+    if isinstance(node, yaml.SequenceNode):
+        return yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+    return node.tag if node.tag in _SCALAR_TAGS else _STR_TAG
+
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Node:
-    loader.flatten_mapping(node)
-    out = Node()
-    out.file = loader.file
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
+    explicit = Node()
+    explicit.key_lines = {}
     texts: dict[str, str] = {}
+    sources: list[Node] = []
+    merge_line: int | None = None
     for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if key_node.tag == _MERGE_TAG:
+            if merge_line is not None:  # yaml.v3 refuses a second `<<` like any other key
+                raise ConfigError("duplicate key '<<'", file=loader.file, line=line)
+            merge_line = line
+            sources = _merge_sources(loader, value_node, line)
+            continue
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
             # A key is always a name: `no:` or `1.10:` as written, not False or 1.1.
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
-        if key in out:
-            raise ConfigError(f"duplicate key {key!r}", file=loader.file, line=key_node.start_mark.line + 1)
+        if key in explicit:
+            raise ConfigError(f"duplicate key {key!r}", file=loader.file, line=line)
         value = loader.construct_object(value_node, deep=True)
-        out[key] = value
-        out.key_lines[key] = key_node.start_mark.line + 1
+        explicit[key] = value
+        explicit.key_lines[key] = line
         if _is_plain(value_node) and value is not None and not isinstance(value, str):
             texts[key] = value_node.value
+    out = _merged(sources, explicit, texts)
+    out.file = loader.file
+    out.line = node.start_mark.line + 1
     if texts:
         out.scalar_texts = texts
+    return out
+
+
+def _merge_sources(loader: _Loader, node: yaml.Node, line: int) -> list[Node]:
+    """The mappings a ``<<`` key merges: one mapping, or a list of them."""
+    value = loader.construct_object(node, deep=True)
+    sources = [value] if isinstance(value, Node) else value if isinstance(value, list) else None
+    if sources is None or not all(isinstance(source, Node) for source in sources):
+        raise ConfigError(
+            "invalid YAML: '<<' must merge a mapping or a list of mappings", file=loader.file, line=line
+        )
+    return sources
+
+
+def _merged(sources: list[Node], explicit: Node, texts: dict[str, str]) -> Node:
+    """``explicit`` with the keys of merged ``sources`` it does not set itself. An
+    explicit key overrides a merged one (``<<: *base`` then ``for: 5m``), and an earlier
+    source wins over a later one, as YAML merge keys and Go's yaml.v3 have it; only a key
+    written twice in the mapping itself is a duplicate. Merged keys come first, as PyYAML
+    orders them."""
+    out = Node()
+    out.key_lines = {}
+    for source in sources:
+        for key, value in source.items():
+            if key in explicit or key in out:
+                continue
+            out[key] = value
+            out.key_lines[key] = source.line_of(key) or 0
+            if key in source.scalar_texts:
+                texts[key] = source.scalar_texts[key]
+    out.update(explicit)
+    out.key_lines.update(explicit.key_lines)
     return out
 
 
@@ -109,8 +180,33 @@ def _is_plain(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.style is None
 
 
+def _lenient(construct: Any) -> Any:
+    """A scalar constructor that keeps the text when an explicit tag does not fit it
+    (``!!float abc``): Go's yaml.v3 then reads the text into a string field, and a
+    number field refuses it by its own type check, instead of a traceback here."""
+
+    def build(loader: _Loader, node: yaml.ScalarNode) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, KeyError, AttributeError):  # int(), bool table, timestamp regex
+            return node.value
+
+    return build
+
+
+for _name in ("bool", "int", "float", "timestamp"):
+    _tag = f"tag:yaml.org,2002:{_name}"
+    _Loader.add_constructor(_tag, _lenient(yaml.SafeLoader.yaml_constructors[_tag]))
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+# YAML 1.2, which Go's yaml.v3 follows, reads `1e3`, `1E3` and `2.5e-1` as floats;
+# YAML 1.1 wants a dot and a signed exponent, so PyYAML alone leaves them strings
+# (`limit: 1e3` was refused, promtool takes it). Ints and 1.1 floats match first.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
 
 
 def load_yaml_text(text: str, file: str) -> Any:
