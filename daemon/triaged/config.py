@@ -33,6 +33,7 @@ from triaged.confnode import (
     str_list,
     str_map,
 )
+from triaged.durations import format_duration
 from triaged.errors import ConfigError, public_url
 from triaged.lifecycle_config import TOP_KEYS as LIFECYCLE_KEYS
 from triaged.lifecycle_config import LifecycleConfig, parse_lifecycle
@@ -40,7 +41,7 @@ from triaged.messages import Event
 from triaged.model import Severity
 from triaged.service_config import HeartbeatConfig, HttpConfig, parse_heartbeat, parse_http
 from triaged.sources.base import instance_of
-from triaged.yamlfile import Node, format_duration
+from triaged.yamlfile import Node
 
 T = TypeVar("T")
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from triaged.durations import parse_duration
 from triaged.errors import ConfigError
-from triaged.yamlfile import Node, Seq, load_yaml_file, parse_duration
+from triaged.yamlfile import Node, Seq, load_yaml_file
 
 T = TypeVar("T")
 U = TypeVar("U")

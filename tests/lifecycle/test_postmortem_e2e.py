@@ -228,7 +228,7 @@ def test_cli_show_prints_a_text_chart_and_draft_refuses_to_overwrite(world: Worl
 
 
 def _dur(seconds: float) -> str:
-    from triaged.yamlfile import format_duration
+    from triaged.durations import format_duration
 
     return format_duration(seconds)
 

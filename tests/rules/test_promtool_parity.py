@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from triaged.app import build
 from triaged.config import load_config
+from triaged.durations import parse_duration
 from triaged.errors import ConfigError
 from triaged.model import Labels
 from triaged.rules.alerting import AlertingRule
@@ -21,7 +22,6 @@ from triaged.rules.format import check_rule_file
 from triaged.rules.group import RuleGroup
 from triaged.rules.rule_tests import run_rule_test_file
 from triaged.testing.clock import FakeClock
-from triaged.yamlfile import parse_duration
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

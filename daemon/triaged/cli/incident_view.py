@@ -179,7 +179,7 @@ def at_time(ts: float, now: float) -> str:
 
 def ago(seconds: float) -> str:
     """``2m ago``, ``3h5m ago``, ``2d4h ago``: to the unit that matters."""
-    from triaged.yamlfile import format_duration
+    from triaged.durations import format_duration
 
     if seconds < 1:
         return "just now"

@@ -160,7 +160,7 @@ def _ask_daemon(api_url: str, expr: str, token_file: str | None) -> dict[str, ob
 
 
 def _duration(text: str, option: str) -> float:
-    from triaged.yamlfile import parse_duration
+    from triaged.durations import parse_duration
 
     try:
         return parse_duration(text)

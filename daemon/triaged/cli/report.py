@@ -24,8 +24,8 @@ def report(since: str, db_path: str | None, config_path: str | None, as_json: bo
     """Incidents by severity, MTTD/MTTA/MTTM/MTTR (median and p90), error budget per SLO,
     late postmortems, open and overdue action items, and the noisiest rules."""
     from triaged.cli.postmortem import policy_from
+    from triaged.durations import parse_duration
     from triaged.incidents.report import build_report, render_report
-    from triaged.yamlfile import parse_duration
 
     try:
         period = parse_duration(since)

@@ -123,8 +123,8 @@ def _mutes(cfg: Any, labels: dict[str, str], db_path: str | None, config_path: s
 def flapping_cmd(since: str, db_path: str | None, config_path: str | None, as_json: bool) -> None:
     """Rules reported as flapping (firing, clearing and firing again) recently."""
     from triaged.cli.common import open_db
+    from triaged.durations import parse_duration
     from triaged.store import notify_state
-    from triaged.yamlfile import parse_duration
 
     try:
         window = parse_duration(since)
@@ -185,6 +185,6 @@ def _labels(text: str) -> dict[str, str]:
 
 
 def _dur(seconds: float) -> str:
-    from triaged.yamlfile import format_duration
+    from triaged.durations import format_duration
 
     return format_duration(seconds)

@@ -394,7 +394,7 @@ def _time(text: str, option: str) -> float:
 
 
 def _parse(text: str, option: str) -> float:
-    from triaged.yamlfile import parse_duration
+    from triaged.durations import parse_duration
 
     try:
         return parse_duration(text)
@@ -403,6 +403,6 @@ def _parse(text: str, option: str) -> float:
 
 
 def _dur(seconds: float) -> str:
-    from triaged.yamlfile import format_duration
+    from triaged.durations import format_duration
 
     return format_duration(seconds)

@@ -28,8 +28,8 @@ def status_cmd(db_path: str | None, config_path: str | None, as_json: bool) -> N
     window; 14.4× over 1 h is the SRE workbook's page threshold for 30 days), how much
     of the window is recorded and how old the newest sample is.
     Needs a daemon that ran with `slos:` in its config (it records the SLIs)."""
+    from triaged.durations import format_duration
     from triaged.incidents import slo as slo_mod
-    from triaged.yamlfile import format_duration
 
     store = open_db(db_path, config_path)
     now = time.time()
@@ -118,7 +118,7 @@ def _stale(s: SLO, last: Sample | None, now: float) -> bool:
 
 def _data_text(s: SLO, b: Budget, last: Sample | None, now: float) -> str:
     """How much of the window is recorded, and how old the newest sample is."""
-    from triaged.yamlfile import format_duration
+    from triaged.durations import format_duration
 
     if last is None:
         return "none recorded: is the daemon running with this SLO?"

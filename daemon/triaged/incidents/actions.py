@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from triaged.yamlfile import parse_duration
+from triaged.durations import parse_duration
 
 
 class ActionStatus(enum.StrEnum):

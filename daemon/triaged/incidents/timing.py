@@ -18,8 +18,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from triaged.durations import format_duration
 from triaged.incidents.model import AUTO_ACTOR, Incident, Lifetime
-from triaged.yamlfile import format_duration
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from typing import Any
 
 import promql_parser as pp
 
+from triaged.durations import parse_duration
 from triaged.model import METRIC_NAME, Matcher, MatchOp
 from triaged.promql.lexer import Kind, LexError, Token, line_col, tokenize
 from triaged.promql.regex import restore_bytes
 from triaged.promql.syntax import locate_syntax_error
 from triaged.promql.values import ExprError
 from triaged.re2 import translate
-from triaged.yamlfile import parse_duration
 
 DEFAULT_LOOKBACK_MS = 300_000
 

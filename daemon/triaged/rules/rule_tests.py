@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from triaged.durations import format_duration
 from triaged.errors import ConfigError
 from triaged.model import STALE_NAN, Labels, is_stale
 from triaged.promql import Engine, ExprError, Scalar, Vector
@@ -31,7 +32,6 @@ from triaged.rules.rule_test_format import (
     check_rule_test_file,
 )
 from triaged.tsdb.storage import Storage, StorageLimits
-from triaged.yamlfile import format_duration
 
 __all__ = ["FileResult", "engine_query", "format_file_result", "run_rule_test_file", "run_rule_tests"]
 

@@ -13,6 +13,7 @@ import ipaddress
 import re
 from urllib.parse import quote_plus, urlsplit
 
+from triaged.durations import prometheus_duration
 from triaged.promql.labelfuncs import expand_template
 from triaged.re2 import translate
 from triaged.rules.template_builtins import BUILTINS
@@ -28,7 +29,6 @@ from triaged.rules.template_humanize import (
 from triaged.rules.template_lex import TemplateError
 from triaged.rules.template_printf import go_quote
 from triaged.rules.template_values import HTML, AnyMap, Env, Func, Record, string_arg, wrong_type
-from triaged.yamlfile import prometheus_duration
 
 
 def title(text: str) -> str:
