@@ -150,3 +150,33 @@ def test_a_report_over_no_time_at_all_is_refused_rather_than_reading_all_quiet(d
     assert empty.exit_code == 2, empty.output
     assert "'0d' is no time at all: give a period such as 7d" in empty.output
     assert "Incidents in the last" not in empty.output
+
+
+def test_an_alert_that_clears_after_a_hand_resolve_gets_its_clear_time_recorded(
+    db: str, tmp_path: Path
+) -> None:
+    """Resolved by hand at T0+120 while HighLatency fired; with no reopen window the
+    still-firing alert opens #2 instead. It clears at T0+420: #1 records that clear
+    (late), and the postmortem still says no alert confirmed #1's recovery."""
+    store = open_store(db)
+    svc = IncidentService(store, Router([]), IncidentPolicy(resolve_hold_s=300, reopen_window_s=0))
+    svc.sync([latency(T0 - 60)], T0)
+    HumanActions(store, Router([])).move(1, S.RESOLVED, "asha", "fix rolled out", T0 + 120, force=True)
+    svc.sync([latency(T0 - 60)], T0 + 300)  # still firing: nothing to record on #1 yet
+    assert [a["state"] for a in rows.incident_alerts(store, 1)] == ["firing"]
+    assert rows.get_incident(store, 2) is not None
+
+    svc.sync([], T0 + 420)
+
+    [alert] = rows.incident_alerts(store, 1)
+    assert (alert["state"], alert["resolved_at"]) == ("resolved", T0 + 420)
+    late = [e for e in rows.timeline(store, 1) if e["kind"] == "alert_resolved_late"]
+    assert [e["message"] for e in late] == ["HighLatency resolved 5m after the incident was resolved"]
+    svc.sync([], T0 + 430)  # recorded once, not on every tick
+    assert len([e for e in rows.timeline(store, 1) if e["kind"] == "alert_resolved_late"]) == 1
+    store.close()
+    drafted = invoke("postmortem", "draft", "1", "--db", db, "--out", str(tmp_path), "--by", "asha")
+    assert drafted.exit_code == 0, drafted.output
+    md = (tmp_path / "incident-1-postmortem.md").read_text(encoding="utf-8")
+    assert "Recovery was confirmed by the alerts clearing" not in md
+    assert "HighLatency resolved 5m after the incident was resolved" in md  # on its timeline

@@ -353,10 +353,18 @@ def _went_well(facts: Facts) -> list[str]:
 
 def _firing_at_resolve(facts: Facts) -> list[str]:
     """Alerts of a resolved incident that had not cleared when it was resolved (by hand,
-    with --force or while they were muted): they did not confirm the recovery."""
-    if facts.incident.is_open:
+    with --force or while they were muted): they did not confirm the recovery, even
+    if they cleared later."""
+    resolved_at = facts.incident.resolved_at
+    if facts.incident.is_open or resolved_at is None:
         return []
-    return sorted({str(a["alertname"]) for a in facts.alerts if a["state"] != "resolved"})
+    return sorted(
+        {
+            str(a["alertname"])
+            for a in facts.alerts
+            if a["state"] != "resolved" or a["resolved_at"] is None or a["resolved_at"] > resolved_at
+        }
+    )
 
 
 def _went_badly(facts: Facts) -> list[str]:

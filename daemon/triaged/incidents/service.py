@@ -17,6 +17,7 @@ from triaged.alerts.flap import FlapPolicy, FlapVerdict, episode_starts, judge
 from triaged.alerts.pipeline import AlertGroup, firing, group_alerts, group_key
 from triaged.alerts.route import Router
 from triaged.alerts.silence import Mute
+from triaged.durations import format_duration
 from triaged.incidents.evidence import lower_is_worse
 from triaged.incidents.hand_severity import escalation_bar, override_note
 from triaged.incidents.model import Incident, IncidentStatus, draft_outdated, transition
@@ -98,6 +99,7 @@ class IncidentService:
             for key, incident in open_by_key.items():
                 if key not in groups:
                     self._clear(incident, now, result)
+            self._record_late_clears({a.fingerprint for a in live}, now)
             if self.mutes is not None and mutes:
                 self.mutes.record(live, mutes, self._incident_for(live), now)
         self._log_changes(result)  # once committed: a rolled-back change was never made
@@ -298,6 +300,27 @@ class IncidentService:
                 now,
                 "alert_resolved",
                 f"{r['alertname']} resolved",
+                data={"alert": r["alertname"], "last_value": r["value"]},
+            )
+
+    def _record_late_clears(self, still_firing: set[str], now: float) -> None:
+        """An incident resolved by hand while its alerts fired stops following them;
+        when one clears later, that time belongs on its record (the postmortem's impact
+        ends there, not at the hand resolve). Its own timeline kind: flap counting
+        reads alert_resolved and already counted the resolve as the end."""
+        for r in rows.firing_on_closed(self.store):
+            if r["fingerprint"] in still_firing:
+                continue
+            rows.mark_alerts_resolved(self.store, r["incident_id"], [r["fingerprint"]], now)
+            message = f"{r['alertname']} resolved"
+            if r["resolved_at"] is not None:
+                message += f" {format_duration(now - r['resolved_at'])} after the incident was resolved"
+            rows.add_timeline(
+                self.store,
+                r["incident_id"],
+                now,
+                "alert_resolved_late",
+                message,
                 data={"alert": r["alertname"], "last_value": r["value"]},
             )
 

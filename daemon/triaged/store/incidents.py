@@ -150,6 +150,18 @@ def upsert_incident_alert(store: Store, incident_id: int, row: dict[str, Any]) -
     )
 
 
+def firing_on_closed(store: Store) -> list[dict[str, Any]]:
+    """Alerts still recorded firing on incidents that are no longer open: resolved by
+    hand (or with --force, or while muted) before they cleared. Few rows: each leaves
+    this set once its alert clears (partial index incident_alerts_unresolved)."""
+    return store.query(
+        "SELECT a.incident_id, a.fingerprint, a.alertname, a.value, i.resolved_at"
+        " FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id"
+        f" WHERE a.state != 'resolved' AND i.status NOT IN ({_OPEN_SQL})"
+        " ORDER BY a.incident_id, a.active_at"
+    )
+
+
 def mark_alerts_resolved(store: Store, incident_id: int, fingerprints: list[str], now: float) -> None:
     store.execute(
         f"""UPDATE incident_alerts SET state = 'resolved', resolved_at = ?

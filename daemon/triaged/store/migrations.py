@@ -297,6 +297,19 @@ def m006_announcements(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_unresolved_alerts_index(db: Database) -> None:
+    """The daemon looks each tick for alerts left firing on incidents resolved by hand,
+    to record when they clear; the partial index keeps that look to those few rows."""
+    _script(
+        db,
+        """
+        CREATE INDEX incident_alerts_unresolved ON incident_alerts(incident_id)
+            WHERE state != 'resolved';
+        """,
+    )
+
+
 def unknown_applied(db: Database, steps: Migrations = migrations) -> list[str]:
     """Migrations recorded in the store that this code does not know, oldest first:
     a newer triaged has migrated it. Read-only."""
