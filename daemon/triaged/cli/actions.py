@@ -181,7 +181,10 @@ def list_cmd(
         print_json([item_dict(a, now) for a in items])
         return
     if not items:
-        click.echo("no action items")
+        # Said plainly: a team checking its follow-ups must not read "none" as "none ever".
+        click.echo(
+            "no action items" if show_all else "no open action items (--all shows verified and dropped ones)"
+        )
         return
     click.echo(
         table(
