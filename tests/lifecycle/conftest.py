@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,15 @@ from triaged.store import incidents as rows
 T0 = 1_790_000_000.0
 
 MakeIncident = Callable[..., Incident]
+
+SUMMARY_PROMPT = "<!-- In two or three sentences: what users experienced, for how long, and how it ended. -->"
+
+
+def write_summary(md: Path, text: str = "Checkout was slow for two minutes.") -> None:
+    """What the team does before completing a postmortem: answer the summary prompt."""
+    drafted = md.read_text(encoding="utf-8")
+    assert SUMMARY_PROMPT in drafted
+    md.write_text(drafted.replace(SUMMARY_PROMPT, f"{SUMMARY_PROMPT}\n{text}"), encoding="utf-8")
 
 
 @pytest.fixture

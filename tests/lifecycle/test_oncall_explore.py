@@ -18,7 +18,7 @@ from triaged.incidents.service import IncidentPolicy, IncidentService
 from triaged.store import incidents as rows
 from triaged.store import open_store
 
-from .conftest import T0, latency
+from .conftest import T0, latency, write_summary
 
 if TYPE_CHECKING:
     from conftest import AddIncident
@@ -112,11 +112,7 @@ def test_check_and_complete_say_which_parts_of_the_postmortem_nobody_wrote(db: s
     _resolved_by_hand_while_firing(db)
     assert invoke("postmortem", "draft", "1", "--db", db, "--out", str(tmp_path)).exit_code == 0
     md = tmp_path / "incident-1-postmortem.md"
-    summary_prompt = (
-        "<!-- In two or three sentences: what users experienced, for how long, and how it ended. -->"
-    )
-    text = md.read_text(encoding="utf-8")
-    md.write_text(text.replace(summary_prompt, summary_prompt + "\nCheckout was slow for two minutes."))
+    write_summary(md)
 
     checked = invoke("postmortem", "check", "1", "--db", db)
     assert checked.exit_code == 0, checked.output
@@ -180,3 +176,19 @@ def test_an_alert_that_clears_after_a_hand_resolve_gets_its_clear_time_recorded(
     md = (tmp_path / "incident-1-postmortem.md").read_text(encoding="utf-8")
     assert "Recovery was confirmed by the alerts clearing" not in md
     assert "HighLatency resolved 5m after the incident was resolved" in md  # on its timeline
+
+
+def test_a_postmortem_nobody_wrote_is_not_completed_without_force(db: str, tmp_path: Path) -> None:
+    _resolved_by_hand_while_firing(db)
+    assert invoke("postmortem", "draft", "1", "--db", db, "--out", str(tmp_path)).exit_code == 0
+
+    refused = invoke("postmortem", "complete", "1", "--db", db)
+
+    assert refused.exit_code == 1
+    assert "nothing written yet" in refused.output and "--force" in refused.output
+    store = open_store(db)
+    assert rows.get_incident(store, 1).status is S.POSTMORTEM  # type: ignore[union-attr]
+    store.close()
+    forced = invoke("postmortem", "complete", "1", "--db", db, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "nothing written yet: summary, root cause, lessons" in forced.output

@@ -21,7 +21,7 @@ from triaged.store import Store
 from triaged.store import evidence as ev_rows
 from triaged.store import incidents as rows
 
-from .conftest import T0, MakeIncident
+from .conftest import T0, MakeIncident, write_summary
 
 
 def test_draft_flags_blame_in_notes_and_completion_waits_for_a_blameless_text(
@@ -49,6 +49,9 @@ def test_draft_flags_blame_in_notes_and_completion_waits_for_a_blameless_text(
     # The author rewrites the review in systems terms.
     text = md.split("## Blameless review")[0].replace("human error by dave", "a setting nothing validated")
     (out / f"incident-{inc.id}-postmortem.md").write_text(text)
+    unwritten = runner.invoke(cli, ["postmortem", "complete", str(inc.id), "--by", "erin", *db])
+    assert unwritten.exit_code == 1 and "nothing written yet" in unwritten.output
+    write_summary(out / f"incident-{inc.id}-postmortem.md")
     done = runner.invoke(cli, ["postmortem", "complete", str(inc.id), "--by", "erin", *db])
     assert done.exit_code == 0, done.output
     assert (rows.get_incident(store, inc.id) or inc).status is IncidentStatus.CLOSED
@@ -98,6 +101,7 @@ def test_a_fresh_draft_passes_check_once_the_blameful_note_is_reworded(
     )
     check = runner.invoke(cli, ["postmortem", "check", str(inc.id), *db])
     assert check.exit_code == 0, check.output
+    write_summary(md)
     assert runner.invoke(cli, ["postmortem", "complete", str(inc.id), *db]).exit_code == 0
 
 

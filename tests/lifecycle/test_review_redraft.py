@@ -14,7 +14,7 @@ from triaged.model import Severity
 from triaged.store import Store
 from triaged.store import postmortems as pm_rows
 
-from .conftest import MakeIncident
+from .conftest import MakeIncident, write_summary
 
 
 def _draft(store: Store, incident_id: int, *args: str) -> tuple[int, str]:
@@ -31,7 +31,7 @@ def _edited_draft(
     code, out = _draft(store, inc.id)  # default folder: ./postmortems
     assert code == 0, out
     md = where / "postmortems" / f"incident-{inc.id}-postmortem.md"
-    md.write_text(md.read_text() + "\nHours of edits.\n")
+    write_summary(md, "Hours of edits.")
     record = pm_rows.get(store, inc.id)
     assert record is not None and record["path"] == str(md.resolve()) and Path(record["path"]).is_absolute()
     return inc.id, md

@@ -219,7 +219,11 @@ def _check_file(path: Path, db_path: str | None, config_path: str | None) -> tup
 
 @postmortem.command("complete")
 @click.argument("incident_id", type=ID)
-@click.option("--force", is_flag=True, help="Complete even though blameful phrasing was found.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Complete even though blameful phrasing was found or nothing in the draft was written.",
+)
 @click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
 @db_option
 @config_option()

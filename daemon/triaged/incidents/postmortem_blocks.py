@@ -71,6 +71,12 @@ def unwritten(text: str) -> list[str]:
     return [name for name, (body, digest) in _blocks(text).items() if _digest(body) == digest]
 
 
+def nothing_written(text: str) -> bool:
+    """Every block of ``text`` is still as drafted: nobody has written the postmortem."""
+    blocks = _blocks(text)
+    return bool(blocks) and all(_digest(body) == digest for body, digest in blocks.values())
+
+
 def _blocks(text: str) -> dict[str, tuple[list[str], str]]:
     """Each complete block of ``text``: name → (its lines, the digest it was drafted with)."""
     lines = text.split("\n")

@@ -14,7 +14,7 @@ from triaged.incidents.blameless import Finding, scan
 from triaged.incidents.human import HumanActions
 from triaged.incidents.model import Incident, IncidentStatus
 from triaged.incidents.postmortem import gather, render
-from triaged.incidents.postmortem_blocks import carry_over
+from triaged.incidents.postmortem_blocks import carry_over, nothing_written
 from triaged.incidents.postmortem_due import PostmortemPolicy, required
 from triaged.incidents.postmortem_values import render_chart
 from triaged.store import actions as action_rows
@@ -165,10 +165,17 @@ def complete(
     store: Store, incident_id: int, *, actor: str, now: float, force: bool = False
 ) -> tuple[bool, Path, list[Finding]]:
     """Mark the postmortem done and close the incident. Refuses (returns False) while
-    the text still has blameful phrasing, unless ``force``; returns the findings."""
+    the text still has blameful phrasing, unless ``force``; returns the findings.
+    Raises :class:`PostmortemError` when nobody has written any part of the draft,
+    unless ``force``: a draft completed as generated teaches no one anything."""
     path, findings = check(store, incident_id)
     if findings and not force:
         return False, path, findings
+    if not force and nothing_written(path.read_text(encoding="utf-8")):
+        raise PostmortemError(
+            f"{path}: nothing written yet (summary, root cause and lessons are the drafted"
+            " prompts): write them, or use --force to complete it as drafted"
+        )
     inc = rows.get_incident(store, incident_id)
     assert inc is not None
     with store.atomic():
