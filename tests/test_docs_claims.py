@@ -3,6 +3,8 @@ and the commands print what the docs promise."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 import shutil
 import time
@@ -75,8 +77,15 @@ def test_by_defaults_to_the_sudo_user_as_the_help_says(monkeypatch: pytest.Monke
     assert actor_default() == "asha"
     for command in (["incidents", "ack"], ["actions", "add"], ["postmortem", "draft"]):
         text = " ".join(invoke(*command, "--help").output.split())
-        assert "$TRIAGED_USER, else $SUDO_USER, else $USER" in text, command
+        assert "$TRIAGED_USER, else $SUDO_USER, else $USER, else the login name" in text, command
     assert "`$SUDO_USER`" in (DOCS / "lifecycle.md").read_text(encoding="utf-8")
+
+
+def test_by_falls_back_to_the_login_name_when_no_variable_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cron and `docker exec` may run the CLI with no $USER: a note is still signed."""
+    for name in ("TRIAGED_USER", "SUDO_USER", "USER"):
+        monkeypatch.delenv(name, raising=False)
+    assert actor_default() == pwd.getpwuid(os.getuid()).pw_name != "unknown"
 
 
 # -- the config blocks the docs show are accepted as written ------------------------------

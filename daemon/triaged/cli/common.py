@@ -206,7 +206,7 @@ def parse_utc(text: str, option: str) -> float:
 
 
 # Who a change is recorded as without --by, in the order actor_default() tries them.
-BY_DEFAULT = "$TRIAGED_USER, else $SUDO_USER, else $USER"
+BY_DEFAULT = "$TRIAGED_USER, else $SUDO_USER, else $USER, else the login name"
 
 
 def actor_default() -> str:
@@ -214,7 +214,13 @@ def actor_default() -> str:
         who = os.environ.get(name, "").strip()
         if who:
             return who
-    return "unknown"
+    # cron, `docker exec` and `systemd-run` may set no $USER: the account still has a name.
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid with no passwd entry (a bare container)
+        return "unknown"
 
 
 def by_given(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
