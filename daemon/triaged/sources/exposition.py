@@ -11,10 +11,16 @@ Sample timestamps are validated and then ignored: every sample of a scrape is st
 with the scrape time, as Prometheus does for targets without ``honor_timestamps``.
 HELP/TYPE and other comments are skipped; only ``# TYPE`` lines are checked for a
 known type, so a typo there is reported rather than silently accepted.
+
+A target that answers in OpenMetrics (``Content-Type: application/openmetrics-text``)
+is read as Prometheus reads it: the body must end with ``# EOF``, timestamps are
+seconds, exemplars are dropped and the OpenMetrics-only types are known. Such a body
+is first rewritten, line for line, into the text format the fast path reads.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -36,6 +42,10 @@ _PLAIN_BLOCK_RE = re.compile(
 )
 _PLAIN_PAIR_RE = re.compile(r'([a-zA-Z_]\w*)\s*=\s*"([^"\\]*)"', re.ASCII)
 _TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
+_OM_ONLY_TYPES = frozenset({"gaugehistogram", "info", "stateset", "unknown"})
+# An OpenMetrics line's name, up to its label block or the space before its value.
+_OM_NAME_RE = re.compile(r"[^{\s]*")
+_INT64_MAX = 2**63 - 1
 # As Prometheus' text parser (textparse/promparse): only these three are unescaped;
 # a backslash before anything else stays as written, so `path="C:\temp"` is the
 # value `C:\temp`. Refusing it instead would fail the whole scrape (`up 0`, a false
@@ -43,12 +53,15 @@ _TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 DEFAULT_CACHE_SIZE = 262_144
+_MAX_REASON = 200
 
 
 class ExpositionError(ValueError):
     """Malformed exposition text; the message is one line naming the line number."""
 
     def __init__(self, line_no: int, reason: str) -> None:
+        if len(reason) > _MAX_REASON:  # it quotes the payload, whose lines may be megabytes
+            reason = reason[: _MAX_REASON - 1] + "…"
         super().__init__(f"line {line_no}: {reason}")
         self.line_no = line_no
         self.reason = reason
@@ -81,13 +94,18 @@ class ExpositionParser:
         self._fragments: dict[str, str] = {}
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def parse(self, data: bytes | str, *, max_samples: int | None = None) -> list[tuple[Labels, float]]:
-        """Parse a whole payload into ``(labels, value)`` pairs, in payload order.
+    def parse(
+        self, data: bytes | str, *, max_samples: int | None = None, openmetrics: bool = False
+    ) -> list[tuple[Labels, float]]:
+        """Parse a whole payload into ``(labels, value)`` pairs, in payload order;
+        ``openmetrics``: the payload is OpenMetrics text, not the text format 0.0.4.
 
         Raises :class:`ExpositionError` on malformed input and
         :class:`SampleLimitError` once more than ``max_samples`` samples are seen.
         """
         text = _decode(data)
+        if openmetrics:
+            text = _openmetrics_as_text(text)
         if len(self._cache) > self._cache_size:
             # Crude but bounded: a target whose series churn refills it next scrape.
             self._cache.clear()
@@ -98,6 +116,9 @@ class ExpositionParser:
 
     def _parse_lines(self, text: str, limit: int) -> list[tuple[Labels, float]]:
         cache = self._cache
+        # float() and int() also read non-ASCII digits (Arabic-Indic "\u0661" is 1); the format does not.
+        # Checking the whole text once keeps that test off the usual, all-ASCII path.
+        ascii_only = text.isascii()
         out: list[tuple[Labels, float]] = []
         append = out.append
         for line_no, raw in enumerate(text.split("\n"), 1):
@@ -134,6 +155,8 @@ class ExpositionParser:
                 if entry is not key:
                     entry = tuple(map(self._fragments.setdefault, entry, entry))
                 cache[entry] = labels
+            if not ascii_only and not rest.isascii():
+                _refuse_non_ascii(rest, line_no)
             value = _parse_value(rest, line_no)
             if len(out) >= limit:
                 raise SampleLimitError(line_no, f"more than {limit} samples")
@@ -168,9 +191,23 @@ def _decode(data: bytes | str) -> str:
         return data
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_no = data.count(b"\n", 0, exc.start) + 1
-        raise ExpositionError(line_no, "invalid UTF-8") from None
+    except UnicodeDecodeError:
+        return _decode_line_by_line(data)
+
+
+def _decode_line_by_line(data: bytes) -> str:
+    """As Prometheus: invalid UTF-8 in an ordinary comment is no error (the comment is
+    skipped anyway); anywhere else, a HELP text included, it is."""
+    lines = data.split(b"\n")
+    for i, line in enumerate(lines):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            words = line.split(None, 2)
+            if not words or words[0] != b"#" or (len(words) > 1 and words[1] in (b"HELP", b"TYPE")):
+                raise ExpositionError(i + 1, "invalid UTF-8") from None
+            lines[i] = b"#"  # kept as a comment, so later lines keep their numbers
+    return b"\n".join(lines).decode("utf-8")
 
 
 def _check_comment(line: str, line_no: int) -> None:
@@ -198,13 +235,93 @@ def _parse_value(rest: str, line_no: int) -> float:
             raise ValueError(text)
         value = float(text)
     except ValueError:
-        raise ExpositionError(line_no, f"invalid value {text!r}") from None
+        raise ExpositionError(line_no, f"invalid value {text[:40]!r}") from None
+    if value - value != 0.0 and text.lstrip("+-").lower() not in _SPECIAL_VALUES:
+        # float() makes +Inf of "1e309"; Prometheus refuses the number, and a rule
+        # such as `x > 100` must not fire on an overflow.
+        raise ExpositionError(line_no, f"value out of range {text[:40]!r}")
     if len(fields) == 2:
-        try:
-            int(fields[1])
-        except ValueError:
-            raise ExpositionError(line_no, f"invalid timestamp {fields[1]!r}") from None
+        stamp = fields[1]
+        # Milliseconds as a plain integer; int() would also take "+5", "1_000" and "-5".
+        if not (stamp.isdigit() and stamp.isascii() and int(stamp) <= _INT64_MAX):
+            raise ExpositionError(line_no, f"invalid timestamp {stamp[:40]!r}")
     return value
+
+
+_SPECIAL_VALUES = frozenset({"inf", "infinity", "nan"})
+
+
+def _refuse_non_ascii(rest: str, line_no: int) -> None:
+    # Split as the format does (str.split() would also split at a no-break space).
+    fields = [f for f in rest.replace("\t", " ").split(" ") if f]
+    bad = next((f for f in fields if not f.isascii()), rest)
+    what = "timestamp" if len(fields) > 1 and bad is fields[1] else "value"
+    raise ExpositionError(line_no, f"invalid {what} {bad[:40]!r}")
+
+
+def _openmetrics_as_text(text: str) -> str:
+    """The text-format equivalent of an OpenMetrics payload, one line for one line (so
+    errors name the right line): ``# EOF`` and what follows it dropped, exemplars and
+    timestamps (seconds there, checked here) removed, OpenMetrics-only types made
+    ``untyped``."""
+    lines = text.split("\n")
+    eof = next((i for i, line in enumerate(lines) if line.strip() == "# EOF"), None)
+    if eof is None:
+        # A body cut short (a wrong Content-Length, a proxy) looks exactly like this.
+        last = len(lines) - 1 if len(lines) > 1 and not lines[-1] else len(lines)
+        raise ExpositionError(last, "OpenMetrics text does not end with '# EOF'")
+    for i in range(eof + 1, len(lines)):
+        if lines[i].strip():
+            raise ExpositionError(i + 1, "text after '# EOF'")
+    return "\n".join(_openmetrics_line(line.strip(), i) for i, line in enumerate(lines[:eof], 1))
+
+
+def _openmetrics_line(line: str, line_no: int) -> str:
+    if not line:
+        return line
+    if line[0] == "#":
+        words = line.split()
+        if len(words) == 4 and words[1] == "TYPE" and words[3] in _OM_ONLY_TYPES:
+            return f"# TYPE {words[2]} untyped"
+        return line
+    end = _OM_NAME_RE.match(line).end()  # type: ignore[union-attr]  # matches "" at worst
+    if end < len(line) and line[end] == "{":
+        end = _label_block_end(line, end)
+        if end < 0:
+            return line  # the text parser says what is wrong with the labels
+    key, rest = line[:end], line[end:]
+    rest, hash_, exemplar = rest.partition("#")
+    if hash_ and not exemplar.lstrip().startswith("{"):
+        raise ExpositionError(line_no, f"invalid exemplar {exemplar.strip()[:40]!r}")
+    fields = rest.split()
+    if len(fields) == 2:
+        stamp = fields.pop()
+        try:
+            seconds = float(stamp) if stamp.isascii() and "_" not in stamp else math.nan
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds):
+            raise ExpositionError(line_no, f"invalid timestamp {stamp[:40]!r}")
+    return f"{key} {' '.join(fields)}"
+
+
+def _label_block_end(line: str, brace: int) -> int:
+    """Index just past the ``}`` that closes the label block opened at ``brace``
+    (quotes and escapes respected: an exemplar's braces follow it), or -1."""
+    pos, end, quoted = brace + 1, len(line), False
+    while pos < end:
+        ch = line[pos]
+        if quoted:
+            if ch == "\\":
+                pos += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "}":
+            return pos + 1
+        pos += 1
+    return -1
 
 
 def _parse_series(key: str, canon: dict[tuple[str, str], tuple[str, str]]) -> Labels:

@@ -44,6 +44,7 @@ class FetchResult:
     elapsed: float
     error: str | None = None
     location: str | None = None  # where a redirect not followed pointed
+    content_type: str = ""  # the answer's Content-Type header, as sent
 
     @property
     def ok(self) -> bool:
@@ -76,6 +77,7 @@ def fetch(
     deadline = start + timeout
     status = 0
     location: str | None = None
+    content_type = ""
     watch = WATCHDOG.watch(deadline)
     try:
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
@@ -84,6 +86,7 @@ def fetch(
         ) as resp:
             status = resp.status_code
             location = resp.headers.get("Location") if resp.is_redirect else None
+            content_type = resp.headers.get("Content-Type", "")
             body = _read_body(resp, deadline, max_bytes, truncate)
         if watch.fired:  # a shut socket reads as a clean end: the body is not whole
             raise _DeadlineError
@@ -97,7 +100,7 @@ def fetch(
         return FetchResult(status, b"", time.monotonic() - start, reason)
     finally:
         WATCHDOG.done(watch)
-    return FetchResult(status, body, time.monotonic() - start, location=location)
+    return FetchResult(status, body, time.monotonic() - start, location=location, content_type=content_type)
 
 
 def redirect_note(result: FetchResult) -> str:

@@ -28,6 +28,12 @@ __all__ = ["ScrapeTarget", "Scraper", "instance_of"]
 _ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
 
+def _is_openmetrics(content_type: str) -> bool:
+    """A target may answer OpenMetrics though we ask for the text format; Prometheus
+    then reads it as OpenMetrics (float timestamps, exemplars, ``# EOF``), and so do we."""
+    return content_type.split(";", 1)[0].strip().lower() == "application/openmetrics-text"
+
+
 @dataclass(frozen=True)
 class ScrapeTarget:
     job: str
@@ -104,7 +110,9 @@ class Scraper:
             error = f"HTTP status {result.status}{redirect_note(result)}"
         if error is None:
             try:
-                samples = self._parser.parse(result.body, max_samples=t.max_samples)
+                samples = self._parser.parse(
+                    result.body, max_samples=t.max_samples, openmetrics=_is_openmetrics(result.content_type)
+                )
             except SampleLimitError:
                 error = f"sample limit exceeded: more than {t.max_samples} samples"
             except ExpositionError as exc:

@@ -1,0 +1,147 @@
+"""Targets that misbehave, each compared with what Prometheus 2.42 does with the same
+bytes (checked by scraping them with the real Prometheus): what it refuses we refuse,
+what it reads we read, and every failure is one short line."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from triaged.sources.exposition import ExpositionError, ExpositionParser
+from triaged.sources.scrape import Scraper, ScrapeTarget
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def _scrape(httpserver: HTTPServer, body: bytes, content_type: str = "text/plain; version=0.0.4") -> Scraper:
+    httpserver.expect_request("/metrics").respond_with_response(Response(body, content_type=content_type))
+    return Scraper(ScrapeTarget(job="t", url=httpserver.url_for("/metrics"), timeout=2))
+
+
+def _values(scraper: Scraper) -> tuple[str | None, dict[str, float]]:
+    collected = scraper.collect(1_800_000_000.0)
+    return collected.error, {str(lab.without("job", "instance")): v for lab, v in collected.samples}
+
+
+# -- OpenMetrics answers --------------------------------------------------------------
+
+
+def test_an_openmetrics_answer_is_read_as_openmetrics(httpserver: HTTPServer) -> None:
+    """Float timestamps, exemplars and the OpenMetrics-only types made such a target
+    `up 0` (a false ServiceDown); Prometheus reads it."""
+    body = (
+        b"# TYPE build info\n"
+        b'build_info{version="1.2"} 1\n'
+        b"# TYPE orders counter\n"
+        b"# UNIT orders_seconds seconds\n"
+        b'orders_total{route="/a # {b}"} 7 1700000000.5 # {trace_id="abc"} 1.0 1700000000.1\n'
+        b"orders_created 1700000000\n"
+        b"# TYPE feature stateset\n"
+        b'feature{feature="a"} 1\n'
+        b"# TYPE queue gaugehistogram\n"
+        b'queue_bucket{le="+Inf"} 2\n'
+        b"# TYPE legacy unknown\n"
+        b"legacy 3 -1.5e3\n"
+        b"# EOF\n"
+    )
+    error, got = _values(_scrape(httpserver, body, OPENMETRICS))
+    assert error is None
+    assert got['build_info{version="1.2"}'] == 1
+    assert got['orders_total{route="/a # {b}"}'] == 7
+    assert got["orders_created"] == 1_700_000_000
+    assert got['feature{feature="a"}'] == 1
+    assert got['queue_bucket{le="+Inf"}'] == 2
+    assert got["legacy"] == 3
+    assert got["up"] == 1
+    assert got["scrape_samples_scraped"] == 6
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"# TYPE a gauge\na 1\n", "line 2: OpenMetrics text does not end with '# EOF'"),
+        (b"# TYPE a gauge\na 1\n# EOF\nb 2\n", "line 4: text after '# EOF'"),
+        (b"# TYPE a gauge\na 1 abc\n# EOF\n", "line 2: invalid timestamp 'abc'"),
+        (b"# TYPE a gauge\na 1 NaN\n# EOF\n", "line 2: invalid timestamp 'NaN'"),
+        (b"# TYPE a counter\na_total 7 # trace 1.0\n# EOF\n", "line 2: invalid exemplar 'trace 1.0'"),
+        (b"# TYPE a histogramm\na 1\n# EOF\n", "line 1: invalid metric type 'histogramm' for a"),
+    ],
+)
+def test_what_prometheus_refuses_in_openmetrics_is_refused(
+    httpserver: HTTPServer, body: bytes, reason: str
+) -> None:
+    """A body without `# EOF` is what a cut-short answer looks like: not read as whole."""
+    error, got = _values(_scrape(httpserver, body, OPENMETRICS))
+    assert error == f"parse error: {reason}"
+    assert got["up"] == 0
+
+
+def test_a_text_format_answer_still_treats_eof_as_a_comment(httpserver: HTTPServer) -> None:
+    error, got = _values(_scrape(httpserver, b"a 1\n# EOF\nb 2\n"))
+    assert error is None
+    assert (got["a"], got["b"]) == (1, 2)
+
+
+# -- values and timestamps ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("m 1e309", "value out of range '1e309'"),
+        ("m -" + "9" * 400, "value out of range '-" + "9" * 39 + "'"),
+        ("m \u0661", "invalid value '\u0661'"),  # Arabic-Indic one: float() reads it as 1.0
+        ("m 1 \u0661\u0662", "invalid timestamp '\u0661\u0662'"),
+        ("m 1\u00a0", "invalid value '1\\xa0'"),  # a no-break space is no separator
+        ("m 1 +5", "invalid timestamp '+5'"),
+        ("m 1 1_000", "invalid timestamp '1_000'"),
+        ("m 1 -5", "invalid timestamp '-5'"),
+        ("m 1 99999999999999999999", "invalid timestamp '99999999999999999999'"),
+    ],
+)
+def test_numbers_prometheus_refuses_are_refused(line: str, reason: str) -> None:
+    """Python's float() and int() are laxer than Go's: an overflow became +Inf (a rule
+    `x > 100` fired on it) and other scripts' digits became numbers."""
+    with pytest.raises(ExpositionError) as info:
+        ExpositionParser().parse(f"ok 1\n{line}\n".encode())
+    assert str(info.value) == f"line 2: {reason}"
+
+
+def test_special_values_and_non_ascii_labels_still_read() -> None:
+    text = 'a NaN\nb +Inf\nc -inf\nd Infinity\ne{city="Bengalur\u0075 \u0928\u0917\u0930"} 2 1700000000000\n'
+    got = {str(lab): v for lab, v in ExpositionParser().parse(text.encode())}
+    assert got["b"] == float("inf")
+    assert got["c"] == float("-inf")
+    assert got["d"] == float("inf")
+    assert got['e{city="Bengaluru \u0928\u0917\u0930"}'] == 2
+
+
+# -- bytes that are not UTF-8 ---------------------------------------------------------
+
+
+def test_invalid_utf8_in_an_ordinary_comment_does_not_take_the_target_down(httpserver: HTTPServer) -> None:
+    """Prometheus reads such a body; the whole scrape used to fail (`up 0`)."""
+    error, got = _values(_scrape(httpserver, b"# built by caf\xe9 exporter\na 1\nb 2\n"))
+    assert error is None
+    assert (got["a"], got["b"], got["up"]) == (1, 2, 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"a 1\n# HELP b caf\xe9\nb 2\n", b'a 1\nb{x="\xff"} 2\n', b"a 1\nb\xff 2\n"],
+)
+def test_invalid_utf8_anywhere_else_is_refused_naming_the_line(body: bytes) -> None:
+    with pytest.raises(ExpositionError, match=r"^line 2: invalid UTF-8$"):
+        ExpositionParser().parse(body)
+
+
+# -- error lines stay short -----------------------------------------------------------
+
+
+def test_a_megabyte_line_gives_a_short_error(httpserver: HTTPServer) -> None:
+    """The reason quotes the payload; a minified blob used to put megabytes in one log line."""
+    error, _ = _values(_scrape(httpserver, b"ok 1\nmetric." + b"x" * 2_000_000 + b" 1\n"))
+    assert error is not None
+    assert error.startswith("parse error: line 2: invalid metric name 'metric.xxx")
+    assert len(error) < 250
