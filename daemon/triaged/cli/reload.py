@@ -52,11 +52,41 @@ def reload(config_path: str, pid: int | None, use_signal: bool, timeout_s: float
         return
     pid_file = pid_file_for(cfg)
     if pid is None:
-        try:
-            pid = int(pid_file.read_text(encoding="ascii").strip())
-        except (OSError, ValueError) as exc:
-            raise click.ClickException(f"{pid_file}: no pid of a running daemon ({exc})") from exc
+        pid = _daemon_pid(cfg.db_path, pid_file)
     _reload_via_signal(pid, pid_file, timeout_s)
+
+
+def _daemon_pid(db_path: str, pid_file: Path) -> int:
+    """The pid of the daemon running on this store. A pid file outlives a daemon killed
+    with -9 (or a reboot), and its pid may since belong to any process, which SIGHUP
+    would end: the store's instance lock, which the kernel drops when its holder dies,
+    has the last word."""
+    from triaged.service.instance import running
+
+    store = Path(db_path).resolve()
+    holder = running(db_path)
+    if holder and holder.isdigit():
+        return int(holder)
+    try:
+        pid = int(pid_file.read_text(encoding="ascii").strip())
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"no triaged is running on {store}: no {pid_file}") from exc
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{pid_file}: no pid of a running daemon ({exc})") from exc
+    if holder is None and not _is_triaged_run(pid):  # a daemon that could not take the lock is one
+        raise click.ClickException(
+            f"no triaged is running on {store}: {pid_file} is left from one"
+            f" that did not stop cleanly (pid {pid} is not a `triaged run`); nothing was signalled"
+        )
+    return pid
+
+
+def _is_triaged_run(pid: int) -> bool:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"run" in args and any(arg.rstrip(b"/").endswith(b"triaged") for arg in args)
 
 
 def _reload_via_signal(pid: int, pid_file: Path, timeout_s: float) -> None:

@@ -1,0 +1,65 @@
+"""What an operator meets running the daemon by hand: stale files left by a crash,
+stores it cannot write, logs it has to read at 3 a.m. Real `triaged` subprocesses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from .conftest import TRIAGED, DaemonProcess, Setup, daemon_env
+
+SIGHUP_KILLS = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); time.sleep(30)"
+
+
+@pytest.fixture
+def bystander() -> Iterator[subprocess.Popen[bytes]]:
+    """A process that is not triaged and that SIGHUP would end."""
+    proc = subprocess.Popen([sys.executable, "-c", SIGHUP_KILLS])
+    yield proc
+    proc.kill()
+    proc.wait(10)
+
+
+def _reload(setup: Setup) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TRIAGED, "reload", "--config", str(setup.config), "--signal", "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        env=daemon_env(),
+        timeout=30,
+    )
+
+
+def test_reload_does_not_signal_the_pid_of_a_stale_pid_file(
+    setup: Setup, bystander: subprocess.Popen[bytes]
+) -> None:
+    """After a kill -9 or a reboot the pid file stays, and its pid may belong to any
+    process by now: `triaged reload` must not SIGHUP it to death."""
+    (setup.db.parent / "triaged.pid").write_text(f"{bystander.pid}\n")
+    result = _reload(setup)
+    assert result.returncode == 1
+    assert "no triaged is running on" in result.stderr
+    assert "nothing was signalled" in result.stderr
+    assert bystander.poll() is None
+
+
+def test_reload_reaches_the_daemon_holding_the_store_whatever_the_pid_file_says(
+    setup: Setup, start_daemon: Callable[..., DaemonProcess], bystander: subprocess.Popen[bytes]
+) -> None:
+    daemon = start_daemon(setup.config)
+    daemon.wait_event("daemon_started")
+    (setup.db.parent / "triaged.pid").write_text(f"{bystander.pid}\n")
+    result = _reload(setup)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("reloaded: 1 rules")
+    assert bystander.poll() is None
+    assert daemon.stop() == 0
+
+
+def test_reload_with_no_daemon_and_no_pid_file_says_so(setup: Setup) -> None:
+    result = _reload(setup)
+    assert result.returncode == 1
+    assert f"no triaged is running on {setup.db}: no {setup.db.parent / 'triaged.pid'}" in result.stderr
