@@ -4,12 +4,26 @@ what it reads we read, and every failure is one short line."""
 
 from __future__ import annotations
 
+import json
+import random
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Response
+from werkzeug import Request, Response
 
+from triaged.cloud.clients import ClientFactory, reset_circuit_breakers
+from triaged.cloud.config import AlarmsConfig, MonitoringQuery
+from triaged.cloud.parse_config import parse_oci_config
+from triaged.cloud.ratelimit import Backoff, TokenBucket
 from triaged.sources.exposition import ExpositionError, ExpositionParser
+from triaged.sources.oci_alarms import OciAlarmsSource
+from triaged.sources.oci_monitoring import OciMonitoringSource
 from triaged.sources.scrape import Scraper, ScrapeTarget
+from triaged.testing.oci_signing import write_credentials
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -145,3 +159,111 @@ def test_a_megabyte_line_gives_a_short_error(httpserver: HTTPServer) -> None:
     assert error is not None
     assert error.startswith("parse error: line 2: invalid metric name 'metric.xxx")
     assert len(error) < 250
+
+
+# -- OCI answers that are not OCI's -----------------------------------------------------
+# The real SDK against pytest-httpserver standing in for OCI (and for whatever sits in
+# front of it): the SDK signs, this server does not check, and answers as told.
+
+COMPARTMENT = "ocid1.compartment.oc1..aaaareview"
+QUERY = MonitoringQuery(
+    name="api_cpu",
+    namespace="oci_computeagent",
+    query="CpuUtilization[1m].mean()",
+    compartment_id=COMPARTMENT,
+)
+STREAM = [
+    {
+        "namespace": "oci_computeagent",
+        "name": "CpuUtilization",
+        "dimensions": {"resourceId": "ocid1.instance.oc1..api"},
+        "aggregatedDatapoints": [{"timestamp": "2026-11-29T05:00:00Z", "value": 42.5}],
+    }
+]
+ALARMS = [{"id": "ocid1.alarm.oc1..db", "displayName": "DB down", "severity": "CRITICAL", "status": "FIRING"}]
+PROXY_PAGE = Response(
+    "<html><body>Service temporarily unavailable</body></html>", 200, content_type="text/html"
+)
+
+
+@pytest.fixture
+def oci_factory(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ClientFactory]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    creds = write_credentials(tmp_path / "oci")
+    raw = {
+        "auth": "config_file",
+        "config_file": str(creds.config_file),
+        "profile": creds.profile,
+        "timeouts": {"connect": "2s", "read": "2s"},
+        "endpoints": {"monitoring": httpserver.url_for(""), "notification": httpserver.url_for("")},
+    }
+    reset_circuit_breakers("")
+    yield ClientFactory(parse_oci_config(raw))
+    reset_circuit_breakers("")
+
+
+def _answers(httpserver: HTTPServer, path: str, answers: list[Response]) -> None:
+    """Serve ``answers`` in turn, the last one for ever."""
+
+    def handler(_: Request) -> Response:
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    httpserver.expect_request(re.compile(f".*{path}$")).respond_with_handler(handler)
+
+
+def _json(payload: object, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status, content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        (PROXY_PAGE, "content-type text/html"),
+        (Response("[{not json", 200, content_type="application/json"), "content-type application/json"),
+        (Response('{"items": []}', 200, content_type="application/json"), "content-type application/json"),
+        (Response("null", 200, content_type="application/json"), "content-type application/json"),
+    ],
+)
+def test_a_monitoring_answer_that_is_not_ocis_is_a_failure_not_an_empty_success(
+    httpserver: HTTPServer, oci_factory: ClientFactory, answer: Response, kind: str
+) -> None:
+    """The SDK reads such a body as a list of empty records: the query said up 1 with
+    no data, and a threshold rule saw nothing wrong for as long as it lasted."""
+    _answers(httpserver, "summarizeMetricsData", [_json(STREAM), answer])
+    source = OciMonitoringSource(
+        QUERY, oci_factory.monitoring, TokenBucket(10, 10), backoff=Backoff(30, 600, rng=random.Random(1))
+    )
+    now = time.time()
+    first = source.collect(now)
+    assert (first.error, [v for _, v in first.samples], [s.value for s in first.timestamped]) == (
+        None,
+        [1.0],
+        [42.5],
+    )
+    got = source.collect(now + 60)
+    assert got.error == f"oci query api_cpu: HTTP 200 with a body that is not OCI's JSON array ({kind})"
+    assert got.error_key == "oci query api_cpu: unreadable"
+    assert [v for _, v in got.samples] == [0.0]  # oci_query_up
+    assert got.timestamped == []
+    assert source.backoff.blocked(now + 61)  # retried later, as any transient failure
+
+
+def test_an_alarm_answer_that_is_not_ocis_holds_the_last_alarms_instead_of_inventing_one(
+    httpserver: HTTPServer, oci_factory: ClientFactory
+) -> None:
+    """It became one firing alarm named "None" (a page for nothing) while the real
+    ones vanished (their incidents resolved, and paged again when OCI answered)."""
+    _answers(httpserver, "alarms/status", [_json(ALARMS), PROXY_PAGE])
+    cfg = AlarmsConfig(enabled=True, compartment_id=COMPARTMENT, interval=60)
+    source = OciAlarmsSource(cfg, oci_factory.monitoring, TokenBucket(10, 10), backoff=Backoff(30, 30))
+    now = time.time()
+    assert source.collect(now).error is None
+    got = source.collect(now + 60)
+    assert (
+        got.error == "oci alarms: HTTP 200 with a body that is not OCI's JSON array (content-type text/html)"
+    )
+    firing = {(lab.name, lab.get("alarm")): v for lab, v in got.samples}
+    assert firing == {("oci_alarm_firing", "DB down"): 1.0, ("oci_alarms_up", ""): 0.0}

@@ -44,6 +44,28 @@ class Failure:
     detail: str = ""
 
 
+class UnreadableAnswerError(Exception):
+    """A 2xx answer that is not OCI's JSON (a proxy's or load balancer's page, a body
+    cut short). The SDK reads one as a list of empty records, which would look like
+    "no data" or, for alarms, like one firing alarm named "None"."""
+
+
+def readable_items(response: Any, required: str) -> list[Any]:
+    """``response.data`` as a list, or :class:`UnreadableAnswerError` when the answer
+    cannot be OCI's: not JSON, not an array, or a record without its ``required``
+    field (which OCI always sets)."""
+    data = response.data
+    kind = str((getattr(response, "headers", None) or {}).get("content-type", ""))
+    if (
+        isinstance(data, list)
+        and "json" in kind.lower()
+        and all(getattr(item, required, None) is not None for item in data)
+    ):
+        return data
+    what = f"content-type {kind}" if kind else "no content-type"
+    raise UnreadableAnswerError(f"HTTP {response.status} with a body that is not OCI's JSON array ({what})")
+
+
 class ClientFactory:
     """Builds (once, lazily) and caches the clients triaged uses."""
 
@@ -222,6 +244,9 @@ def classify(exc: BaseException) -> Failure:
         return Failure(kind, True, detail=detail)
     if isinstance(exc, AuthError):
         return Failure("auth", exc.transient, detail=str(exc))
+    if isinstance(exc, UnreadableAnswerError):
+        # Likely a proxy or a load balancer in the way for a while: retried, with backoff.
+        return Failure("unreadable", True, detail=str(exc))
     return Failure("other", False, detail=f"{type(exc).__name__}: {one_line(str(exc), 200)}")
 
 

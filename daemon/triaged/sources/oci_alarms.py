@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from triaged.cloud import sdk
-from triaged.cloud.clients import classify
+from triaged.cloud.clients import classify, readable_items
 from triaged.cloud.config import AlarmsConfig
 from triaged.cloud.ratelimit import Backoff, TokenBucket
 from triaged.model import METRIC_NAME, Labels
@@ -118,7 +118,7 @@ class OciAlarmsSource:
                 page=page,
                 retry_strategy=oci.retry.NoneRetryStrategy(),
             )
-            rows.extend(response.data or [])
+            rows.extend(readable_items(response, "id"))
             page = response.next_page
             if not page:
                 return rows, False

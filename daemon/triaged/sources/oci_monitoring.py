@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from triaged.cloud import sdk
-from triaged.cloud.clients import classify
+from triaged.cloud.clients import classify, readable_items
 from triaged.cloud.config import MonitoringQuery
 from triaged.cloud.ratelimit import Backoff, TokenBucket
 from triaged.model import METRIC_NAME, Labels, Sample
@@ -159,7 +159,7 @@ class OciMonitoringSource:
             compartment_id_in_subtree=q.compartment_in_subtree or None,
             retry_strategy=oci.retry.NoneRetryStrategy(),
         )
-        return list(response.data or [])
+        return readable_items(response, "name")
 
     def _record_failure(self, t_ms: int, now: float, exc: Exception) -> Collected:
         failure = classify(exc)
