@@ -3,8 +3,10 @@ stores it cannot write, logs it has to read at 3 a.m. Real `triaged` subprocesse
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -63,3 +65,22 @@ def test_reload_with_no_daemon_and_no_pid_file_says_so(setup: Setup) -> None:
     result = _reload(setup)
     assert result.returncode == 1
     assert f"no triaged is running on {setup.db}: no {setup.db.parent / 'triaged.pid'}" in result.stderr
+
+
+def test_a_reload_signal_while_the_daemon_starts_is_done_once_it_runs(
+    setup: Setup, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """`triaged reload` signals the pid in the store's lock, which the daemon takes before
+    it loads its rules and store: SIGHUP's default action must not end it then."""
+    lock = setup.db.parent / "triaged.db.lock"
+    daemon = start_daemon(setup.config)
+    pid = str(daemon.proc.pid)
+    deadline = time.monotonic() + 15
+    while not (lock.exists() and lock.read_text().strip() == pid):  # as soon as `reload` could see it
+        assert time.monotonic() < deadline, "the daemon never took the store's lock"
+        time.sleep(0.001)
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_event("daemon_started")
+    outcome = daemon.wait_event("rules_loaded")
+    assert outcome["rules"] == 1
+    assert daemon.stop() == 0

@@ -49,6 +49,7 @@ def run(config_path: str, flush_timeout: float) -> None:
     from triaged.service.preflight import required_problems
     from triaged.store.db import StoreError
 
+    _hold_early_reloads()
     try:
         cfg = load_config(config_path)
         log.configure(cfg.log_level, cfg.log_format)
@@ -113,6 +114,14 @@ def _hold_the_store(db_path: str) -> None:
 
 
 _HELD: list[Any] = []  # the instance lock, alive as long as the process
+_EARLY_RELOADS: list[int] = []  # SIGHUPs that came before _serve could act on them
+
+
+def _hold_early_reloads() -> None:
+    """`triaged reload` signals the pid in the store's lock, taken before the rules and
+    store are loaded; SIGHUP's default action would end the daemon in that window (and
+    systemd does not restart a unit a SIGHUP ended). Keep it for _serve instead."""
+    signal.signal(signal.SIGHUP, lambda signum, _frame: _EARLY_RELOADS.append(signum))
 
 
 def _serve(host: Any, pid_file: Path, flush_s: float) -> None:
@@ -139,6 +148,7 @@ def _serve(host: Any, pid_file: Path, flush_s: float) -> None:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_reload)
+    wanted["reload"] = bool(_EARLY_RELOADS)  # its verdict is on the files as read after it
     _write_pid(pid_file)
     try:
         host.start()
