@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,16 @@ def test_a_reload_signal_while_the_daemon_starts_is_done_once_it_runs(
     outcome = daemon.wait_event("rules_loaded")
     assert outcome["rules"] == 1
     assert daemon.stop() == 0
+
+
+def test_the_promql_error_operations_md_shows_is_the_one_check_prints(tmp_path: Path) -> None:
+    shown = """parse error: 1:7: unexpected "=", expected an\nexpression in 'up == = 0'"""
+    doc = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    assert shown.replace("\n", " ") in " ".join(doc.split())
+    rules = tmp_path / "bad.rules.yml"
+    rules.write_text("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == = 0\n")
+    result = subprocess.run(
+        [TRIAGED, "rules", "check", str(rules)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 1
+    assert shown.replace("\n", " ") in result.stdout + result.stderr
