@@ -19,6 +19,10 @@ from triaged.cloud.clients import ClientFactory, reset_circuit_breakers
 from triaged.cloud.config import AlarmsConfig, MonitoringQuery
 from triaged.cloud.parse_config import parse_oci_config
 from triaged.cloud.ratelimit import Backoff, TokenBucket
+from triaged.messages import Event, Message
+from triaged.model import Severity
+from triaged.notifiers.base import NotifyError
+from triaged.notifiers.oci_ons import OnsNotifier
 from triaged.sources.exposition import ExpositionError, ExpositionParser
 from triaged.sources.oci_alarms import OciAlarmsSource
 from triaged.sources.oci_monitoring import OciMonitoringSource
@@ -267,3 +271,71 @@ def test_an_alarm_answer_that_is_not_ocis_holds_the_last_alarms_instead_of_inven
     )
     firing = {(lab.name, lab.get("alarm")): v for lab, v in got.samples}
     assert firing == {("oci_alarm_firing", "DB down"): 1.0, ("oci_alarms_up", ""): 0.0}
+
+
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [
+        (Response("", 500, headers={"opc-request-id": "RQ1"}), "HTTP 500 (opc-request-id RQ1)"),
+        (
+            Response(
+                "<html>502 Bad Gateway</html>",
+                502,
+                content_type="text/html",
+                headers={"opc-request-id": "RQ2"},
+            ),
+            "HTTP 502 (opc-request-id RQ2): <html>502 Bad Gateway</html>",
+        ),
+        (
+            _json({"code": "TooManyRequests", "message": "slow down"}, 429),
+            re.compile(r"HTTP 429 TooManyRequests \(opc-request-id \w+\): slow down"),
+        ),
+    ],
+)
+def test_an_error_without_ocis_code_reads_cleanly(
+    httpserver: HTTPServer, oci_factory: ClientFactory, answer: Response, detail: str | re.Pattern[str]
+) -> None:
+    """A load balancer's error has no code and maybe no text: the line read
+    `HTTP 500  (opc-request-id RQ1): ` with a double space and a dangling colon."""
+    _answers(httpserver, "summarizeMetricsData", [answer])
+    source = OciMonitoringSource(QUERY, oci_factory.monitoring, TokenBucket(10, 10))
+    got = source.collect(time.time())
+    assert got.error is not None
+    shown = got.error.removeprefix("oci query api_cpu: ")
+    assert detail.fullmatch(shown) if isinstance(detail, re.Pattern) else shown == detail
+
+
+def _page() -> Message:
+    return Message(
+        incident_id=7,
+        event=Event.OPEN,
+        severity=Severity.P0,
+        title="BharatMart API down",
+        body="up == 0 for 1m",
+        service="bharatmart-api",
+        started_at=1_800_000_000.0,
+        dedup_key="triaged-7-open",
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [PROXY_PAGE, _json({}), Response("", 204)],
+)
+def test_a_publish_answered_without_a_message_id_is_retried_not_counted_as_sent(
+    httpserver: HTTPServer, oci_factory: ClientFactory, answer: Response
+) -> None:
+    """Only ONS's own answer (with its messageId) says a page went out; a proxy's 200
+    page used to mark it delivered, and the on-call never got it."""
+    _answers(
+        httpserver, "messages", [answer, _json({"messageId": "m-1", "timeStamp": "2026-11-29T05:00:00Z"})]
+    )
+    ons = OnsNotifier("ons", {"default": "ocid1.onstopic.oc1..pages"}, oci_factory.notification)
+    with pytest.raises(NotifyError) as info:
+        ons.send(_page(), now=1_800_000_000.0)
+    assert not info.value.permanent
+    assert str(info.value).startswith("ons topic ocid1.onstopic.oc1..pages: HTTP ")
+    assert "without a messageId, publish not confirmed" in str(info.value)
+    assert ons.sent == 0
+    assert ons.send(_page(), now=1_800_000_001.0).message_id == "m-1"
+    assert ons.sent == 1

@@ -266,7 +266,11 @@ def _classify_service_error(exc: Any) -> Failure:
     request_id = exc.request_id
     headers = exc.headers or {}
     retry_after = _retry_after(headers.get("retry-after") or headers.get("Retry-After"))
-    detail = f"HTTP {status} {code} (opc-request-id {request_id}): {one_line(exc.message, 200)}"
+    # A load balancer's or proxy's error page has no code, and may have no text.
+    text = one_line(exc.message or "", 200)
+    detail = " ".join(part for part in (f"HTTP {status}", code, f"(opc-request-id {request_id})") if part)
+    if text:
+        detail = f"{detail}: {text}"
     if status == 429:
         return Failure("throttled", True, status, code, request_id, retry_after, detail)
     if status >= 500:

@@ -4,7 +4,8 @@ Delivery policy lives in the outbox; this notifier only publishes and classifies
 
 * 429, 5xx, 409, timeouts, connection errors, an open circuit breaker → retryable
   :class:`NotifyError` (with ``retry_after`` when known);
-* 400, 401, 403, 404 → permanent, naming the topic, the OCI code and opc-request-id.
+* 400, 401, 403, 404 → permanent, naming the topic, the OCI code and opc-request-id;
+* a 2xx without ONS's ``messageId`` (not ONS's answer) → retryable.
 
 A publish has one total deadline, the client's connect plus read timeout
 (``oci.timeouts``, 5 s + 30 s by default): the SDK's own timeouts apply to each socket
@@ -148,8 +149,19 @@ class OnsNotifier:
                 permanent=not failure.retryable,
                 retry_after=retry_after,
             ) from None
+        message_id = getattr(response.data, "message_id", None)
+        if not message_id:
+            # ONS answers every publish with its messageId. A 2xx without one came from
+            # something else in the way (a proxy's page): nothing says the page went out,
+            # so it is retried (its dedup key lets a receiver spot a repeat), never dropped.
+            self.errors_by_kind["unreadable"] += 1
+            kind = str((getattr(response, "headers", None) or {}).get("content-type", "")) or "none"
+            raise NotifyError(
+                f"ons topic {topic}: HTTP {response.status} without a messageId, publish not "
+                f"confirmed (content-type {kind})"
+            )
         self.sent += 1
-        return Receipt(message_id=getattr(response.data, "message_id", None))
+        return Receipt(message_id=str(message_id))
 
 
 def _total_timeout(client: Any) -> float:
