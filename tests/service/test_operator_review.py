@@ -3,6 +3,7 @@ stores it cannot write, logs it has to read at 3 a.m. Real `triaged` subprocesse
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,3 +99,34 @@ def test_the_promql_error_operations_md_shows_is_the_one_check_prints(tmp_path: 
     )
     assert result.returncode == 1
     assert shown.replace("\n", " ") in result.stdout + result.stderr
+
+
+def _read_only(directory: Path, *command: str) -> subprocess.CompletedProcess[str] | None:
+    """Run ``command`` with ``directory`` bind-mounted read-only in a mount namespace of
+    its own (as root, or as a mapped root where user namespaces are allowed)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None
+    script = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" || exit 99; shift; exec "$@"'
+    for flags in (["-m"], ["-r", "-m"]):
+        done = subprocess.run(
+            [unshare, *flags, "sh", "-c", script, "sh", str(directory), *command],
+            capture_output=True,
+            text=True,
+            env=daemon_env(),
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 99 and "unshare failed" not in done.stderr:
+            return done
+    return None
+
+
+def test_a_store_on_a_read_only_file_system_is_named_as_such(setup: Setup) -> None:
+    """A remounted-read-only disk is not a permission problem: chmod or chown would not fix it."""
+    done = _read_only(setup.dir, TRIAGED, "check", "--config", str(setup.config))
+    if done is None:
+        pytest.skip("cannot mount a read-only directory here")
+    assert done.returncode == 1
+    assert f"storage.db: directory {setup.dir} is on a read-only file system" in done.stderr
+    assert "not writable by this user" not in done.stderr

@@ -91,6 +91,8 @@ def _db_dir(cfg: Config, _: Env) -> list[str]:
     if not os.path.isdir(parent):
         return [f"storage.db: directory {parent} does not exist (StateDirectory= under systemd)"]
     if not os.access(parent, os.W_OK):
+        if os.statvfs(parent).f_flag & os.ST_RDONLY:  # no chmod or chown would help
+            return [f"storage.db: directory {parent} is on a read-only file system"]
         return [f"storage.db: directory {parent} is not writable by this user"]
     return []
 
