@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,47 @@ def test_a_megabyte_line_gives_a_short_error(httpserver: HTTPServer) -> None:
     assert error is not None
     assert error.startswith("parse error: line 2: invalid metric name 'metric.xxx")
     assert len(error) < 250
+
+
+# -- answers that are not quite HTTP ---------------------------------------------------
+
+Start = Callable[[Callable[[socket.socket], None]], str]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (b"SSH-2.0-OpenSSH_9.6\r\n", "not an HTTP answer (bad status line)"),
+        (b"a 1\n", "not an HTTP answer (bad status line)"),  # HTTP/0.9: a body alone
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\na 1\n",
+            "the body does not decode as its Content-Encoding says",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nX-Big: " + b"b" * 70_000 + b"\r\nContent-Length: 4\r\n\r\na 1\n",
+            "a response header line longer than 64 KiB",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 120 + b"Content-Length: 4\r\n\r\na 1\n",
+            "more than 100 response headers",
+        ),
+    ],
+)
+def test_a_peer_that_does_not_answer_proper_http_gets_a_plain_reason(
+    raw_server: Start, read_request: Callable[[socket.socket], None], answer: bytes, reason: str
+) -> None:
+    """These read as urllib3's nested reprs, e.g. `ConnectionError: ('Connection
+    aborted.', BadStatusLine('SSH-2.0-OpenSSH_9.6\\r\\n'))`."""
+
+    def handler(sock: socket.socket) -> None:
+        read_request(sock)
+        sock.sendall(answer)
+        sock.shutdown(socket.SHUT_WR)
+
+    scraper = Scraper(ScrapeTarget(job="t", url=raw_server(handler) + "/metrics", timeout=2))
+    collected = scraper.collect(1_800_000_000.0)
+    assert collected.error == reason
+    assert {lab.name: v for lab, v in collected.samples}["up"] == 0
 
 
 # -- OCI answers that are not OCI's -----------------------------------------------------

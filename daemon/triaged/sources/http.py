@@ -172,4 +172,10 @@ _KNOWN_REASONS = (
     ("RemoteDisconnected", "connection closed without a response"),
     ("IncompleteRead", "connection closed mid-body"),
     ("Network is unreachable", "network unreachable"),
+    # What a peer that does not speak HTTP, or speaks it wrongly, makes urllib3 say
+    # in two nested reprs:
+    ("BadStatusLine", "not an HTTP answer (bad status line)"),
+    ("LineTooLong", "a response header line longer than 64 KiB"),
+    ("got more than 100 headers", "more than 100 response headers"),
+    ("failed to decode it", "the body does not decode as its Content-Encoding says"),
 )
