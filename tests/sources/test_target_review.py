@@ -102,6 +102,21 @@ def test_a_text_format_answer_still_treats_eof_as_a_comment(httpserver: HTTPServ
     assert (got["a"], got["b"]) == (1, 2)
 
 
+@pytest.mark.parametrize("status", [204, 203, 206])
+def test_a_scrape_answered_with_another_2xx_than_200_is_down(httpserver: HTTPServer, status: int) -> None:
+    """As Prometheus: a 204 used to read as `up 1` with no samples (every series went
+    stale while `up` said all was well), a 206 as a whole scrape."""
+    httpserver.expect_request("/metrics").respond_with_response(Response("a 1\n", status))
+    scraper = Scraper(ScrapeTarget(job="t", url=httpserver.url_for("/metrics"), timeout=2))
+    collected = scraper.collect(1_800_000_000.0)
+    assert collected.error == f"HTTP status {status}"
+    assert {lab.name: v for lab, v in collected.samples} == {
+        "up": 0.0,
+        "scrape_duration_seconds": pytest.approx(0.0, abs=2),
+        "scrape_samples_scraped": 0.0,
+    }
+
+
 # -- values and timestamps ------------------------------------------------------------
 
 

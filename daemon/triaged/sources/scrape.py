@@ -106,7 +106,8 @@ class Scraper:
         )
         samples: list[tuple[Labels, float]] = []
         error = result.error
-        if error is None and not 200 <= result.status < 300:
+        # Only 200, as Prometheus: a 204 has no metrics to read, a 206 only some of them.
+        if error is None and result.status != 200:
             error = f"HTTP status {result.status}{redirect_note(result)}"
         if error is None:
             try:
