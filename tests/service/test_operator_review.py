@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TRIAGED, DaemonProcess, Setup, daemon_env
+from .conftest import TRIAGED, DaemonProcess, Setup, daemon_env, wait_until
 
 SIGHUP_KILLS = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); time.sleep(30)"
 
@@ -130,3 +130,34 @@ def test_a_store_on_a_read_only_file_system_is_named_as_such(setup: Setup) -> No
     assert done.returncode == 1
     assert f"storage.db: directory {setup.dir} is on a read-only file system" in done.stderr
     assert "not writable by this user" not in done.stderr
+
+
+def test_a_rule_file_matched_by_two_rule_files_entries_is_loaded_once(
+    setup: Setup, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """`rule_files: [rules/api.yml, rules/*.yml]` is an easy overlap to write. Loaded
+    twice, every alert of the file was held by two rules: check counted each rule twice
+    and the daemon's cycle failed on every tick after the first page (a UNIQUE
+    constraint on the alert state), so nothing more was detected or resolved."""
+    text = setup.config.read_text()
+    listed = f"rule_files: [{setup.rules}]"
+    assert listed in text
+    setup.config.write_text(text.replace(listed, f"rule_files: [{setup.rules}, '{setup.dir}/*.rules.yml']"))
+    check = subprocess.run(
+        [TRIAGED, "check", "--config", str(setup.config)],
+        capture_output=True,
+        text=True,
+        env=daemon_env(),
+        timeout=30,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    assert "1 rule groups, 1 rules" in check.stdout
+    daemon = start_daemon(setup.config)
+    assert daemon.wait_event("daemon_started")["rules"] == 1
+    daemon.wait_event("incident_opened")
+    wait_until(setup.receiver.payloads, 15, "the page")
+    time.sleep(2.5)  # the rule fires on every 1 s tick: each of these cycles writes its state
+    assert daemon.named("job_failed") == []
+    assert len(setup.receiver.payloads()) == 1
+    assert daemon.stop() == 0

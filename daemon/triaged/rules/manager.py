@@ -31,8 +31,12 @@ def expand_rule_paths(
 ) -> tuple[list[Path], list[ConfigError]]:
     """Resolve globs relative to ``base``. A pattern that matches nothing is an error:
     a typo in ``rule_files`` would otherwise silently disable every rule. The error
-    points at ``listed_in``:``line``, the file that lists the patterns."""
-    paths: list[Path] = []
+    points at ``listed_in``:``line``, the file that lists the patterns.
+
+    A file matched by several patterns (``rules/*.yml`` beside ``rules/api.yml``) is
+    loaded once, under the name it was first matched by, as Prometheus loads it once:
+    loaded twice, each of its alerts would be one rule instance held by two rules."""
+    paths: dict[Path, Path] = {}  # the file itself → the name it is loaded under
     errors: list[ConfigError] = []
     for pattern in patterns:
         full = pattern if base is None or Path(pattern).is_absolute() else str(base / pattern)
@@ -40,8 +44,9 @@ def expand_rule_paths(
         if not matches:
             where = listed_in or str(base or ".")
             errors.append(ConfigError(f"rule_files: {pattern!r} matches no file", file=where, line=line))
-        paths.extend(Path(m) for m in matches)
-    return paths, errors
+        for match in matches:
+            paths.setdefault(Path(match).resolve(), Path(match))
+    return list(paths.values()), errors
 
 
 def load_groups(paths: Iterable[Path]) -> tuple[list[GroupSpec], list[ConfigError]]:
