@@ -27,6 +27,7 @@ from triaged.notifiers.oci_ons import OnsNotifier
 from triaged.sources.exposition import ExpositionError, ExpositionParser
 from triaged.sources.oci_alarms import OciAlarmsSource
 from triaged.sources.oci_monitoring import OciMonitoringSource
+from triaged.sources.probe import Prober, ProbeTarget
 from triaged.sources.scrape import Scraper, ScrapeTarget
 from triaged.testing.oci_signing import write_credentials
 
@@ -220,6 +221,31 @@ def test_a_peer_that_does_not_answer_proper_http_gets_a_plain_reason(
     collected = scraper.collect(1_800_000_000.0)
     assert collected.error == reason
     assert {lab.name: v for lab, v in collected.samples}["up"] == 0
+
+
+def _redirect(location: str) -> Response:
+    return Response("", 302, headers={"Location": location})
+
+
+def test_a_redirect_without_a_location_does_not_blame_follow_redirects(httpserver: HTTPServer) -> None:
+    """It said `not followed: follow_redirects is false` of a target that follows."""
+    httpserver.expect_request("/metrics").respond_with_response(_redirect(""))
+    httpserver.expect_request("/health").respond_with_response(_redirect(""))
+    scrape = Scraper(ScrapeTarget(job="t", url=httpserver.url_for("/metrics"), timeout=2)).collect(0.0)
+    probe = Prober(ProbeTarget(job="p", url=httpserver.url_for("/health"), timeout=2)).collect(0.0)
+    assert scrape.error == "HTTP status 302 (a redirect without a Location)"
+    assert probe.error == "HTTP status 302, expected 200-299 (a redirect without a Location)"
+
+
+def test_a_redirect_to_an_unusable_url_never_logs_its_credentials(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/metrics").respond_with_response(
+        _redirect("ftp://ops:hunter2@127.0.0.1/m?token=abc")
+    )
+    collected = Scraper(ScrapeTarget(job="t", url=httpserver.url_for("/metrics"), timeout=2)).collect(0.0)
+    assert (
+        collected.error
+        == "InvalidSchema: No connection adapters were found for 'ftp://127.0.0.1/m?token=REDACTED'"
+    )
 
 
 # -- OCI answers that are not OCI's -----------------------------------------------------

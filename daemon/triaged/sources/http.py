@@ -14,6 +14,7 @@ Every failure comes back as a one-line ``error`` string; nothing raises.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Mapping
@@ -108,6 +109,8 @@ def redirect_note(result: FetchResult) -> str:
     so the log line says why, without the redirect's credentials."""
     if result.location is None:
         return ""
+    if not result.location:  # requests cannot follow it either
+        return " (a redirect without a Location)"
     return f" (redirect to {public_url(result.location)}, not followed: follow_redirects is false)"
 
 
@@ -159,7 +162,13 @@ def describe_error(exc: BaseException, timeout: float) -> str:
         if needle in text:
             return reason
     first = text.splitlines()[0] if text else type(exc).__name__
+    # A redirect's URL may be quoted (`No connection adapters were found for
+    # 'ftp://user:pw@host/'`): never its credentials or tokens.
+    first = _URL_IN_TEXT.sub(lambda m: public_url(m.group()), first)
     return f"{type(exc).__name__}: {first}"[:300]
+
+
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+")
 
 
 _KNOWN_REASONS = (
