@@ -422,3 +422,34 @@ def test_a_publish_answered_without_a_message_id_is_retried_not_counted_as_sent(
     assert ons.sent == 0
     assert ons.send(_page(), now=1_800_000_001.0).message_id == "m-1"
     assert ons.sent == 1
+
+
+def test_alarm_pages_that_repeat_an_alarm_or_a_page_token_list_each_alarm_once(
+    httpserver: HTTPServer, oci_factory: ClientFactory
+) -> None:
+    """An alarm that moves between pages while they are read came twice (a duplicate
+    series), and a next-page token that repeats was followed to max_pages and then
+    reported as "more than N firing"."""
+    other = {
+        "id": "ocid1.alarm.oc1..api",
+        "displayName": "API 5xx",
+        "severity": "WARNING",
+        "status": "FIRING",
+    }
+
+    def handler(request: Request) -> Response:
+        page = request.args.get("page")
+        rows, token = {None: (ALARMS, "p2"), "p2": ([other, *ALARMS], "p3")}.get(page, ([other], "p3"))
+        return Response(
+            json.dumps(rows), 200, content_type="application/json", headers={"opc-next-page": token}
+        )
+
+    httpserver.expect_request(re.compile(".*alarms/status$")).respond_with_handler(handler)
+    cfg = AlarmsConfig(enabled=True, compartment_id=COMPARTMENT, interval=60, max_pages=10)
+    got = OciAlarmsSource(cfg, oci_factory.monitoring, TokenBucket(10, 10)).collect(time.time())
+    assert got.error is None
+    assert sorted(lab.get("alarm") for lab, _ in got.samples if lab.name == "oci_alarm_firing") == [
+        "API 5xx",
+        "DB down",
+    ]
+    assert len(httpserver.log) == 3  # the first page, p2, p3: p3 names itself next, and is not asked again

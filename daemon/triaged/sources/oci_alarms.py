@@ -102,8 +102,9 @@ class OciAlarmsSource:
     def _fetch_all(self, now: float) -> tuple[list[Any], bool]:
         oci = sdk()
 
-        rows: list[Any] = []
+        rows: dict[str, Any] = {}  # by alarm id: one that moves between pages mid-listing is listed twice
         page: str | None = None
+        asked: set[str] = set()
         for _ in range(self.cfg.max_pages):
             if self._bucket is not None and not self._bucket.try_take(now):
                 self.errors_by_kind["local_rate_limit"] += 1
@@ -118,11 +119,12 @@ class OciAlarmsSource:
                 page=page,
                 retry_strategy=oci.retry.NoneRetryStrategy(),
             )
-            rows.extend(readable_items(response, "id"))
+            rows.update((row.id, row) for row in readable_items(response, "id"))
             page = response.next_page
-            if not page:
-                return rows, False
-        return rows, True
+            if not page or page in asked:  # a repeated token would list the same page again
+                return list(rows.values()), False
+            asked.add(page)
+        return list(rows.values()), True
 
     def _labels(self, row: Any) -> Labels:
         return Labels.of(
