@@ -161,3 +161,27 @@ def test_a_rule_file_matched_by_two_rule_files_entries_is_loaded_once(
     assert daemon.named("job_failed") == []
     assert len(setup.receiver.payloads()) == 1
     assert daemon.stop() == 0
+
+
+def test_a_second_daemon_on_a_symlink_to_the_store_is_refused(
+    setup: Setup, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """SQLite follows the link to the same file, so the lock must too: two daemons on
+    one store fight over its write lock ("database is locked") and page twice."""
+    first = start_daemon(setup.config)
+    first.wait_event("daemon_started")
+    link = setup.dir / "link.db"
+    link.symlink_to(setup.db)
+    other = setup.dir / "other.yaml"
+    other.write_text(setup.config.read_text().replace(f"db: {setup.db}", f"db: {link}"))
+    second = subprocess.run(
+        [TRIAGED, "run", "--config", str(other)],
+        capture_output=True,
+        text=True,
+        env=daemon_env(),
+        timeout=30,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert f"another triaged (pid {first.proc.pid}) is running on {setup.db}" in second.stderr
+    assert first.stop() == 0

@@ -35,7 +35,10 @@ class InstanceLock:
 
 
 def lock_path_for(db_path: str) -> Path:
-    return Path(db_path).resolve().with_name(Path(db_path).name + ".lock")
+    """Beside the store's file itself: a ``storage.db`` that is a symbolic link to
+    another daemon's store must meet that daemon's lock, as SQLite follows it too."""
+    store = Path(db_path).resolve()
+    return store.with_name(store.name + ".lock")
 
 
 # A CLI asking whether a daemon runs (:func:`running`) holds the lock for microseconds;
