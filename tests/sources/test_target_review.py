@@ -118,6 +118,29 @@ def test_a_scrape_answered_with_another_2xx_than_200_is_down(httpserver: HTTPSer
     }
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (
+            b"<html><body>Sign in</body></html>",
+            "text/html; charset=utf-8",
+            "invalid metric name '<html><body>Sign",
+        ),
+        (b'{"ok":true,"count":1}', "application/json", "missing metric name"),
+    ],
+)
+def test_a_page_that_is_not_metrics_says_so(
+    httpserver: HTTPServer, body: bytes, content_type: str, reason: str
+) -> None:
+    """A login page or the health JSON on the metrics URL read only as a parse error of
+    its first line, which sends the on-call to the app instead of the config."""
+    error, _ = _values(_scrape(httpserver, body, content_type))
+    media = content_type.split(";", maxsplit=1)[0]
+    assert error is not None
+    assert error.startswith(f"parse error: line 1: {reason}")
+    assert error.endswith(f" (the answer is {media}, not metrics: check the URL)")
+
+
 # -- values and timestamps ------------------------------------------------------------
 
 

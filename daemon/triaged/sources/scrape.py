@@ -28,6 +28,16 @@ __all__ = ["ScrapeTarget", "Scraper", "instance_of"]
 _ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
 
+_FOREIGN_TYPES = frozenset({"text/html", "application/json", "application/xml", "text/xml"})
+
+
+def _foreign_note(content_type: str) -> str:
+    """Why the text did not parse, when the answer says it is no metrics page at all
+    (a login page, a JSON API behind the wrong path): the fix is the URL, not the app."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return f" (the answer is {media}, not metrics: check the URL)" if media in _FOREIGN_TYPES else ""
+
+
 def _is_openmetrics(content_type: str) -> bool:
     """A target may answer OpenMetrics though we ask for the text format; Prometheus
     then reads it as OpenMetrics (float timestamps, exemplars, ``# EOF``), and so do we."""
@@ -117,7 +127,7 @@ class Scraper:
             except SampleLimitError:
                 error = f"sample limit exceeded: more than {t.max_samples} samples"
             except ExpositionError as exc:
-                error = f"parse error: {exc}"
+                error = f"parse error: {exc}{_foreign_note(result.content_type)}"
         scraped = len(samples)
         duration = time.monotonic() - started
         samples.extend(self._report(up=error is None, duration=duration, scraped=scraped))
