@@ -17,7 +17,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from triaged.cloud.clients import ClientFactory, reset_circuit_breakers
-from triaged.cloud.config import AlarmsConfig, MonitoringQuery
+from triaged.cloud.config import AlarmsConfig, HeartbeatConfig, MonitoringQuery
+from triaged.cloud.heartbeat import Heartbeat
 from triaged.cloud.parse_config import parse_oci_config
 from triaged.cloud.ratelimit import Backoff, TokenBucket
 from triaged.messages import Event, Message
@@ -476,3 +477,24 @@ def test_alarm_pages_that_repeat_an_alarm_or_a_page_token_list_each_alarm_once(
         "DB down",
     ]
     assert len(httpserver.log) == 3  # the first page, p2, p3: p3 names itself next, and is not asked again
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (
+            _json({"failedMetricsCount": 1, "failedMetrics": [{"message": "timestamp older than 2 hours"}]}),
+            "oci heartbeat: 1 metric(s) rejected by OCI: timestamp older than 2 hours",
+        ),
+        (PROXY_PAGE, "oci heartbeat: HTTP 200 without OCI's answer (content-type text/html)"),
+    ],
+)
+def test_a_heartbeat_not_taken_says_why(
+    httpserver: HTTPServer, oci_factory: ClientFactory, answer: Response, error: str
+) -> None:
+    """OCI's reason for refusing a datapoint was dropped, and a proxy's 200 page
+    counted as a heartbeat sent."""
+    _answers(httpserver, "metrics", [answer])
+    beat = Heartbeat(HeartbeatConfig(compartment_id=COMPARTMENT), oci_factory.ingestion, host="h1")
+    assert beat.beat(time.time()) == error
+    assert beat.sent == 0

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from triaged.cloud import sdk
+from triaged.cloud.auth import one_line
 from triaged.cloud.clients import classify
 from triaged.cloud.config import HeartbeatConfig
 
@@ -53,10 +54,11 @@ class Heartbeat:
             self.errors_by_kind[failure.kind] += 1
             self.last_error = f"oci heartbeat: {failure.detail}"
             return self.last_error
-        failed = int(getattr(response.data, "failed_metrics_count", 0) or 0)
-        if failed:
-            self.errors_by_kind["rejected"] += 1
-            self.last_error = f"oci heartbeat: {failed} metric(s) rejected by OCI"
+        refused = _refused(response)
+        if refused is not None:
+            kind, reason = refused
+            self.errors_by_kind[kind] += 1
+            self.last_error = f"oci heartbeat: {reason}"
             return self.last_error
         self.sent += 1
         self.last_error = None
@@ -78,3 +80,16 @@ class Heartbeat:
             )
             for name, value in values.items()
         ]
+
+
+def _refused(response: Any) -> tuple[str, str] | None:
+    """``(kind, reason)`` when the post was not (wholly) taken, else None."""
+    counted = getattr(response.data, "failed_metrics_count", None)
+    if counted is None:  # OCI always counts: something else answered (a proxy's page)
+        kind = str((getattr(response, "headers", None) or {}).get("content-type", "")) or "none"
+        return "unreadable", f"HTTP {response.status} without OCI's answer (content-type {kind})"
+    if not counted:
+        return None
+    rejected = getattr(response.data, "failed_metrics", None) or []
+    why = one_line(str(getattr(rejected[0], "message", "") or ""), 200) if rejected else ""
+    return "rejected", f"{counted} metric(s) rejected by OCI" + (f": {why}" if why else "")
