@@ -7,6 +7,7 @@ gracefully, flushing the outbox within a bound."""
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -140,7 +141,7 @@ class Runner:
         # heartbeat see that it is not detecting; the systemd watchdog sees the loop turn
         # and leaves it be (a restart would not free the disk).
         except Exception as exc:
-            error = describe(exc)
+            error = self._describe(exc)
             failures.failed(error, self.daemon.clock.now())
             self.progress.cycle_failed(error)
             return
@@ -234,6 +235,14 @@ class Runner:
         log.warning("dispatch_still_sending", receivers=sorted(self.lanes.busy()))
         return False
 
+    def _describe(self, exc: Exception) -> str:
+        """SQLite names neither the file nor the cause ("disk I/O error" for a file
+        size limit, "attempt to write a readonly database"): say it is the store."""
+        error = describe(exc)
+        if isinstance(exc, sqlite3.Error):
+            return f"{error} (store {self.daemon.store.path})"
+        return error
+
     def _guarded(self, name: str, job: Callable[[], object]) -> Callable[[], None]:
         failures = self.failures.setdefault(name, FailureLog(name))
 
@@ -242,7 +251,7 @@ class Runner:
                 job()
             # A boundary, as for the cycle: one line, and the next run tries again.
             except Exception as exc:
-                failures.failed(describe(exc), self.daemon.clock.now())
+                failures.failed(self._describe(exc), self.daemon.clock.now())
             else:
                 failures.worked()
 

@@ -3,10 +3,13 @@ stores it cannot write, logs it has to read at 3 a.m. Real `triaged` subprocesse
 
 from __future__ import annotations
 
+import json
+import resource
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -185,3 +188,34 @@ def test_a_second_daemon_on_a_symlink_to_the_store_is_refused(
     assert second.returncode == 1
     assert f"another triaged (pid {first.proc.pid}) is running on {setup.db}" in second.stderr
     assert first.stop() == 0
+
+
+def test_a_store_that_can_no_longer_grow_is_named_in_the_one_failure_line(setup: Setup) -> None:
+    """A full disk, seen through RLIMIT_FSIZE: every write past the limit fails, and
+    SQLite says only "disk I/O error". The log (a pipe here, so the limit spares it)
+    must say it is the store, and which one."""
+    proc = subprocess.Popen(
+        [TRIAGED, "run", "--config", str(setup.config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=daemon_env(),
+    )
+    assert proc.stdout is not None
+    lines: list[dict[str, object]] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(json.loads(raw) for raw in proc.stdout or () if raw.startswith(b"{")),
+        daemon=True,
+    )
+    reader.start()
+    try:
+        wait_until(setup.receiver.payloads, 15, "the page")
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (1, 1))
+        failed = wait_until(lambda: [e for e in lines if e.get("event") == "job_failed"], 15, "job_failed")
+        assert failed[0]["job"] == "cycle"
+        assert str(failed[0]["error"]).endswith(f"(store {setup.db})")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+        proc.wait(10)
+        reader.join(10)
