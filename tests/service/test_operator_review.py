@@ -219,3 +219,17 @@ def test_a_store_that_can_no_longer_grow_is_named_in_the_one_failure_line(setup:
         proc.kill()
         proc.wait(10)
         reader.join(10)
+
+
+def test_a_negative_flush_timeout_is_refused_before_anything_starts(setup: Setup) -> None:
+    done = subprocess.run(
+        [TRIAGED, "run", "--config", str(setup.config), "--flush-timeout", "-1"],
+        capture_output=True,
+        text=True,
+        env=daemon_env(),
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Invalid value for '--flush-timeout': -1.0 is not in the range x>=0." in done.stderr
+    assert not setup.db.exists()

@@ -22,6 +22,7 @@ from triaged.errors import ConfigError
 @config_option(required=True)
 @click.option(
     "--flush-timeout",
+    type=click.FloatRange(min=0),
     default=5.0,
     show_default=True,
     metavar="SECONDS",
