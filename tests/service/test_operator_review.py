@@ -7,6 +7,7 @@ import json
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -233,3 +234,34 @@ def test_a_negative_flush_timeout_is_refused_before_anything_starts(setup: Setup
     assert done.returncode == 2
     assert "Invalid value for '--flush-timeout': -1.0 is not in the range x>=0." in done.stderr
     assert not setup.db.exists()
+
+
+def test_a_send_abandoned_at_stop_is_not_reported_as_a_death_at_the_next_start(
+    setup: Setup, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """`systemctl restart` while a receiver hangs leaves the page 'sending'; the next
+    start sends it again. The log line must not send the operator looking for a crash."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(1)
+    hung.settimeout(15)
+    text = setup.config.read_text()
+    stuck = text.replace(setup.receiver.url, f"http://127.0.0.1:{hung.getsockname()[1]}/hook")
+    setup.config.write_text(stuck.replace("timeout: 2s", "timeout: 30s"))
+    try:
+        first = start_daemon(setup.config, "--flush-timeout", "0")
+        conn, _ = hung.accept()  # the page is on its way and will get no answer
+        assert first.stop() == 0
+        assert first.named("outbox_not_flushed")
+        conn.close()
+    finally:
+        hung.close()
+    setup.config.write_text(text)
+    second = start_daemon(setup.config)
+    released = second.wait_event("notification_claims_released")
+    assert released["rows"] == 1
+    assert "died" not in released["reason"]
+    assert "stopped before they finished, or killed" in released["reason"]
+    wait_until(setup.receiver.payloads, 15, "the page, sent again")
+    assert [p["dedupKey"] for p in setup.receiver.payloads()] == ["triaged-1-open"]
+    assert second.stop() == 0

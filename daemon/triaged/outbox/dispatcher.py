@@ -149,7 +149,12 @@ class Dispatcher:
         host = self.worker.split(":", 1)[0]
         freed = outbox.release_orphans(self.store, host, _orphaned)
         if freed:
-            log.warning("notification_claims_released", rows=freed, reason="earlier process died mid-send")
+            log.warning(
+                "notification_claims_released",
+                rows=freed,
+                reason="an earlier triaged ended with these sends in flight (stopped before they"
+                " finished, or killed); they are sent again, with the same dedup key",
+            )
         return freed
 
     def _sweep(self, now: float) -> None:
