@@ -53,6 +53,12 @@ def _http_failure(exc: BaseException) -> str:
     return where + f"{type(root).__name__}: {text[:200]}".rstrip(": ")
 
 
+def root_cause(exc: BaseException) -> str | None:
+    """The short reason a failed HTTP call gives somewhere in its chain (``TLS
+    certificate not accepted: self-signed certificate``), or None if none is known."""
+    return next((reason for cause in _chain(exc) if (reason := _reason(cause)) is not None), None)
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """``exc`` and what it wraps, outermost first: causes, contexts, urllib3's
     ``reason`` and exceptions passed as arguments (requests and the OCI SDK do)."""

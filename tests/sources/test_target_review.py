@@ -4,15 +4,21 @@ what it reads we read, and every failure is one short line."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 import re
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -270,6 +276,48 @@ def test_a_redirect_to_an_unusable_url_never_logs_its_credentials(httpserver: HT
         collected.error
         == "InvalidSchema: No connection adapters were found for 'ftp://127.0.0.1/m?token=REDACTED'"
     )
+
+
+def _self_signed(directory: Path) -> ssl.SSLContext:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+def test_a_tls_failure_reads_as_its_reason_without_the_urls_token(
+    raw_server: Start, read_request: Callable[[socket.socket], None], tmp_path: Path
+) -> None:
+    """It read `SSLError: WatchedHTTPSConnectionPool(host=…): Max retries exceeded with
+    url: /metrics?token=s3cret (Caused by SSLError(…))`: the token went to the log."""
+    context = _self_signed(tmp_path)
+
+    def handler(sock: socket.socket) -> None:
+        with context.wrap_socket(sock, server_side=True) as tls:
+            read_request(tls)
+
+    url = raw_server(handler).replace("http://", "https://") + "/metrics?token=s3cret"
+    scrape = Scraper(ScrapeTarget(job="t", url=url, timeout=2)).collect(0.0)
+    probe = Prober(ProbeTarget(job="p", url=url, timeout=2)).collect(0.0)
+    assert scrape.error == probe.error == "TLS certificate not accepted: self-signed certificate"
 
 
 # -- OCI answers that are not OCI's -----------------------------------------------------

@@ -24,7 +24,7 @@ import requests
 import urllib3
 
 from triaged import __version__
-from triaged.errors import public_url
+from triaged.errors import public_url, root_cause
 from triaged.httpdeadline import WATCHDOG, new_session
 
 # new_session: for scrapes and probes
@@ -161,14 +161,19 @@ def describe_error(exc: BaseException, timeout: float) -> str:
     for needle, reason in _KNOWN_REASONS:
         if needle in text:
             return reason
+    cause = root_cause(exc)  # e.g. a TLS failure, buried in urllib3's "Max retries exceeded"
+    if cause is not None:
+        return cause
     first = text.splitlines()[0] if text else type(exc).__name__
-    # A redirect's URL may be quoted (`No connection adapters were found for
-    # 'ftp://user:pw@host/'`): never its credentials or tokens.
+    # A URL may be quoted (`No connection adapters were found for 'ftp://user:pw@host/'`,
+    # `Max retries exceeded with url: /metrics?token=…`): never its credentials or tokens.
     first = _URL_IN_TEXT.sub(lambda m: public_url(m.group()), first)
+    first = _PATH_IN_TEXT.sub(lambda m: m.group(1) + public_url(m.group(2)), first)
     return f"{type(exc).__name__}: {first}"[:300]
 
 
 _URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+")
+_PATH_IN_TEXT = re.compile(r"(with url: )(\S+)")
 
 
 _KNOWN_REASONS = (
