@@ -237,7 +237,11 @@ def _clock(ts: float) -> str:
     return time.strftime("%H:%M:%S UTC", time.gmtime(ts))
 
 
-class NotADemoStoreError(Exception):
+class DemoStoreError(Exception):
+    """The demo cannot make its store where --db says."""
+
+
+class NotADemoStoreError(DemoStoreError):
     pass
 
 
@@ -258,9 +262,15 @@ def clear_demo_store(db: Path, say: Say) -> None:
         )
     if db.exists():
         say(f"removing the previous demo store {db}")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    demo_marker(db).write_text("made by `triaged demo`: replaced on its next run\n", encoding="utf-8")
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        demo_marker(db).write_text("made by `triaged demo`: replaced on its next run\n", encoding="utf-8")
+    except OSError as exc:  # a read-only checkout, a typo in the directory
+        raise DemoStoreError(
+            f"{db}: cannot make the demo's store there ({exc.strerror}): give --db a path in a"
+            " directory you can write"
+        ) from exc
 
 
 def run_demo(db: Path, say: Say, steps: tuple[Step, ...] = STEPS) -> int:

@@ -265,3 +265,15 @@ def test_a_send_abandoned_at_stop_is_not_reported_as_a_death_at_the_next_start(
     wait_until(setup.receiver.payloads, 15, "the page, sent again")
     assert [p["dedupKey"] for p in setup.receiver.payloads()] == ["triaged-1-open"]
     assert second.stop() == 0
+
+
+def test_demo_with_a_store_in_a_missing_directory_says_so_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "no-such-dir" / "demo.db"
+    done = subprocess.run(
+        [TRIAGED, "demo", "--db", str(db)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"Error: {db}: cannot make the demo's store there (No such file or directory):"
+        " give --db a path in a directory you can write\n"
+    )

@@ -347,14 +347,14 @@ def demo(db_path: str, verbose: bool) -> None:
     import io
 
     from triaged import log
-    from triaged.demo import NotADemoStoreError, run_demo
+    from triaged.demo import DemoStoreError, run_demo
 
     log.configure(
         "info" if verbose else "critical", "console", stream=sys.stderr if verbose else io.StringIO()
     )
     try:
         code = run_demo(Path(db_path), click.echo)
-    except NotADemoStoreError as exc:
+    except DemoStoreError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(code)
 
