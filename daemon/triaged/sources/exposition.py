@@ -273,7 +273,12 @@ def _openmetrics_as_text(text: str) -> str:
     for i in range(eof + 1, len(lines)):
         if lines[i].strip():
             raise ExpositionError(i + 1, "text after '# EOF'")
-    return "\n".join(_openmetrics_line(line.strip(), i) for i, line in enumerate(lines[:eof], 1))
+    for i in range(eof):
+        line = lines[i]
+        # Most lines are `name{labels} value`: one space, no exemplar, nothing to rewrite.
+        if line.count(" ") != 1 or "#" in line or "\t" in line:
+            lines[i] = _openmetrics_line(line.strip(), i + 1)
+    return "\n".join(lines[:eof])
 
 
 def _openmetrics_line(line: str, line_no: int) -> str:
