@@ -277,3 +277,23 @@ def test_demo_with_a_store_in_a_missing_directory_says_so_in_one_line(tmp_path: 
         f"Error: {db}: cannot make the demo's store there (No such file or directory):"
         " give --db a path in a directory you can write\n"
     )
+
+
+def test_simulate_on_a_port_in_use_names_the_listener_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [TRIAGED, "simulate", "--port", str(port), "--control-port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr == (
+        f"Error: cannot start the simulator: bharatmart-app on 127.0.0.1:{port}: Address already in use"
+        " (--port and --control-port 0 pick free ports)\n"
+    )

@@ -397,6 +397,16 @@ def simulate(host: str, port: int, control_port: int, environment: str, seed: in
     """
     from triaged.simulator import run_simulator
 
-    run_simulator(
-        host=host, port=port, environment=environment, control_port=control_port, seed=seed, traffic_rps=rps
-    )
+    try:
+        run_simulator(
+            host=host,
+            port=port,
+            environment=environment,
+            control_port=control_port,
+            seed=seed,
+            traffic_rps=rps,
+        )
+    except OSError as exc:  # a port in use, an address not on this host
+        raise click.ClickException(
+            f"cannot start the simulator: {exc.strerror} (--port and --control-port 0 pick free ports)"
+        ) from exc

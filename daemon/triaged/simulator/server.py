@@ -97,7 +97,10 @@ class Listener:
     def open(self) -> None:
         if self._server is not None:
             return
-        server = _Server((self.host, self.port), self._handler)
+        try:
+            server = _Server((self.host, self.port), self._handler)
+        except OSError as exc:  # which listener: the app's or the control API's
+            raise OSError(exc.errno, f"{self._name} on {self.host}:{self.port}: {exc.strerror}") from exc
         self.port = server.server_address[1]  # port 0 becomes the real one, kept for reopen
         self._server = server
         self._thread = threading.Thread(
