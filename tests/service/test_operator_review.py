@@ -297,3 +297,22 @@ def test_simulate_on_a_port_in_use_names_the_listener_in_one_line() -> None:
         f"Error: cannot start the simulator: bharatmart-app on 127.0.0.1:{port}: Address already in use"
         " (--port and --control-port 0 pick free ports)\n"
     )
+
+
+def test_a_config_that_does_not_load_is_logged_as_json_like_every_other_line(setup: Setup) -> None:
+    """Under systemd (or any pipe) the log is JSON lines; the refusal of a broken config
+    came out in console format, so `jq -R 'fromjson? | select(.event == …)'` skipped it."""
+    setup.config.write_text(setup.config.read_text().replace("interval: 1s", "interval: 1", 1))
+    done = subprocess.run(
+        [TRIAGED, "run", "--config", str(setup.config)],
+        capture_output=True,
+        text=True,
+        env=daemon_env(),
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert [e["event"] for e in events] == ["startup_failed"]
+    assert events[0]["level"] == "error"
+    assert "interval: 1 is not a valid duration" in events[0]["error"]

@@ -51,6 +51,9 @@ def run(config_path: str, flush_timeout: float) -> None:
     from triaged.store.db import StoreError
 
     _hold_early_reloads()
+    # Until the config says otherwise: a config that does not load is reported in the
+    # format (JSON when piped or under systemd) and at the priority of every other line.
+    log.configure()
     try:
         cfg = load_config(config_path)
         log.configure(cfg.log_level, cfg.log_format)
