@@ -182,6 +182,33 @@ def test_special_values_and_non_ascii_labels_still_read() -> None:
     assert got['e{city="Bengaluru \u0928\u0917\u0930"}'] == 2
 
 
+# -- a target whose series churn -----------------------------------------------------
+
+
+def test_the_label_cache_of_a_churning_target_stays_near_what_it_exposes() -> None:
+    """Bounded only by 4 x max_samples, a target whose `route` label churned (raw
+    paths of a scanner) kept up to 500k dead entries, hundreds of MB, in one parser."""
+    parser = ExpositionParser(cache_size=400_000)
+    stable = "".join(f'http_requests_total{{route="/api/{i}"}} {i}\n' for i in range(500))
+    first = parser.parse(stable)
+    for scrape in range(20):
+        churn = "".join(f'http_requests_total{{route="/x/{scrape}/{i}"}} 1\n' for i in range(2000))
+        parser.parse(stable + churn)
+        assert len(parser._cache) <= 3 * 2500 + 1024
+    again = parser.parse(stable)
+    assert len(parser._cache) <= 3 * 2500 + 1024
+    assert [lab for lab, _ in again] == [lab for lab, _ in first]
+
+
+def test_a_steady_target_keeps_its_cache() -> None:
+    parser = ExpositionParser(cache_size=400_000)
+    text = "".join(f'm{{i="{i}"}} {i}\n' for i in range(3000))
+    first = parser.parse(text)
+    for _ in range(5):
+        again = parser.parse(text)
+    assert all(a is b for (a, _), (b, _) in zip(first, again, strict=True))  # straight from the cache
+
+
 # -- bytes that are not UTF-8 ---------------------------------------------------------
 
 

@@ -93,6 +93,7 @@ class ExpositionParser:
         self._cache: dict[str | tuple[str, ...], Labels] = {}
         self._fragments: dict[str, str] = {}
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+        self._last_count = 0  # samples in the last payload parsed whole
 
     def parse(
         self, data: bytes | str, *, max_samples: int | None = None, openmetrics: bool = False
@@ -106,13 +107,18 @@ class ExpositionParser:
         text = _decode(data)
         if openmetrics:
             text = _openmetrics_as_text(text)
-        if len(self._cache) > self._cache_size:
-            # Crude but bounded: a target whose series churn refills it next scrape.
+        # Crude but bounded: past 1.5 times what the target last exposed (plus some), the
+        # cache holds mostly series it no longer has (a label that churns), so it is
+        # emptied and what is still exposed is parsed anew. Not bounded by cache_size
+        # alone, which for a churning target meant hundreds of MB of dead entries.
+        if len(self._cache) > min(self._cache_size, self._last_count * 3 // 2 + 1024):
             self._cache.clear()
             self._fragments.clear()
             self._pairs.clear()
         with gc_paused():
-            return self._parse_lines(text, sys.maxsize if max_samples is None else max_samples)
+            out = self._parse_lines(text, sys.maxsize if max_samples is None else max_samples)
+        self._last_count = len(out)
+        return out
 
     def _parse_lines(self, text: str, limit: int) -> list[tuple[Labels, float]]:
         cache = self._cache
