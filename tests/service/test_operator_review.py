@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TRIAGED, DaemonProcess, Setup, daemon_env, wait_until
+from .conftest import TRIAGED, DaemonProcess, Setup, daemon_env, free_port, wait_until
 
 SIGHUP_KILLS = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); time.sleep(30)"
 
@@ -316,3 +316,19 @@ def test_a_config_that_does_not_load_is_logged_as_json_like_every_other_line(set
     assert [e["event"] for e in events] == ["startup_failed"]
     assert events[0]["level"] == "error"
     assert "interval: 1 is not a valid duration" in events[0]["error"]
+
+
+def test_reload_through_an_api_that_is_not_listening_points_at_signal(setup: Setup) -> None:
+    """`http:` added to the config of a daemon that runs without it: the API reload
+    cannot connect, and the way that does reach the daemon is named."""
+    done = subprocess.run(
+        [TRIAGED, "reload", "--config", str(setup.write(port=free_port())), "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        env=daemon_env(),
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "connection refused" in done.stderr
+    assert done.stderr.rstrip().endswith("If it started before `http:` was set: --signal")

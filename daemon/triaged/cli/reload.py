@@ -134,7 +134,8 @@ def _reload_via_api(cfg: Any, timeout_s: float) -> None:
         resp = requests.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
         outcome = resp.json()
     except requests.RequestException as exc:
-        raise click.ClickException(api_unreachable(url, exc)) from exc
+        hint = "" if isinstance(exc, requests.Timeout) else " If it started before `http:` was set: --signal"
+        raise click.ClickException(api_unreachable(url, exc) + hint) from exc
     except ValueError as exc:
         raise click.ClickException(f"{url}: HTTP {resp.status_code}, not a JSON answer") from exc
     if not isinstance(outcome, dict):
