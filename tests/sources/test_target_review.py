@@ -148,6 +148,28 @@ def test_a_page_that_is_not_metrics_says_so(
     assert error.endswith(f" (the answer is {media}, not metrics: check the URL)")
 
 
+def test_a_scraped_exported_label_is_not_overwritten_by_a_clash(httpserver: HTTPServer) -> None:
+    """`exported_job="a"` next to `job="b"` lost "a" (and two such series became one);
+    Prometheus keeps both, the second as exported_exported_job."""
+    body = (
+        b'm{exported_job="a",job="b",instance="i",exported_instance="j",exported_exported_instance="k"} 1\n'
+    )
+    httpserver.expect_request("/metrics").respond_with_response(Response(body))
+    scraper = Scraper(ScrapeTarget(job="t", url=httpserver.url_for("/metrics"), timeout=2))
+    collected = scraper.collect(1_800_000_000.0)
+    (labels,) = [lab for lab, _ in collected.samples if lab.name == "m"]
+    assert labels.as_dict() == {
+        "__name__": "m",
+        "job": "t",
+        "instance": scraper.instance,
+        "exported_job": "a",
+        "exported_exported_job": "b",
+        "exported_instance": "j",
+        "exported_exported_instance": "k",
+        "exported_exported_exported_instance": "i",
+    }
+
+
 # -- values and timestamps ------------------------------------------------------------
 
 

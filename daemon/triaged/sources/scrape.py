@@ -157,12 +157,19 @@ class Scraper:
         return Labels(pairs)
 
     def _relabel_clashing(self, scraped: Labels) -> Labels:
-        """Target labels win; a scraped label of the same name survives as exported_<name>."""
+        """Target labels win; a scraped label of the same name survives as
+        exported_<name>, or with as many more ``exported_`` as it takes to find a name
+        nobody uses (a scraped ``exported_job`` is not overwritten), as in Prometheus."""
         merged = dict(scraped)
-        for name, value in self._target_labels.items():
-            if name in merged:
-                merged[f"exported_{name}"] = merged[name]
-            merged[name] = value
+        targets = self._target_labels
+        # Shortest names first, as Prometheus resolves them (names in order among equals).
+        clashes = sorted(((n, merged[n]) for n in sorted(targets) if n in merged), key=lambda p: len(p[0]))
+        merged.update(targets)
+        for name, value in clashes:
+            free = name
+            while free in merged:  # scraped, target and already resolved names
+                free = f"exported_{free}"
+            merged[free] = value
         if len(self._shared) > self._parser_cache_size:
             self._shared.clear()  # bounded like the parser cache; a miss only costs memory
         share = self._shared.setdefault
