@@ -332,3 +332,11 @@ def test_reload_through_an_api_that_is_not_listening_points_at_signal(setup: Set
     assert done.returncode == 1
     assert "connection refused" in done.stderr
     assert done.stderr.rstrip().endswith("If it started before `http:` was set: --signal")
+
+
+def test_reload_help_says_which_process_it_signals() -> None:
+    done = subprocess.run(
+        [TRIAGED, "reload", "--help"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert "SIGHUP to the daemon holding the store's lock" in " ".join(done.stdout.split())
+    assert "SIGHUP to the pid in <state dir>/triaged.pid" not in " ".join(done.stdout.split())

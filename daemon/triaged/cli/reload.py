@@ -34,8 +34,9 @@ def reload(config_path: str, pid: int | None, use_signal: bool, timeout_s: float
 
     \b
     With the HTTP API enabled: POST /api/v1/reload with the configured token.
-    Otherwise (or with --signal/--pid): SIGHUP to the pid in <state dir>/triaged.pid
-    (or --pid), then wait for that daemon's verdict in <state dir>/triaged.reload.json.
+    Otherwise (or with --signal/--pid): SIGHUP to the daemon holding the store's lock
+    (or --pid; a stale triaged.pid is not trusted), then wait for that daemon's verdict
+    in <state dir>/triaged.reload.json.
     Either way it prints the outcome and exits 1 if the files were rejected (the old
     rules keep running) or no verdict came within --timeout.
     Under systemd: systemctl reload triaged (which runs this with --pid $MAINPID).
