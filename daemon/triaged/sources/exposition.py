@@ -295,10 +295,12 @@ def _openmetrics_line(line: str, line_no: int) -> str:
         if len(words) == 4 and words[1] == "TYPE" and words[3] in _OM_ONLY_TYPES:
             return f"# TYPE {words[2]} untyped"
         return line
-    end = _OM_NAME_RE.match(line).end()  # type: ignore[union-attr]  # matches "" at worst
+    name = _OM_NAME_RE.match(line)
+    end = name.end() if name else 0
     if end < len(line) and line[end] == "{":
-        end = _label_block_end(line, end)
-        if end < 0:
+        # Without an exemplar the last '}' closes the labels, as in the text format.
+        end = _label_block_end(line, end) if "#" in line else line.rfind("}") + 1
+        if end <= 0:
             return line  # the text parser says what is wrong with the labels
     key, rest = line[:end], line[end:]
     rest, hash_, exemplar = rest.partition("#")
