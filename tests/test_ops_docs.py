@@ -20,7 +20,7 @@ JOURNAL = "\n".join(
     [
         "Started triaged.service - triaged incident detection and triage daemon.",
         json.dumps({"event": "incident_opened", "incident_id": 7, "level": "info"}),
-        "Error: required settings missing:",
+        "Error: refusing to start:",
         json.dumps({"event": "cycle_done", "level": "debug"}),
         json.dumps({"event": "job_failed", "incident_id": 8, "level": "error"}),
         "Stopping triaged.service - triaged incident detection and triage daemon...",

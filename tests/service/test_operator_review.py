@@ -4,12 +4,15 @@ stores it cannot write, logs it has to read at 3 a.m. Real `triaged` subprocesse
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TRIAGED, DaemonProcess, Setup, daemon_env, free_port, wait_until
+from triaged.testing.receiver import RecordingReceiver
+
+from .conftest import RULES, TRIAGED, DaemonProcess, Setup, daemon_env, free_port, wait_until
 
 SIGHUP_KILLS = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); time.sleep(30)"
 
@@ -340,3 +345,52 @@ def test_reload_help_says_which_process_it_signals() -> None:
     )
     assert "SIGHUP to the daemon holding the store's lock" in " ".join(done.stdout.split())
     assert "SIGHUP to the pid in <state dir>/triaged.pid" not in " ".join(done.stdout.split())
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory every user may write, outside pytest's private tmp tree."""
+    made = Path(tempfile.mkdtemp(prefix="triaged-op-"))
+    made.chmod(0o777)
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+def test_a_store_file_this_user_cannot_write_is_refused_before_the_start(
+    shared_dir: Path, receiver: RecordingReceiver
+) -> None:
+    """Restored or first created as root, the store is opened read-only by SQLite
+    without a word: the daemon started, said it was ready, and failed every cycle."""
+    (shared_dir / "shop.rules.yml").write_text(RULES)
+    config = shared_dir / "triaged.yaml"
+    config.write_text(
+        f"storage: {{db: {shared_dir / 'triaged.db'}}}\nrule_files: [shop.rules.yml]\n"
+        f"notifiers: [{{name: hook, type: webhook, url: '{receiver.url}'}}]\nlog: {{format: json}}\n"
+    )
+    for made in (shared_dir / "shop.rules.yml", config):
+        made.chmod(0o644)
+    db = shared_dir / "triaged.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE restored (x)")
+    conn.close()
+    if os.geteuid() == 0:  # root may write anything: be someone else
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv to drop privileges")
+        user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        db.chmod(0o644)
+    else:
+        user = []
+        db.chmod(0o444)
+    refusal = f"storage.db: {db} is not writable by this user (it belongs to "
+    for command in ("check", "run"):
+        done = subprocess.run(
+            [*user, TRIAGED, command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=daemon_env(),
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert refusal in done.stderr, (command, done.stderr)
+    assert "refusing to start:" in done.stderr

@@ -60,7 +60,7 @@ def run(config_path: str, flush_timeout: float) -> None:
         problems = required_problems(cfg)
         if problems:
             structlog.get_logger("triaged.cli").error("startup_refused", errors=problems)
-            raise click.ClickException("required settings missing:\n  " + "\n  ".join(problems))
+            raise click.ClickException("refusing to start:\n  " + "\n  ".join(problems))
         for warning in cfg.warnings:
             structlog.get_logger("triaged.cli").warning("config_warning", warning=warning)
         _warn_exposed_token(cfg)

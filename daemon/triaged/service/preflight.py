@@ -94,7 +94,31 @@ def _db_dir(cfg: Config, _: Env) -> list[str]:
         if os.statvfs(parent).f_flag & os.ST_RDONLY:  # no chmod or chown would help
             return [f"storage.db: directory {parent} is on a read-only file system"]
         return [f"storage.db: directory {parent} is not writable by this user"]
+    return _db_files(os.path.abspath(cfg.db_path))
+
+
+def _db_files(db: str) -> list[str]:
+    """SQLite opens a store it may not write read-only, without a word; the daemon
+    would start and then fail every cycle. Typical after a restore or a command run
+    as root on the host: the file, or its -wal/-shm, owned by another user."""
+    for path in (db, f"{db}-wal", f"{db}-shm"):
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            owner = _owner(path)
+            return [
+                f"storage.db: {path} is not writable by this user (it belongs to {owner}):"
+                " the daemon could not record anything; chown it to the user that runs triaged"
+            ]
     return []
+
+
+def _owner(path: str) -> str:
+    import pwd  # noqa: PLC0415 - only for this message
+
+    uid = os.stat(path).st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _always(_: Config) -> bool:
