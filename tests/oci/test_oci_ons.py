@@ -15,7 +15,10 @@ from triaged.cloud.ratelimit import Backoff, TokenBucket
 from triaged.model import Severity
 from triaged.notifiers.base import AlertSummary, Event, Message, NotifyError
 from triaged.notifiers.oci_ons import OnsNotifier, fit, render
+from triaged.outbox.backoff import Backoff as OutboxBackoff
+from triaged.outbox.dispatcher import Dispatcher
 from triaged.sources.oci_monitoring import OciMonitoringSource
+from triaged.store import open_store, outbox
 from triaged.testing.fake_oci import FakeOci
 
 TOPIC_P0 = "ocid1.onstopic.oc1..aaaap0"
@@ -337,3 +340,30 @@ def test_a_page_while_the_metadata_service_fails_is_retried_not_dead_lettered(
     assert time.monotonic() - started < 0.5 and not again.value.permanent
     assert len(fake.calls("/opc/v2")) == asked  # not asked again within AUTH_RETRY_S
     assert fake.calls("/messages") == []
+
+
+def test_a_storm_held_back_by_the_topic_limit_goes_out_at_its_pace_without_spending_attempts(
+    fake: FakeOci, factory: ClientFactory, clock: FakeClock, tmp_path: Any
+) -> None:
+    """60 pages for a 10-a-minute email topic, through the outbox: the limit holds them
+    back, which is not a failed send, so none backs off toward the 300 s cap; they go
+    out as the topic allows, the last a little over five minutes on, each on attempt 1."""
+    store = open_store(tmp_path / "t.db")
+    ons = OnsNotifier(
+        "email", {"default": TOPIC_DEFAULT}, factory.notification, per_topic_per_minute=10, clock=clock
+    )
+    start = clock.t
+    for i in range(60):
+        outbox.enqueue(
+            store, incident_id=None, event="open", receiver="email", dedup_key=f"storm-{i}",
+            payload=message(dedup_key=f"storm-{i}").to_dict(), now=start,
+        )  # fmt: skip
+    d = Dispatcher(store, {"email": ons}, OutboxBackoff(jitter=0), clock=lambda: clock.t)
+    while outbox.counts(store).get("sent", 0) < 60 and clock.t - start < 1200:
+        d.dispatch(clock.t)
+        clock.t += 1.0
+
+    assert len(fake.published) == 60
+    assert clock.t - start < 315, "at 10 a minute the 60th goes out in the sixth minute"
+    rows = [outbox.get_row(store, i) for i in range(1, 61)]
+    assert {r.attempts for r in rows} == {1}, "a page held back locally spent no attempt"

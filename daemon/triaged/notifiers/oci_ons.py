@@ -116,6 +116,7 @@ class OnsNotifier:
             raise NotifyError(
                 f"ons topic {topic}: per-topic rate limit reached, retry in {wait:.1f}s",
                 retry_after=wait,
+                deferred=True,  # held back here, not refused by ONS: no attempt spent
             )
         title, body = render(message, self.max_message_bytes)
         return self._publish(topic, title, body, limit, now)

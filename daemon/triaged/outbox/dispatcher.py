@@ -251,7 +251,10 @@ class Dispatcher:
         try:
             receipt = notifier.send(message)
         except NotifyError as exc:
-            self._failed(row, exc, self._now(now))  # the backoff counts from the failure
+            if exc.deferred:
+                self._defer(row, exc, self._now(now))
+            else:
+                self._failed(row, exc, self._now(now))  # the backoff counts from the failure
             return False
         now = self._now(now)
         if len(self._unrecorded) < UNRECORDED_LIMIT:
@@ -320,6 +323,20 @@ class Dispatcher:
             retry_in_s=round(delay, 1),
             error=str(exc),
             **({"receiver_throttled": True} if exc.throttled else {}),
+        )
+
+    def _defer(self, row: outbox.OutboxRow, exc: NotifyError, now: float) -> None:
+        """Held back by the notifier's own limit: due again when it allows, with no
+        attempt spent and no backoff grown, so a storm's pages go out at the limit's
+        pace instead of drifting to the backoff cap (or, in time, to dead)."""
+        wait = min(exc.retry_after or self.backoff.base_s, self.backoff.max_retry_after_s)
+        outbox.defer(self.store, row, now + wait, str(exc))
+        log.info(
+            "notification_deferred",
+            receiver=row.receiver,
+            incident_id=row.incident_id,
+            retry_in_s=round(wait, 1),
+            reason=str(exc),
         )
 
     def _cancel(self, row: outbox.OutboxRow, reason: str, now: float) -> None:

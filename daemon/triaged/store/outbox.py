@@ -148,6 +148,17 @@ def release(store: Store, row: OutboxRow) -> bool:
     return cur.rowcount == 1
 
 
+def defer(store: Store, row: OutboxRow, due_at: float, reason: str) -> bool:
+    """Give back a claimed row unsent until ``due_at`` (its notifier's own limit held
+    it back), with the attempt the claim counted taken back: shaping is no failure."""
+    cur = store.execute(
+        "UPDATE outbox SET status = 'pending', due_at = ?, claimed_at = NULL, claimed_by = NULL,"
+        f" last_error = ?, attempts = MAX(0, attempts - 1) WHERE {_HELD}",
+        [due_at, reason, *_held(row)],
+    )
+    return cur.rowcount == 1
+
+
 def mark_dead(store: Store, row: OutboxRow, error: str) -> bool:
     cur = store.execute(
         f"UPDATE outbox SET status = 'dead', claimed_at = NULL, last_error = ? WHERE {_HELD}",
