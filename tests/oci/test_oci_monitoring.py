@@ -260,3 +260,27 @@ def test_heartbeats_go_to_the_ingestion_host_of_a_monitoring_override() -> None:
     assert ingestion_endpoint(Endpoints()) is None  # from the region
     both = Endpoints(monitoring="https://m.example", telemetry_ingestion="https://i.example")
     assert ingestion_endpoint(both) == "https://i.example"
+
+
+def test_a_429_holds_off_the_other_queries_sharing_the_limit(
+    fake: FakeOci, factory: ClientFactory, now: float
+) -> None:
+    """OCI's 429 is for the tenancy's Monitoring calls, not one query: the next query
+    polled at the same moment waits for the shared bucket instead of calling OCI and
+    earning a 429 of its own."""
+    cpu_stream(fake, [(now - 60, 5.0)])
+    bucket = TokenBucket(10, 10)
+    first = make_source(factory, bucket=bucket)
+    other = make_source(
+        factory,
+        MonitoringQuery("api_mem", "oci_computeagent", "MemoryUtilization[1m].mean()", COMPARTMENT),
+        bucket,
+    )
+    fake.fail_next(1, 429, retry_after=45)
+
+    assert "429" in (first.collect(now).error or "")
+    held = other.collect(now)
+
+    assert "max_tps reached" in (held.error or "")
+    assert len(fake.calls("summarizeMetricsData")) == 1
+    assert other.collect(now + 1).error is None  # the bucket refills at its rate

@@ -88,6 +88,8 @@ class OciAlarmsSource:
             self._last_kind = f"oci alarms: {kind}"
             if failure.retryable:
                 self.backoff.failure(now, failure.retry_after)
+            if failure.kind == "throttled" and self._bucket is not None:
+                self._bucket.drain(now)  # the queries sharing it hold off too
             return self._held(t_ms, now, self.last_error, self._last_kind)
         self.backoff.success()
         self.last_error = None

@@ -170,6 +170,10 @@ class OciMonitoringSource:
         self._last_kind = f"oci query {self.query.name}: {kind}"
         if failure.retryable:
             self.backoff.failure(now, failure.retry_after)
+        if failure.kind == "throttled":
+            # OCI counts every query of the tenancy against one limit: the others
+            # sharing this bucket hold off too, rather than each earning its own 429.
+            self._bucket.drain(now)
         self._up = 0.0
         return self._failed(t_ms, self.last_error)
 
