@@ -284,3 +284,26 @@ def test_a_429_holds_off_the_other_queries_sharing_the_limit(
     assert "max_tps reached" in (held.error or "")
     assert len(fake.calls("summarizeMetricsData")) == 1
     assert other.collect(now + 1).error is None  # the bucket refills at its rate
+
+
+def test_dimensions_that_make_the_same_label_name_stay_apart(
+    fake: FakeOci, factory: ClientFactory, now: float
+) -> None:
+    """`a.b` and `a_b` both make the label a_b: the second one seen, in sorted order,
+    is a_b_2, so two streams differing only there stay two series, every poll alike."""
+    for shard in ("1", "2"):
+        fake.add_stream(
+            "oci_computeagent", "CpuUtilization", {"resourceId": INSTANCE, "pool.id": "p", "pool_id": shard},
+            [(now - 60, float(shard))], resource_group="bharatmart",
+        )  # fmt: skip
+    source = make_source(factory)
+    storage = Storage()
+
+    store(storage, source.key, source.collect(now))
+
+    cpu = {
+        (s.labels.get("pool_id"), s.labels.get("pool_id_2")): s.values
+        for s in storage
+        if s.labels.name == "oci_computeagent_cpu_utilization"
+    }
+    assert cpu == {("p", "1"): [1.0], ("p", "2"): [2.0]}

@@ -35,7 +35,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -199,11 +199,23 @@ class OciMonitoringSource:
 
     def _labels(self, dimensions: dict[str, str]) -> Labels:
         q = self.query
-        labels = {label_name(k): str(v)[:MAX_LABEL_VALUE] for k, v in dimensions.items()}
-        labels.update({METRIC_NAME: self.metric, "namespace": q.namespace, "query": q.name})
+        labels = {METRIC_NAME: self.metric, "namespace": q.namespace, "query": q.name}
         if q.resource_group:
             labels["resource_group"] = q.resource_group
+        # In sorted order, so a clash resolves the same way every poll: `a.b` and `a_b`
+        # both make a_b, and two streams differing only there must stay two series.
+        for key in sorted(dimensions):
+            labels[_free_name(label_name(key), labels)] = str(dimensions[key])[:MAX_LABEL_VALUE]
         return Labels.of(labels)
+
+
+def _free_name(name: str, taken: Mapping[str, str]) -> str:
+    """``name``, or ``name_2``, ``name_3``… when a dimension before it has it."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
 
 
 def _points(datapoints: Iterable[Any]) -> Iterable[tuple[int, float]]:
