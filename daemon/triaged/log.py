@@ -3,13 +3,14 @@ console output on a TTY. Events are snake_case names with key-value fields."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import sys
 import threading
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -73,7 +74,8 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        # print() needs only write() and flush(), which is all _LossyStream has.
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _LossyStream(out))),
         cache_logger_on_first_use=False,
     )
     _bridge_stdlib(logging.DEBUG if level.lower() == "debug" else logging.WARNING)
@@ -84,6 +86,25 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
 # and strips it; without it every line is "info" and `journalctl -p err` shows none.
 _PRIORITY = {"critical": 3, "exception": 3, "error": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
 _DEFAULT_PRIORITY = 6
+
+
+class _LossyStream:
+    """The log stream, minus its failures: a line that cannot be written (stderr
+    redirected to a full disk, a pipe whose reader went away) is dropped. Raised at
+    the caller, the error would abort whatever was logging: a cycle half done, the
+    outbox round that just sent a page, the clean exit after SIGTERM."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        with contextlib.suppress(OSError, ValueError):  # ValueError: the stream was closed
+            self._stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
 
 
 def writes_to_journal(stream: Any) -> bool:

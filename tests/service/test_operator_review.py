@@ -394,3 +394,28 @@ def test_a_store_file_this_user_cannot_write_is_refused_before_the_start(
         assert done.returncode == 1, (command, done.stdout, done.stderr)
         assert refusal in done.stderr, (command, done.stderr)
     assert "refusing to start:" in done.stderr
+
+
+def test_a_log_that_cannot_be_written_costs_log_lines_not_the_daemons_work(setup: Setup) -> None:
+    """The reader of stderr goes away (a pipe to a log shipper that died; a file on a
+    full disk fails the same way): every later log call raised, aborting whatever was
+    logging, down to the clean exit on SIGTERM."""
+    setup.rules.write_text(RULES.replace("expr: vector(1)\n", "expr: vector(1)\n        for: 2s\n"))
+    proc = subprocess.Popen(
+        [TRIAGED, "run", "--config", str(setup.config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=daemon_env(),
+    )
+    try:
+        assert proc.stderr is not None
+        while b'"daemon_started"' not in proc.stderr.readline():
+            assert proc.poll() is None, "the daemon exited"
+        proc.stderr.close()  # before the alert has fired: everything after is logged into the void
+        wait_until(setup.receiver.payloads, 15, "the page")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert [p["dedupKey"] for p in setup.receiver.payloads()] == ["triaged-1-open"]
