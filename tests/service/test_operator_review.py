@@ -419,3 +419,19 @@ def test_a_log_that_cannot_be_written_costs_log_lines_not_the_daemons_work(setup
         proc.kill()
         proc.wait(10)
     assert [p["dedupKey"] for p in setup.receiver.payloads()] == ["triaged-1-open"]
+
+
+def test_a_storage_db_that_is_a_directory_fails_check_not_only_run(setup: Setup) -> None:
+    setup.db.mkdir()
+    done = subprocess.run(
+        [TRIAGED, "check", "--config", str(setup.config)],
+        capture_output=True,
+        text=True,
+        env=daemon_env(),
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert (
+        f"storage.db: {setup.db} is a directory: give the path of the store's file inside it" in done.stderr
+    )

@@ -101,6 +101,8 @@ def _db_files(db: str) -> list[str]:
     """SQLite opens a store it may not write read-only, without a word; the daemon
     would start and then fail every cycle. Typical after a restore or a command run
     as root on the host: the file, or its -wal/-shm, owned by another user."""
+    if os.path.isdir(db):
+        return [f"storage.db: {db} is a directory: give the path of the store's file inside it"]
     for path in (db, f"{db}-wal", f"{db}-shm"):
         if os.path.exists(path) and not os.access(path, os.W_OK):
             owner = _owner(path)
