@@ -435,3 +435,43 @@ def test_a_storage_db_that_is_a_directory_fails_check_not_only_run(setup: Setup)
     assert (
         f"storage.db: {setup.db} is a directory: give the path of the store's file inside it" in done.stderr
     )
+
+
+def test_a_rules_directory_this_user_cannot_list_is_named_not_just_matches_no_file(
+    shared_dir: Path, receiver: RecordingReceiver
+) -> None:
+    """/etc/triaged/rules installed root-only: the files are there, glob skips the
+    directory in silence, and "matches no file" sent the operator to look at names."""
+    rules = shared_dir / "rules"
+    rules.mkdir()
+    (rules / "shop.rules.yml").write_text(RULES)
+    config = shared_dir / "triaged.yaml"
+    config.write_text(
+        f"storage: {{db: {shared_dir / 'triaged.db'}}}\nrule_files: ['rules/*.rules.yml']\n"
+        f"notifiers: [{{name: hook, type: webhook, url: '{receiver.url}'}}]\n"
+    )
+    config.chmod(0o644)
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv to drop privileges")
+        user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        rules.chmod(0o700)
+    else:
+        user = []
+        rules.chmod(0o000)
+    try:
+        done = subprocess.run(
+            [*user, TRIAGED, "check", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=daemon_env(),
+            timeout=30,
+            check=False,
+        )
+    finally:
+        rules.chmod(0o755)
+    assert done.returncode == 1
+    assert (
+        f"rule_files: 'rules/*.rules.yml' matches no file: directory {rules} is not readable by this user"
+        in done.stderr
+    )

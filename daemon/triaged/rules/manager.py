@@ -10,6 +10,7 @@ edited expression keeps its pending and firing alerts.
 from __future__ import annotations
 
 import glob
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,10 +44,25 @@ def expand_rule_paths(
         matches = sorted(glob.glob(full))
         if not matches:
             where = listed_in or str(base or ".")
-            errors.append(ConfigError(f"rule_files: {pattern!r} matches no file", file=where, line=line))
+            message = f"rule_files: {pattern!r} matches no file{_unreadable_dir(full)}"
+            errors.append(ConfigError(message, file=where, line=line))
         for match in matches:
             paths.setdefault(Path(match).resolve(), Path(match))
     return list(paths.values()), errors
+
+
+def _unreadable_dir(pattern: str) -> str:
+    """Why a glob may match nothing although its files are there: glob skips, without a
+    word, a directory this user may not list (rules/ left root-only, 0700)."""
+    fixed = Path(pattern)
+    while glob.has_magic(str(fixed)) and fixed != fixed.parent:
+        fixed = fixed.parent
+    for directory in (fixed, *fixed.parents):
+        if directory.is_dir():
+            if not os.access(directory, os.R_OK | os.X_OK):
+                return f": directory {directory} is not readable by this user"
+            return ""
+    return ""
 
 
 def load_groups(paths: Iterable[Path]) -> tuple[list[GroupSpec], list[ConfigError]]:
