@@ -87,7 +87,7 @@ def test_check_still_checks_rule_files_when_the_config_has_errors(tmp_path: Path
     )
     lines = invoke("check", "--config", str(cfg)).output.splitlines()
     assert lines[:2] == [
-        f"{cfg}:2: rule_files: 'nomatch/*.yml' matches no file",
+        f"{cfg}:2: rule_files: 'nomatch/*.yml' matches no file: directory {tmp_path / 'nomatch'} does not exist",
         f"{cfg}:3: interval: must be longer than 0s, got '0s'",
     ]
 

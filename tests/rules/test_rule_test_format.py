@@ -104,7 +104,8 @@ def test_broken_rule_file_and_missing_rule_file_fail_the_run(write_files: WriteF
     result = run_rule_test_file(path)
     rule_file = path.parent / "alerts.yml"
     assert result.failures == [
-        f"{path}:1: rule_files: 'missing/*.yml' matches no file",
+        f"{path}:1: rule_files: 'missing/*.yml' matches no file:"
+        f" directory {path.parent / 'missing'} does not exist",
         f"{rule_file}:3: group 'g': 'rules' must be a list",
     ]
     text = format_file_result(result)

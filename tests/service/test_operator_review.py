@@ -475,3 +475,27 @@ def test_a_rules_directory_this_user_cannot_list_is_named_not_just_matches_no_fi
         f"rule_files: 'rules/*.rules.yml' matches no file: directory {rules} is not readable by this user"
         in done.stderr
     )
+
+
+def test_a_rule_files_glob_into_a_missing_directory_names_it_resolved(setup: Setup) -> None:
+    """The example config run without systemd's $CONFIGURATION_DIRECTORY reads
+    '../rules/*.rules.yml' next to /etc/triaged: say which directory that is."""
+    etc = setup.dir / "etc" / "triaged"
+    etc.mkdir(parents=True)
+    config = etc / "triaged.yaml"
+    config.write_text(
+        setup.config.read_text().replace(
+            f"rule_files: [{setup.rules}]", "rule_files: ['../rules/*.rules.yml']"
+        )
+    )
+    done = subprocess.run(
+        [TRIAGED, "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=daemon_env(),
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    wanted = f"'../rules/*.rules.yml' matches no file: directory {setup.dir / 'etc' / 'rules'} does not exist"
+    assert wanted in done.stderr

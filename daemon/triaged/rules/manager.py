@@ -44,24 +44,24 @@ def expand_rule_paths(
         matches = sorted(glob.glob(full))
         if not matches:
             where = listed_in or str(base or ".")
-            message = f"rule_files: {pattern!r} matches no file{_unreadable_dir(full)}"
+            message = f"rule_files: {pattern!r} matches no file{_why_nothing_matched(full)}"
             errors.append(ConfigError(message, file=where, line=line))
         for match in matches:
             paths.setdefault(Path(match).resolve(), Path(match))
     return list(paths.values()), errors
 
 
-def _unreadable_dir(pattern: str) -> str:
-    """Why a glob may match nothing although its files are there: glob skips, without a
-    word, a directory this user may not list (rules/ left root-only, 0700)."""
-    fixed = Path(pattern)
-    while glob.has_magic(str(fixed)) and fixed != fixed.parent:
-        fixed = fixed.parent
-    for directory in (fixed, *fixed.parents):
-        if directory.is_dir():
-            if not os.access(directory, os.R_OK | os.X_OK):
-                return f": directory {directory} is not readable by this user"
-            return ""
+def _why_nothing_matched(pattern: str) -> str:
+    """Why a glob may match nothing although its files are there: its directory is not
+    where the pattern leads (``../rules`` from /etc/triaged is /etc/rules), or this
+    user may not list it (rules/ left root-only), which glob skips without a word."""
+    directory = Path(os.path.normpath(pattern)).parent
+    while glob.has_magic(str(directory)) and directory != directory.parent:
+        directory = directory.parent
+    if not directory.is_dir():
+        return f": directory {directory} does not exist"
+    if not os.access(directory, os.R_OK | os.X_OK):
+        return f": directory {directory} is not readable by this user"
     return ""
 
 
