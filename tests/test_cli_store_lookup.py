@@ -119,6 +119,14 @@ def test_a_missing_store_without_state_directory_does_not_mention_it(tmp_path: P
     )
 
 
+def test_a_directory_given_as_the_store_is_named_as_one(tmp_path: Path) -> None:
+    result = invoke("incidents", "list", "--db", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: {tmp_path} is a directory: name the database file in it, e.g. --db {tmp_path / 'triaged.db'}"
+    )
+
+
 def test_an_id_pasted_with_its_hash_is_taken(tmp_path: Path) -> None:
     db = str(make_store(tmp_path / "triaged.db"))
     shown = invoke("incidents", "show", "#1", "--db", db)

@@ -127,6 +127,11 @@ def open_db(db_path: str | None, config_path: str | None = None) -> Any:
     from triaged.store.db import MigrationPendingError, StoreError, open_store
 
     path = existing_db(db_path, config_path)
+    if os.path.isdir(path):  # SQLite would say only "unable to open database file"
+        example = os.path.join(path, "triaged.db")
+        raise click.ClickException(
+            f"{path} is a directory: name the database file in it, e.g. --db {example}"
+        )
     holder = running(path)
     try:
         return open_store(path, create=False, migrate=holder is None)
