@@ -36,14 +36,15 @@ def bystander() -> Iterator[subprocess.Popen[bytes]]:
     proc.wait(10)
 
 
-def _reload(setup: Setup) -> subprocess.CompletedProcess[str]:
+def run_triaged(*args: str) -> subprocess.CompletedProcess[str]:
+    """``triaged ARGS`` as an operator runs it, bounded, its output captured."""
     return subprocess.run(
-        [TRIAGED, "reload", "--config", str(setup.config), "--signal", "--timeout", "5"],
-        capture_output=True,
-        text=True,
-        env=daemon_env(),
-        timeout=30,
+        [TRIAGED, *args], capture_output=True, text=True, env=daemon_env(), timeout=30, check=False
     )
+
+
+def _reload(setup: Setup) -> subprocess.CompletedProcess[str]:
+    return run_triaged("reload", "--config", str(setup.config), "--signal", "--timeout", "5")
 
 
 def test_reload_does_not_signal_the_pid_of_a_stale_pid_file(
@@ -152,14 +153,7 @@ def test_a_rule_file_matched_by_two_rule_files_entries_is_loaded_once(
     listed = f"rule_files: [{setup.rules}]"
     assert listed in text
     setup.config.write_text(text.replace(listed, f"rule_files: [{setup.rules}, '{setup.dir}/*.rules.yml']"))
-    check = subprocess.run(
-        [TRIAGED, "check", "--config", str(setup.config)],
-        capture_output=True,
-        text=True,
-        env=daemon_env(),
-        timeout=30,
-        check=False,
-    )
+    check = run_triaged("check", "--config", str(setup.config))
     assert check.returncode == 0, check.stderr
     assert "1 rule groups, 1 rules" in check.stdout
     daemon = start_daemon(setup.config)
@@ -183,14 +177,7 @@ def test_a_second_daemon_on_a_symlink_to_the_store_is_refused(
     link.symlink_to(setup.db)
     other = setup.dir / "other.yaml"
     other.write_text(setup.config.read_text().replace(f"db: {setup.db}", f"db: {link}"))
-    second = subprocess.run(
-        [TRIAGED, "run", "--config", str(other)],
-        capture_output=True,
-        text=True,
-        env=daemon_env(),
-        timeout=30,
-        check=False,
-    )
+    second = run_triaged("run", "--config", str(other))
     assert second.returncode == 1
     assert f"another triaged (pid {first.proc.pid}) is running on {setup.db}" in second.stderr
     assert first.stop() == 0
@@ -228,14 +215,7 @@ def test_a_store_that_can_no_longer_grow_is_named_in_the_one_failure_line(setup:
 
 
 def test_a_negative_flush_timeout_is_refused_before_anything_starts(setup: Setup) -> None:
-    done = subprocess.run(
-        [TRIAGED, "run", "--config", str(setup.config), "--flush-timeout", "-1"],
-        capture_output=True,
-        text=True,
-        env=daemon_env(),
-        timeout=30,
-        check=False,
-    )
+    done = run_triaged("run", "--config", str(setup.config), "--flush-timeout", "-1")
     assert done.returncode == 2
     assert "Invalid value for '--flush-timeout': -1.0 is not in the range x>=0." in done.stderr
     assert not setup.db.exists()
@@ -308,14 +288,7 @@ def test_a_config_that_does_not_load_is_logged_as_json_like_every_other_line(set
     """Under systemd (or any pipe) the log is JSON lines; the refusal of a broken config
     came out in console format, so `jq -R 'fromjson? | select(.event == …)'` skipped it."""
     setup.config.write_text(setup.config.read_text().replace("interval: 1s", "interval: 1", 1))
-    done = subprocess.run(
-        [TRIAGED, "run", "--config", str(setup.config)],
-        capture_output=True,
-        text=True,
-        env=daemon_env(),
-        timeout=30,
-        check=False,
-    )
+    done = run_triaged("run", "--config", str(setup.config))
     assert done.returncode == 1
     events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert [e["event"] for e in events] == ["startup_failed"]
@@ -326,14 +299,7 @@ def test_a_config_that_does_not_load_is_logged_as_json_like_every_other_line(set
 def test_reload_through_an_api_that_is_not_listening_points_at_signal(setup: Setup) -> None:
     """`http:` added to the config of a daemon that runs without it: the API reload
     cannot connect, and the way that does reach the daemon is named."""
-    done = subprocess.run(
-        [TRIAGED, "reload", "--config", str(setup.write(port=free_port())), "--timeout", "5"],
-        capture_output=True,
-        text=True,
-        env=daemon_env(),
-        timeout=30,
-        check=False,
-    )
+    done = run_triaged("reload", "--config", str(setup.write(port=free_port())), "--timeout", "5")
     assert done.returncode == 1
     assert "connection refused" in done.stderr
     assert done.stderr.rstrip().endswith("If it started before `http:` was set: --signal")
@@ -423,14 +389,7 @@ def test_a_log_that_cannot_be_written_costs_log_lines_not_the_daemons_work(setup
 
 def test_a_storage_db_that_is_a_directory_fails_check_not_only_run(setup: Setup) -> None:
     setup.db.mkdir()
-    done = subprocess.run(
-        [TRIAGED, "check", "--config", str(setup.config)],
-        capture_output=True,
-        text=True,
-        env=daemon_env(),
-        timeout=30,
-        check=False,
-    )
+    done = run_triaged("check", "--config", str(setup.config))
     assert done.returncode == 1
     assert (
         f"storage.db: {setup.db} is a directory: give the path of the store's file inside it" in done.stderr
@@ -488,14 +447,7 @@ def test_a_rule_files_glob_into_a_missing_directory_names_it_resolved(setup: Set
             f"rule_files: [{setup.rules}]", "rule_files: ['../rules/*.rules.yml']"
         )
     )
-    done = subprocess.run(
-        [TRIAGED, "check", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=daemon_env(),
-        timeout=30,
-        check=False,
-    )
+    done = run_triaged("check", "--config", str(config))
     assert done.returncode == 1
     wanted = f"'../rules/*.rules.yml' matches no file: directory {setup.dir / 'etc' / 'rules'} does not exist"
     assert wanted in done.stderr
