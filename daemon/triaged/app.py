@@ -99,7 +99,9 @@ def build_sources(cfg: Config) -> list[Source]:
     return sources
 
 
-def build_notifier(n: NotifierConfig, cfg: Config, oci: OciParts | None = None) -> Notifier:
+def build_notifier(
+    n: NotifierConfig, cfg: Config, oci: OciParts | None = None, clock: Clock | None = None
+) -> Notifier:
     if n.type == "log":
         return LogNotifier(n.name)
     if n.type == "webhook":
@@ -114,7 +116,7 @@ def build_notifier(n: NotifierConfig, cfg: Config, oci: OciParts | None = None) 
     if n.type == "ons":
         from triaged.oci_wiring import ons_notifier
 
-        notifier: Notifier = ons_notifier(n, oci, cfg.path)
+        notifier: Notifier = ons_notifier(n, oci, cfg.path, clock=clock)
         return notifier
     raise ConfigError(f"notifier {n.name!r}: unknown type {n.type!r}", file=cfg.path)
 
@@ -375,8 +377,9 @@ def build(
     rules.load(specs, restored=alert_state.load(store))
     storage = Storage(StorageLimits(retention_ms=retention_for(cfg, rules), max_series=cfg.max_series))
     oci = _build_oci(cfg, store)
-    if notifiers is None:
-        notifiers = {n.name: build_notifier(n, cfg, oci) for n in cfg.notifiers}
+    clock = clock or SystemClock()
+    if notifiers is None:  # ONS's per-topic window counts on the daemon's clock
+        notifiers = {n.name: build_notifier(n, cfg, oci, clock) for n in cfg.notifiers}
     if sources is None:
         sources = build_sources(cfg) + (oci.sources if oci is not None else [])
     router = build_router(cfg)
@@ -392,7 +395,6 @@ def build(
         max_retry_after_s=cfg.outbox.max_retry_after_s,
     )
     engine = Engine(storage)
-    clock = clock or SystemClock()
     daemon = Daemon(
         cfg=cfg,
         store=store,

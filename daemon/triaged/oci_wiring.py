@@ -9,6 +9,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from triaged.clock import Clock
 from triaged.cloud.clients import ClientFactory
 from triaged.cloud.config import OciConfig
 from triaged.cloud.heartbeat import Heartbeat
@@ -62,7 +63,9 @@ def build_oci(cfg: Config, open_incidents: Callable[[], int]) -> OciParts | None
     return parts
 
 
-def ons_notifier(n: NotifierConfig, parts: OciParts | None, file: str) -> OnsNotifier:
+def ons_notifier(
+    n: NotifierConfig, parts: OciParts | None, file: str, *, clock: Clock | None = None
+) -> OnsNotifier:
     """A ``type: ons`` notifier publishes to the topics of ``oci.notifiers.ons``."""
     if parts is None or parts.cfg.ons is None:
         raise ConfigError(
@@ -75,4 +78,5 @@ def ons_notifier(n: NotifierConfig, parts: OciParts | None, file: str) -> OnsNot
         parts.factory.notification,
         per_topic_per_minute=ons.per_topic_per_minute,
         max_message_bytes=ons.max_message_bytes,
+        clock=clock,
     )

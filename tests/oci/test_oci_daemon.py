@@ -55,6 +55,7 @@ def daemon_config(
     queries: str = "",
     extra: str = "",
     read: str = "2s",
+    per_topic: int = 60,
 ) -> Any:
     (tmp_path / "oci.rules.yml").write_text(RULES)
     text = f"""
@@ -75,6 +76,7 @@ oci:
   notifiers:
     ons:
       topics: {{P0: {PAGER}, P1: {PAGER}, default: {TEAM}}}
+      per_topic_per_minute: {per_topic}
 """
     path = tmp_path / "triaged.yaml"
     path.write_text(text)
@@ -103,6 +105,33 @@ def test_oci_metric_crossing_a_threshold_pages_through_ons(
         assert published.title.startswith("[P1] BharatMart: CPU 97.5% on api-1")
         assert f"triaged incidents ack {incident.id}" in published.body
         assert all(r.verified for r in fake.requests)
+    finally:
+        daemon.close()
+        daemon.store.close()
+
+
+def test_the_ons_topic_limit_counts_on_the_daemons_clock(
+    tmp_path: Path, fake: FakeOci, creds: FakeCredentials
+) -> None:
+    """One page a minute to the pager topic: the open page at T fills the window, and
+    the resolve page, due minutes later on the daemon's clock, goes out at once. On a
+    clock of its own (wall time, milliseconds later) the topic would still look full."""
+    clock = FakeClock(1_790_000_000.0)
+    now = clock.now()
+    stream = fake.add_stream(
+        "oci_computeagent", "CpuUtilization", {"resourceDisplayName": "api-1"},
+        [(now - 120, 55.0), (now - 60, 97.5)], compartment_id=COMPARTMENT,
+    )  # fmt: skip
+    cfg = daemon_config(tmp_path, fake, creds, per_topic=1, extra="incidents: {resolve_hold: 60s}")
+    daemon = build(cfg, clock=clock)
+    try:
+        assert daemon.cycle(now).delivered == 1
+        fake.add_points(stream, [(now + 60 * i, 12.0) for i in range(6)])
+        for _ in range(5):
+            clock.advance(60.0)
+            daemon.cycle(clock.now())
+        opened, resolved = fake.published
+        assert opened.title.startswith("[P1] BharatMart") and resolved.title.startswith("[P1][RESOLVED]")
     finally:
         daemon.close()
         daemon.store.close()
