@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from triaged.errors import retry_after
 from triaged.incidents.model import Incident, IncidentStatus
 from triaged.messages import Event, Message
 from triaged.model import Severity
 from triaged.notifiers.base import NotifyError, Receipt
-from triaged.notifiers.http import retry_after
 from triaged.outbox import owner
 from triaged.outbox.backoff import Backoff
 from triaged.outbox.dispatcher import Dispatcher
@@ -178,10 +178,21 @@ def test_retry_after_is_honoured_up_to_a_limit(store: Store) -> None:
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("120", 120.0), ("-5", 0.0), ("inf", None), ("nan", None), ("soon", None), (None, None)],
+    [
+        ("120", 120.0),
+        ("-5", 0.0),
+        ("inf", None),
+        ("nan", None),
+        ("soon", None),
+        (None, None),
+        ("Sun, 29 Nov 2026 06:02:00 GMT", 90.0),  # the HTTP-date form, from the answer's now
+        ("Sun, 29 Nov 2026 05:59:00 GMT", 0.0),  # already past
+        ("Sun, 31 Nov 2026 06:02:00 GMT", None),  # no such day
+    ],
 )
 def test_retry_after_header_values(header: str | None, seconds: float | None) -> None:
-    assert retry_after(header) == seconds
+    now = 1_795_932_030.0  # 2026-11-29 06:00:30 UTC
+    assert retry_after(header, now) == seconds
 
 
 def test_the_backoff_of_a_very_late_attempt_is_the_cap() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
+import math
 import re
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -133,3 +136,28 @@ def _reason(e: BaseException) -> str | None:
     if isinstance(e, OSError) and e.errno is not None and e.strerror:
         return e.strerror[:1].lower() + e.strerror[1:]  # "No route to host" → "no route to host"
     return None
+
+
+def retry_after(value: object, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: a delay (``120``) or an HTTP date
+    (``Wed, 21 Oct 2026 07:28:00 GMT``, some proxies and gateways send one), counted
+    from ``now``, the wall time the answer came in. None when absent or unreadable;
+    never negative, never infinite."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    try:
+        seconds: float | None = float(text)
+    except ValueError:
+        seconds = _seconds_until(text, now)
+    return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
+
+
+def _seconds_until(http_date: str, now: float) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": a date without a zone is UTC in HTTP
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp() - now

@@ -22,6 +22,7 @@ from triaged.cloud import breakers, sdk
 from triaged.cloud.auth import AuthError, Credentials, load_credentials, one_line
 from triaged.cloud.config import Endpoints, OciConfig
 from triaged.errors import describe
+from triaged.errors import retry_after as parse_retry_after
 
 BREAKER_PREFIX = "triaged"
 BREAKER_THRESHOLD = 10
@@ -265,7 +266,7 @@ def _classify_service_error(exc: Any) -> Failure:
     code = str(exc.code or "")
     request_id = exc.request_id
     headers = exc.headers or {}
-    retry_after = _retry_after(headers.get("retry-after") or headers.get("Retry-After"))
+    retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"), time.time())
     # A load balancer's or proxy's error page has no code, and may have no text.
     text = one_line(exc.message or "", 200)
     detail = " ".join(part for part in (f"HTTP {status}", code, f"(opc-request-id {request_id})") if part)
@@ -279,14 +280,6 @@ def _classify_service_error(exc: Any) -> Failure:
         return Failure("conflict", True, status, code, request_id, retry_after, detail)
     kind = _PERMANENT_KINDS.get(status, "client")
     return Failure(kind, False, status, code, request_id, None, detail)
-
-
-def _retry_after(value: object) -> float | None:
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        return None  # an HTTP-date form: rare from OCI; our own backoff still applies
-    return seconds if seconds >= 0 else None
 
 
 def describe_error(exc: BaseException, *, profile: str | None = None) -> str:

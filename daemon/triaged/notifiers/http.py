@@ -17,7 +17,7 @@ line and headers are in, the answer stands: the body, read up to
 from __future__ import annotations
 
 import json
-import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import requests
 import urllib3
 
-from triaged.errors import describe
+from triaged.errors import describe, retry_after
 from triaged.httpdeadline import deadline, new_session
 from triaged.notifiers.base import NotifyError
 
@@ -39,7 +39,7 @@ _UNSENDABLE = (
     requests.exceptions.InvalidURL,
 )
 
-__all__ = ["MAX_ANSWER_BYTES", "Answer", "fail", "new_session", "post", "retry_after"]
+__all__ = ["MAX_ANSWER_BYTES", "Answer", "fail", "new_session", "post"]
 
 
 @dataclass(frozen=True)
@@ -83,18 +83,7 @@ def fail(resp: Answer, detail: str) -> NoReturn:
     if resp.status_code in (408, 429) or resp.status_code >= 500:
         raise NotifyError(
             detail,
-            retry_after=retry_after(resp.headers.get("Retry-After")),
+            retry_after=retry_after(resp.headers.get("Retry-After"), time.time()),
             throttled=resp.status_code == 429,
         )
     raise NotifyError(detail, permanent=True)
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (the delay form; an HTTP date is ignored)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
