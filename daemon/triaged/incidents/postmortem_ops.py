@@ -147,6 +147,12 @@ def people_of(store: Store, incident_id: int) -> set[str]:
 
 
 def check(store: Store, incident_id: int, path: Path | None = None) -> tuple[Path, list[Finding]]:
+    path, text = _read_draft(store, incident_id, path)
+    return path, scan(text, people_of(store, incident_id))
+
+
+def _read_draft(store: Store, incident_id: int, path: Path | None) -> tuple[Path, str]:
+    """The draft's path (``path``, else the recorded one) and its text."""
     if path is None:
         record = pm_rows.get(store, incident_id)
         if record is None:
@@ -155,10 +161,9 @@ def check(store: Store, incident_id: int, path: Path | None = None) -> tuple[Pat
             )
         path = Path(record["path"])
     try:
-        text = path.read_text(encoding="utf-8")
+        return path, path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PostmortemError(f"{path}: {exc.strerror}") from exc
-    return path, scan(text, people_of(store, incident_id))
 
 
 def complete(
@@ -168,10 +173,11 @@ def complete(
     the text still has blameful phrasing, unless ``force``; returns the findings.
     Raises :class:`PostmortemError` when nobody has written any part of the draft,
     unless ``force``: a draft completed as generated teaches no one anything."""
-    path, findings = check(store, incident_id)
+    path, text = _read_draft(store, incident_id, None)  # read once: both checks see one text
+    findings = scan(text, people_of(store, incident_id))
     if findings and not force:
         return False, path, findings
-    if not force and nothing_written(path.read_text(encoding="utf-8")):
+    if not force and nothing_written(text):
         raise PostmortemError(
             f"{path}: nothing written yet (summary, root cause and lessons are the drafted"
             " prompts): write them, or use --force to complete it as drafted"
