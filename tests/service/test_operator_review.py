@@ -313,6 +313,16 @@ def test_reload_help_says_which_process_it_signals() -> None:
     assert "SIGHUP to the pid in <state dir>/triaged.pid" not in " ".join(done.stdout.split())
 
 
+def as_another_user() -> list[str]:
+    """The command prefix that runs as nobody when the tests run as root (root may read
+    and write anything, so a permission test needs someone else), else none."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv to drop privileges")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
     """A directory every user may write, outside pytest's private tmp tree."""
@@ -339,14 +349,8 @@ def test_a_store_file_this_user_cannot_write_is_refused_before_the_start(
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE restored (x)")
     conn.close()
-    if os.geteuid() == 0:  # root may write anything: be someone else
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv to drop privileges")
-        user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        db.chmod(0o644)
-    else:
-        user = []
-        db.chmod(0o444)
+    user = as_another_user()
+    db.chmod(0o644 if user else 0o444)
     refusal = f"storage.db: {db} is not writable by this user (it belongs to "
     for command in ("check", "run"):
         done = subprocess.run(
@@ -410,14 +414,8 @@ def test_a_rules_directory_this_user_cannot_list_is_named_not_just_matches_no_fi
         f"notifiers: [{{name: hook, type: webhook, url: '{receiver.url}'}}]\n"
     )
     config.chmod(0o644)
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv to drop privileges")
-        user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        rules.chmod(0o700)
-    else:
-        user = []
-        rules.chmod(0o000)
+    user = as_another_user()
+    rules.chmod(0o700 if user else 0o000)
     try:
         done = subprocess.run(
             [*user, TRIAGED, "check", "--config", str(config)],
