@@ -10,7 +10,7 @@ and a receiver that hangs never holds up detection.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ import structlog
 
 from triaged.alerts.route import Route, Router
 from triaged.clock import Clock, SystemClock
-from triaged.config import Config, NotifierConfig
+from triaged.config import Config, NotifierConfig, ProbeConfig, TargetConfig
 from triaged.errors import ConfigError
 from triaged.incidents.lifecycle import Lifecycle
 from triaged.incidents.muting import MutePolicy, MuteStage
@@ -65,38 +65,87 @@ def load_rule_specs(cfg: Config) -> tuple[list[GroupSpec], list[ConfigError]]:
     return specs, errors + more
 
 
+SourceEntry = TargetConfig | ProbeConfig
+
+
+def source_entries(cfg: Config) -> list[SourceEntry]:
+    """The config's targets and probes, in file order."""
+    return [*cfg.targets, *cfg.probes]
+
+
+def build_source(entry: SourceEntry) -> Source:
+    """The scraper of a `targets:` entry, or the prober of a `probes:` one."""
+    if isinstance(entry, TargetConfig):
+        return Scraper(
+            ScrapeTarget(
+                job=entry.job,
+                url=entry.url,
+                interval=entry.interval_s,
+                timeout=entry.timeout_s,
+                labels=entry.labels,
+                max_body_bytes=entry.max_body_bytes,
+                max_samples=entry.max_samples,
+                follow_redirects=entry.follow_redirects,
+            )
+        )
+    return Prober(
+        ProbeTarget(
+            job=entry.job,
+            url=entry.url,
+            interval=entry.interval_s,
+            timeout=entry.timeout_s,
+            labels=entry.labels,
+            expect_status=entry.expect_status,
+            follow_redirects=entry.follow_redirects,
+        )
+    )
+
+
 def build_sources(cfg: Config) -> list[Source]:
-    sources: list[Source] = []
-    for t in cfg.targets:
-        sources.append(
-            Scraper(
-                ScrapeTarget(
-                    job=t.job,
-                    url=t.url,
-                    interval=t.interval_s,
-                    timeout=t.timeout_s,
-                    labels=t.labels,
-                    max_body_bytes=t.max_body_bytes,
-                    max_samples=t.max_samples,
-                    follow_redirects=t.follow_redirects,
-                )
-            )
-        )
-    for p in cfg.probes:
-        sources.append(
-            Prober(
-                ProbeTarget(
-                    job=p.job,
-                    url=p.url,
-                    interval=p.interval_s,
-                    timeout=p.timeout_s,
-                    labels=p.labels,
-                    expect_status=p.expect_status,
-                    follow_redirects=p.follow_redirects,
-                )
-            )
-        )
-    return sources
+    return [build_source(entry) for entry in source_entries(cfg)]
+
+
+@dataclass(frozen=True)
+class SourceChanges:
+    """What a reload did to the targets and probes, by source key."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()  # same key, other settings (interval, labels, timeout…)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+def plan_sources(
+    running: Sequence[tuple[SourceEntry, Source]], wanted: Sequence[SourceEntry]
+) -> tuple[list[tuple[SourceEntry, Source]], SourceChanges]:
+    """The sources for ``wanted``: a running one whose entry is unchanged is kept as it
+    is (its connection, parser cache and scrape schedule go on), any other is built."""
+    spare = list(running)
+    pairs: list[tuple[SourceEntry, Source]] = []
+    for entry in wanted:
+        same = next((pair for pair in spare if pair[0] == entry), None)
+        if same is not None:
+            spare.remove(same)
+            pairs.append(same)
+        else:
+            pairs.append((entry, build_source(entry)))
+    before = {source.key for _, source in running}
+    after = {source.key for _, source in pairs}
+    built = [source.key for _, source in pairs if all(source is not s for _, s in running)]
+    return pairs, SourceChanges(
+        added=tuple(k for k in built if k not in before),
+        removed=tuple(sorted(before - after)),
+        changed=tuple(k for k in built if k in before),
+    )
+
+
+@dataclass(frozen=True)
+class Reloaded(ReloadResult):
+    """A daemon reload: the rules' outcome and what changed among the sources."""
+
+    sources: SourceChanges = SourceChanges()
 
 
 def build_notifier(
@@ -151,6 +200,7 @@ class Daemon:
         dispatcher: Dispatcher,
         clock: Clock,
         lifecycle: Lifecycle | None = None,
+        configured: Sequence[tuple[SourceEntry, Source]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -166,6 +216,9 @@ class Daemon:
         self._rule_errors: dict[str, str] = {}  # rule key → error last logged
         self.store_problem: str | None = None  # the store's file deleted or replaced while open
         self._poller = Poller(sources)
+        # The sources built from `targets:` and `probes:`, with the entry each came from:
+        # a reload replaces these. None: the caller chose the sources (tests, tools).
+        self._configured = list(configured) if configured is not None else None
         self._cycle_lock = threading.Lock()
         self.last_cycle: CycleReport | None = None
         self.heartbeat: Callable[[float], str | None] | None = None
@@ -302,16 +355,20 @@ class Daemon:
                     action="restart triaged",
                 )
 
-    def reload(self, cfg: Config | None = None) -> ReloadResult:
-        """Re-read rule files. A broken file keeps the old rules running. Series of
-        removed rules go stale at once, and the tsdb keeps enough history for the
-        longest range of the new rules (a new `[1h]` must not average over minutes)."""
+    def reload(self, cfg: Config | None = None) -> Reloaded:
+        """Re-read rule files and apply the targets and probes. A broken file keeps the
+        old rules running. Series of removed rules and targets go stale at once, and the
+        tsdb keeps enough history for the longest range of the new rules (a new `[1h]`
+        must not average over minutes)."""
         cfg = cfg or self.cfg
         specs, errors = load_rule_specs(cfg)
         if errors:
             # One event for the whole failed reload; every problem is in `errors`.
             log.error("reload_failed", errors=[str(e) for e in errors], problems=len(errors))
-            return ReloadResult(ok=False, errors=tuple(errors))
+            return Reloaded(ok=False, errors=tuple(errors))
+        plan = None
+        if self._configured is not None:
+            plan = plan_sources(self._configured, source_entries(cfg))
         with self._cycle_lock:  # never swap rules under a running evaluation
             # After the last evaluation (cycle times are snapped and may be ahead of the
             # clock): a stale marker not newer than a rule's last sample would be refused.
@@ -320,6 +377,7 @@ class Daemon:
             result = self.rules.load(specs)
             for key in result.removed:
                 self.storage.forget_source(f"record/{key}", stale_ms)
+            changes = self._swap_sources(*plan, stale_ms) if plan is not None else SourceChanges()
             needed = retention_for(cfg, self.rules)
             limits = self.storage.limits
             if limits.retention_ms is not None and needed > limits.retention_ms:
@@ -334,7 +392,37 @@ class Daemon:
                 "retention_shorter_than_rules", retention_s=cfg.retention_s, longest_range_s=longest_ms / 1000
             )
         log.info("rules_loaded", rules=result.rules, kept_alerts=result.kept_alerts)
-        return result
+        if changes:
+            log.info(
+                "sources_reloaded",
+                added=list(changes.added),
+                removed=list(changes.removed),
+                changed=list(changes.changed),
+            )
+        return Reloaded(**vars(result), sources=changes)
+
+    def _swap_sources(
+        self, pairs: list[tuple[SourceEntry, Source]], changes: SourceChanges, stale_ms: int
+    ) -> SourceChanges:
+        """Put the planned sources in place of the configured ones (under the cycle
+        lock). A removed target's series go stale now, as Prometheus marks them, so its
+        alerts resolve instead of lingering as "no data" for five minutes."""
+        old = [source for _, source in self._configured or ()]
+        kept = {id(source) for _, source in pairs}
+        others = [s for s in self.sources if all(s is not o for o in old)]  # OCI's, a test's
+        self._configured = pairs
+        self.sources = [source for _, source in pairs] + others
+        self._poller.replace(self.sources)
+        for source in old:
+            if id(source) in kept:
+                continue
+            if source.key in changes.removed:
+                self.storage.forget_source(source.key, stale_ms)
+                self._down.pop(source.key, None)
+            closer = getattr(source, "close", None)
+            if callable(closer):
+                closer()
+        return changes
 
     def pending_notifications(self) -> int:
         counts = outbox_rows.counts(self.store)
@@ -380,8 +468,10 @@ def build(
     clock = clock or SystemClock()
     if notifiers is None:  # ONS's per-topic window counts on the daemon's clock
         notifiers = {n.name: build_notifier(n, cfg, oci, clock) for n in cfg.notifiers}
+    configured = None
     if sources is None:
-        sources = build_sources(cfg) + (oci.sources if oci is not None else [])
+        configured = [(entry, build_source(entry)) for entry in source_entries(cfg)]
+        sources = [source for _, source in configured] + (oci.sources if oci is not None else [])
     router = build_router(cfg)
     policy = IncidentPolicy(
         group_by=cfg.incidents.group_by,
@@ -426,6 +516,7 @@ def build(
         ),
         clock=clock,
         lifecycle=build_lifecycle(cfg, store, engine, router),
+        configured=configured,
     )
     daemon.heartbeat = oci.heartbeat if oci is not None else None
     daemon.dispatcher.release_orphans()  # a predecessor killed mid-send: resend now, not in a lease

@@ -56,9 +56,8 @@ class Polled:
 class Poller:
     def __init__(self, sources: list[Source], max_workers: int = 16) -> None:
         self.sources = sources
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, min(max_workers, len(sources))), thread_name_prefix="source"
-        )
+        # Threads start as polls need them, so a reload that adds targets finds room.
+        self._pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="source")
         self._next_due: dict[str, float] = {}
         self._running: dict[str, tuple[Source, float, Future[tuple[Collected, float]]]] = {}
         self.slow: set[str] = set()  # keys of sources a cycle does not wait for
@@ -88,6 +87,19 @@ class Poller:
             else:
                 self.slow.add(source.key)
         self._take_finished(take)  # slow ones that came in meanwhile
+
+    def replace(self, sources: list[Source]) -> None:
+        """Poll ``sources`` from now on (a reload). A kept source keeps its schedule; a
+        new one is due at once. A poll still running for a source that is gone or was
+        rebuilt is let finish and dropped: its answer is of a target that no longer is."""
+        current = {id(s) for s in sources}
+        for key, (source, _, _) in list(self._running.items()):
+            if id(source) not in current:
+                del self._running[key]
+        keys = {s.key for s in sources}
+        self._next_due = {k: due for k, due in self._next_due.items() if k in keys}
+        self.slow &= keys
+        self.sources = sources
 
     def _take_finished(self, take: Callable[[Polled], None]) -> None:
         for key in [key for key, (_, _, f) in self._running.items() if f.done()]:

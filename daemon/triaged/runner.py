@@ -131,6 +131,18 @@ class Runner:
             tick_s=d.tick_interval(),
         )
 
+    def retick(self) -> None:
+        """Follow a reload that changed the tick (a target or group interval under 1 s
+        added or gone): re-plan the cycle job on the new interval."""
+        tick = self.daemon.tick_interval()
+        job = self.scheduler.get_job("cycle")
+        if job is None or not isinstance(job.trigger, IntervalTrigger):
+            return
+        if job.trigger.interval.total_seconds() != tick:
+            job.reschedule("interval", seconds=tick)
+            self.progress.interval_s = tick
+            log.info("tick_changed", tick_s=tick)
+
     def _cycle(self) -> None:
         self.progress.cycle_started()
         failures = self.failures.setdefault("cycle", FailureLog("cycle"))

@@ -32,6 +32,9 @@ def reload(config_path: str, pid: int | None, use_signal: bool, timeout_s: float
     """Make the running daemon re-read its config and rule files, and say whether it
     took them.
 
+    Rules, targets and probes (and the API token) change at once, keeping the state of
+    unchanged alerts; other edited settings are named as waiting for a restart.
+
     \b
     With the HTTP API enabled: POST /api/v1/reload with the configured token.
     Otherwise (or with --signal/--pid): SIGHUP to the daemon holding the store's lock
@@ -152,6 +155,10 @@ def _report_reload(outcome: dict[str, Any]) -> None:
     if outcome.get("ok"):
         kept = outcome.get("kept_alerts", 0)
         click.echo(f"reloaded: {outcome.get('rules', 0)} rules, {kept} alerts kept")
+        sources = outcome.get("sources") or {}
+        for what in ("added", "removed", "changed"):
+            for key in sources.get(what) or ():
+                click.echo(f"{what}: {key}")
         for section in outcome.get("needs_restart", []):
             click.echo(f"note: '{section}' changed; it takes effect after a restart")
         return

@@ -40,9 +40,9 @@ log = structlog.get_logger("triaged.service")
 # Without a systemd watchdog, the loop counts as stuck (for /healthz and the
 # heartbeat) after this long without a completed cycle.
 DEFAULT_STALE_S = 120.0
-# Sections a reload re-reads but cannot apply to a running daemon.
-# http: see _with_token; rule_files_line and warnings are about the file, not settings.
-_RELOADABLE = {"path", "rule_files", "rule_files_line", "http", "warnings"}
+# Config fields a reload applies (or that are about the file, not settings: path,
+# rule_files_line, warnings); any other change waits for a restart. http: see _with_token.
+_RELOADABLE = {"path", "rule_files", "rule_files_line", "targets", "probes", "http", "warnings"}
 # Config fields that are not named as in the file, by the key an SRE edited.
 _FILE_KEYS = {
     "db_path": "storage.db",
@@ -236,9 +236,14 @@ class ServiceHost:
         if not result.ok:
             return {"ok": False, "errors": [str(e) for e in result.errors]}
         self._reload_token(cfg)
+        self.runner.retick()
         changed = restart_only_changes(old, cfg)
         self._running_cfg = dataclasses.replace(
-            old, rule_files=cfg.rule_files, http=_with_token(old.http, cfg)
+            old,
+            rule_files=cfg.rule_files,
+            targets=cfg.targets,
+            probes=cfg.probes,
+            http=_with_token(old.http, cfg),
         )
         if changed:
             log.warning("reload_needs_restart", sections=changed)
@@ -246,6 +251,11 @@ class ServiceHost:
             "ok": True,
             "rules": result.rules,
             "kept_alerts": result.kept_alerts,
+            "sources": {
+                "added": list(result.sources.added),
+                "removed": list(result.sources.removed),
+                "changed": list(result.sources.changed),
+            },
             "needs_restart": changed,
         }
 
