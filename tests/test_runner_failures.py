@@ -207,3 +207,19 @@ def test_a_wall_clock_stepped_back_an_hour_does_not_stop_the_cycles(
         assert cycles[-1] < cycles[before - 1]  # the cycles run on the new (earlier) time
     finally:
         runner.stop(flush_s=0)
+
+
+def test_healthz_names_a_failing_cycle_before_its_grace_runs_out(tmp_path: Path) -> None:
+    """During the grace a failure gets before /healthz answers 503, `curl /healthz`
+    already shows the error, not a cheerful 'last cycle 2s ago'."""
+    from triaged.service.host import ServiceHost
+
+    with runner_with_rules(tmp_path, "1s") as (_, runner, _clock):
+        host = ServiceHost(runner, str(tmp_path / "t.yaml"), environ={})
+        runner.progress.cycle_done()
+        runner.progress.cycle_failed("OperationalError: database or disk is full")
+        ok, detail = host.live()
+        assert ok and detail.endswith("the latest failed: OperationalError: database or disk is full")
+        runner.progress.cycle_done(worked=True)
+        ok, detail = host.live()
+        assert ok and "failed" not in detail

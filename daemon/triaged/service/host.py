@@ -186,10 +186,13 @@ class ServiceHost:
             # /healthz needs no token: say what, not where (the log line has the path).
             return False, "the store's file was deleted or replaced while open: see store_replaced in the log"
         progress = self.runner.progress
-        age = progress.age()
+        age, failing = progress.age(), progress.failing
         if age > self.stale_after_s:
-            failing = progress.failing
             return False, f"no cycle completed for {age:.0f}s" + (f": {failing}" if failing else "")
+        if failing:
+            # Still within the grace a transient failure gets (the dead man's switch
+            # waits as long): healthy, but whoever looks sees what is going wrong.
+            return True, f"last completed cycle {age:.1f}s ago; the latest failed: {failing}"
         return True, f"last cycle {age:.1f}s ago"
 
     def readiness(self) -> tuple[bool, str]:
