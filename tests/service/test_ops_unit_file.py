@@ -94,13 +94,16 @@ def test_systemctl_reload_fails_when_the_daemon_rejects_the_files(setup: Setup, 
 
 
 def test_reload_of_a_process_that_never_answers_fails_and_says_why(setup: Setup) -> None:
-    """A pid that ignores SIGHUP (not triaged, or hung) fails the reload after
-    --timeout; one that exits on it fails at once, naming that."""
+    """A `triaged run` that ignores SIGHUP (hung) fails the reload after --timeout; one
+    that exits on it fails at once, naming that. Stand-ins carry `triaged run` in their
+    command line, as the real daemon does."""
+    looks_like_triaged = ["triaged", "run"]  # argv after -c: what --pid checks for
     deaf = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); time.sleep(30)",
+            *looks_like_triaged,
         ]
     )
     # SIGHUP's default action set explicitly: under nohup a plain `sleep` would ignore it.
@@ -109,8 +112,10 @@ def test_reload_of_a_process_that_never_answers_fails_and_says_why(setup: Setup)
             sys.executable,
             "-c",
             "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); time.sleep(30)",
+            *looks_like_triaged,
         ]
     )
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         time.sleep(0.3)  # both have set their handlers
         args = [TRIAGED, "reload", "--config", str(setup.config), "--timeout", "1", "--pid"]
@@ -126,7 +131,21 @@ def test_reload_of_a_process_that_never_answers_fails_and_says_why(setup: Setup)
             [*args, str(dies.pid)], capture_output=True, text=True, env=daemon_env(), timeout=30
         )
         assert exited.returncode == 1 and "it exited" in exited.stderr
+        # A mistyped pid: another program is neither signalled (SIGHUP would end it)
+        # nor waited on for the whole timeout.
+        began = time.monotonic()
+        refused = subprocess.run(
+            [*args[:-2], "60", "--pid", str(other.pid)],
+            capture_output=True,
+            text=True,
+            env=daemon_env(),
+            timeout=30,
+        )
+        assert refused.returncode == 1 and time.monotonic() - began < 10
+        assert f"pid {other.pid} is not a `triaged run`" in refused.stderr
+        assert "nothing was signalled" in refused.stderr
+        assert other.poll() is None, "the other program must still be running"
     finally:
-        for proc in (deaf, dies):
+        for proc in (deaf, dies, other):
             proc.kill()
             proc.wait(10)

@@ -57,6 +57,8 @@ def reload(config_path: str, pid: int | None, use_signal: bool, timeout_s: float
     pid_file = pid_file_for(cfg)
     if pid is None:
         pid = _daemon_pid(cfg.db_path, pid_file)
+    else:
+        _refuse_other_programs(pid)
     _reload_via_signal(pid, pid_file, timeout_s)
 
 
@@ -85,11 +87,29 @@ def _daemon_pid(db_path: str, pid_file: Path) -> int:
     return pid
 
 
-def _is_triaged_run(pid: int) -> bool:
+def _refuse_other_programs(pid: int) -> None:
+    """A mistyped --pid must not end a shell or a database: SIGHUP's default is to
+    terminate. Where /proc cannot tell (no /proc, gone already) the signal decides."""
+    args = _cmdline(pid)
+    if args and not _looks_like_triaged_run(args):
+        shown = " ".join(a.decode(errors="replace") for a in args)[:120]
+        raise click.ClickException(
+            f"pid {pid} is not a `triaged run` (it runs: {shown}); nothing was signalled"
+        )
+
+
+def _cmdline(pid: int) -> list[bytes]:
     try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        return [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
     except OSError:
-        return False
+        return []
+
+
+def _is_triaged_run(pid: int) -> bool:
+    return _looks_like_triaged_run(_cmdline(pid))
+
+
+def _looks_like_triaged_run(args: list[bytes]) -> bool:
     return b"run" in args and any(arg.rstrip(b"/").endswith(b"triaged") for arg in args)
 
 
