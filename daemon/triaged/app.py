@@ -143,9 +143,25 @@ def plan_sources(
 
 @dataclass(frozen=True)
 class Reloaded(ReloadResult):
-    """A daemon reload: the rules' outcome and what changed among the sources."""
+    """A daemon reload: the rules' outcome, what changed among the sources, and the
+    receivers kept only to send what was queued for them."""
 
     sources: SourceChanges = SourceChanges()
+    retiring: tuple[str, ...] = ()
+
+
+@dataclass
+class AlertingParts:
+    """What a reload re-configures in place: each is shared (the router by the incident
+    service, the sweeps, the API and the lifecycle), so swapping their settings reaches
+    every user at once, with no second copy left on the old ones."""
+
+    router: Router
+    mutes: MuteStage
+    repager: Repager
+    fallback: Fallback
+    notifiers: dict[str, NotifierConfig] | None  # None: the caller chose the notifiers
+    oci: OciParts | None = None
 
 
 def build_notifier(
@@ -201,6 +217,7 @@ class Daemon:
         clock: Clock,
         lifecycle: Lifecycle | None = None,
         configured: Sequence[tuple[SourceEntry, Source]] | None = None,
+        alerting: AlertingParts | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -219,6 +236,7 @@ class Daemon:
         # The sources built from `targets:` and `probes:`, with the entry each came from:
         # a reload replaces these. None: the caller chose the sources (tests, tools).
         self._configured = list(configured) if configured is not None else None
+        self.alerting = alerting  # None: routing and receivers are fixed (tests, tools)
         self._cycle_lock = threading.Lock()
         self.last_cycle: CycleReport | None = None
         self.heartbeat: Callable[[float], str | None] | None = None
@@ -369,6 +387,11 @@ class Daemon:
         plan = None
         if self._configured is not None:
             plan = plan_sources(self._configured, source_entries(cfg))
+        try:  # built first: a receiver that cannot be built fails the reload, changing nothing
+            notifiers = self._planned_notifiers(cfg)
+        except ConfigError as exc:
+            log.error("reload_failed", errors=[str(exc)], problems=1)
+            return Reloaded(ok=False, errors=(exc,))
         with self._cycle_lock:  # never swap rules under a running evaluation
             # After the last evaluation (cycle times are snapped and may be ahead of the
             # clock): a stale marker not newer than a rule's last sample would be refused.
@@ -378,6 +401,7 @@ class Daemon:
             for key in result.removed:
                 self.storage.forget_source(f"record/{key}", stale_ms)
             changes = self._swap_sources(*plan, stale_ms) if plan is not None else SourceChanges()
+            retiring = self._apply_alerting(cfg, notifiers)
             needed = retention_for(cfg, self.rules)
             limits = self.storage.limits
             if limits.retention_ms is not None and needed > limits.retention_ms:
@@ -399,7 +423,47 @@ class Daemon:
                 removed=list(changes.removed),
                 changed=list(changes.changed),
             )
-        return Reloaded(**vars(result), sources=changes)
+        return Reloaded(**vars(result), sources=changes, retiring=retiring)
+
+    def _planned_notifiers(self, cfg: Config) -> dict[str, Notifier] | None:
+        """The receivers of ``cfg``: a running one whose settings are unchanged is kept
+        (its rate-limit window and connections go on), any other is built."""
+        parts = self.alerting
+        if parts is None or parts.notifiers is None:
+            return None
+        running = self.dispatcher.notifiers
+        return {
+            n.name: running[n.name]
+            if parts.notifiers.get(n.name) == n and n.name in running
+            else build_notifier(n, cfg, parts.oci, self.clock)
+            for n in cfg.notifiers
+        }
+
+    def _apply_alerting(self, cfg: Config, notifiers: dict[str, Notifier] | None) -> tuple[str, ...]:
+        """Routing, muting, re-paging, fallback, flap and receivers from ``cfg`` (under
+        the cycle lock). A receiver gone from the config keeps sending what was queued
+        for it before: a reload must not drop a page. Returns those receivers' names."""
+        parts = self.alerting
+        if parts is None:
+            return ()
+        parts.router.root = build_router(cfg).root
+        parts.mutes.policy = MutePolicy(cfg.alerting.inhibit_rules, cfg.alerting.maintenance)
+        parts.repager.policy = RepagePolicy(cfg.alerting.repage)
+        parts.fallback.rules = list(cfg.alerting.fallback)
+        self.incidents.flap = cfg.alerting.flap
+        if notifiers is None or parts.notifiers is None:
+            return ()
+        queued = outbox_rows.queued_receivers(self.store)
+        retiring = {
+            name: notifier
+            for name, notifier in self.dispatcher.notifiers.items()
+            if name not in notifiers and name in queued
+        }
+        self.dispatcher.notifiers = {**notifiers, **retiring}
+        parts.notifiers = {n.name: n for n in cfg.notifiers}
+        if retiring:
+            log.warning("receivers_retiring", receivers=sorted(retiring), action="sending what was queued")
+        return tuple(sorted(retiring))
 
     def _swap_sources(
         self, pairs: list[tuple[SourceEntry, Source]], changes: SourceChanges, stale_ms: int
@@ -466,13 +530,23 @@ def build(
     storage = Storage(StorageLimits(retention_ms=retention_for(cfg, rules), max_series=cfg.max_series))
     oci = _build_oci(cfg, store)
     clock = clock or SystemClock()
+    configs = None
     if notifiers is None:  # ONS's per-topic window counts on the daemon's clock
         notifiers = {n.name: build_notifier(n, cfg, oci, clock) for n in cfg.notifiers}
+        configs = {n.name: n for n in cfg.notifiers}
     configured = None
     if sources is None:
         configured = [(entry, build_source(entry)) for entry in source_entries(cfg)]
         sources = [source for _, source in configured] + (oci.sources if oci is not None else [])
     router = build_router(cfg)
+    parts = AlertingParts(
+        router=router,
+        mutes=MuteStage(store, MutePolicy(cfg.alerting.inhibit_rules, cfg.alerting.maintenance)),
+        repager=Repager(store, router, RepagePolicy(cfg.alerting.repage)),
+        fallback=Fallback(store, cfg.alerting.fallback),
+        notifiers=configs,
+        oci=oci,
+    )
     policy = IncidentPolicy(
         group_by=cfg.incidents.group_by,
         resolve_hold_s=cfg.incidents.resolve_hold_s,
@@ -496,7 +570,7 @@ def build(
             store,
             router,
             policy,
-            mutes=MuteStage(store, MutePolicy(cfg.alerting.inhibit_rules, cfg.alerting.maintenance)),
+            mutes=parts.mutes,
             flap=cfg.alerting.flap,
         ),
         dispatcher=Dispatcher(
@@ -508,8 +582,8 @@ def build(
                 # First: changes made from the CLI reach the outbox before the re-page
                 # sweep looks for incidents nobody has acknowledged.
                 Announcer(store, router).sweep,
-                Repager(store, router, RepagePolicy(cfg.alerting.repage)).sweep,
-                Fallback(store, cfg.alerting.fallback).sweep,
+                parts.repager.sweep,
+                parts.fallback.sweep,
             ],
             veto=lambda row: stale_repage(store, row),
             clock=clock.now,
@@ -517,6 +591,7 @@ def build(
         clock=clock,
         lifecycle=build_lifecycle(cfg, store, engine, router),
         configured=configured,
+        alerting=parts,
     )
     daemon.heartbeat = oci.heartbeat if oci is not None else None
     daemon.dispatcher.release_orphans()  # a predecessor killed mid-send: resend now, not in a lease

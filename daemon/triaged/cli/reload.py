@@ -32,8 +32,9 @@ def reload(config_path: str, pid: int | None, use_signal: bool, timeout_s: float
     """Make the running daemon re-read its config and rule files, and say whether it
     took them.
 
-    Rules, targets and probes (and the API token) change at once, keeping the state of
-    unchanged alerts; other edited settings are named as waiting for a restart.
+    Rules, targets, probes, receivers, routing, inhibition, maintenance windows and the
+    API token change at once, keeping the state of unchanged alerts; other edited
+    settings are named as waiting for a restart.
 
     \b
     With the HTTP API enabled: POST /api/v1/reload with the configured token.
@@ -179,6 +180,10 @@ def _report_reload(outcome: dict[str, Any]) -> None:
         for what in ("added", "removed", "changed"):
             for key in sources.get(what) or ():
                 click.echo(f"{what}: {key}")
+        for name in outcome.get("retiring") or ():
+            click.echo(
+                f"note: receiver '{name}' is gone from the config; it still sends what was queued for it"
+            )
         for section in outcome.get("needs_restart", []):
             click.echo(f"note: '{section}' changed; it takes effect after a restart")
         return

@@ -42,7 +42,10 @@ log = structlog.get_logger("triaged.service")
 DEFAULT_STALE_S = 120.0
 # Config fields a reload applies (or that are about the file, not settings: path,
 # rule_files_line, warnings); any other change waits for a restart. http: see _with_token.
-_RELOADABLE = {"path", "rule_files", "rule_files_line", "targets", "probes", "http", "warnings"}
+_RELOADABLE = {
+    *("path", "rule_files", "rule_files_line", "warnings"),
+    *("targets", "probes", "notifiers", "routes", "alerting", "http"),
+}
 # Config fields that are not named as in the file, by the key an SRE edited.
 _FILE_KEYS = {
     "db_path": "storage.db",
@@ -55,7 +58,7 @@ _FILE_KEYS = {
     "expiring_soon_s": "silences.expiring_soon",
 }
 # Sections parsed into one field whose own fields are the file's top-level keys.
-_NESTED = ("lifecycle", "alerting")
+_NESTED = ("lifecycle",)
 
 
 class ServiceHost:
@@ -246,8 +249,15 @@ class ServiceHost:
             rule_files=cfg.rule_files,
             targets=cfg.targets,
             probes=cfg.probes,
+            notifiers=cfg.notifiers,
+            routes=cfg.routes,
+            alerting=cfg.alerting,
             http=_with_token(old.http, cfg),
         )
+        if self.heartbeat is not None and old.heartbeat is not None:
+            # Its receiver's settings may have changed: beat through the one now in use.
+            notifiers = self.runner.daemon.dispatcher.notifiers
+            self.heartbeat.notifier = notifiers.get(old.heartbeat.receiver, self.heartbeat.notifier)
         if changed:
             log.warning("reload_needs_restart", sections=changed)
         return {
@@ -259,6 +269,7 @@ class ServiceHost:
                 "removed": list(result.sources.removed),
                 "changed": list(result.sources.changed),
             },
+            "retiring": list(result.retiring),
             "needs_restart": changed,
         }
 

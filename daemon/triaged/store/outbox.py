@@ -200,6 +200,12 @@ def rows_for_incident(store: Store, incident_id: int) -> list[OutboxRow]:
     return [_row(r) for r in rows]
 
 
+def queued_receivers(store: Store) -> set[str]:
+    """Receivers with rows still to send (pending, or claimed by a send in flight)."""
+    rows = store.query("SELECT DISTINCT receiver FROM outbox WHERE status IN (?, ?)", [PENDING, SENDING])
+    return {r["receiver"] for r in rows}
+
+
 def counts(store: Store) -> dict[str, int]:
     rows = store.query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
     return {r["status"]: r["n"] for r in rows}

@@ -1,0 +1,164 @@
+"""A reload applies receivers, routing, maintenance windows and inhibition at once, as
+Alertmanager applies its config on SIGHUP, without the restart that would empty the
+in-memory series every rule reads; and it drops no page queued for a receiver it
+removes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from triaged.app import Reloaded
+from triaged.config import parse_config
+from triaged.store import outbox, silences
+from triaged.testing.receiver import RecordingReceiver
+from triaged.yamlfile import load_yaml_text
+
+from .harness import BASE, Harness, MakeHarness, webhook
+
+
+@pytest.fixture
+def second() -> Iterator[RecordingReceiver]:
+    with RecordingReceiver() as r:
+        yield r
+
+
+def _service(payload: dict[str, Any]) -> str:
+    return str(payload["alerts"][0]["labels"]["service"])
+
+
+def _reload(h: Harness, tmp_path: Path, extra: str) -> Reloaded:
+    """Reload the harness's daemon with the same rules and ``extra`` config."""
+    text = BASE.format(db=tmp_path / "triaged.db", rules=tmp_path / "svc.rules.yml") + extra
+    path = str(tmp_path / "triaged.yaml")
+    return h.daemon.reload(parse_config(load_yaml_text(text, path), path))
+
+
+def test_pages_after_a_reload_go_where_the_new_route_says(
+    make_harness: MakeHarness, receiver: RecordingReceiver, second: RecordingReceiver, tmp_path: Path
+) -> None:
+    h = make_harness("notifiers:\n" + webhook("ops", receiver.url) + "route: {receiver: ops}\n")
+    h.run(2)
+    extra = "notifiers:\n" + webhook("ops", receiver.url) + webhook("payments", second.url)
+    extra += "route:\n  receiver: ops\n  routes: [{matchers: ['service=\"pay\"'], receiver: payments}]\n"
+    result = _reload(h, tmp_path, extra)
+    assert result.ok and result.retiring == ()
+    h.metrics.set("svc_down", "pay", 1)
+    h.metrics.set("svc_down", "api", 1)
+    h.run(3)
+    assert [_service(p) for p in second.payloads()] == ["pay"]
+    assert [_service(p) for p in receiver.payloads()] == ["api"]
+
+
+def test_a_removed_receiver_still_sends_the_page_queued_for_it(
+    make_harness: MakeHarness, receiver: RecordingReceiver, second: RecordingReceiver, tmp_path: Path
+) -> None:
+    """The on-call's receiver is down when the team moves to a new one: the page it
+    owed is still delivered once it is back, not dead-lettered by the reload."""
+    receiver.fail_next = 1000
+    h = make_harness("notifiers:\n" + webhook("old", receiver.url) + "route: {receiver: old}\n")
+    h.metrics.set("svc_down", "api", 1)
+    h.run(3)
+    assert receiver.payloads() == [] and outbox.counts(h.store).get("pending") == 1
+
+    result = _reload(h, tmp_path, "notifiers:\n" + webhook("new", second.url) + "route: {receiver: new}\n")
+    assert result.ok and result.retiring == ("old",)
+    receiver.fail_next = 0
+    h.metrics.set("svc_down", "db", 1)
+    h.run(120)
+    assert [(p["event"], _service(p)) for p in receiver.payloads()] == [("open", "api")]
+    assert [(p["event"], _service(p)) for p in second.payloads()] == [("open", "db")]
+    assert "dead" not in outbox.counts(h.store)
+    # Once drained, the next reload lets it go.
+    assert (
+        _reload(
+            h, tmp_path, "notifiers:\n" + webhook("new", second.url) + "route: {receiver: new}\n"
+        ).retiring
+        == ()
+    )
+    assert set(h.daemon.dispatcher.notifiers) == {"new"}
+
+
+def test_a_maintenance_window_added_by_a_reload_mutes_from_the_next_cycle(
+    make_harness: MakeHarness, receiver: RecordingReceiver, tmp_path: Path
+) -> None:
+    hook = "notifiers:\n" + webhook("ops", receiver.url)
+    h = make_harness(hook)
+    h.run(2)
+    window = """maintenance:
+  - name: db-upgrade
+    schedule: "* * * * *"
+    duration: 2h
+    timezone: UTC
+    match: {service: api}
+    reason: DB upgrade
+"""
+    assert _reload(h, tmp_path, hook + window).ok
+    h.metrics.set("svc_down", "api", 1)
+    h.run(5)
+    assert receiver.payloads() == []
+    (muted,) = silences.muted(h.store, since=0, active_only=True)
+    assert muted["kind"] == "maintenance" and muted["ref"] == "db-upgrade"
+
+
+def test_an_inhibit_rule_added_by_a_reload_mutes_the_symptom(
+    make_harness: MakeHarness, receiver: RecordingReceiver, tmp_path: Path
+) -> None:
+    hook = "notifiers:\n" + webhook("ops", receiver.url)
+    h = make_harness(hook)
+    inhibit = """inhibit_rules:
+  - source_matchers: ['alertname="ServiceDown"']
+    target_matchers: ['alertname="HighLatency"']
+    equal: [service]
+"""
+    assert _reload(h, tmp_path, hook + inhibit).ok
+    h.metrics.set("svc_down", "api", 1)
+    h.metrics.set("svc_latency", "api", 5)
+    h.run(3)
+    alerts = [a["labels"]["alertname"] for p in receiver.payloads() for a in p.get("alerts", [])]
+    assert "HighLatency" not in alerts and "ServiceDown" in alerts
+
+
+def test_a_receiver_that_cannot_be_built_fails_the_reload_and_keeps_the_routing(
+    make_harness: MakeHarness, receiver: RecordingReceiver, tmp_path: Path
+) -> None:
+    hook = "notifiers:\n" + webhook("ops", receiver.url)
+    h = make_harness(hook + "route: {receiver: ops}\n")
+    broken = hook + "  - {name: pager, type: ons}\nroute: {receiver: pager}\n"
+    result = _reload(h, tmp_path, broken)
+    assert not result.ok and "oci.notifiers.ons.topics is not set" in str(result.errors[0])
+    h.metrics.set("svc_down", "api", 1)
+    h.run(3)
+    assert [p["event"] for p in receiver.payloads()] == ["open"]
+
+
+def test_the_heartbeat_follows_its_receivers_new_address(
+    receiver: RecordingReceiver, second: RecordingReceiver, tmp_path: Path
+) -> None:
+    """The dead man's switch beats through the receiver as reloaded: after moving the
+    webhook to a new URL, beats must not keep going to the old one."""
+    from triaged.app import build
+    from triaged.config import load_config
+    from triaged.runner import Runner
+    from triaged.service.host import ServiceHost
+    from triaged.testing.clock import FakeClock
+
+    (tmp_path / "svc.rules.yml").write_text("groups: []\n")
+    path = tmp_path / "triaged.yaml"
+    text = BASE.format(db=tmp_path / "triaged.db", rules=tmp_path / "svc.rules.yml")
+    text += "heartbeat: {receiver: hook, interval: 1h}\nnotifiers:\n"
+    path.write_text(text + webhook("hook", receiver.url))
+    daemon = build(load_config(path), clock=FakeClock(1_700_000_000.0))
+    host = ServiceHost(Runner(daemon), str(path), environ={})
+    try:
+        path.write_text(text + webhook("hook", second.url))
+        assert host.reload()["ok"]
+        assert host.heartbeat is not None
+        assert host.heartbeat.beat(daemon.clock.now()) == "sent"
+        assert receiver.payloads() == [] and [p["event"] for p in second.payloads()] == ["heartbeat"]
+    finally:
+        daemon.close()
+        daemon.store.close()
