@@ -231,3 +231,29 @@ def test_a_target_scraped_more_often_than_the_tick_changes_the_tick(
     finally:
         runner.stop(flush_s=0.1)
         daemon.close()
+
+
+def test_a_reload_turns_debug_logging_on_without_a_restart(
+    setup: Setup, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """`log.level: debug` for an investigation: the running daemon logs its API requests
+    from the reload on (they are debug lines), with no restart."""
+    import requests
+
+    from .conftest import TOKEN
+
+    setup.write(port=free_port())
+    setup.config.write_text(setup.config.read_text().replace("level: debug", "level: info"))
+    d = start_daemon(setup.config)
+    d.wait_event("daemon_started")
+    base = f"http://127.0.0.1:{d.port}"
+    assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+    setup.config.write_text(setup.config.read_text().replace("level: info", "level: debug"))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    outcome = requests.post(f"{base}/api/v1/reload", headers=auth, timeout=10).json()
+    assert outcome["ok"] and outcome["needs_restart"] == []
+    d.wait_event("log_reconfigured")
+    assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+    requests_logged = wait_until(lambda: d.named("api_request"), what="a debug api_request line")
+    assert [e["path"] for e in requests_logged if e["path"] == "/healthz"] == ["/healthz"]
+    assert d.stop() == 0

@@ -21,6 +21,7 @@ import structlog
 from triaged.config import Config, load_config
 from triaged.errors import ConfigError, describe
 from triaged.incidents.human import HumanActions
+from triaged.log import configure as configure_logging
 from triaged.service import reload_status
 from triaged.service.auth import BearerAuth, TokenError, load_token
 from triaged.service.heartbeat import DeadMansSwitch
@@ -44,7 +45,7 @@ DEFAULT_STALE_S = 120.0
 # rule_files_line, warnings); any other change waits for a restart. http: see _with_token.
 _RELOADABLE = {
     *("path", "rule_files", "rule_files_line", "warnings"),
-    *("targets", "probes", "notifiers", "routes", "alerting", "http"),
+    *("targets", "probes", "notifiers", "routes", "alerting", "http", "log_level", "log_format"),
 }
 # Config fields that are not named as in the file, by the key an SRE edited.
 _FILE_KEYS = {
@@ -242,6 +243,7 @@ class ServiceHost:
         if not result.ok:
             return {"ok": False, "errors": [str(e) for e in result.errors]}
         self._reload_token(cfg)
+        self._reload_logging(old, cfg)
         self.runner.retick()
         changed = restart_only_changes(old, cfg)
         self._running_cfg = dataclasses.replace(
@@ -252,6 +254,8 @@ class ServiceHost:
             notifiers=cfg.notifiers,
             routes=cfg.routes,
             alerting=cfg.alerting,
+            log_level=cfg.log_level,
+            log_format=cfg.log_format,
             http=_with_token(old.http, cfg),
         )
         if self.heartbeat is not None and old.heartbeat is not None:
@@ -272,6 +276,12 @@ class ServiceHost:
             "retiring": list(result.retiring),
             "needs_restart": changed,
         }
+
+    def _reload_logging(self, old: Config, cfg: Config) -> None:
+        # `log.level: debug` for a while, without a restart that empties the series.
+        if (old.log_level, old.log_format) != (cfg.log_level, cfg.log_format):
+            configure_logging(cfg.log_level, cfg.log_format)
+            log.info("log_reconfigured", level=cfg.log_level, format=cfg.log_format)
 
     def _reload_token(self, cfg: Config) -> None:
         # A rotated token takes effect on reload; a broken one keeps the old.
