@@ -454,16 +454,20 @@ class Daemon:
         if notifiers is None or parts.notifiers is None:
             return ()
         queued = outbox_rows.queued_receivers(self.store)
-        retiring = {
+        # Removed by this reload: kept whatever the queue says now, as a sweep on the
+        # dispatch thread may still be queueing for it under the routes just replaced.
+        # Removed by an earlier one: kept while it has rows left to send.
+        kept = {
             name: notifier
             for name, notifier in self.dispatcher.notifiers.items()
-            if name not in notifiers and name in queued
+            if name not in notifiers and (name in parts.notifiers or name in queued)
         }
-        self.dispatcher.notifiers = {**notifiers, **retiring}
+        self.dispatcher.notifiers = {**notifiers, **kept}
         parts.notifiers = {n.name: n for n in cfg.notifiers}
+        retiring = sorted(name for name in kept if name in queued)
         if retiring:
-            log.warning("receivers_retiring", receivers=sorted(retiring), action="sending what was queued")
-        return tuple(sorted(retiring))
+            log.warning("receivers_retiring", receivers=retiring, action="sending what was queued")
+        return tuple(retiring)
 
     def _swap_sources(
         self, pairs: list[tuple[SourceEntry, Source]], changes: SourceChanges, stale_ms: int

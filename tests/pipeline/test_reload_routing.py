@@ -162,3 +162,30 @@ def test_the_heartbeat_follows_its_receivers_new_address(
     finally:
         daemon.close()
         daemon.store.close()
+
+
+def test_a_page_queued_for_a_removed_receiver_just_after_the_reload_is_not_dropped(
+    make_harness: MakeHarness, receiver: RecordingReceiver, second: RecordingReceiver, tmp_path: Path
+) -> None:
+    """A sweep on the dispatch thread routes with the tree it started with: a row it
+    queues for the old receiver as the reload lands must still be sent, not
+    dead-lettered as 'not configured'."""
+    h = make_harness("notifiers:\n" + webhook("old", receiver.url) + "route: {receiver: old}\n")
+    h.metrics.set("svc_down", "api", 1)
+    h.run(3)
+    (sent,) = outbox.rows_for_incident(h.store, 1)
+    result = _reload(h, tmp_path, "notifiers:\n" + webhook("new", second.url) + "route: {receiver: new}\n")
+    assert result.ok and result.retiring == ()  # nothing queued for it when it was removed
+    late = {**sent.payload, "dedup_key": "triaged-1-late"}
+    assert outbox.enqueue(
+        h.store,
+        incident_id=1,
+        event=sent.event,
+        receiver="old",
+        dedup_key="triaged-1-late",
+        payload=late,
+        now=h.clock.now(),
+    )
+    h.run(3)
+    assert "dead" not in outbox.counts(h.store)
+    assert [p["dedupKey"] for p in receiver.payloads()] == [sent.dedup_key, "triaged-1-late"]
