@@ -237,6 +237,7 @@ class Daemon:
         # a reload replaces these. None: the caller chose the sources (tests, tools).
         self._configured = list(configured) if configured is not None else None
         self.alerting = alerting  # None: routing and receivers are fixed (tests, tools)
+        self._lifecycle_from = (cfg.lifecycle, cfg.evaluation_interval_s)
         self._cycle_lock = threading.Lock()
         self.last_cycle: CycleReport | None = None
         self.heartbeat: Callable[[float], str | None] | None = None
@@ -397,11 +398,13 @@ class Daemon:
             # clock): a stale marker not newer than a rule's last sample would be refused.
             evaluated = [g.last_eval for g in self.rules.groups if g.last_eval is not None]
             stale_ms = max([int(self.clock.now() * 1000), *(int(t * 1000) + 1 for t in evaluated)])
+            self.rules.default_interval_s = cfg.evaluation_interval_s  # for groups without their own
             result = self.rules.load(specs)
             for key in result.removed:
                 self.storage.forget_source(f"record/{key}", stale_ms)
             changes = self._swap_sources(*plan, stale_ms) if plan is not None else SourceChanges()
             retiring = self._apply_alerting(cfg, notifiers)
+            self._apply_lifecycle(cfg)
             needed = retention_for(cfg, self.rules)
             limits = self.storage.limits
             if limits.retention_ms is not None and needed > limits.retention_ms:
@@ -468,6 +471,15 @@ class Daemon:
         if retiring:
             log.warning("receivers_retiring", receivers=retiring, action="sending what was queued")
         return tuple(retiring)
+
+    def _apply_lifecycle(self, cfg: Config) -> None:
+        """SLOs, postmortem and action-item policy, evidence settings (under the cycle
+        lock): rebuilt only when they changed, as the SLO recorder keeps its schedule."""
+        wanted = (cfg.lifecycle, cfg.evaluation_interval_s)
+        if self.alerting is None or wanted == self._lifecycle_from:
+            return
+        self.lifecycle = build_lifecycle(cfg, self.store, self.engine, self.alerting.router)
+        self._lifecycle_from = wanted
 
     def _swap_sources(
         self, pairs: list[tuple[SourceEntry, Source]], changes: SourceChanges, stale_ms: int

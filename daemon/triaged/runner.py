@@ -101,6 +101,7 @@ class Runner:
         self._dispatch_thread: threading.Thread | None = None
         self.lanes = Lanes(self._round)
         self._round_jobs: dict[str, Callable[[], None]] = {}
+        self.remind_at = (9, 0)  # the daily reminders' hour and minute, once started
 
     def start(self) -> None:
         d = self.daemon
@@ -112,11 +113,8 @@ class Runner:
         self._start_dispatching()
         self.scheduler.add_job(self._guarded("gc", d.gc), "interval", seconds=60, id="gc")
         if d.lifecycle is not None:  # daily: postmortems and action items due or late
-            hour, minute = d.cfg.lifecycle.actions.remind_at
-            remind = d.lifecycle.remind
-            self.scheduler.add_job(
-                lambda: remind(d.clock.now()), "cron", hour=hour, minute=minute, id="reminders"
-            )
+            hour, minute = self.remind_at = d.cfg.lifecycle.actions.remind_at
+            self.scheduler.add_job(self._remind, "cron", hour=hour, minute=minute, id="reminders")
         if d.heartbeat is not None:
             beat = d.heartbeat
             self.scheduler.add_job(lambda: beat(d.clock.now()), "interval", seconds=60, id="oci_heartbeat")
@@ -130,6 +128,20 @@ class Runner:
             db=d.store.path,
             tick_s=d.tick_interval(),
         )
+
+    def _remind(self) -> None:
+        lifecycle = self.daemon.lifecycle  # looked up each day: a reload may replace it
+        if lifecycle is not None:
+            lifecycle.remind(self.daemon.clock.now())
+
+    def replan_reminders(self, remind_at: tuple[int, int]) -> None:
+        """Follow a reload that moved ``actions.remind_at``."""
+        job = self.scheduler.get_job("reminders")
+        if job is None or remind_at == self.remind_at:
+            return
+        hour, minute = self.remind_at = remind_at
+        job.reschedule("cron", hour=hour, minute=minute)
+        log.info("reminders_replanned", at=f"{hour:02d}:{minute:02d}")
 
     def retick(self) -> None:
         """Follow a reload that changed the tick (a target or group interval under 1 s

@@ -1,7 +1,7 @@
-"""A reload applies receivers, routing, maintenance windows and inhibition at once, as
-Alertmanager applies its config on SIGHUP, without the restart that would empty the
-in-memory series every rule reads; and it drops no page queued for a receiver it
-removes."""
+"""A reload applies receivers, routing, maintenance windows, inhibition, SLOs and the
+evaluation interval at once, as Alertmanager and Prometheus apply theirs on SIGHUP,
+without the restart that would empty the in-memory series every rule reads; and it
+drops no page queued for a receiver it removes."""
 
 from __future__ import annotations
 
@@ -30,9 +30,10 @@ def _service(payload: dict[str, Any]) -> str:
     return str(payload["alerts"][0]["labels"]["service"])
 
 
-def _reload(h: Harness, tmp_path: Path, extra: str) -> Reloaded:
+def _reload(h: Harness, tmp_path: Path, extra: str, *, interval: str = "1s") -> Reloaded:
     """Reload the harness's daemon with the same rules and ``extra`` config."""
     text = BASE.format(db=tmp_path / "triaged.db", rules=tmp_path / "svc.rules.yml") + extra
+    text = text.replace("evaluation_interval: 1s", f"evaluation_interval: {interval}")
     path = str(tmp_path / "triaged.yaml")
     return h.daemon.reload(parse_config(load_yaml_text(text, path), path))
 
@@ -189,3 +190,37 @@ def test_a_page_queued_for_a_removed_receiver_just_after_the_reload_is_not_dropp
     h.run(3)
     assert "dead" not in outbox.counts(h.store)
     assert [p["dedupKey"] for p in receiver.payloads()] == [sent.dedup_key, "triaged-1-late"]
+
+
+def test_a_new_evaluation_interval_applies_to_groups_without_their_own(
+    make_harness: MakeHarness, tmp_path: Path
+) -> None:
+    h = make_harness()
+    h.run(2)
+    assert _reload(h, tmp_path, "", interval="5s").ok
+    evaluated = 0
+    for _ in range(20):
+        h.clock.advance(1)
+        evaluated += h.daemon.cycle(h.clock.t).evaluated
+    assert evaluated == 4  # every 5 s, not every second
+
+
+def test_an_slo_added_by_a_reload_is_recorded_from_then_on(make_harness: MakeHarness, tmp_path: Path) -> None:
+    from triaged.store import slo as slo_rows
+
+    h = make_harness()
+    h.metrics.set("svc_latency", "api", 0.2)
+    h.run(2)
+    slos = """slos:
+  - name: api-latency
+    good: count(svc_latency < 1)
+    total: count(svc_latency)
+    objective: 99
+    window: 1d
+    interval: 10s
+"""
+    assert _reload(h, tmp_path, slos).ok
+    h.run(30)
+    assert [s["name"] for s in slo_rows.list_slos(h.store)] == ["api-latency"]
+    points = slo_rows.samples(h.store, "api-latency", 0, h.clock.t)
+    assert len(points) >= 3 and all(good == total == 1 for _, good, total in points)

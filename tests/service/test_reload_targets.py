@@ -257,3 +257,20 @@ def test_a_reload_turns_debug_logging_on_without_a_restart(
     requests_logged = wait_until(lambda: d.named("api_request"), what="a debug api_request line")
     assert [e["path"] for e in requests_logged if e["path"] == "/healthz"] == ["/healthz"]
     assert d.stop() == 0
+
+
+def test_a_reload_moves_the_daily_reminders_to_the_new_time(tmp_path: Path) -> None:
+    """`actions.remind_at` edited from 09:00 to 18:30: the reminders job follows."""
+    daemon, _ = _start(tmp_path, [])
+    runner = Runner(daemon)
+    runner.start()
+    try:
+        path = _config(tmp_path, [])
+        path.write_text(path.read_text() + "actions: {remind_at: '18:30'}\n")
+        assert daemon.reload(load_config(path)).ok
+        runner.replan_reminders(load_config(path).lifecycle.actions.remind_at)
+        job = runner.scheduler.get_job("reminders")
+        assert job is not None and "hour='18', minute='30'" in str(job.trigger)
+    finally:
+        runner.stop(flush_s=0.1)
+        daemon.close()

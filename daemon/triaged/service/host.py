@@ -46,20 +46,10 @@ DEFAULT_STALE_S = 120.0
 _RELOADABLE = {
     *("path", "rule_files", "rule_files_line", "warnings"),
     *("targets", "probes", "notifiers", "routes", "alerting", "http", "log_level", "log_format"),
+    *("evaluation_interval_s", "lifecycle"),
 }
 # Config fields that are not named as in the file, by the key an SRE edited.
-_FILE_KEYS = {
-    "db_path": "storage.db",
-    "retention_s": "storage.retention",
-    "max_series": "storage.max_series",
-    "evaluation_interval_s": "evaluation_interval",
-    "log_level": "log.level",
-    "log_format": "log.format",
-    "silence_max_s": "silences.max_duration",
-    "expiring_soon_s": "silences.expiring_soon",
-}
-# Sections parsed into one field whose own fields are the file's top-level keys.
-_NESTED = ("lifecycle",)
+_FILE_KEYS = {"db_path": "storage.db", "retention_s": "storage.retention", "max_series": "storage.max_series"}
 
 
 class ServiceHost:
@@ -245,6 +235,7 @@ class ServiceHost:
         self._reload_token(cfg)
         self._reload_logging(old, cfg)
         self.runner.retick()
+        self.runner.replan_reminders(cfg.lifecycle.actions.remind_at)
         changed = restart_only_changes(old, cfg)
         self._running_cfg = dataclasses.replace(
             old,
@@ -254,6 +245,8 @@ class ServiceHost:
             notifiers=cfg.notifiers,
             routes=cfg.routes,
             alerting=cfg.alerting,
+            evaluation_interval_s=cfg.evaluation_interval_s,
+            lifecycle=cfg.lifecycle,
             log_level=cfg.log_level,
             log_format=cfg.log_format,
             http=_with_token(old.http, cfg),
@@ -299,28 +292,15 @@ def _with_token(http: HttpConfig, new: Config) -> HttpConfig:
 
 def restart_only_changes(old: Config, new: Config) -> list[str]:
     """Settings that differ but only take effect after a restart, named as in the
-    file (``evaluation_interval``, ``route``). Rule files and the API token are
-    applied by a reload; everything else is not."""
+    file (``storage.db``, ``incidents``): those outside ``_RELOADABLE``."""
     changed = []
     for f in dataclasses.fields(Config):
         before, after = getattr(old, f.name), getattr(new, f.name)
-        if f.name in _RELOADABLE or before == after:
-            continue
-        if f.name in _NESTED:
-            changed.extend(_changed_fields(before, after))
-        else:
+        if f.name not in _RELOADABLE and before != after:
             changed.append(_FILE_KEYS.get(f.name, f.name))
     if _with_token(old.http, new) != new.http:
         changed.append("http")
     return sorted(changed)
-
-
-def _changed_fields(old: Any, new: Any) -> list[str]:
-    return [
-        _FILE_KEYS.get(f.name, f.name)
-        for f in dataclasses.fields(old)
-        if getattr(old, f.name) != getattr(new, f.name)
-    ]
 
 
 def pid_file_for(cfg: Config) -> Path:
