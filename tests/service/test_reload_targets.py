@@ -274,3 +274,28 @@ def test_a_reload_moves_the_daily_reminders_to_the_new_time(tmp_path: Path) -> N
     finally:
         runner.stop(flush_s=0.1)
         daemon.close()
+
+
+def test_a_removed_target_leaves_the_daemons_own_metrics(
+    tmp_path: Path, two_targets: tuple[str, str]
+) -> None:
+    """`triaged_target_up` of a target removed while down must not read 0 forever (an
+    alert on the monitor's own metrics would never resolve)."""
+    from triaged.service.host import ServiceHost
+
+    a, _ = two_targets
+    dead = "http://127.0.0.1:9/metrics"
+    daemon, clock = _start(tmp_path, [("shop", a), ("gone", dead)])
+    host = ServiceHost(Runner(daemon), str(_config(tmp_path, [("shop", a), ("gone", dead)])), environ={})
+    try:
+        daemon.cycle(clock.now())
+        before = host.metrics.render().decode()
+        assert 'triaged_target_up{target="scrape/gone/127.0.0.1:9"} 0.0' in before
+        _config(tmp_path, [("shop", a)])
+        assert host.reload()["ok"]
+        clock.advance(1)
+        daemon.cycle(clock.now())
+        after = host.metrics.render().decode()
+        assert "scrape/gone/" not in after and 'triaged_target_up{target="scrape/shop/' in after
+    finally:
+        daemon.close()

@@ -232,6 +232,7 @@ class ServiceHost:
         result = self.runner.daemon.reload(cfg)
         if not result.ok:
             return {"ok": False, "errors": [str(e) for e in result.errors]}
+        self.stats.forget_sources(result.sources.removed)
         self._reload_token(cfg)
         self._reload_logging(old, cfg)
         self.runner.retick()

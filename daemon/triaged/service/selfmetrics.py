@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,6 +60,13 @@ class ServiceStats:
                 stats.up = key not in report.errors
                 if not stats.up:
                     stats.failures += 1
+
+    def forget_sources(self, keys: Iterable[str]) -> None:
+        """Targets a reload removed: gone from /metrics, not frozen at their last poll
+        (a removed target that was down would read `triaged_target_up 0` forever)."""
+        with self._lock:
+            for key in keys:
+                self.sources.pop(key, None)
 
     def reloaded(self, ok: bool, at: float) -> None:
         with self._lock:
