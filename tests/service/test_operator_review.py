@@ -77,6 +77,7 @@ def test_reload_with_no_daemon_and_no_pid_file_says_so(setup: Setup) -> None:
     result = _reload(setup)
     assert result.returncode == 1
     assert f"no triaged is running on {setup.db}: no {setup.db.parent / 'triaged.pid'}" in result.stderr
+    assert "after editing storage.db, use --pid" in result.stderr  # the likely cause, and the way out
 
 
 def test_a_reload_signal_while_the_daemon_starts_is_done_once_it_runs(

@@ -77,7 +77,10 @@ def _daemon_pid(db_path: str, pid_file: Path) -> int:
     try:
         pid = int(pid_file.read_text(encoding="ascii").strip())
     except FileNotFoundError as exc:
-        raise click.ClickException(f"no triaged is running on {store}: no {pid_file}") from exc
+        raise click.ClickException(
+            f"no triaged is running on {store}: no {pid_file}"
+            " (a daemon keeps the store it started with: after editing storage.db, use --pid)"
+        ) from exc
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"{pid_file}: no pid of a running daemon ({exc})") from exc
     if holder is None and not _is_triaged_run(pid):  # a daemon that could not take the lock is one
