@@ -9,6 +9,7 @@ and a receiver that hangs never holds up detection.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -454,6 +455,13 @@ class Daemon:
         parts.repager.policy = RepagePolicy(cfg.alerting.repage)
         parts.fallback.rules = list(cfg.alerting.fallback)
         self.incidents.flap = cfg.alerting.flap
+        # Not group_by: regrouping open incidents' alerts would resolve them and page
+        # the same alerts again as new incidents; that waits for a restart, said so.
+        self.incidents.policy = dataclasses.replace(
+            self.incidents.policy,
+            resolve_hold_s=cfg.incidents.resolve_hold_s,
+            reopen_window_s=cfg.incidents.reopen_window_s,
+        )
         if notifiers is None or parts.notifiers is None:
             return ()
         queued = outbox_rows.queued_receivers(self.store)

@@ -30,10 +30,13 @@ def _service(payload: dict[str, Any]) -> str:
     return str(payload["alerts"][0]["labels"]["service"])
 
 
-def _reload(h: Harness, tmp_path: Path, extra: str, *, interval: str = "1s") -> Reloaded:
+def _reload(
+    h: Harness, tmp_path: Path, extra: str, *, interval: str = "1s", resolve_hold: str = "10s"
+) -> Reloaded:
     """Reload the harness's daemon with the same rules and ``extra`` config."""
     text = BASE.format(db=tmp_path / "triaged.db", rules=tmp_path / "svc.rules.yml") + extra
     text = text.replace("evaluation_interval: 1s", f"evaluation_interval: {interval}")
+    text = text.replace("resolve_hold: 10s", f"resolve_hold: {resolve_hold}")
     path = str(tmp_path / "triaged.yaml")
     return h.daemon.reload(parse_config(load_yaml_text(text, path), path))
 
@@ -224,3 +227,22 @@ def test_an_slo_added_by_a_reload_is_recorded_from_then_on(make_harness: MakeHar
     assert [s["name"] for s in slo_rows.list_slos(h.store)] == ["api-latency"]
     points = slo_rows.samples(h.store, "api-latency", 0, h.clock.t)
     assert len(points) >= 3 and all(good == total == 1 for _, good, total in points)
+
+
+def test_a_longer_resolve_hold_applies_to_open_incidents_at_once(
+    make_harness: MakeHarness, receiver: RecordingReceiver, tmp_path: Path
+) -> None:
+    """A flapping service: the SRE lengthens `resolve_hold` and reloads; the incident open
+    now waits out the new hold instead of resolving (and re-paging) on the old one."""
+    from triaged.store import incidents as rows
+
+    hook = "notifiers:\n" + webhook("ops", receiver.url)
+    h = make_harness(hook)
+    h.metrics.set("svc_down", "api", 1)
+    h.run(3)
+    assert _reload(h, tmp_path, hook, resolve_hold="40s").ok
+    h.metrics.set("svc_down", "api", 0)
+    h.run(20)
+    assert [i.status for i in rows.list_incidents(h.store)] != ["resolved"]
+    h.run(30)
+    assert [p["event"] for p in receiver.payloads()] == ["open", "resolve"]

@@ -30,11 +30,11 @@ def test_changed_settings_are_named_by_their_keys_in_the_file(tmp_path: Path) ->
         .replace("{receiver: log}", "{receiver: log, group_wait: 10s}")
         .replace("level: info", "level: debug")
         .replace("./t.db", "./other.db")
-        + "incidents: {resolve_hold: 77s}\n"
+        + "incidents: {resolve_hold: 77s, group_by: [team]}\n"
     )
     new = _load(tmp_path, "new.yaml", edited)
-    # The interval, route and log level are applied by the reload itself; the rest wait.
-    assert restart_only_changes(old, new) == ["incidents", "storage.db"]
+    # The interval, route, log level and resolve hold are applied by the reload itself.
+    assert restart_only_changes(old, new) == ["incidents.group_by", "storage.db"]
 
 
 def test_moving_lines_or_editing_comments_needs_no_restart(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ DEFAULT_STALE_S = 120.0
 _RELOADABLE = {
     *("path", "rule_files", "rule_files_line", "warnings"),
     *("targets", "probes", "notifiers", "routes", "alerting", "http", "log_level", "log_format"),
-    *("evaluation_interval_s", "lifecycle"),
+    *("evaluation_interval_s", "lifecycle", "incidents"),
 }
 # Config fields that are not named as in the file, by the key an SRE edited.
 _FILE_KEYS = {"db_path": "storage.db", "retention_s": "storage.retention", "max_series": "storage.max_series"}
@@ -248,6 +248,11 @@ class ServiceHost:
             alerting=cfg.alerting,
             evaluation_interval_s=cfg.evaluation_interval_s,
             lifecycle=cfg.lifecycle,
+            incidents=dataclasses.replace(
+                old.incidents,
+                resolve_hold_s=cfg.incidents.resolve_hold_s,
+                reopen_window_s=cfg.incidents.reopen_window_s,
+            ),
             log_level=cfg.log_level,
             log_format=cfg.log_format,
             http=_with_token(old.http, cfg),
@@ -301,6 +306,8 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
             changed.append(_FILE_KEYS.get(f.name, f.name))
     if _with_token(old.http, new) != new.http:
         changed.append("http")
+    if old.incidents.group_by != new.incidents.group_by:  # its hold and reopen window reload
+        changed.append("incidents.group_by")
     return sorted(changed)
 
 
