@@ -87,8 +87,14 @@ def _num(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _clock(t: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(t))
+def _clock(t: float, dated: bool = False) -> str:
+    return time.strftime("%b %d %H:%M:%S" if dated else "%H:%M:%S", time.gmtime(t))
+
+
+def _spans_days(t0: float, t1: float) -> bool:
+    """Whether a chart from ``t0`` to ``t1`` crosses a UTC midnight: its times then
+    carry the date, or a 27-hour incident reads as 09:50 to 13:05."""
+    return time.gmtime(t0)[:3] != time.gmtime(t1)[:3]
 
 
 def render_svg(chart: Chart) -> str:
@@ -96,6 +102,7 @@ def render_svg(chart: Chart) -> str:
     w, h = chart.width, chart.height
     pw, ph = w - left - right, h - top - bottom
     t0, t1, v0, v1 = chart.bounds()
+    dated = _spans_days(t0, t1)
 
     def x(t: float) -> float:
         return round(left + (t - t0) / (t1 - t0) * pw, 1)
@@ -122,7 +129,8 @@ def render_svg(chart: Chart) -> str:
     for frac, anchor in ((0.0, "start"), (0.5, "middle"), (1.0, "end")):
         t = t0 + (t1 - t0) * frac
         out.append(
-            f'<text class="xtick" x="{x(t)}" y="{top + ph + 16}" text-anchor="{anchor}">{_clock(t)}</text>'
+            f'<text class="xtick" x="{x(t)}" y="{top + ph + 16}" text-anchor="{anchor}">'
+            f"{_clock(t, dated)}</text>"
         )
     out.append(f'<text x="{left + pw}" y="{h - 6}" text-anchor="end" fill="#666666">time (UTC)</text>')
     if chart.threshold is not None:
@@ -144,7 +152,7 @@ def render_svg(chart: Chart) -> str:
             f'<g class="marker" data-marker={attr(m.label)} data-t="{m.at:.3f}">'
             f'<line x1="{mx}" y1="{top}" x2="{mx}" y2="{top + ph}" stroke="{colour}" stroke-dasharray="3 3"/>'
             f'<text x="{mx - 3 if flip else mx + 3}" y="{top + ph - 6 - 12 * row}" fill="{colour}"'
-            f' text-anchor="{"end" if flip else "start"}">{escape(m.label)} {_clock(m.at)}</text></g>'
+            f' text-anchor="{"end" if flip else "start"}">{escape(m.label)} {_clock(m.at, dated)}</text></g>'
         )
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -205,8 +213,10 @@ def render_text(points: Sequence[Point], markers: Sequence[Marker] = (), width: 
     for m in markers:
         i = min(width - 1, int((m.at - t0) / span * width))
         marks[i] = "H" if m.label == HAND_REOPEN else m.label[:1].upper()  # R is resolved
+    dated = _spans_days(t0, t1)
+    start = f"{_clock(t0, dated)} UTC"
     return [
         f"{line}  max {_num(hi)}",
         f"{''.join(marks).rstrip():<{width}}  min {_num(lo)}",
-        f"{_clock(t0)} UTC{_clock(t1):>{width - 12}} UTC",
+        f"{start}{_clock(t1, dated):>{width - len(start)}} UTC",
     ]
