@@ -11,6 +11,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from triaged.cli import cli
+from triaged.cli.common import table
+from triaged.incidents.postmortem import gather, render
+from triaged.incidents.postmortem_due import PostmortemPolicy
+from triaged.incidents.report import build_report, render_report
 from triaged.store import Store
 from triaged.store import evidence as ev_rows
 
@@ -62,3 +66,26 @@ def test_chart_of_an_incident_over_midnight_says_which_day_each_time_is(
         ev_rows.add_points(store, series, [(T0 + DAY + i * 60.0, 2.0) for i in range(11)])
     shown = _cli("incidents", "show", str(short.id), "--db", store.path)
     assert re.search(r"^\s*14:13:20 UTC\s+14:23:20 UTC$", shown, re.M), shown
+
+
+# -- durations read to the second --------------------------------------------------------
+def test_a_rule_without_for_detects_in_0s_everywhere(
+    store: Store, make_incident: MakeIncident, tmp_path: Path
+) -> None:
+    """No `for:`: the alert fired as it went pending, so time to detect is nothing at
+    all. It reads 0s (not 0ms) in the list, the postmortem and the report; a sub-second
+    difference reads as the second it rounds to, as the printed times do."""
+    zero = make_incident(rule="ChaosInProduction", detected=0.0, opened=0.0, resolved_at=600.0)
+    part = make_incident(rule="Slow", detected=1000.0, opened=1000.6, resolved_at=1600.0)
+    listed = _cli("incidents", "list", "--db", store.path)
+    rows_ = {int(line.split()[0]): line.split() for line in listed.splitlines()[1:]}
+    assert rows_[zero.id][-2:] == ["0s", "10m"] and rows_[part.id][-2:] == ["1s", "9m59s"], listed
+
+    md = render(gather(store, zero.id, T0 + DAY), PostmortemPolicy(), None)
+    assert "| Time to detect | 0s |" in md
+    assert "Detected automatically by `ChaosInProduction` 0s after the first symptom." in md
+    assert "ms" not in re.sub(r"\w+ms\w*|ms\w+", "", md.split("## 2.")[0])
+
+    text = render_report(build_report(store, T0 - DAY, T0 + DAY, PostmortemPolicy()), "1d", table)
+    # Median 0.3 s and p90 0.54 s of 0 and 0.6 s: to the second, not 300ms and 540ms.
+    assert re.search(r"time to detect \(MTTD\)\s+0s\s+1s\s+2", text), text

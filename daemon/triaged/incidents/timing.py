@@ -90,6 +90,10 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def human(seconds: float | None) -> str:
+    """An incident's durations to the second, as its times are printed: a rule without
+    ``for:`` detects in no time, which is ``0s``, not ``0ms``; 0.6 s is ``1s``, not
+    ``600ms`` beside the same times a second apart."""
     if seconds is None:
         return "-"
-    return format_duration(seconds)
+    whole = round(seconds)
+    return "0s" if whole == 0 else format_duration(whole)
