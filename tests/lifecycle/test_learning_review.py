@@ -15,8 +15,13 @@ from triaged.cli.common import table
 from triaged.incidents.postmortem import gather, render
 from triaged.incidents.postmortem_due import PostmortemPolicy
 from triaged.incidents.report import build_report, render_report
-from triaged.store import Store
+from triaged.messages import Event, Message
+from triaged.model import Severity
+from triaged.notifiers.base import NotifyError
+from triaged.outbox.dispatcher import Dispatcher
+from triaged.store import Store, outbox
 from triaged.store import evidence as ev_rows
+from triaged.testing.notifier import RecordingNotifier
 
 from .conftest import T0, MakeIncident
 
@@ -89,3 +94,55 @@ def test_a_rule_without_for_detects_in_0s_everywhere(
     text = render_report(build_report(store, T0 - DAY, T0 + DAY, PostmortemPolicy()), "1d", table)
     # Median 0.3 s and p90 0.54 s of 0 and 0.6 s: to the second, not 300ms and 540ms.
     assert re.search(r"time to detect \(MTTD\)\s+0s\s+1s\s+2", text), text
+
+
+# -- the page that went well, or did not -------------------------------------------------
+def _message(incident_id: int, event: Event) -> Message:
+    return Message(
+        dedup_key=f"triaged-{incident_id}-{event.value}", event=event, incident_id=incident_id,
+        severity=Severity.P1, title=f"[P1] {event.value}", body="", service="api", started_at=T0,
+    )  # fmt: skip
+
+
+def test_a_page_that_failed_is_not_what_went_well_when_the_resolve_got_through(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """The open page to the pager failed for good; the resolve notice, 40 minutes
+    later, was delivered. The postmortem must not say the page was delivered 40m after
+    opening: it never was."""
+    inc = make_incident(detected=0.0, opened=60.0, resolved_at=60.0 + 40 * 60)
+    pager = RecordingNotifier("pager")
+    dispatcher = Dispatcher(store, {"pager": pager})
+    for event, at in ((Event.OPEN, T0 + 60), (Event.RESOLVE, T0 + 60 + 40 * 60)):
+        outbox.enqueue(
+            store, incident_id=inc.id, event=event.value, receiver="pager",
+            dedup_key=f"triaged-{inc.id}-{event.value}", payload=_message(inc.id, event).to_dict(), now=at,
+        )  # fmt: skip
+        pager.fail_with = NotifyError("403 Forbidden", permanent=True) if event is Event.OPEN else None
+        dispatcher.dispatch(at)
+
+    md = render(gather(store, inc.id, T0 + DAY), PostmortemPolicy(), None)
+    well = md.split("## 5. What went well")[1].split("## 6.")[0]
+    assert "Page delivered" not in well, well
+    badly = md.split("## 6. What did not go well")[1]
+    assert "- open to pager failed for good: permanent error: 403 Forbidden" in badly, badly
+
+
+def test_the_page_delivered_names_its_receivers_not_the_reminders(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    inc = make_incident(detected=0.0, opened=60.0, resolved_at=600.0)
+    pager, chat = RecordingNotifier("pager"), RecordingNotifier("chat")
+    dispatcher = Dispatcher(store, {"pager": pager, "chat": chat})
+    outbox.enqueue(
+        store, incident_id=inc.id, event="open", receiver="pager", dedup_key=f"triaged-{inc.id}-open",
+        payload=_message(inc.id, Event.OPEN).to_dict(), now=T0 + 60,
+    )  # fmt: skip
+    dispatcher.dispatch(T0 + 65)
+    outbox.enqueue(
+        store, incident_id=inc.id, event="reminder", receiver="chat", dedup_key="triaged-reminder-1",
+        payload=_message(inc.id, Event.REMINDER).to_dict(), now=T0 + DAY,
+    )  # fmt: skip
+    dispatcher.dispatch(T0 + DAY)
+    md = render(gather(store, inc.id, T0 + 2 * DAY), PostmortemPolicy(), None)
+    assert "- Page delivered 5s after opening to pager." in md, md

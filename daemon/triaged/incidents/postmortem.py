@@ -29,9 +29,11 @@ from triaged.incidents.timing import (
     reopens,
     since,
 )
+from triaged.messages import Event
 from triaged.store import actions as action_rows
 from triaged.store import evidence as ev_rows
 from triaged.store import incidents as rows
+from triaged.store import outbox
 from triaged.store.db import Store
 
 # Timeline kinds that repeat what a later entry says better.
@@ -49,6 +51,7 @@ class Facts:
     budgets: list[tuple[slo_mod.SLO, slo_mod.Events, slo_mod.Budget, slo_mod.Budget]]
     findings: list[tuple[dict[str, Any], Finding]] = field(default_factory=list)
     now: float = 0.0
+    pages: list[tuple[float, str]] = field(default_factory=list)  # the open page: (delivered at, receiver)
 
 
 def gather(store: Store, incident_id: int, now: float) -> Facts:
@@ -65,6 +68,7 @@ def gather(store: Store, incident_id: int, now: float) -> Facts:
         items=action_rows.list_items(store, incident_id=incident_id),
         budgets=[],
         now=now,
+        pages=_pages_delivered(store, incident_id),
     )
     end = inc.resolved_at or now
     spans = _budget_spans(inc, now)
@@ -80,6 +84,17 @@ def gather(store: Store, incident_id: int, now: float) -> Facts:
             text = " ".join([entry["message"], str(entry["data"].get("reason") or "")])
             facts.findings.extend((entry, f) for f in scan(text, people))
     return facts
+
+
+def _pages_delivered(store: Store, incident_id: int) -> list[tuple[float, str]]:
+    """When and to whom the page (the open notification) was delivered. Not any
+    delivery on the timeline: the resolve notice or a reminder is no page, and a page
+    that failed must not read as delivered when the resolve got through."""
+    return sorted(
+        (r.sent_at, r.receiver)
+        for r in outbox.rows_for_incident(store, incident_id)
+        if r.event == Event.OPEN.value and r.status == outbox.SENT and r.sent_at is not None
+    )
 
 
 def utc(ts: float | None) -> str:
@@ -334,11 +349,10 @@ def _went_well(facts: Facts) -> list[str]:
     inc, t = facts.incident, facts.times
     out = ["## 5. What went well", ""]
     out.append(f"- Detected automatically by `{inc.rule}` {human(t.detect)} after the first symptom.")
-    sent = [e for e in facts.timeline if e["kind"] == "notification_sent"]
-    if sent:
-        receivers = sorted({str(e["data"].get("receiver")) for e in sent})
+    if facts.pages:
+        receivers = sorted({receiver for _, receiver in facts.pages})
         out.append(
-            f"- Page delivered {human(sent[0]['at'] - inc.opened_at)} after opening"
+            f"- Page delivered {human(facts.pages[0][0] - inc.opened_at)} after opening"
             f" to {', '.join(receivers)}."
         )
     if len(facts.alerts) > 1:
