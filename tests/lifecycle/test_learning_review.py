@@ -21,6 +21,7 @@ from triaged.notifiers.base import NotifyError
 from triaged.outbox.dispatcher import Dispatcher
 from triaged.store import Store, outbox
 from triaged.store import evidence as ev_rows
+from triaged.store import slo as slo_rows
 from triaged.testing.notifier import RecordingNotifier
 
 from .conftest import T0, MakeIncident
@@ -146,3 +147,23 @@ def test_the_page_delivered_names_its_receivers_not_the_reminders(
     dispatcher.dispatch(T0 + DAY)
     md = render(gather(store, inc.id, T0 + 2 * DAY), PostmortemPolicy(), None)
     assert "- Page delivered 5s after opening to pager." in md, md
+
+
+# -- the report's budget table -----------------------------------------------------------
+def _slo(store: Store, name: str) -> None:
+    slo_rows.upsert_slo(store, name=name, service="api", good="g", total="t", objective=0.999,
+                        window_s=DAY, interval_s=60.0, now=T0)  # fmt: skip
+
+
+def test_report_footnote_explains_a_lower_bound_only_when_one_is_shown(store: Store) -> None:
+    """An SLO with no sample says "no data" on its own; the "≥" footnote under it
+    explains a sign that is not there. With a lower bound shown, it stays."""
+    _slo(store, "checkout")
+    text = render_report(build_report(store, T0 - 7 * DAY, T0, PostmortemPolicy()), "7d", table)
+    assert "no data" in text and "≥" not in text, text
+
+    for m in range(1, 61):  # the last hour of the week: 1 bad request a second of 100
+        slo_rows.add_sample(store, "checkout", T0 - HOUR + 60 * m, 99.0, 100.0)
+    text = render_report(build_report(store, T0 - 7 * DAY, T0, PostmortemPolicy()), "7d", table)
+    # 3,600 bad of (1 − 0.999) × 360,000 × 24 (the day extrapolated) = 8,640 allowed.
+    assert "≥ 41.67 %" in text and "≥: SLI recorded for only part of the period" in text, text

@@ -249,7 +249,8 @@ def render_report(
     out.append("")
     if r.budgets:
         out.append(table(_BUDGET_HEADERS, [_budget_row(b) for b in r.budgets]))
-        if any(b["period_lower_bound"] for b in r.budgets):
+        # Only under a row that shows a "≥": one with no data for the period says so itself.
+        if any(b["period_lower_bound"] and b["consumed_in_period"] is not None for b in r.budgets):
             out.append("≥: SLI recorded for only part of the period (samples are kept for one window)")
     else:
         out.append("Error budget: no SLOs recorded (add `slos:` to the config)")
