@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from triaged.cli import cli
 from triaged.cli.common import table
+from triaged.incidents.followup import FollowUp, NewItem
 from triaged.incidents.postmortem import gather, render
 from triaged.incidents.postmortem_due import PostmortemPolicy
 from triaged.incidents.report import build_report, render_report
@@ -167,3 +168,23 @@ def test_report_footnote_explains_a_lower_bound_only_when_one_is_shown(store: St
     text = render_report(build_report(store, T0 - 7 * DAY, T0, PostmortemPolicy()), "7d", table)
     # 3,600 bad of (1 − 0.999) × 360,000 × 24 (the day extrapolated) = 8,640 allowed.
     assert "≥ 41.67 %" in text and "≥: SLI recorded for only part of the period" in text, text
+
+
+# -- owners ------------------------------------------------------------------------------
+def test_an_owner_is_listed_whatever_case_it_was_typed_in(store: Store, make_incident: MakeIncident) -> None:
+    """One owner, three spellings: `Asha` on one item, `@asha` on another, and the lead
+    asks for `ASHA`. Each spelling lists all of her items."""
+    inc = make_incident(resolved_at=600.0)
+    follow = FollowUp(store)
+    now = T0 + HOUR
+    first = follow.add(inc.id, NewItem("Raise the DB pool limit at startup", "Asha", "7d", "high", "immediate"),
+                       "lead", now)  # fmt: skip
+    second = follow.add(inc.id, NewItem("Alert on DB pool saturation early", "@asha", "8d", "low", "monitoring"),
+                        "lead", now)  # fmt: skip
+    other = follow.add(inc.id, NewItem("Document the DB failover runbook steps", "ravi", "9d", "low", "process"),
+                       "lead", now)  # fmt: skip
+    for spelling in ("ASHA", "asha", "@Asha"):
+        listed = _cli("actions", "list", "--owner", spelling, "--db", store.path)
+        ids = [int(line.split()[0]) for line in listed.splitlines()[1:]]
+        assert ids == [first.id, second.id], (spelling, listed)
+    assert other.id not in ids

@@ -174,6 +174,12 @@ def normalise_owner(owner: str) -> str:
     return owner.strip().removeprefix("@").strip()
 
 
+def same_owner(a: str, b: str) -> bool:
+    """Whether two spellings name one owner: ``Asha``, ``asha`` and ``@asha`` (items
+    recorded before owners were normalised may still read ``@asha``)."""
+    return normalise_owner(a).casefold() == normalise_owner(b).casefold()
+
+
 def validate_new(
     *, title: str, owner: str | None, due: str | None, priority: str | None, kind: str | None, now: float
 ) -> float:

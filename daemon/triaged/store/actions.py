@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from triaged.incidents.actions import ActionItem, ActionStatus
+from triaged.incidents.actions import ActionItem, ActionStatus, same_owner
 from triaged.store.db import Store
 
 _FIELDS = (
@@ -67,17 +67,15 @@ def list_items(
     if incident_id is not None:
         where.append("incident_id = ?")
         params.append(incident_id)
-    if owner:
-        # Items recorded before owners were normalised may still read "@asha".
-        where.append("owner IN (?, ?)")
-        params.extend([owner, f"@{owner}"])
     if statuses is not None:
         wanted = [s.value for s in statuses]
         where.append(f"status IN ({', '.join('?' for _ in wanted)})")
         params.extend(wanted)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = store.query(f"SELECT * FROM action_items {clause} ORDER BY due_at, id", params)
-    return [_from_row(r) for r in rows]
+    items = [_from_row(r) for r in rows]
+    # Matched in Python, not SQL: SQLite folds the case of ASCII letters only.
+    return items if not owner else [a for a in items if same_owner(a.owner, owner)]
 
 
 def for_incidents(
