@@ -188,3 +188,26 @@ def test_an_owner_is_listed_whatever_case_it_was_typed_in(store: Store, make_inc
         ids = [int(line.split()[0]) for line in listed.splitlines()[1:]]
         assert ids == [first.id, second.id], (spelling, listed)
     assert other.id not in ids
+
+
+# -- the action items table of the postmortem --------------------------------------------
+def test_postmortem_action_items_show_due_times_set_to_the_minute_and_what_is_overdue(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """Due 2026-09-23T02:00+05:30 is 2026-09-22 20:30 UTC: the day alone (2026-09-22)
+    reads as a day early to the team in India that set it. A date alone stays a date.
+    Drafted again a week later, an open item past its due date says so."""
+    inc = make_incident(resolved_at=600.0)
+    follow = FollowUp(store)
+    # What `actions add --due 2026-09-23T02:00+05:30` stores: the UTC minute.
+    follow.add(inc.id, NewItem("Raise the DB pool limit at startup", "asha", "2026-09-22T20:30", "high",
+                               "immediate"), "lead", T0 + 60)  # fmt: skip
+    follow.add(inc.id, NewItem("Alert on DB pool saturation early", "ravi", "2026-09-25", "low", "monitoring"),
+               "lead", T0 + 60)  # fmt: skip
+    md = render(gather(store, inc.id, T0 + HOUR), PostmortemPolicy(), None)
+    assert "| asha | 2026-09-22 20:30 UTC | high | immediate | open |" in md, md
+    assert "| ravi | 2026-09-25 | low | monitoring | open |" in md, md
+
+    later = render(gather(store, inc.id, T0 + 3 * DAY), PostmortemPolicy(), None)  # Sep 24 14:13 UTC
+    assert "| asha | 2026-09-22 20:30 UTC | high | immediate | open, overdue |" in later, later
+    assert "| ravi | 2026-09-25 | low | monitoring | open |" in later, later

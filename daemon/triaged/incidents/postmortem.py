@@ -442,10 +442,18 @@ def _actions(facts: Facts) -> list[str]:
     out += ["| # | Action | Owner | Due | Priority | Type | Status |", "|---|---|---|---|---|---|---|"]
     for a in facts.items:
         out.append(
-            f"| {a.id} | {cell(a.title)} | {cell(a.owner)} | {utc(a.due_at)[:10]}"
-            f" | {a.priority} | {a.type} | {a.status} |"
+            f"| {a.id} | {cell(a.title)} | {cell(a.owner)} | {_due(a.due_at)}"
+            f" | {a.priority} | {a.type} | {a.status}{', overdue' if a.overdue(facts.now) else ''} |"
         )
     return [*out, ""]
+
+
+def _due(due_at: float) -> str:
+    """A due date as it was set: the day for ``--due 2026-12-01`` (the end of that UTC
+    day), the time too for one set to the minute. The day alone of
+    ``2026-12-01T02:00+05:30`` would read 2026-11-30 with nothing to say why."""
+    text = utc(due_at)
+    return text[:10] if text.endswith("23:59:59") else f"{text[:16]} UTC"
 
 
 def _review(facts: Facts) -> list[str]:
