@@ -13,6 +13,9 @@ from click.testing import CliRunner
 from triaged.cli import cli
 from triaged.cli.common import table
 from triaged.incidents.followup import FollowUp, NewItem
+from triaged.incidents.human import HumanActions
+from triaged.incidents.model import IncidentStatus
+from triaged.incidents.oncall import OnCall
 from triaged.incidents.postmortem import gather, render
 from triaged.incidents.postmortem_due import PostmortemPolicy
 from triaged.incidents.report import build_report, render_report
@@ -22,6 +25,7 @@ from triaged.notifiers.base import NotifyError
 from triaged.outbox.dispatcher import Dispatcher
 from triaged.store import Store, outbox
 from triaged.store import evidence as ev_rows
+from triaged.store import incidents as rows
 from triaged.store import slo as slo_rows
 from triaged.testing.notifier import RecordingNotifier
 
@@ -211,3 +215,18 @@ def test_postmortem_action_items_show_due_times_set_to_the_minute_and_what_is_ov
     later = render(gather(store, inc.id, T0 + 3 * DAY), PostmortemPolicy(), None)  # Sep 24 14:13 UTC
     assert "| asha | 2026-09-22 20:30 UTC | high | immediate | open, overdue |" in later, later
     assert "| ravi | 2026-09-25 | low | monitoring | open |" in later, later
+
+
+# -- severity changed by hand --------------------------------------------------------------
+def test_postmortem_says_how_the_severity_changed(store: Store, make_incident: MakeIncident) -> None:
+    """Opened (and paged) as P2, raised to P0 by alice, lowered to P1 by bob: the
+    summary must not read as a plain P1 incident."""
+    inc = make_incident(severity=Severity.P2, status=IncidentStatus.ACKNOWLEDGED, acknowledged_at=120.0)
+    rows.add_timeline(store, inc.id, T0 + 60, "opened", "P2 incident opened: HighLatency on api",
+                      data={"severity": "P2", "group": "service=api"})  # fmt: skip
+    on_call = OnCall(store, None)
+    on_call.set_severity(inc.id, Severity.P0, "alice", "checkout down for everyone", T0 + 300)
+    on_call.set_severity(inc.id, Severity.P1, "bob", "only the EU region", T0 + 900)
+    HumanActions(store, None).move(inc.id, IncidentStatus.RESOLVED, "bob", "rolled back", T0 + 1800)
+    md = render(gather(store, inc.id, T0 + DAY), PostmortemPolicy(), None)
+    assert "| Severity | P1 (opened as P2; set by hand by bob) |" in md, md

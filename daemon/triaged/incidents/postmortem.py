@@ -170,7 +170,7 @@ def _summary(facts: Facts, policy: PostmortemPolicy) -> list[str]:
         f" over {len(inc.lifetimes)} lifetimes, gaps between them not counted" if inc.past_lifetimes else ""
     )
     rows_ = [
-        ("Severity", inc.severity.name),
+        ("Severity", _severity(facts)),
         ("Service", inc.service or "-"),
         ("Status", str(inc.status)),
         ("Owner", inc.assignee or "-"),
@@ -210,6 +210,18 @@ def _summary(facts: Facts, policy: PostmortemPolicy) -> list[str]:
         "",
     ]
     return out
+
+
+def _severity(facts: Facts) -> str:
+    """The severity now, and how it got there when it changed: the incident that paged
+    as P2 and was raised to P0 by hand must not read as a plain P0 (or the other way
+    round: a page at P0 later lowered to P3 still woke someone)."""
+    inc = facts.incident
+    opened = next((e["data"].get("severity") for e in facts.timeline if e["kind"] == "opened"), None)
+    how = [f"opened as {opened}"] if opened and opened != inc.severity.name else []
+    if inc.severity_set_by:
+        how.append(f"set by hand by {inc.severity_set_by}")
+    return f"{inc.severity.name} ({'; '.join(how)})" if how else inc.severity.name
 
 
 def _budget_spans(inc: Incident, now: float) -> list[tuple[float, float]]:
