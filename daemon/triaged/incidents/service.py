@@ -148,7 +148,7 @@ class IncidentService:
             if names & seen:
                 was = previous.status
                 transition(previous, IncidentStatus.DETECTED, now)
-                self._escalate_if_worse(previous, group, now, result, notify=False)
+                worse = self._escalate_if_worse(previous, group, now, result, notify=False)
                 rows.update_incident(self.store, previous)
                 rows.add_timeline(
                     self.store,
@@ -160,7 +160,9 @@ class IncidentService:
                     + draft_outdated(was, previous.id),
                 )
                 self._record_alerts(previous, group, now)
-                flapping = [r for r in sorted(names) if self._flapping(r, group.key, now)]
+                # A worse severity than before is news however often the rule returns
+                # (a flapping warning must not swallow the critical of the same name).
+                flapping = [] if worse else [r for r in sorted(names) if self._flapping(r, group.key, now)]
                 if flapping:
                     rows.add_timeline(
                         self.store,
