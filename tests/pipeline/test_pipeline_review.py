@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.harness import BASE, T0, Harness, Metrics, webhook
+from pipeline.harness import BASE, T0, Harness, MakeHarness, Metrics, webhook
 from triaged.app import Daemon, build
 from triaged.config import parse_config
+from triaged.incidents.human import HumanActions
+from triaged.incidents.model import IncidentStatus
+from triaged.incidents.oncall import OnCall
 from triaged.model import Severity
 from triaged.store import incidents as rows
 from triaged.testing.clock import FakeClock
@@ -85,3 +88,77 @@ def test_a_critical_returning_while_its_warning_flaps_is_paged(
     h.metrics.set("svc_latency", "api", 0)
     h.run(20, step=2)
     assert keys(receiver)[-1] == "triaged-1-resolve-4"  # its end is told as well
+
+
+@pytest.fixture
+def chat() -> Iterator[RecordingReceiver]:
+    with RecordingReceiver() as r:
+        yield r
+
+
+def pages_to_pager_rest_to_chat(pager: RecordingReceiver, chat: RecordingReceiver) -> str:
+    return (
+        "notifiers:\n"
+        + webhook("pager", pager.url)
+        + webhook("chat", chat.url)
+        + "route:\n"
+        + "  receiver: chat\n"
+        + "  routes:\n"
+        + "    - matchers: ['severity=~\"P0|P1\"']\n"
+        + "      receiver: pager\n"
+    )
+
+
+def test_the_pager_hears_the_ack_and_resolve_after_on_call_lowers_the_severity(
+    make_harness: MakeHarness, receiver: RecordingReceiver, chat: RecordingReceiver
+) -> None:
+    """A P1 pages the pager; on-call decides it is a P3, acks it and it resolves. The
+    pager must hear the ack (or PagerDuty goes on escalating) and the resolve (or its
+    alert stays open for ever), though P3 now routes to chat."""
+    h = make_harness(pages_to_pager_rest_to_chat(receiver, chat))
+    h.metrics.set("svc_latency", "api", 2)
+    h.run(3)
+    OnCall(h.store, None).set_severity(1, Severity.P3, "asha", "internal only", h.clock.t)
+    HumanActions(h.store, None).move(1, IncidentStatus.ACKNOWLEDGED, "asha", "on it", h.clock.t)
+    h.run(3)
+    h.metrics.set("svc_latency", "api", 0)
+    h.run(30, step=2)
+    assert keys(receiver) == ["triaged-1-open", "triaged-1-ack", "triaged-1-resolve-0"]
+    assert keys(chat) == ["triaged-1-ack", "triaged-1-resolve-0"]
+
+
+def escalate_p2_to_p0_and_clear(h: Harness) -> None:
+    h.metrics.set("svc_errors", "api", 1)
+    h.run(3)
+    h.metrics.set("svc_down", "api", 1)
+    h.run(3)
+    h.metrics.set("svc_errors", "api", 0)
+    h.metrics.set("svc_down", "api", 0)
+    h.run(30, step=2)
+
+
+def test_chat_that_had_the_p2_page_hears_the_resolve_after_it_escalated_to_the_pager(
+    make_harness: MakeHarness, receiver: RecordingReceiver, chat: RecordingReceiver, tmp_path: Path
+) -> None:
+    """The P2 opened in chat, then escalated to P0, which routes to the pager only. Chat
+    must hear the resolve, or the channel shows the incident open for ever. A route
+    that asks for opens and escalations only (``events:``) still gets no resolve."""
+    escalate_p2_to_p0_and_clear(make_harness(pages_to_pager_rest_to_chat(receiver, chat)))
+    assert keys(receiver) == ["triaged-1-escalate-P0", "triaged-1-resolve-0"]
+    assert keys(chat) == ["triaged-1-open", "triaged-1-resolve-0"]
+
+    with RecordingReceiver() as pager, RecordingReceiver() as quiet_chat:
+        config = (
+            "notifiers:\n"
+            + webhook("pager", pager.url)
+            + webhook("chat", quiet_chat.url)
+            + "route:\n"
+            + "  receiver: pager\n"
+            + "  routes:\n"
+            + "    - matchers: ['severity=~\"P2|P3\"']\n"
+            + "      receiver: chat\n"
+            + "      events: [open, escalate]\n"
+        )
+        escalate_p2_to_p0_and_clear(make_harness(config, db=tmp_path / "second.db"))
+        assert keys(pager) == ["triaged-1-escalate-P0", "triaged-1-resolve-0"]
+        assert keys(quiet_chat) == ["triaged-1-open"]

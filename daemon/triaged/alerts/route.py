@@ -128,6 +128,21 @@ class Router:
             seen.setdefault(dest.receiver, dest)
         return list(seen.values())
 
+    def takes(self, receiver: str, event: Event) -> bool:
+        """Whether some route sending to ``receiver`` delivers ``event`` at all (its
+        ``events:``, inherited as in matching). A follow-up for a receiver that was paged
+        before the incident's routing changed goes only where the config allows it."""
+        return receiver in _takers(self.root, _root_defaults(self.root), event)
+
+
+def _takers(node: RouteNode, effective: RouteNode, event: Event) -> set[str]:
+    if node.events is not None and event not in node.events:
+        return set()
+    names = {effective.receiver} if effective.receiver and effective.delivers(event) else set()
+    for child in node.routes:
+        names |= _takers(child, _inherit(child, effective), event)
+    return names
+
 
 def _root_defaults(root: RouteNode) -> RouteNode:
     return replace(

@@ -33,6 +33,8 @@ log = structlog.get_logger("triaged.incidents")
 IMMEDIATE = frozenset({Severity.P0, Severity.P1})
 _PAGES = frozenset({Event.OPEN, Event.ESCALATE, Event.REOPEN, Event.REPAGE})
 _UPDATES = frozenset({Event.ESCALATE, Event.REOPEN, Event.REMINDER, Event.REPAGE})
+# What every receiver that had the page must hear, wherever the routing now points.
+_FOLLOW_UPS = frozenset({Event.ACK, Event.RESOLVE})
 
 
 def route_labels(store: Store, incident: Incident) -> dict[str, str]:
@@ -61,7 +63,24 @@ class Notifications:
     def destinations(self, incident: Incident, event: Event) -> list[Destination]:
         if self.router is None:
             return []
-        return self.router.destinations(route_labels(self.store, incident), incident.severity, event)
+        found = self.router.destinations(route_labels(self.store, incident), incident.severity, event)
+        if event in _FOLLOW_UPS:
+            found += self._paged_before(self.router, incident, event, {d.receiver for d in found})
+        return found
+
+    def _paged_before(
+        self, router: Router, incident: Incident, event: Event, routed: set[str]
+    ) -> list[Destination]:
+        """Receivers paged in this lifetime that the routing no longer picks: the
+        severity was lowered by hand, or raised onto another route, since. They hear
+        the ack and the resolve too, or a pager would go on escalating a page that
+        on-call has acknowledged, or show it open for ever."""
+        since = incident.lifetime.started_at
+        return [
+            Destination(receiver=name, path="paged before")
+            for name in notify_state.paged_receivers(self.store, incident.id, since)
+            if name not in routed and router.takes(name, event)
+        ]
 
     def enqueue(
         self,

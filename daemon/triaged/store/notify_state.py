@@ -145,6 +145,21 @@ def page_history(store: Store, incident_id: int, receiver: str) -> tuple[float |
     return r["last"], int(r["repages"] or 0), int(r["unsent"] or 0)
 
 
+def paged_receivers(store: Store, incident_id: int, since: float) -> list[str]:
+    """The receivers given a page (open, escalation, reopen, re-page) of this incident
+    since ``since``, first paged first: those whose page was cancelled unsent or
+    dead-lettered never had it, and fallback copies are the fallback sweep's own."""
+    marks = ", ".join("?" for _ in PAGE_EVENTS)
+    rows = store.query(
+        f"""SELECT receiver FROM outbox
+            WHERE incident_id = ? AND event IN ({marks}) AND created_at >= ?
+              AND status NOT IN (?, ?) AND fallback_of IS NULL
+            GROUP BY receiver ORDER BY MIN(id)""",
+        [incident_id, *PAGE_EVENTS, since, CANCELLED, outbox.DEAD],
+    )
+    return [r["receiver"] for r in rows]
+
+
 def escalations(store: Store, incident_id: int) -> int:
     """How many escalations of this incident were recorded (any receiver, any status),
     those the CLI recorded for the daemon to route included: two raised by hand before
