@@ -31,6 +31,7 @@ from triaged.service.sdnotify import SdNotifier, watchdog_interval
 from triaged.service.selfmetrics import SelfMetrics, ServiceStats
 from triaged.service.watchdog import Watchdog
 from triaged.service_config import HttpConfig
+from triaged.tsdb import snapshot
 
 if TYPE_CHECKING:
     from triaged.app import CycleReport
@@ -132,6 +133,7 @@ class ServiceHost:
         """Start everything, then tell systemd we are ready (config, rules and store
         are loaded by the time a runner exists; the server is listening)."""
         d = self.runner.daemon
+        self._restore_series()
         if self.http is not None:
             self.http.start()
         self.runner.start()
@@ -167,7 +169,54 @@ class ServiceHost:
         if self.http is not None:
             self.http.stop()
         self.runner.stop(flush_s=flush_s)
+        self._save_series()
         self.sd.close()
+
+    # -- the series across a planned restart ---------------------------------------------
+    def _snapshot_path(self) -> Path | None:
+        db = self.runner.daemon.cfg.db_path
+        return None if db == ":memory:" else snapshot.path_for(db)
+
+    def _restore_series(self) -> None:
+        """Before the first cycle: the series the last clean stop left (once)."""
+        path = self._snapshot_path()
+        if path is None:
+            return
+        d = self.runner.daemon
+        try:
+            done = snapshot.load(d.storage, path, int(d.clock.now() * 1000))
+        # A boundary: whatever the file holds, the daemon starts (empty, as without it).
+        except (snapshot.SnapshotError, OSError, MemoryError) as exc:
+            log.warning("tsdb_snapshot_unreadable", error=describe(exc), action="starting with no series")
+            return
+        if not done.skipped:
+            log.info(
+                "tsdb_snapshot_restored",
+                series=done.series,
+                points=done.points,
+                seconds=round(done.seconds, 2),
+            )
+
+    def _save_series(self) -> None:
+        """After the last cycle: what the next start needs for its rate() windows and
+        evidence charts. A failure (a full disk) costs only that, said in one line."""
+        path = self._snapshot_path()
+        if path is None:
+            return
+        try:
+            done = snapshot.save(self.runner.daemon.storage, path)
+        except OSError as exc:
+            log.warning("tsdb_snapshot_failed", path=str(path), error=describe(exc))
+            return
+        if done.skipped:
+            log.info("tsdb_snapshot_skipped", reason=done.skipped)
+        else:
+            log.info(
+                "tsdb_snapshot_written",
+                series=done.series,
+                points=done.points,
+                seconds=round(done.seconds, 2),
+            )
 
     def _status(self) -> str:
         d = self.runner.daemon

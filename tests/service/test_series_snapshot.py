@@ -1,0 +1,136 @@
+"""The series survive a planned restart: a clean stop writes them beside the store,
+the next start reads them back once, so `rate(x[10m])` and the evidence charts go on
+instead of starting from nothing."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from triaged.model import STALE_NAN, Labels
+from triaged.tsdb import Storage, StorageLimits, snapshot
+
+from .conftest import TOKEN, DaemonProcess, Setup, free_port, wait_until
+
+UP = Labels.of({"__name__": "up", "job": "shop", "instance": "a:1"})
+ERRORS = Labels.of({"__name__": "errors_total", "job": "shop", "instance": "a:1"})
+
+
+def _bits(value: float) -> bytes:
+    return struct.pack("<d", value)
+
+
+def _stored(st: Storage) -> dict[Labels, list[tuple[int, bytes]]]:
+    return {s.labels: [(t, _bits(v)) for t, v in zip(s.timestamps, s.values, strict=True)] for s in st}
+
+
+def test_every_point_comes_back_bit_for_bit_and_the_file_is_used_once(tmp_path: Path) -> None:
+    before = Storage(StorageLimits(retention_ms=3_600_000))
+    before.append_batch("scrape/shop", [(UP, 1.0), (ERRORS, 7.0)], 1_000_000)
+    before.append_batch("scrape/shop", [(UP, 1.0), (ERRORS, 7.25)], 1_015_000)
+    before.append_batch("scrape/shop", [(UP, 1.0)], 1_030_000)  # errors_total vanished: a stale marker
+    path = tmp_path / "triaged.db.series"
+    written = snapshot.save(before, path)
+    assert (written.series, written.points) == (2, 6)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+
+    after = Storage(StorageLimits(retention_ms=3_600_000))
+    read = snapshot.load(after, path, now_ms=1_040_000)
+    assert (read.series, read.points) == (2, 6)
+    assert _stored(after) == _stored(before)
+    errors = next(s for s in after if s.labels == ERRORS)
+    assert _bits(errors.values[-1]) == _bits(STALE_NAN)
+    assert not path.exists(), "a snapshot is read once: a later crash must not bring it back"
+    assert snapshot.load(Storage(), path, now_ms=1_040_000).skipped == "no snapshot"
+
+
+def test_points_past_the_retention_or_ahead_of_the_clock_are_left_out(tmp_path: Path) -> None:
+    before = Storage(StorageLimits(retention_ms=None))
+    for t in (0, 600_000, 1_200_000, 1_800_000):
+        before.append(UP, t, 1.0)
+    path = tmp_path / "s"
+    snapshot.save(before, path)
+    after = Storage(StorageLimits(retention_ms=900_000))
+    snapshot.load(after, path, now_ms=1_500_000)  # keeps 600_000..1_500_000
+    assert [s.timestamps for s in after] == [[600_000, 1_200_000]]
+
+
+def test_a_store_too_large_to_keep_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    st = Storage()
+    for t in range(10):
+        st.append(UP, t, 1.0)
+    done = snapshot.save(st, tmp_path / "s", max_points=5)
+    assert done.skipped == "10 points is over the 5 kept across a restart"
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not ours at all", snapshot.MAGIC + b"\x05\x00\x00\x00\xff\xff\xff\x7f{}", snapshot.MAGIC + b"\x01"],
+    ids=["foreign", "cut-short", "truncated-header"],
+)
+def test_a_file_that_is_not_a_snapshot_is_moved_aside_and_said(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "triaged.db.series"
+    path.write_bytes(content)
+    st = Storage()
+    with pytest.raises(snapshot.SnapshotError, match="not a series snapshot"):
+        snapshot.load(st, path, now_ms=1)
+    assert len(st) == 0 and not path.exists()
+    assert (tmp_path / "triaged.db.series.bad").read_bytes() == content
+
+
+def test_a_restarted_daemon_still_has_the_series_of_before_the_restart(
+    setup: Setup, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """Through `triaged run` twice: the second run's range query sees the first run's
+    scrapes, and the log says what was kept and restored."""
+    setup.write(port=free_port())
+    first = start_daemon(setup.config)
+    wait_until(lambda: _scrapes(first) >= 3, what="three scrapes")
+    assert first.stop() == 0
+    written = first.named("tsdb_snapshot_written")
+    assert len(written) == 1 and written[0]["series"] >= 1
+
+    second = start_daemon(setup.config)
+    restored = second.wait_event("tsdb_snapshot_restored")
+    assert restored["points"] == written[0]["points"]
+    assert _scrapes(second) >= 3, "the first run's scrapes are gone"
+    assert second.stop() == 0
+
+
+def _scrapes(d: DaemonProcess) -> float:
+    """How many `shop_up` points the daemon holds, by its query API."""
+    answer = requests.get(
+        f"http://127.0.0.1:{d.port}/api/v1/query",
+        params={"query": "count_over_time(shop_up[1h])"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    ).json()
+    results = answer["data"]["result"]
+    return float(results[0]["value"][1]) if results else 0.0
+
+
+@pytest.mark.usefixtures("default_logging")
+def test_a_snapshot_that_cannot_be_written_costs_one_line_not_the_clean_stop(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from triaged.app import build
+    from triaged.config import load_config
+    from triaged.runner import Runner
+    from triaged.service.host import ServiceHost
+
+    (tmp_path / "t.yaml").write_text("storage: {db: t.db}\n")
+    daemon = build(load_config(tmp_path / "t.yaml"), sources=[])
+    daemon.storage.append(UP, 1_000, 1.0)
+    (tmp_path / "t.db.series.tmp").mkdir()  # in the way, as a full disk would be
+    host = ServiceHost(Runner(daemon), str(tmp_path / "t.yaml"), environ={})
+    host.start()
+    with capture_logs() as logs:
+        host.stop(flush_s=0.1)
+    failed = [e for e in logs if e["event"] == "tsdb_snapshot_failed"]
+    assert len(failed) == 1 and "t.db.series" in failed[0]["path"]
+    assert "daemon_stopped" in [e["event"] for e in logs]
