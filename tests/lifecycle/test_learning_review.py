@@ -230,3 +230,58 @@ def test_postmortem_says_how_the_severity_changed(store: Store, make_incident: M
     HumanActions(store, None).move(inc.id, IncidentStatus.RESOLVED, "bob", "rolled back", T0 + 1800)
     md = render(gather(store, inc.id, T0 + DAY), PostmortemPolicy(), None)
     assert "| Severity | P1 (opened as P2; set by hand by bob) |" in md, md
+
+
+# -- items dropped and taken up again, owners who move on -----------------------------------
+def _item(store: Store, make_incident: MakeIncident, owner: str = "asha") -> int:
+    inc = make_incident(resolved_at=600.0)
+    new = NewItem("Raise the DB pool limit at startup", owner, "2030-01-01", "high", "immediate")
+    return FollowUp(store).add(inc.id, new, "lead", T0 + 60).id
+
+
+def test_a_dropped_item_can_be_taken_up_again_with_its_history(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """Dropped as superseded, then the incident came back: the team reopens the item
+    instead of adding a stranger with no history. A reopen says why, and a second one
+    changes nothing."""
+    item = _item(store, make_incident)
+    db = ["--db", store.path]
+    _cli("actions", "drop", str(item), "-m", "superseded by the pool rework", *db)
+    refused = CliRunner().invoke(cli, ["actions", "reopen", str(item), *db])
+    assert refused.exit_code == 2 and "reopen needs -m" in refused.output, refused.output
+    assert "is now open" in _cli("actions", "reopen", str(item), "-m", "the pool rework slipped", *db)
+    assert "already open; nothing changed" in _cli("actions", "reopen", str(item), "-m", "again", *db)
+    listed = _cli("actions", "list", *db)
+    assert f"\n{item} " in listed and "open" in listed, listed
+    timeline = [e["message"] for e in rows.timeline(store, 1) if e["kind"].startswith("action_")]
+    assert timeline[-1] == f"action item #{item} dropped → open: Raise the DB pool limit at startup" \
+        " (the pool rework slipped)", timeline  # fmt: skip
+
+    verified = _item(store, make_incident)
+    for step in ("done", "verify"):
+        _cli("actions", step, str(verified), *db)
+    closed = CliRunner().invoke(cli, ["actions", "reopen", str(verified), "-m", "why", *db])
+    assert closed.exit_code == 1 and "is verified: it is closed, nothing moves it now" in closed.output
+
+
+def test_an_item_follows_its_owner_to_a_new_name(store: Store, make_incident: MakeIncident) -> None:
+    """asha hands the item to ravi: the list by owner, the reminder and the timeline
+    follow. A group is refused as an owner here as it is when adding."""
+    item = _item(store, make_incident)
+    db = ["--db", store.path]
+    said = _cli("actions", "assign", str(item), "@ravi", "-m", "asha moved to payments", "--by", "lead", *db)
+    assert said.strip() == f"action item #{item} is now owned by ravi"
+    assert f"\n{item} " in _cli("actions", "list", "--owner", "Ravi", *db)
+    assert "no open action items" in _cli("actions", "list", "--owner", "asha", *db)
+    entry = rows.timeline(store, 1)[-1]
+    assert (entry["kind"], entry["actor"]) == ("action_assigned", "lead")
+    assert entry["message"] == f"action item #{item} owner asha → ravi: Raise the DB pool limit at startup" \
+        " (asha moved to payments)"  # fmt: skip
+    assert "already owned by ravi; nothing changed" in _cli("actions", "assign", str(item), "ravi", *db)
+
+    group = CliRunner().invoke(cli, ["actions", "assign", str(item), "team", *db])
+    assert group.exit_code == 1 and "'team' is a group, not one person" in group.output
+    _cli("actions", "drop", str(item), "-m", "not needed", *db)
+    dropped = CliRunner().invoke(cli, ["actions", "assign", str(item), "meera", *db])
+    assert dropped.exit_code == 1 and "is dropped: only an unfinished item can change owner" in dropped.output

@@ -253,7 +253,13 @@ def _apply(store: Any, item_id: int, target: Any, actor: str, note: str, suffix:
 
 
 # The command that moves an item to each state.
-_COMMANDS = {"in_progress": "start", "done": "done", "verified": "verify", "dropped": "drop"}
+_COMMANDS = {
+    "in_progress": "start",
+    "done": "done",
+    "verified": "verify",
+    "dropped": "drop",
+    "open": "reopen",
+}
 
 
 def _refusal(refused: Any) -> str:
@@ -261,13 +267,12 @@ def _refusal(refused: Any) -> str:
     item, target = refused.item, str(refused.target)
     if not refused.allowed:
         return f"action item #{item.id} is {item.status}: it is closed, nothing moves it now"
-    why = (
-        "only a done item can be verified"
-        if target == "verified"
-        else f"`actions {_COMMANDS[target]}` does not apply"
-    )
+    why = {
+        "verified": "only a done item can be verified",
+        "open": "only a dropped item can be reopened",
+    }.get(target, f"`actions {_COMMANDS[target]}` does not apply")
     steps = [
-        f"actions {_COMMANDS[str(s)]} {item.id}" + (" -m why" if s == "dropped" else "")
+        f"actions {_COMMANDS[str(s)]} {item.id}" + (" -m why" if s in ("dropped", "open") else "")
         for s in refused.allowed
     ]
     return f"action item #{item.id} is {item.status}: {why} (next: {', '.join(steps)})"
@@ -340,3 +345,38 @@ _move(
     "Why it will not be done (required).",
     needs_note=True,
 )
+_move(
+    "reopen",
+    "open",
+    "Take up a dropped item again; -m says why (required, kept on the incident's timeline).",
+    "Why it will be done after all (required).",
+    needs_note=True,
+)
+
+
+@actions.command("assign")
+@click.argument("item_id", type=ID)
+@click.argument("owner")
+@click.option("--note", "-m", default="", help="Why (kept on the incident's timeline).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
+@db_option
+@config_option()
+def assign_cmd(
+    item_id: int, owner: str, note: str, actor: str | None, db_path: str | None, config_path: str | None
+) -> None:
+    """Hand an unfinished item to OWNER, one person (the owner moved on, or goes by
+    another name now): reminders and `actions list --owner` follow the new name."""
+    from triaged.incidents.actions import AlreadyThereError
+    from triaged.incidents.followup import ActionError, FollowUp
+
+    store = open_db(db_path, config_path)
+    try:
+        item = FollowUp(store).assign(item_id, owner, actor or actor_default(), time.time(), note.strip())
+    except AlreadyThereError as same:
+        click.echo(f"{same}; nothing changed")
+        return
+    except ActionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except LookupError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"action item #{item.id} is now owned by {item.owner}")

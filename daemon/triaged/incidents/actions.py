@@ -33,7 +33,9 @@ ACTION_ALLOWED: dict[ActionStatus, frozenset[ActionStatus]] = {
     # Verification can fail: the item goes back to work instead of being closed.
     A.DONE: frozenset({A.VERIFIED, A.IN_PROGRESS, A.DROPPED}),
     A.VERIFIED: frozenset(),
-    A.DROPPED: frozenset(),
+    # A drop can be reconsidered (the incident came back, the reason no longer holds):
+    # the item is taken up again with its history, not re-added as a stranger.
+    A.DROPPED: frozenset({A.OPEN}),
 }
 CLOSED = frozenset({A.VERIFIED, A.DROPPED})
 # Still owed: counted as open in reports, re-flagged when the incident recurs.
@@ -65,13 +67,13 @@ class AlreadyThereError(Exception):
     """The item is already in the state asked for: a repeated command, harmless, and
     nothing was changed (as for incidents)."""
 
-    def __init__(self, item: ActionItem) -> None:
-        super().__init__(f"action item #{item.id} is already {item.status}")
+    def __init__(self, item: ActionItem, state: str | None = None) -> None:
+        super().__init__(f"action item #{item.id} is already {state or item.status}")
         self.item = item
 
 
 # The order next steps are offered in: forward first, then back to work, then drop.
-NEXT_ORDER = (A.VERIFIED, A.IN_PROGRESS, A.DONE, A.DROPPED)
+NEXT_ORDER = (A.VERIFIED, A.IN_PROGRESS, A.DONE, A.OPEN, A.DROPPED)
 
 
 @dataclass
@@ -180,17 +182,25 @@ def same_owner(a: str, b: str) -> bool:
     return normalise_owner(a).casefold() == normalise_owner(b).casefold()
 
 
+def owner_problem(owner: str | None) -> str | None:
+    """Why ``owner`` is not one named person (None if it is)."""
+    who = normalise_owner(owner or "").lower()
+    if owner is None or not who:
+        return "an action item needs an owner: one person who will drive it (--owner)"
+    if who in _GROUP_OWNERS | _PLACEHOLDER_OWNERS:
+        what = "a group" if who in _GROUP_OWNERS else "a placeholder"
+        return f"an action item needs an owner: {owner!r} is {what}, not one person (--owner asha)"
+    return None
+
+
 def validate_new(
     *, title: str, owner: str | None, due: str | None, priority: str | None, kind: str | None, now: float
 ) -> float:
     """Check a new item; returns the due time. Raises :class:`ActionError` with every reason."""
     reasons = title_problems(title)
-    who = normalise_owner(owner or "").lower()
-    if owner is None or not who:
-        reasons.append("an action item needs an owner: one person who will drive it (--owner)")
-    elif who in _GROUP_OWNERS | _PLACEHOLDER_OWNERS:
-        what = "a group" if who in _GROUP_OWNERS else "a placeholder"
-        reasons.append(f"an action item needs an owner: {owner!r} is {what}, not one person (--owner asha)")
+    who = owner_problem(owner)
+    if who:
+        reasons.append(who)
     due_at = 0.0
     if not due:
         reasons.append("an action item needs a due date (--due 2026-12-01 or --due 7d)")
@@ -230,4 +240,6 @@ def move(item: ActionItem, target: ActionStatus, now: float, actor: str) -> Acti
         item.verified_at, item.verified_by = now, actor
     elif target is A.DROPPED:
         item.dropped_at = now
+    elif target is A.OPEN:
+        item.dropped_at = None  # taken up again: the drop stays on the timeline
     return item

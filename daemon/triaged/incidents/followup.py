@@ -13,8 +13,10 @@ from triaged.incidents.actions import (
     ActionError,
     ActionItem,
     ActionStatus,
+    AlreadyThereError,
     move,
     normalise_owner,
+    owner_problem,
     validate_new,
 )
 from triaged.incidents.model import Incident
@@ -92,6 +94,37 @@ class FollowUp:
                 + (f" ({note})" if note else ""),
                 actor=actor,
                 data={"action_id": item.id, "from": previous.value, "to": target.value},
+            )
+        return item
+
+    def assign(self, item_id: int, owner: str, actor: str, now: float, note: str = "") -> ActionItem:
+        """Hand an unfinished item to another person (the owner moved teams, or goes by
+        another name now). Raises ActionError, AlreadyThereError or LookupError."""
+        problem = owner_problem(owner)
+        if problem:
+            raise ActionError([problem])
+        with self.store.atomic():
+            item = action_rows.get(self.store, item_id)
+            if item is None:
+                raise LookupError(f"no action item #{item_id}")
+            if item.closed:
+                raise ActionError(
+                    [f"action item #{item.id} is {item.status}: only an unfinished item can change owner"]
+                )
+            new = normalise_owner(owner)
+            if new == item.owner:  # a new spelling of the same name (Asha for asha) is a change
+                raise AlreadyThereError(item, f"owned by {item.owner}")
+            previous, item.owner, item.updated_at = item.owner, new, now
+            action_rows.update(self.store, item)
+            rows.add_timeline(
+                self.store,
+                item.incident_id,
+                now,
+                "action_assigned",
+                f"action item #{item.id} owner {previous} → {new}: {item.title}"
+                + (f" ({note})" if note else ""),
+                actor=actor,
+                data={"action_id": item.id, "from": previous, "to": new},
             )
         return item
 
