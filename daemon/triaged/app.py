@@ -376,10 +376,11 @@ class Daemon:
                 )
 
     def reload(self, cfg: Config | None = None) -> Reloaded:
-        """Re-read rule files and apply the targets and probes. A broken file keeps the
-        old rules running. Series of removed rules and targets go stale at once, and the
-        tsdb keeps enough history for the longest range of the new rules (a new `[1h]`
-        must not average over minutes)."""
+        """Re-read rule files and apply ``cfg``'s targets, probes, receivers, routing,
+        muting and lifecycle settings, all or nothing: a broken file or a receiver that
+        cannot be built keeps everything as it was. Series of removed rules and targets
+        go stale at once, and the tsdb keeps enough history for the longest range of the
+        new rules (a new `[1h]` must not average over minutes)."""
         cfg = cfg or self.cfg
         specs, errors = load_rule_specs(cfg)
         if errors:
@@ -403,7 +404,10 @@ class Daemon:
             result = self.rules.load(specs)
             for key in result.removed:
                 self.storage.forget_source(f"record/{key}", stale_ms)
-            changes = self._swap_sources(*plan, stale_ms) if plan is not None else SourceChanges()
+            changes = SourceChanges()
+            if plan is not None:
+                pairs, changes = plan
+                self._swap_sources(pairs, changes, stale_ms)
             retiring = self._apply_alerting(cfg, notifiers)
             self._apply_lifecycle(cfg)
             needed = retention_for(cfg, self.rules)
@@ -444,9 +448,10 @@ class Daemon:
         }
 
     def _apply_alerting(self, cfg: Config, notifiers: dict[str, Notifier] | None) -> tuple[str, ...]:
-        """Routing, muting, re-paging, fallback, flap and receivers from ``cfg`` (under
-        the cycle lock). A receiver gone from the config keeps sending what was queued
-        for it before: a reload must not drop a page. Returns those receivers' names."""
+        """Routing, muting, re-paging, fallback, flap, the incidents' resolve hold and
+        reopen window, and receivers from ``cfg`` (under the cycle lock). A receiver gone
+        from the config keeps sending what was queued for it before: a reload must not
+        drop a page. Returns the names of those with rows still queued."""
         parts = self.alerting
         if parts is None:
             return ()
@@ -491,7 +496,7 @@ class Daemon:
 
     def _swap_sources(
         self, pairs: list[tuple[SourceEntry, Source]], changes: SourceChanges, stale_ms: int
-    ) -> SourceChanges:
+    ) -> None:
         """Put the planned sources in place of the configured ones (under the cycle
         lock). A removed target's series go stale now, as Prometheus marks them, so its
         alerts resolve instead of lingering as "no data" for five minutes."""
@@ -510,7 +515,6 @@ class Daemon:
             closer = getattr(source, "close", None)
             if callable(closer):
                 closer()
-        return changes
 
     def pending_notifications(self) -> int:
         counts = outbox_rows.counts(self.store)
