@@ -285,3 +285,26 @@ def test_an_item_follows_its_owner_to_a_new_name(store: Store, make_incident: Ma
     _cli("actions", "drop", str(item), "-m", "not needed", *db)
     dropped = CliRunner().invoke(cli, ["actions", "assign", str(item), "meera", *db])
     assert dropped.exit_code == 1 and "is dropped: only an unfinished item can change owner" in dropped.output
+
+
+# -- a report over hundreds of incidents, and one that outlived the period --------------------
+def test_report_names_what_is_still_open_from_before_and_stays_readable_with_hundreds(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """`report --since 7d` on the day of a bad month: incident #1 opened 10 days ago and
+    is still being mitigated, the longest-running of all; then 300 P1 incidents in the
+    week, 25 of them resolved more than 48 h ago with no postmortem."""
+    make_incident(status=IncidentStatus.MITIGATED, detected=-10 * DAY, opened=-10 * DAY + 60,
+                  acknowledged_at=-10 * DAY + 120, mitigated_at=-9 * DAY)  # fmt: skip
+    for n in range(300):
+        start = -6 * DAY + n * 600.0 if n < 25 else -DAY + n * 60.0
+        make_incident(rule=f"R{n % 3}", detected=start, opened=start + 30, resolved_at=start + 630)
+    r = build_report(store, T0 - 7 * DAY, T0, PostmortemPolicy())
+    assert r.incidents == 300 and r.still_open == 0 and r.open_from_before == [1]
+    assert r.mttr.median == 600.0 and r.mttd.median == 30.0
+    assert r.postmortems_late == list(range(2, 27))  # resolved by T0 − 4 d, due 2 d later
+
+    text = render_report(r, "7d", table)
+    assert "Open since before the period, not in these figures: 1 (#1)" in text, text
+    late = next(line for line in text.splitlines() if line.startswith("Postmortems late"))
+    assert late == "Postmortems late: 25 (" + ", ".join(f"#{i}" for i in range(2, 22)) + " and 5 more)", late

@@ -77,6 +77,9 @@ class Report:
     actions_overdue: int
     actions_awaiting_verification: int
     noise: list[RuleNoise]
+    # Opened before the period and open still: the longest-running of all, not in the
+    # period's figures, so named apart rather than left out of the report altogether.
+    open_from_before: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         def stat(s: Stat) -> dict[str, Any]:
@@ -93,6 +96,7 @@ class Report:
             "mttr": stat(self.mttr),
             "still_open": self.still_open,
             "open_unacknowledged": self.open_unacknowledged,
+            "open_from_before": self.open_from_before,
             # JSON has no Infinity (an allowance of zero overspent): null, and
             # "exhausted" says it is not unknown.
             "error_budget": [
@@ -141,6 +145,7 @@ def build_report(store: Store, since: float, now: float, policy: PostmortemPolic
         actions_overdue=sum(1 for a in items if a.overdue(now)),
         actions_awaiting_verification=sum(1 for a in items if a.status is ActionStatus.DONE),
         noise=_noise(store, found),
+        open_from_before=[i.id for i in rows.open_incidents(store) if i.opened_at < since],
     )
 
 
@@ -222,6 +227,15 @@ def _budget_row(b: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+# Incident numbers named on one line of the report: hundreds would bury the rest of it.
+MAX_IDS_SHOWN = 20
+
+
+def _ids(ids: Sequence[int]) -> str:
+    shown = ", ".join(f"#{i}" for i in ids[:MAX_IDS_SHOWN])
+    return shown + (f" and {len(ids) - MAX_IDS_SHOWN} more" if len(ids) > MAX_IDS_SHOWN else "")
+
+
 def render_report(
     r: Report, label: str, table: Callable[[Sequence[str], Sequence[Sequence[Any]]], str]
 ) -> str:
@@ -246,6 +260,11 @@ def render_report(
             f"Still open, not in time to resolve: {r.still_open}"
             f" ({r.open_unacknowledged} not acknowledged yet, not in time to acknowledge)"
         )
+    if r.open_from_before:
+        out.append(
+            f"Open since before the period, not in these figures: {len(r.open_from_before)}"
+            f" ({_ids(r.open_from_before)})"
+        )
     out.append("")
     if r.budgets:
         out.append(table(_BUDGET_HEADERS, [_budget_row(b) for b in r.budgets]))
@@ -254,7 +273,7 @@ def render_report(
             out.append("≥: SLI recorded for only part of the period (samples are kept for one window)")
     else:
         out.append("Error budget: no SLOs recorded (add `slos:` to the config)")
-    late = ", ".join(f"#{i}" for i in r.postmortems_late) or "none"
+    late = _ids(r.postmortems_late) or "none"
     out += [
         "",
         f"Postmortems late: {len(r.postmortems_late)} ({late})",
