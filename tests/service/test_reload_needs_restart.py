@@ -43,3 +43,19 @@ def test_moving_lines_or_editing_comments_needs_no_restart(tmp_path: Path) -> No
     new = _load(tmp_path, "new.yaml", "# rules live beside this file\n\n" + BEFORE)
     assert new.rule_files_line != old.rule_files_line
     assert restart_only_changes(old, new) == []
+
+
+def test_a_setting_that_waits_for_a_restart_is_named_again_at_the_next_reload(tmp_path: Path) -> None:
+    """What runs after a reload keeps the old group_by and store: reloading the same file
+    again still says they wait, while the route edit is not named twice."""
+    from triaged.service.host import applied
+
+    old = _load(tmp_path, "old.yaml", BEFORE)
+    edited = BEFORE.replace("./t.db", "./other.db").replace(
+        "{receiver: log}", "{receiver: log, group_wait: 9s}"
+    )
+    new = _load(tmp_path, "new.yaml", edited + "incidents: {group_by: [team], resolve_hold: 1m}\n")
+    running = applied(old, new)
+    assert running.db_path == old.db_path and running.incidents.group_by == old.incidents.group_by
+    assert running.incidents.resolve_hold_s == 60 and running.alerting == new.alerting
+    assert restart_only_changes(running, new) == ["incidents.group_by", "storage.db"]

@@ -32,9 +32,10 @@ def reload(config_path: str, pid: int | None, use_signal: bool, timeout_s: float
     """Make the running daemon re-read its config and rule files, and say whether it
     took them.
 
-    Rules, targets, probes, receivers, routing, inhibition, maintenance windows and the
-    API token change at once, keeping the state of unchanged alerts; other edited
-    settings are named as waiting for a restart.
+    Rules, targets, probes, receivers, routing, inhibition, maintenance windows, SLOs,
+    the log level and the API token change at once, keeping the state of unchanged
+    alerts; other edited settings (storage, incidents.group_by, outbox, oci…) are
+    named as waiting for a restart.
 
     \b
     With the HTTP API enabled: POST /api/v1/reload with the configured token.

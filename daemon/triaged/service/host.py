@@ -287,25 +287,7 @@ class ServiceHost:
         self.runner.retick()
         self.runner.replan_reminders(cfg.lifecycle.actions.remind_at)
         changed = restart_only_changes(old, cfg)
-        self._running_cfg = dataclasses.replace(
-            old,
-            rule_files=cfg.rule_files,
-            targets=cfg.targets,
-            probes=cfg.probes,
-            notifiers=cfg.notifiers,
-            routes=cfg.routes,
-            alerting=cfg.alerting,
-            evaluation_interval_s=cfg.evaluation_interval_s,
-            lifecycle=cfg.lifecycle,
-            incidents=dataclasses.replace(
-                old.incidents,
-                resolve_hold_s=cfg.incidents.resolve_hold_s,
-                reopen_window_s=cfg.incidents.reopen_window_s,
-            ),
-            log_level=cfg.log_level,
-            log_format=cfg.log_format,
-            http=_with_token(old.http, cfg),
-        )
+        self._running_cfg = applied(old, cfg)
         if self.heartbeat is not None and old.heartbeat is not None:
             # Its receiver's settings may have changed: beat through the one now in use.
             notifiers = self.runner.daemon.dispatcher.notifiers
@@ -345,9 +327,25 @@ def _with_token(http: HttpConfig, new: Config) -> HttpConfig:
     return dataclasses.replace(http, token_file=new.http.token_file, token_env=new.http.token_env)
 
 
+def applied(old: Config, new: Config) -> Config:
+    """What runs after a reload from ``old`` to ``new``: the reloadable settings of
+    ``new``, the rest still ``old``'s (so the next reload names them again)."""
+    taken = _RELOADABLE - {"incidents", "http"}  # only part of these is applied
+    return dataclasses.replace(
+        old,
+        **{f.name: getattr(new, f.name) for f in dataclasses.fields(Config) if f.name in taken},
+        incidents=dataclasses.replace(
+            old.incidents,
+            resolve_hold_s=new.incidents.resolve_hold_s,
+            reopen_window_s=new.incidents.reopen_window_s,
+        ),
+        http=_with_token(old.http, new),
+    )
+
+
 def restart_only_changes(old: Config, new: Config) -> list[str]:
     """Settings that differ but only take effect after a restart, named as in the
-    file (``storage.db``, ``incidents``): those outside ``_RELOADABLE``."""
+    file (``storage.db``, ``incidents.group_by``): those outside ``_RELOADABLE``."""
     changed = []
     for f in dataclasses.fields(Config):
         before, after = getattr(old, f.name), getattr(new, f.name)
