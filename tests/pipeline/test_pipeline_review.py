@@ -162,3 +162,36 @@ def test_chat_that_had_the_p2_page_hears_the_resolve_after_it_escalated_to_the_p
         escalate_p2_to_p0_and_clear(make_harness(config, db=tmp_path / "second.db"))
         assert keys(pager) == ["triaged-1-escalate-P0", "triaged-1-resolve-0"]
         assert keys(quiet_chat) == ["triaged-1-open"]
+
+
+TEMPLATED_SEVERITY = """
+groups:
+  - name: latency
+    rules:
+      - alert: HighLatency
+        expr: svc_latency > 1
+        for: 30s
+        labels:
+          severity: '{{ if gt $value 5.0 }}critical{{ else }}warning{{ end }}'
+"""
+
+
+def test_a_severity_label_turning_critical_escalates_instead_of_resolving_first(
+    make_daemon: MakeDaemon, receiver: RecordingReceiver
+) -> None:
+    """Latency goes from 2 s to 9 s: the alert's severity label turns critical, so it is
+    a new alert that waits out its ``for: 30s`` while the warning one is gone. The
+    incident is not over: the pager gets one escalation, not "[RESOLVED]" (the hold is
+    10 s) and then a reopen."""
+    h = make_daemon(TEMPLATED_SEVERITY, "notifiers:\n" + webhook("pager", receiver.url))
+    h.metrics.set("svc_latency", "api", 2)
+    h.run(40, step=2)
+    h.metrics.set("svc_latency", "api", 9)
+    h.run(60, step=2)
+    assert keys(receiver) == ["triaged-1-open", "triaged-1-escalate-P0"]
+    (incident,) = rows.list_incidents(h.store)
+    assert incident.is_open and incident.reopen_count == 0
+    # Once nothing fires or waits to fire, it resolves after the hold as before.
+    h.metrics.set("svc_latency", "api", 0)
+    h.run(20, step=2)
+    assert keys(receiver)[-1] == "triaged-1-resolve-0"

@@ -26,7 +26,7 @@ from triaged.incidents.notify import Notifications
 from triaged.incidents.page_message import build_message, dedup_key, json_value
 from triaged.messages import Event
 from triaged.model import Severity, short_value
-from triaged.rules.alerting import Alert
+from triaged.rules.alerting import Alert, AlertState
 from triaged.store import incidents as rows
 from triaged.store import notify_state
 from triaged.store.db import Store
@@ -96,9 +96,10 @@ class IncidentService:
                 else:
                     self._update(incident, heard, now, result)
                     self._resolve_alerts(incident, {a.fingerprint for a in group.alerts}, now)
+            pending = _pending_rules(alerts, self.policy.group_by)
             for key, incident in open_by_key.items():
                 if key not in groups:
-                    self._clear(incident, now, result)
+                    self._clear(incident, now, result, pending.get(key, set()))
             self._record_late_clears({a.fingerprint for a in live}, now)
             if self.mutes is not None and mutes:
                 self.mutes.record(live, mutes, self._incident_for(live), now)
@@ -334,7 +335,8 @@ class IncidentService:
             return False
         return not rows.has_timeline(self.store, incident.id, "alert_firing", incident.reopened_at)
 
-    def _clear(self, incident: Incident, now: float, result: SyncResult) -> None:
+    def _clear(self, incident: Incident, now: float, result: SyncResult, pending: set[str]) -> None:
+        """``pending``: rules of the incident's group with an alert pending now."""
         self._resolve_alerts(incident, set(), now)
         if self._held_by_hand(incident):
             return
@@ -343,6 +345,11 @@ class IncidentService:
             rows.update_incident(self.store, incident)
             return
         if now - incident.clear_since < self.policy.resolve_hold_s:
+            return
+        if pending & {r["alertname"] for r in rows.incident_alerts(self.store, incident.id)}:
+            # One of its rules still holds, under new labels waiting out its `for:` (a
+            # templated severity went from warning to critical): not over, so no
+            # "resolved" page just before the worse one.
             return
         transition(incident, IncidentStatus.RESOLVED, now)
         rows.update_incident(self.store, incident)
@@ -387,6 +394,15 @@ class IncidentService:
     # -- notifications -----------------------------------------------------------------
     def _notify(self, incident: Incident, event: Event, group: AlertGroup | None, now: float) -> int:
         return self.notify.enqueue(incident, build_message(self.store, incident, event, group), now)
+
+
+def _pending_rules(alerts: Sequence[Alert], group_by: Sequence[str]) -> dict[str, set[str]]:
+    """Group key → the rules with an alert pending in that group."""
+    out: dict[str, set[str]] = {}
+    for alert in alerts:
+        if alert.state is AlertState.PENDING:
+            out.setdefault(group_key(alert, group_by)[0], set()).add(alert.rule)
+    return out
 
 
 def _summary(alert: Alert) -> str:
