@@ -123,23 +123,33 @@ def plan_sources(
 ) -> tuple[list[tuple[SourceEntry, Source]], SourceChanges]:
     """The sources for ``wanted``: a running one whose entry is unchanged is kept as it
     is (its connection, parser cache and scrape schedule go on), any other is built."""
-    spare = list(running)
+    # By kind, job and URL first (entries hold dicts, so they do not hash): a reload of
+    # thousands of targets stays linear.
+    spare: dict[tuple[type, str, str], list[tuple[SourceEntry, Source]]] = {}
+    for pair in running:
+        spare.setdefault(_bucket(pair[0]), []).append(pair)
     pairs: list[tuple[SourceEntry, Source]] = []
     for entry in wanted:
-        same = next((pair for pair in spare if pair[0] == entry), None)
+        candidates = spare.get(_bucket(entry), [])
+        same = next((pair for pair in candidates if pair[0] == entry), None)
         if same is not None:
-            spare.remove(same)
+            candidates.remove(same)
             pairs.append(same)
         else:
             pairs.append((entry, build_source(entry)))
     before = {source.key for _, source in running}
     after = {source.key for _, source in pairs}
-    built = [source.key for _, source in pairs if all(source is not s for _, s in running)]
+    old = {id(source) for _, source in running}
+    built = [source.key for _, source in pairs if id(source) not in old]
     return pairs, SourceChanges(
         added=tuple(k for k in built if k not in before),
         removed=tuple(sorted(before - after)),
         changed=tuple(k for k in built if k in before),
     )
+
+
+def _bucket(entry: SourceEntry) -> tuple[type, str, str]:
+    return type(entry), entry.job, entry.url
 
 
 @dataclass(frozen=True)
@@ -502,7 +512,8 @@ class Daemon:
         alerts resolve instead of lingering as "no data" for five minutes."""
         old = [source for _, source in self._configured or ()]
         kept = {id(source) for _, source in pairs}
-        others = [s for s in self.sources if all(s is not o for o in old)]  # OCI's, a test's
+        configured = {id(source) for source in old}
+        others = [s for s in self.sources if id(s) not in configured]  # OCI's, a test's
         self._configured = pairs
         self.sources = [source for _, source in pairs] + others
         self._poller.replace(self.sources)
