@@ -5,6 +5,7 @@ data. Real SQLite stores; only the clock is chosen by hand."""
 from __future__ import annotations
 
 import re
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -308,3 +309,32 @@ def test_report_names_what_is_still_open_from_before_and_stays_readable_with_hun
     assert "Open since before the period, not in these figures: 1 (#1)" in text, text
     late = next(line for line in text.splitlines() if line.startswith("Postmortems late"))
     assert late == "Postmortems late: 25 (" + ", ".join(f"#{i}" for i in range(2, 22)) + " and 5 more)", late
+
+
+def test_an_overdue_item_can_be_given_a_new_date_that_says_why(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """Due three days after it was added ten days ago: overdue, reminded daily. The
+    owner is waiting on a vendor, so the lead moves the date (saying why) instead of
+    dropping the item and adding it again."""
+    inc = make_incident(resolved_at=600.0)
+    ten_days_ago = time.time() - 10 * DAY
+    new = NewItem("Raise the DB pool limit at startup", "asha", "3d", "high", "immediate")
+    item = FollowUp(store).add(inc.id, new, "lead", ten_days_ago).id
+    db = ["--db", store.path]
+    assert f"\n{item} " in _cli("actions", "list", "--overdue", *db)
+
+    unexplained = CliRunner().invoke(cli, ["actions", "due", str(item), "7d", *db])
+    assert unexplained.exit_code == 2 and "due needs -m" in unexplained.output
+    past = CliRunner().invoke(cli, ["actions", "due", str(item), "2020-01-01", "-m", "oops", *db])
+    assert past.exit_code == 1 and "due date '2020-01-01' is in the past" in past.output
+
+    moved = _cli("actions", "due", str(item), "2030-01-15T02:00+05:30", "-m", "waiting on the vendor", *db)
+    assert moved.strip() == f"action item #{item} is now due 2030-01-14 20:30:00 UTC"
+    assert f"\n{item} " not in _cli("actions", "list", "--overdue", *db)
+    assert "OVERDUE" not in _cli("actions", "list", *db)
+    entry = rows.timeline(store, inc.id)[-1]
+    assert entry["kind"] == "action_rescheduled"
+    assert entry["message"].endswith(
+        "→ 2030-01-14 20:30:00 UTC: Raise the DB pool limit at startup (waiting on the vendor)"
+    ), entry

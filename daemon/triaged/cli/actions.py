@@ -380,3 +380,34 @@ def assign_cmd(
     except LookupError as exc:
         raise click.ClickException(str(exc).strip("'\"")) from exc
     click.echo(f"action item #{item.id} is now owned by {item.owner}")
+
+
+@actions.command("due")
+@click.argument("item_id", type=ID)
+@click.argument("when_", metavar="WHEN")
+@click.option("--note", "-m", default="", help="Why the date moves (required; kept on the timeline).")
+@click.option("--by", "actor", default=None, callback=by_given, help=f"Who (default: {BY_DEFAULT}).")
+@db_option
+@config_option()
+def due_cmd(
+    item_id: int, when_: str, note: str, actor: str | None, db_path: str | None, config_path: str | None
+) -> None:
+    """Move an unfinished item's due date to WHEN, as --due of `actions add` takes it
+    (YYYY-MM-DD, YYYY-MM-DDTHH:MM in UTC or with an offset, or 7d from now)."""
+    from triaged.incidents.followup import ActionError, FollowUp
+
+    if not note.strip():
+        raise click.UsageError("due needs -m: say why the date moves (kept on the incident's timeline)")
+    due = _due_in_utc(when_) or when_
+    problem = _due_problem(due)
+    if problem:
+        raise click.ClickException(problem)
+    try:
+        item = FollowUp(open_db(db_path, config_path)).reschedule(
+            item_id, due, actor or actor_default(), time.time(), note.strip()
+        )
+    except ActionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except LookupError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+    click.echo(f"action item #{item.id} is now due {when(item.due_at)}")

@@ -193,6 +193,16 @@ def owner_problem(owner: str | None) -> str | None:
     return None
 
 
+def future_due(due: str | None, now: float) -> float:
+    """A due date that can still be kept: parsed, and not in the past."""
+    if not due:
+        raise ValueError("an action item needs a due date (--due 2026-12-01 or --due 7d)")
+    due_at = parse_due(due, now)
+    if due_at <= now:
+        raise ValueError(f"due date {due!r} is in the past")
+    return due_at
+
+
 def validate_new(
     *, title: str, owner: str | None, due: str | None, priority: str | None, kind: str | None, now: float
 ) -> float:
@@ -202,16 +212,10 @@ def validate_new(
     if who:
         reasons.append(who)
     due_at = 0.0
-    if not due:
-        reasons.append("an action item needs a due date (--due 2026-12-01 or --due 7d)")
-    else:
-        try:
-            due_at = parse_due(due, now)
-        except ValueError as exc:
-            reasons.append(str(exc))
-        else:
-            if due_at <= now:
-                reasons.append(f"due date {due!r} is in the past")
+    try:
+        due_at = future_due(due, now)
+    except ValueError as exc:
+        reasons.append(str(exc))
     if priority not in PRIORITIES:
         got = f", not {priority!r}" if priority else " (--priority)"
         reasons.append(f"priority must be one of {', '.join(PRIORITIES)}{got}")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from triaged.clock import utc_text
 from triaged.incidents.actions import (
     UNFINISHED,
     ActionError,
     ActionItem,
     ActionStatus,
     AlreadyThereError,
+    future_due,
     move,
     normalise_owner,
     owner_problem,
@@ -97,6 +99,37 @@ class FollowUp:
             )
         return item
 
+    def reschedule(self, item_id: int, due: str, actor: str, now: float, note: str) -> ActionItem:
+        """Move an unfinished item's due date (not into the past). Raises ActionError or
+        LookupError."""
+        try:
+            due_at = future_due(due, now)
+        except ValueError as exc:
+            raise ActionError([str(exc)]) from None
+        with self.store.atomic():
+            item = self._unfinished(item_id, "can be rescheduled")
+            previous, item.due_at, item.updated_at = item.due_at, due_at, now
+            action_rows.update(self.store, item)
+            rows.add_timeline(
+                self.store,
+                item.incident_id,
+                now,
+                "action_rescheduled",
+                f"action item #{item.id} due {utc_text(previous)} UTC → {utc_text(due_at)} UTC: {item.title}"
+                + (f" ({note})" if note else ""),
+                actor=actor,
+                data={"action_id": item.id, "from": previous, "to": due_at},
+            )
+        return item
+
+    def _unfinished(self, item_id: int, what: str) -> ActionItem:
+        item = action_rows.get(self.store, item_id)
+        if item is None:
+            raise LookupError(f"no action item #{item_id}")
+        if item.closed:
+            raise ActionError([f"action item #{item.id} is {item.status}: only an unfinished item {what}"])
+        return item
+
     def assign(self, item_id: int, owner: str, actor: str, now: float, note: str = "") -> ActionItem:
         """Hand an unfinished item to another person (the owner moved teams, or goes by
         another name now). Raises ActionError, AlreadyThereError or LookupError."""
@@ -104,13 +137,7 @@ class FollowUp:
         if problem:
             raise ActionError([problem])
         with self.store.atomic():
-            item = action_rows.get(self.store, item_id)
-            if item is None:
-                raise LookupError(f"no action item #{item_id}")
-            if item.closed:
-                raise ActionError(
-                    [f"action item #{item.id} is {item.status}: only an unfinished item can change owner"]
-                )
+            item = self._unfinished(item_id, "can change owner")
             new = normalise_owner(owner)
             if new == item.owner:  # a new spelling of the same name (Asha for asha) is a change
                 raise AlreadyThereError(item, f"owned by {item.owner}")
