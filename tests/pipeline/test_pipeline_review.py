@@ -195,3 +195,32 @@ def test_a_severity_label_turning_critical_escalates_instead_of_resolving_first(
     h.metrics.set("svc_latency", "api", 0)
     h.run(20, step=2)
     assert keys(receiver)[-1] == "triaged-1-resolve-0"
+
+
+def test_a_second_short_blip_waits_group_wait_like_the_first(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """A P2 fires for 5 s, twice, with ``group_wait: 30s``: the first blip's open is
+    cancelled, and the second, a reopen within the window, is as short. Nobody is paged:
+    before, the reopen went at once, "[P2][REOPENED]" of an incident never sent, then its
+    resolve. A return that lasts past the wait is paged."""
+    h = make_harness(
+        "notifiers:\n" + webhook("pager", receiver.url) + "route: {receiver: pager, group_wait: 30s}\n"
+    )
+    for _ in range(2):
+        h.metrics.set("svc_errors", "api", 1)
+        h.run(5)
+        h.metrics.set("svc_errors", "api", 0)
+        h.run(20)
+    h.run(30)
+    assert keys(receiver) == []
+    (incident,) = rows.list_incidents(h.store)
+    cancelled = [t for t in rows.timeline(h.store, incident.id) if t["kind"] == "notification_cancelled"]
+    assert [t["message"] for t in cancelled][
+        -1
+    ] == "reopen for pager not sent: resolved within the group wait"
+    h.metrics.set("svc_errors", "api", 1)
+    h.run(25)
+    assert keys(receiver) == []
+    h.run(10)
+    assert keys(receiver) == ["triaged-1-reopen-2"]

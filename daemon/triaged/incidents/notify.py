@@ -147,7 +147,9 @@ class Notifications:
         if event in _PAGES and incident.severity in self.immediate:
             notify_state.pull_forward(self.store, incident.id, dest.receiver, now)
             due = now
-        elif event is Event.OPEN:
+        elif event is Event.OPEN or (event is Event.REOPEN and self._never_paged(incident, dest.receiver)):
+            # A reopen is this receiver's first page when the open was cancelled in its
+            # group wait: it waits too, or a second blip would page at once.
             due = now + dest.group_wait_s
         elif event in _UPDATES:
             previous = notify_state.last_key(self.store, incident.id, dest.receiver)
@@ -157,11 +159,16 @@ class Notifications:
         last = notify_state.last_key(self.store, incident.id, dest.receiver)
         return due if last is None else max(due, last)
 
+    def _never_paged(self, incident: Incident, receiver: str) -> bool:
+        return notify_state.page_history(self.store, incident.id, receiver)[0] is None
+
     def _cancel_waiting_open(self, incident: Incident, receiver: str, now: float) -> bool:
+        """Cancel the open (or reopen) still waiting for ``receiver``: it resolved before
+        the receiver heard of it, so it hears of neither."""
         waiting = [
             r
             for r in notify_state.waiting_rows(self.store, incident.id, now)
-            if r["receiver"] == receiver and r["event"] == Event.OPEN.value
+            if r["receiver"] == receiver and r["event"] in (Event.OPEN.value, Event.REOPEN.value)
         ]
         for r in waiting:
             notify_state.cancel(self.store, r["id"], "resolved before its group wait ended")
@@ -170,7 +177,7 @@ class Notifications:
                 incident.id,
                 now,
                 "notification_cancelled",
-                f"open for {receiver} not sent: resolved within the group wait",
+                f"{r['event']} for {receiver} not sent: resolved within the group wait",
                 data={"receiver": receiver, "dedup_key": r["dedup_key"]},
             )
         return bool(waiting)
