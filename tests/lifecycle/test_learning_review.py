@@ -338,3 +338,27 @@ def test_an_overdue_item_can_be_given_a_new_date_that_says_why(
     assert entry["message"].endswith(
         "→ 2030-01-14 20:30:00 UTC: Raise the DB pool limit at startup (waiting on the vendor)"
     ), entry
+
+
+# -- the terminal chart of a rule that fires low ---------------------------------------------
+def test_terminal_chart_shows_the_dips_a_below_threshold_rule_fired_on(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """`availability < 0.99`: healthy (1.0) for 20 minutes, then every other sample at
+    0.5 for 20 minutes. A column holding both shows 0.5, the value the rule fired on;
+    its highest (1.0) would draw a flat healthy line and `min 1`."""
+    inc = make_incident(
+        rule="LowAvailability", detected=20 * 60.0, opened=20 * 60.0 + 60, resolved_at=40 * 60.0
+    )
+    series = ev_rows.ensure_series(
+        store, inc.id, alertname="LowAvailability", expr="availability", role="value",
+        labels={"service": "api"}, op="<", threshold=0.99,
+    )  # fmt: skip
+    points = [(T0 + 15.0 * i, 1.0 if i < 80 or i % 2 else 0.5) for i in range(161)]
+    with store.atomic():
+        ev_rows.add_points(store, series, points)
+    shown = _cli("incidents", "show", str(inc.id), "--db", store.path)
+    bars, marks = shown.split("Evidence:")[1].splitlines()[1:3]
+    blocks = bars.split()[0]
+    assert blocks[:29] == "█" * 29 and set(blocks[31:]) == {"▁"}, bars
+    assert bars.endswith("max 1") and marks.endswith("min 0.5"), (bars, marks)

@@ -57,7 +57,7 @@ def echo_lifetimes(inc: Any) -> None:
 
 def echo_chart(inc: Any, evidence: list[dict[str, Any]]) -> None:
     """A small text chart of the triggering metric, from the recorded evidence."""
-    from triaged.incidents.chart import HAND_REOPEN, render_text
+    from triaged.incidents.chart import HAND_REOPEN, render_text, severity_key
     from triaged.incidents.postmortem_values import markers
 
     primary = [s for s in evidence if s["alertname"] == inc.rule] or evidence
@@ -69,7 +69,7 @@ def echo_chart(inc: Any, evidence: list[dict[str, Any]]) -> None:
     threshold = "" if s["threshold"] is None else f"   threshold {s['op']} {s['threshold']:.4g}"
     click.echo(f"\nEvidence: {name}{{{labels}}}  ({len(s['points'])} points{threshold})")
     marks = markers(inc)
-    for line in render_text(s["points"], marks):
+    for line in render_text(s["points"], marks, worst=severity_key(s["op"], s["threshold"])):
         click.echo(f"  {line}")
     by_hand = "  H reopened by hand" if any(m.label == HAND_REOPEN for m in marks) else ""
     click.echo(f"  D detected  F firing{by_hand}  A acknowledged  M mitigated  R resolved")

@@ -184,9 +184,26 @@ def _series_svg(chart: Chart, x: Scale, y: Scale) -> list[str]:
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
-def render_text(points: Sequence[Point], markers: Sequence[Marker] = (), width: int = 60) -> list[str]:
-    """A one-line block chart (max per column) with a marker line under it:
-    D detected, F firing, H reopened by hand, A acknowledged, M mitigated, R resolved."""
+def severity_key(op: str | None, threshold: float | None) -> Callable[[float], float]:
+    """A key that is largest for the value furthest into the alert's condition: the
+    highest for ``>``, the lowest for ``<``, the one at the threshold for ``==``."""
+    if op in ("<", "<="):
+        return lambda v: -v
+    if op in ("==", "!=") and threshold is not None:
+        return (lambda v: -abs(v - threshold)) if op == "==" else (lambda v: abs(v - threshold))
+    return lambda v: v
+
+
+def render_text(
+    points: Sequence[Point],
+    markers: Sequence[Marker] = (),
+    width: int = 60,
+    worst: Callable[[float], float] = lambda v: v,
+) -> list[str]:
+    """A one-line block chart with a marker line under it: D detected, F firing,
+    H reopened by hand, A acknowledged, M mitigated, R resolved. Each column shows its
+    worst value by ``worst`` (see :func:`severity_key`; the highest by default): the
+    highest of a column would hide a dip that a ``<`` or ``== 0`` rule fired on."""
     good = [(t, v) for t, v in points if v is not None and _finite(v)]
     if not good:
         return ["(no evidence recorded)"]
@@ -198,7 +215,7 @@ def render_text(points: Sequence[Point], markers: Sequence[Marker] = (), width: 
     for t, v in good:
         i = min(width - 1, int((t - t0) / span * width))
         prev = cols[i]
-        cols[i] = v if prev is None or v > prev else prev
+        cols[i] = v if prev is None or worst(v) > worst(prev) else prev
     filled = [i for i, v in enumerate(cols) if v is not None]
     for i in range(filled[0], filled[-1]):  # sparse points: hold the last value across empty columns
         if cols[i + 1] is None:
