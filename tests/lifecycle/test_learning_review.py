@@ -362,3 +362,20 @@ def test_terminal_chart_shows_the_dips_a_below_threshold_rule_fired_on(
     blocks = bars.split()[0]
     assert blocks[:29] == "█" * 29 and set(blocks[31:]) == {"▁"}, bars
     assert bars.endswith("max 1") and marks.endswith("min 0.5"), (bars, marks)
+
+
+def test_an_empty_filtered_list_says_which_filter_emptied_it(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """An item open, not overdue: `--overdue` must not answer "no open action items",
+    which reads as if the follow-ups were all done."""
+    item = _item(store, make_incident)
+    db = ["--db", store.path]
+    assert _cli("actions", "list", "--overdue", *db).strip() == "no overdue action items"
+    assert _cli("actions", "list", "--owner", "zed", *db).strip() == (
+        "no open action items owned by zed (--all shows verified and dropped ones)"
+    )
+    _cli("actions", "drop", str(item), "-m", "superseded", *db)
+    assert _cli("actions", "list", "--incident", "1", *db).strip() == (
+        "no open action items on incident #1 (--all shows verified and dropped ones)"
+    )

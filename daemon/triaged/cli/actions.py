@@ -181,10 +181,7 @@ def list_cmd(
         print_json([item_dict(a, now) for a in items])
         return
     if not items:
-        # Said plainly: a team checking its follow-ups must not read "none" as "none ever".
-        click.echo(
-            "no action items" if show_all else "no open action items (--all shows verified and dropped ones)"
-        )
+        click.echo(_nothing_listed(overdue=overdue, show_all=show_all, owner=owner, incident_id=incident_id))
         return
     click.echo(
         table(
@@ -204,6 +201,17 @@ def list_cmd(
             ],
         )
     )
+
+
+def _nothing_listed(*, overdue: bool, show_all: bool, owner: str | None, incident_id: int | None) -> str:
+    """Said plainly, with the filters that emptied the list: a team checking its
+    follow-ups must not read "none" as "none ever", nor "no overdue items" (--overdue)
+    as "no open items"."""
+    kind = "overdue " if overdue else "" if show_all else "open "
+    whose = f" owned by {owner}" if owner else ""
+    where = f" on incident #{incident_id}" if incident_id is not None else ""
+    hint = "" if show_all or overdue else " (--all shows verified and dropped ones)"
+    return f"no {kind}action items{whose}{where}{hint}"
 
 
 def item_dict(a: Any, now: float) -> dict[str, Any]:
