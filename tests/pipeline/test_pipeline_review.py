@@ -5,6 +5,7 @@ clock (real SQLite file, real rule evaluation, real webhook on 127.0.0.1)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,39 @@ def test_a_second_short_blip_waits_group_wait_like_the_first(
     assert keys(receiver) == []
     h.run(10)
     assert keys(receiver) == ["triaged-1-reopen-2"]
+
+
+ODD_SUNDAYS = """
+maintenance:
+  - name: odd-sunday-patching
+    schedule: "0 2 */2 * SUN"
+    duration: 2h
+    timezone: UTC
+    match: {service: api}
+"""
+
+
+def test_a_step_day_of_month_with_a_weekday_opens_the_window_as_cron_would(
+    make_harness: MakeHarness, receiver: RecordingReceiver, tmp_path: Path
+) -> None:
+    """``*/2`` in the day-of-month field restricts nothing for cron's either-day rule,
+    so the window opens on odd-numbered Sundays only. It opened on every odd day and
+    every Sunday too, muting the pages of a Tuesday night outage."""
+    days = {
+        datetime(2026, 3, 1, 2, 30, tzinfo=UTC): False,  # Sunday the 1st: the window is open
+        datetime(2026, 3, 3, 2, 30, tzinfo=UTC): True,  # Tuesday the 3rd: odd, not a Sunday
+        datetime(2026, 3, 8, 2, 30, tzinfo=UTC): True,  # Sunday the 8th: even
+    }
+    paged = {}
+    for day in days:
+        before = len(receiver.payloads())
+        clock = FakeClock(day.timestamp())
+        h = make_harness(
+            "notifiers:\n" + webhook("pager", receiver.url) + ODD_SUNDAYS,
+            db=tmp_path / f"{day.day}.db",
+            clock=clock,
+        )
+        h.metrics.set("svc_down", "api", 1)
+        h.run(5)
+        paged[day] = len(receiver.payloads()) > before
+    assert paged == days

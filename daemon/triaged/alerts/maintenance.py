@@ -36,7 +36,8 @@ class ScheduleError(ValueError):
 @dataclass(frozen=True)
 class CronSchedule:
     """Five cron fields: minute hour day-of-month month day-of-week (0 or 7 = Sunday).
-    As in cron, when both day fields are restricted a day matching either one counts."""
+    As in cron, when both day fields are restricted a day matching either one counts;
+    a field that starts with ``*`` (``*/2``) restricts nothing in that sense."""
 
     text: str
     minutes: tuple[int, ...]
@@ -63,8 +64,11 @@ class CronSchedule:
             days=frozenset(_field(dom, 1, 31)),
             months=frozenset(_field(month, 1, 12, _MON)),
             weekdays=weekdays,
-            any_day=dom == "*",
-            any_weekday=dow == "*",
+            # As cron reads it: a field starting with `*` (`*/2` too) does not restrict
+            # the day, so `*/2 * SUN` is an odd-numbered Sunday, not every odd day and
+            # every Sunday.
+            any_day=dom.startswith("*"),
+            any_weekday=dow.startswith("*"),
         )
 
     def day_matches(self, d: date) -> bool:
