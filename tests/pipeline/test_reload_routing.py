@@ -246,3 +246,38 @@ def test_a_longer_resolve_hold_applies_to_open_incidents_at_once(
     assert [i.status for i in rows.list_incidents(h.store)] != ["resolved"]
     h.run(30)
     assert [p["event"] for p in receiver.payloads()] == ["open", "resolve"]
+
+
+def test_an_slo_taken_out_of_the_config_is_retired_not_stale_forever(
+    make_harness: MakeHarness, tmp_path: Path
+) -> None:
+    """Renamed from api-latency to api-speed: `slo status` lists only the new name, while
+    a report or postmortem of the days before still counts the old one."""
+    from click.testing import CliRunner
+
+    from triaged.cli import cli
+    from triaged.incidents import slo as slo_mod
+
+    slo = """slos:
+  - name: {name}
+    good: count(svc_latency < 1)
+    total: count(svc_latency)
+    objective: 99
+    window: 1d
+    interval: 10s
+"""
+    h = make_harness(slo.format(name="api-latency"))
+    h.metrics.set("svc_latency", "api", 0.2)
+    h.run(30)
+    renamed_at = h.clock.t
+    assert _reload(h, tmp_path, slo.format(name="api-speed")).ok
+    h.run(30)
+    assert [s.name for s in slo_mod.load_slos(h.store)] == ["api-speed"]
+    assert [s.name for s in slo_mod.load_slos(h.store, since=renamed_at - 60)] == ["api-latency", "api-speed"]
+    status = CliRunner().invoke(cli, ["slo", "status", "--db", str(tmp_path / "triaged.db")])
+    assert status.exit_code == 0, status.output
+    assert "api-speed" in status.output and "api-latency" not in status.output
+
+    assert _reload(h, tmp_path, slo.format(name="api-latency")).ok  # back again: active
+    h.run(11)
+    assert [s.name for s in slo_mod.load_slos(h.store)] == ["api-latency"]

@@ -72,7 +72,7 @@ def gather(store: Store, incident_id: int, now: float) -> Facts:
     )
     end = inc.resolved_at or now
     spans = _budget_spans(inc, now)
-    for s in slo_mod.load_slos(store):
+    for s in slo_mod.load_slos(store, since=inc.opened_at):
         if slo_mod.applies_to(s, inc.service):
             samples = slo_mod.samples_for(store, s, max(now, end))
             during, at_end = slo_mod.incident_budget(s, samples, spans)

@@ -154,7 +154,7 @@ def _budgets(store: Store, since: float, now: float) -> list[dict[str, Any]]:
     bad events spent. Samples are kept for one window, so a period longer than that
     (or than the daemon has recorded) gives a lower bound, said as such."""
     out = []
-    for s in slo_mod.load_slos(store):
+    for s in slo_mod.load_slos(store, since=since):
         samples = slo_mod.samples_for(store, s, now)
         current = slo_mod.budget(s, samples, now)
         period = slo_mod.integrate(samples, since, now, s.interval_s)

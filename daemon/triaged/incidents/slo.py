@@ -237,8 +237,10 @@ def slo_from_row(row: dict[str, object]) -> SLO:
     )
 
 
-def load_slos(store: Store) -> list[SLO]:
-    return [slo_from_row(r) for r in slo_rows.list_slos(store)]
+def load_slos(store: Store, *, since: float | None = None) -> list[SLO]:
+    """The SLOs the daemon records now; with ``since``, also those taken out of the
+    config after that time."""
+    return [slo_from_row(r) for r in slo_rows.list_slos(store, since=since)]
 
 
 def applies_to(slo: SLO, service: str) -> bool:
@@ -262,10 +264,10 @@ class SLORecorder:
 
     def record(self, now: float) -> int:
         """Record the SLIs that are due. Returns how many samples were written."""
-        if not self.slos:
-            return 0
         if not self._defined:
             self._define(now)
+        if not self.slos:
+            return 0
         written = 0
         for slo in self.slos:
             if now - self._last.get(slo.name, -math.inf) < slo.interval_s - 0.05:
@@ -297,6 +299,9 @@ class SLORecorder:
                 last = slo_rows.last_sample_at(self.store, slo.name)
                 if last is not None:  # after a restart, keep the interval
                     self._last[slo.name] = last
+            retired = slo_rows.retire_others(self.store, [s.name for s in self.slos], now)
+        if retired:
+            log.info("slos_retired", slos=retired)
         self._defined = True
 
     def _evaluate(self, slo: SLO, now: float) -> tuple[float, float] | None:

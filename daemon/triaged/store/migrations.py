@@ -310,6 +310,14 @@ def m007_unresolved_alerts_index(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_slo_retired(db: Database) -> None:
+    """An SLO taken out of the config is retired, not deleted: `slo status` stops
+    listing it as STALE for good, while postmortems and reports of the time it was
+    defined still count it."""
+    _script(db, "ALTER TABLE slos ADD COLUMN retired_at REAL;")
+
+
 def unknown_applied(db: Database, steps: Migrations = migrations) -> list[str]:
     """Migrations recorded in the store that this code does not know, oldest first:
     a newer triaged has migrated it. Read-only."""

@@ -3,6 +3,7 @@ tsdb) can compute error budgets from the database alone."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from triaged.store.db import Store
@@ -25,13 +26,29 @@ def upsert_slo(
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (name) DO UPDATE SET service = excluded.service, good = excluded.good,
              total = excluded.total, objective = excluded.objective, window_s = excluded.window_s,
-             interval_s = excluded.interval_s, updated_at = excluded.updated_at""",
+             interval_s = excluded.interval_s, updated_at = excluded.updated_at, retired_at = NULL""",
         [name, service, good, total, objective, window_s, interval_s, now],
     )
 
 
-def list_slos(store: Store) -> list[dict[str, Any]]:
-    return store.query("SELECT * FROM slos ORDER BY name")
+def retire_others(store: Store, names: Iterable[str], now: float) -> list[str]:
+    """Mark every SLO not in ``names`` retired at ``now`` (the config no longer has it).
+    Returns the ones retired by this call."""
+    keep = list(names)
+    marks = ", ".join("?" * len(keep))
+    where = "retired_at IS NULL" + (f" AND name NOT IN ({marks})" if keep else "")
+    gone = [r["name"] for r in store.query(f"SELECT name FROM slos WHERE {where} ORDER BY name", keep)]
+    if gone:
+        store.execute(f"UPDATE slos SET retired_at = ? WHERE {where}", [now, *keep])
+    return gone
+
+
+def list_slos(store: Store, *, since: float | None = None) -> list[dict[str, Any]]:
+    """The SLOs defined now; with ``since``, also those retired after it (a report or a
+    postmortem of a time they were still defined)."""
+    if since is None:
+        return store.query("SELECT * FROM slos WHERE retired_at IS NULL ORDER BY name")
+    return store.query("SELECT * FROM slos WHERE retired_at IS NULL OR retired_at > ? ORDER BY name", [since])
 
 
 def add_sample(store: Store, slo: str, t: float, good: float, total: float) -> None:
