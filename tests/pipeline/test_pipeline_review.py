@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.harness import BASE, T0, Harness, MakeHarness, Metrics, webhook
+from pipeline.test_muting import add_silence
 from triaged.app import Daemon, build
 from triaged.config import parse_config
 from triaged.incidents.human import HumanActions
@@ -261,3 +262,19 @@ def test_a_step_day_of_month_with_a_weekday_opens_the_window_as_cron_would(
         h.run(5)
         paged[day] = len(receiver.payloads()) > before
     assert paged == days
+
+
+def test_silencing_an_open_p0_stops_its_re_pages_until_the_silence_ends(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """On-call silences the service during a migration instead of acking: the P0 is
+    not re-paged every 5 minutes while its alert is silenced (it was, all night), and
+    re-paging resumes if it is still firing, unacknowledged, when the silence ends."""
+    h = make_harness("notifiers:\n" + webhook("pager", receiver.url) + "repage: {P0: 5m}\n")
+    h.metrics.set("svc_down", "api", 1)
+    h.run(60, step=10)
+    add_silence(h.store, "service=api", h.clock.t, hours=0.5)
+    h.run(1790, step=10)
+    assert keys(receiver) == ["triaged-1-open"]
+    h.run(30, step=10)
+    assert keys(receiver) == ["triaged-1-open", "triaged-1-repage-1"]

@@ -1,7 +1,8 @@
 """Re-page unacknowledged incidents until someone acknowledges them.
 
 Every ``interval`` (per severity, or the route's ``repeat_interval``) an incident
-still in ``detected`` gets a re-page to each receiver that paged it. Each re-page has
+still in ``detected`` gets a re-page to each receiver that paged it, unless every
+alert of it that still fires is muted. Each re-page has
 its own dedup key (``…-repage-N``), counted from the outbox, so a crash mid-sweep
 re-records nothing and a re-send is recognisable. A re-page queued before the ack
 but not yet delivered is cancelled at send time: acknowledging stops the pages at once.
@@ -9,7 +10,7 @@ but not yet delivered is cancelled at send time: acknowledging stops the pages a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 import structlog
@@ -21,7 +22,7 @@ from triaged.incidents.page_message import build_message, dedup_key
 from triaged.messages import Event
 from triaged.model import Severity
 from triaged.store import incidents as rows
-from triaged.store import notify_state
+from triaged.store import notify_state, silences
 from triaged.store.db import Store
 from triaged.store.outbox import OutboxRow
 
@@ -45,8 +46,9 @@ class Repager:
         """Record the re-pages that are due at ``now``. Returns how many."""
         added = 0
         with self.store.atomic():
+            muted = silences.active_mutes(self.store)
             for incident in rows.open_incidents(self.store):
-                if incident.status is not IncidentStatus.DETECTED:
+                if incident.status is not IncidentStatus.DETECTED or self._all_muted(incident.id, muted):
                     continue
                 for dest in self.notify.destinations(incident, Event.REPAGE):
                     interval = dest.repeat_interval_s
@@ -72,6 +74,15 @@ class Repager:
                     added += self.notify.enqueue(incident, message, now, only=dest)
                     log.info("repage_queued", incident_id=incident.id, receiver=dest.receiver, repage=n)
         return added
+
+    def _all_muted(self, incident_id: int, muted: Collection[str]) -> bool:
+        """Every alert of the incident still firing is muted (a silence, a maintenance
+        window, an inhibition, as of the last evaluation): on-call said "quiet", so it is
+        not paged again until the muting ends, as Alertmanager sends nothing for them."""
+        firing = [
+            a["fingerprint"] for a in rows.incident_alerts(self.store, incident_id) if a["state"] == "firing"
+        ]
+        return bool(firing) and all(fp in muted for fp in firing)
 
 
 def stale_repage(store: Store, row: OutboxRow) -> str | None:
