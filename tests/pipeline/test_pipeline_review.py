@@ -278,3 +278,24 @@ def test_silencing_an_open_p0_stops_its_re_pages_until_the_silence_ends(
     assert keys(receiver) == ["triaged-1-open"]
     h.run(30, step=10)
     assert keys(receiver) == ["triaged-1-open", "triaged-1-repage-1"]
+
+
+def test_alerts_joining_while_a_reopen_waits_are_in_the_reopen_page(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """As for an open: the P2 reopen waiting out ``group_wait`` lists the P3 that joined
+    during the wait, not only the alert that reopened the incident."""
+    h = make_harness(
+        "notifiers:\n" + webhook("pager", receiver.url) + "route: {receiver: pager, group_wait: 30s}\n"
+    )
+    h.metrics.set("svc_errors", "api", 1)
+    h.run(5)
+    h.metrics.set("svc_errors", "api", 0)
+    h.run(20)
+    h.metrics.set("svc_errors", "api", 1)
+    h.run(5)
+    h.metrics.set("svc_disk", "api", 0.95)
+    h.run(40)
+    (page,) = receiver.payloads()
+    assert page["dedupKey"] == "triaged-1-reopen-1"
+    assert [a["labels"]["alertname"] for a in page["alerts"]] == ["ErrorsRising", "DiskFilling"]

@@ -229,7 +229,9 @@ class IncidentService:
         rows.update_incident(self.store, incident)
         self._record_alerts(incident, group, now)
         if group.alerts:
-            self.notify.refresh_waiting(incident, build_message(self.store, incident, Event.OPEN, group), now)
+            # The page this lifetime began with, if still waiting, lists them all.
+            first = Event.REOPEN if incident.reopen_count else Event.OPEN
+            self.notify.refresh_waiting(incident, build_message(self.store, incident, first, group), now)
 
     def _escalate_if_worse(
         self, incident: Incident, group: AlertGroup, now: float, result: SyncResult, *, notify: bool
