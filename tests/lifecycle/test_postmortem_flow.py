@@ -166,3 +166,20 @@ def test_closing_an_incident_that_owes_a_postmortem_needs_a_stated_waiver(
     assert send_reminders(store, router, T0 + 10 * 86_400, ReminderPolicy(), PostmortemPolicy()) == 0
     listed = runner.invoke(cli, ["postmortem", "list", "--json", *db])
     assert '"status": "waived"' in listed.output
+
+
+def test_a_late_postmortem_is_still_owed_after_a_thousand_newer_incidents(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """A busy team: the P0 of March still owes its postmortem after 1,200 minor incidents
+    since; the reminders, the report and `postmortem list --due` must keep naming it."""
+    old = make_incident(severity=Severity.P0)
+    old.resolved_at = time.time() - 30 * 86_400
+    rows.update_incident(store, old)
+    with store.atomic():
+        for _ in range(1200):
+            make_incident(severity=Severity.P3, resolved_at=100.0)
+    owed = postmortems_owed(store, time.time(), PostmortemPolicy())
+    assert [o.incident.id for o in owed] == [old.id] and owed[0].late
+    due = CliRunner().invoke(cli, ["postmortem", "list", "--due", "--db", store.path])
+    assert f"#{old.id}" in due.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,11 @@ from triaged.cli.common import (
     table,
     when,
 )
+
+if TYPE_CHECKING:  # the CLI imports these lazily, for start-up time
+    from triaged.incidents.model import Incident
+    from triaged.incidents.postmortem_due import PostmortemPolicy
+    from triaged.store.db import Store
 
 
 def lifecycle_config(config_path: str | None) -> Any:
@@ -250,6 +255,18 @@ def complete_cmd(
     _echo_unwritten(path, closed=True)
 
 
+def _postmortem_incidents(store: Store, policy: PostmortemPolicy, ids: list[int]) -> list[Incident]:
+    """Every incident a postmortem is owed, drafted or waived for, newest first: not
+    only those among the newest incidents."""
+    from triaged.store import incidents as rows
+
+    found = {i.id: i for i in rows.awaiting_postmortem(store, [s.name for s in policy.severities])}
+    for incident_id in ids:
+        if incident_id not in found and (inc := rows.get_incident(store, incident_id)) is not None:
+            found[incident_id] = inc
+    return [found[i] for i in sorted(found, reverse=True)]
+
+
 @postmortem.command("list")
 @click.option("--due", "only_late", is_flag=True, help="Only postmortems that are late.")
 @db_option
@@ -258,7 +275,6 @@ def complete_cmd(
 def list_cmd(only_late: bool, db_path: str | None, config_path: str | None, as_json: bool) -> None:
     """Postmortems owed (P0/P1 by default) and drafted, with their due dates."""
     from triaged.incidents.postmortem_due import postmortem_status, required
-    from triaged.store import incidents as rows
     from triaged.store import postmortems as pm_rows
 
     store = open_db(db_path, config_path)
@@ -267,7 +283,7 @@ def list_cmd(only_late: bool, db_path: str | None, config_path: str | None, as_j
     records = pm_rows.all_postmortems(store)
     waivers = pm_rows.all_waivers(store)
     out: list[dict[str, Any]] = []
-    for inc in rows.list_incidents(store, limit=1000):
+    for inc in _postmortem_incidents(store, policy, [*records, *waivers]):
         record = records.get(inc.id)
         if record is None and not required(inc, policy):
             continue

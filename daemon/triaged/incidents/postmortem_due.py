@@ -51,18 +51,13 @@ def postmortem_status(
     return "late" if late else "due"
 
 
-def postmortems_owed(store: Store, now: float, policy: PostmortemPolicy, limit: int = 1000) -> list[Owed]:
+def postmortems_owed(store: Store, now: float, policy: PostmortemPolicy) -> list[Owed]:
     """Resolved incidents of a required severity without a completed postmortem, unless
     on-call closed them saying why none will be written (a waiver)."""
     records = pm_rows.all_postmortems(store)
-    waived = pm_rows.all_waivers(store)
     owed = []
-    for inc in rows.list_incidents(store, limit=limit):
+    for inc in rows.awaiting_postmortem(store, [s.name for s in policy.severities]):
         record = records.get(inc.id)
-        if not required(inc, policy) or (record is not None and record["completed_at"] is not None):
-            continue
-        if inc.id in waived:
-            continue
         assert inc.resolved_at is not None
         due_at = inc.resolved_at + policy.due_s
         owed.append(Owed(inc, due_at, record, now > due_at))

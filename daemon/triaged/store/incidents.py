@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -107,6 +107,24 @@ def list_incidents(
         params.append(since)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = store.query(f"SELECT * FROM incidents {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
+    return [_from_row(r) for r in rows]
+
+
+def awaiting_postmortem(store: Store, severities: Iterable[str]) -> list[Incident]:
+    """Resolved incidents of these severities with no completed postmortem and no
+    waiver, oldest first: all of them, however many incidents came after."""
+    names = list(severities)
+    if not names:
+        return []
+    marks = ", ".join("?" * len(names))
+    rows = store.query(
+        f"""SELECT * FROM incidents
+            WHERE resolved_at IS NOT NULL AND severity IN ({marks})
+              AND id NOT IN (SELECT incident_id FROM postmortems WHERE completed_at IS NOT NULL)
+              AND id NOT IN (SELECT incident_id FROM postmortem_waivers)
+            ORDER BY id""",
+        names,
+    )
     return [_from_row(r) for r in rows]
 
 
