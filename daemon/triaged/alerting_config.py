@@ -254,7 +254,9 @@ def _window_matchers(n: Node) -> tuple[Matcher, ...]:
 
 
 def _repage(n: Node, p: Problems) -> dict[Severity, float]:
-    out: dict[Severity, float] = {}
+    """Each severity given replaces its default; the others keep theirs, so
+    ``repage: {P1: 15m}`` does not quietly stop re-paging P0s (``P0: 0`` does)."""
+    out = dict(DEFAULT_REPAGE)
     for key in n:
         try:
             sev = Severity.parse(key)
@@ -270,6 +272,8 @@ def _repage(n: Node, p: Problems) -> dict[Severity, float]:
             p.errors.append(n.error(key, "a re-page interval under 1m would page continuously"))
         elif value:
             out[sev] = value
+        else:
+            out.pop(sev, None)
     return out
 
 

@@ -299,3 +299,15 @@ def test_alerts_joining_while_a_reopen_waits_are_in_the_reopen_page(
     (page,) = receiver.payloads()
     assert page["dedupKey"] == "triaged-1-reopen-1"
     assert [a["labels"]["alertname"] for a in page["alerts"]] == ["ErrorsRising", "DiskFilling"]
+
+
+def test_setting_the_p1_re_page_keeps_the_p0_default(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """``repage: {P1: 15m}`` changes P1 only: a P0 is still re-paged after the default
+    10 minutes (``P0: 0`` is how to stop that). Before, every severity not listed lost
+    its re-page, so an unacknowledged P0 paged once."""
+    h = make_harness("notifiers:\n" + webhook("pager", receiver.url) + "repage: {P1: 15m}\n")
+    h.metrics.set("svc_down", "api", 1)
+    h.run(610, step=10)
+    assert keys(receiver) == ["triaged-1-open", "triaged-1-repage-1"]
