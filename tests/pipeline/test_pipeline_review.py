@@ -218,9 +218,7 @@ def test_a_second_short_blip_waits_group_wait_like_the_first(
     assert keys(receiver) == []
     (incident,) = rows.list_incidents(h.store)
     cancelled = [t for t in rows.timeline(h.store, incident.id) if t["kind"] == "notification_cancelled"]
-    assert [t["message"] for t in cancelled][
-        -1
-    ] == "reopen for pager not sent: resolved within the group wait"
+    assert [t["message"] for t in cancelled][-1] == "reopen for pager not sent: resolved before it was due"
     h.metrics.set("svc_errors", "api", 1)
     h.run(25)
     assert keys(receiver) == []
@@ -311,3 +309,27 @@ def test_setting_the_p1_re_page_keeps_the_p0_default(
     h.metrics.set("svc_down", "api", 1)
     h.run(610, step=10)
     assert keys(receiver) == ["triaged-1-open", "triaged-1-repage-1"]
+
+
+def test_a_resolve_is_sent_at_once_not_after_an_escalation_waiting_out_group_interval(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """A P3 is paged, rises to P2 (its escalation waits ``group_interval: 5m``) and is
+    over a minute later. The resolve goes at once, as the docs promise, and the stale
+    "[ESCALATED]" is not sent: before, both went five minutes later, escalation first."""
+    h = make_harness(
+        "notifiers:\n" + webhook("pager", receiver.url) + "route: {receiver: pager, group_interval: 5m}\n"
+    )
+    h.metrics.set("svc_disk", "api", 0.95)
+    h.run(5)
+    h.metrics.set("svc_errors", "api", 1)
+    h.run(5)
+    h.metrics.set("svc_disk", "api", 0)
+    h.metrics.set("svc_errors", "api", 0)
+    h.run(20)
+    assert keys(receiver) == ["triaged-1-open", "triaged-1-resolve-0"]
+    assert receiver.payloads()[-1]["title"].startswith("[P2][RESOLVED]")
+    h.run(400, step=10)
+    assert keys(receiver) == ["triaged-1-open", "triaged-1-resolve-0"]
+    kinds = h.timeline_kinds(1)
+    assert "notification_cancelled" in kinds

@@ -33,6 +33,8 @@ log = structlog.get_logger("triaged.incidents")
 IMMEDIATE = frozenset({Severity.P0, Severity.P1})
 _PAGES = frozenset({Event.OPEN, Event.ESCALATE, Event.REOPEN, Event.REPAGE})
 _UPDATES = frozenset({Event.ESCALATE, Event.REOPEN, Event.REMINDER, Event.REPAGE})
+# What a resolve cancels while it still waits for its route's timing (see _cancel_waiting).
+_CANCELLED_BY_RESOLVE = frozenset(e.value for e in (Event.OPEN, Event.REOPEN, Event.ESCALATE, Event.REPAGE))
 # What every receiver that had the page must hear, wherever the routing now points.
 _FOLLOW_UPS = frozenset({Event.ACK, Event.RESOLVE})
 
@@ -110,7 +112,7 @@ class Notifications:
             return 0
         enqueued = 0
         for dest in [only] if only is not None else self.destinations(incident, message.event):
-            if message.event is Event.RESOLVE and self._cancel_waiting_open(incident, dest.receiver, now):
+            if message.event is Event.RESOLVE and self._cancel_waiting(incident, dest.receiver, now):
                 continue
             due = self._due(incident, message.event, dest, now)
             if not outbox.enqueue(
@@ -162,25 +164,32 @@ class Notifications:
     def _never_paged(self, incident: Incident, receiver: str) -> bool:
         return notify_state.page_history(self.store, incident.id, receiver)[0] is None
 
-    def _cancel_waiting_open(self, incident: Incident, receiver: str, now: float) -> bool:
-        """Cancel the open (or reopen) still waiting for ``receiver``: it resolved before
-        the receiver heard of it, so it hears of neither."""
+    def _cancel_waiting(self, incident: Incident, receiver: str, now: float) -> bool:
+        """The incident resolved: cancel what still waits for ``receiver`` behind its
+        route's timing. An open or reopen waiting means the receiver never heard of this
+        lifetime, so it hears of neither (True: send no resolve). A waiting escalation
+        or re-page is news no more, and the resolve must not wait behind it."""
         waiting = [
             r
             for r in notify_state.waiting_rows(self.store, incident.id, now)
-            if r["receiver"] == receiver and r["event"] in (Event.OPEN.value, Event.REOPEN.value)
+            if r["receiver"] == receiver and r["event"] in _CANCELLED_BY_RESOLVE
         ]
         for r in waiting:
-            notify_state.cancel(self.store, r["id"], "resolved before its group wait ended")
+            why = (
+                "resolved within the group wait"
+                if r["event"] == Event.OPEN.value
+                else "resolved before it was due"
+            )
+            notify_state.cancel(self.store, r["id"], why)
             rows.add_timeline(
                 self.store,
                 incident.id,
                 now,
                 "notification_cancelled",
-                f"{r['event']} for {receiver} not sent: resolved within the group wait",
+                f"{r['event']} for {receiver} not sent: {why}",
                 data={"receiver": receiver, "dedup_key": r["dedup_key"]},
             )
-        return bool(waiting)
+        return any(r["event"] in (Event.OPEN.value, Event.REOPEN.value) for r in waiting)
 
     def refresh_waiting(self, incident: Incident, message: Message, now: float) -> None:
         """Alerts joined while the open waits: the open that goes out lists them all."""
