@@ -333,3 +333,20 @@ def test_a_resolve_is_sent_at_once_not_after_an_escalation_waiting_out_group_int
     assert keys(receiver) == ["triaged-1-open", "triaged-1-resolve-0"]
     kinds = h.timeline_kinds(1)
     assert "notification_cancelled" in kinds
+
+
+def test_an_ack_during_group_wait_goes_at_once_with_the_open_before_it(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """On-call acks a P2 (``triaged incidents ack``) while its open waits out a 5m
+    ``group_wait``: the receiver gets the open and the ack now, in that order, as
+    ``route test`` promises ("an ack or resolve goes at once"). Both waited 5 minutes."""
+    h = make_harness(
+        "notifiers:\n" + webhook("pager", receiver.url) + "route: {receiver: pager, group_wait: 5m}\n"
+    )
+    h.metrics.set("svc_errors", "api", 1)
+    h.run(10)
+    assert keys(receiver) == []
+    HumanActions(h.store, None).move(1, IncidentStatus.ACKNOWLEDGED, "asha", "on it", h.clock.t)
+    h.run(5)
+    assert keys(receiver) == ["triaged-1-open", "triaged-1-ack"]

@@ -3,8 +3,8 @@
 Called inside the transaction that records the change, so the change and its
 notifications commit together. Timing follows the route that picked each receiver:
 
-- P0/P1 pages (open, escalate, reopen, re-page) go at once, and pull any of the
-  incident's rows still in their group wait ahead of them, so order is kept;
+- P0/P1 pages (open, escalate, reopen, re-page) and acks go at once, and pull any of
+  the incident's rows still in their group wait ahead of them, so order is kept;
 - other opens wait ``group_wait``; other updates wait until ``group_interval`` after
   the incident's previous notification to that receiver;
 - an incident that resolves while its open is still waiting sends neither: the
@@ -146,7 +146,9 @@ class Notifications:
         return enqueued
 
     def _due(self, incident: Incident, event: Event, dest: Destination, now: float) -> float:
-        if event in _PAGES and incident.severity in self.immediate:
+        if (event in _PAGES and incident.severity in self.immediate) or event is Event.ACK:
+            # An ack goes at once too (it stops the receiver's own escalation), after
+            # what still waits for it, sent now so the receiver reads them in order.
             notify_state.pull_forward(self.store, incident.id, dest.receiver, now)
             due = now
         elif event is Event.OPEN or (event is Event.REOPEN and self._never_paged(incident, dest.receiver)):
