@@ -193,6 +193,8 @@ def test_a_severity_label_turning_critical_escalates_instead_of_resolving_first(
     assert keys(receiver) == ["triaged-1-open", "triaged-1-escalate-P0"]
     (incident,) = rows.list_incidents(h.store)
     assert incident.is_open and incident.reopen_count == 0
+    returned = [t for t in rows.timeline(h.store, 1) if t["kind"] == "alert_returned"]
+    assert [t["message"] for t in returned] == ["alerts firing again before the incident resolved"]
     # Once nothing fires or waits to fire, it resolves after the hold as before.
     h.metrics.set("svc_latency", "api", 0)
     h.run(20, step=2)

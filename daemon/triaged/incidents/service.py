@@ -221,7 +221,7 @@ class IncidentService:
                 incident.id,
                 now,
                 "alert_returned",
-                "alerts firing again before the resolve hold ended",
+                "alerts firing again before the incident resolved",
             )
         if self._escalate_if_worse(incident, group, now, result, notify=True):
             result.escalated.append(incident.id)
