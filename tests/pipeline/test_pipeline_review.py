@@ -352,3 +352,32 @@ def test_an_ack_during_group_wait_goes_at_once_with_the_open_before_it(
     HumanActions(h.store, None).move(1, IncidentStatus.ACKNOWLEDGED, "asha", "on it", h.clock.t)
     h.run(5)
     assert keys(receiver) == ["triaged-1-open", "triaged-1-ack"]
+
+
+def test_a_child_route_that_names_ack_gets_it_though_the_root_sends_chat_less(
+    make_harness: MakeHarness, receiver: RecordingReceiver, chat: RecordingReceiver
+) -> None:
+    """``events:`` is inherited like the receiver: the root tells chat only of opens and
+    resolves, while the pager route names ack and re-page too. The pager gets the ack
+    (or PagerDuty escalates on) and its re-pages; before, the root's list filtered
+    every route below it, so they went nowhere."""
+    config = (
+        "notifiers:\n"
+        + webhook("pager", receiver.url)
+        + webhook("chat", chat.url)
+        + "repage: {P1: 5m}\n"
+        + "route:\n"
+        + "  receiver: chat\n"
+        + "  events: [open, resolve]\n"
+        + "  routes:\n"
+        + "    - matchers: ['severity=~\"P0|P1\"']\n"
+        + "      receiver: pager\n"
+        + "      events: [open, escalate, repage, ack, resolve, reopen]\n"
+    )
+    h = make_harness(config)
+    h.metrics.set("svc_latency", "api", 2)
+    h.run(310, step=10)
+    HumanActions(h.store, None).move(1, IncidentStatus.ACKNOWLEDGED, "asha", "on it", h.clock.t)
+    h.run(5)
+    assert keys(receiver) == ["triaged-1-open", "triaged-1-repage-1", "triaged-1-ack"]
+    assert keys(chat) == []

@@ -48,8 +48,9 @@ class RouteNode:
     receiver: str | None = None
     matchers: tuple[Matcher, ...] = ()
     severities: frozenset[Severity] = frozenset(Severity)
-    # None: not filtered here; what the node delivers itself is inherited (the root's
-    # default is DEFAULT_EVENTS), so reminders still reach a child that names them.
+    # What this node's receiver is sent. None: inherited (the root's default is
+    # DEFAULT_EVENTS). A child's own list stands, as its own receiver does: events
+    # never filter which routes match, only what each one delivers.
     events: frozenset[Event] | None = None
     continue_: bool = False
     group_wait_s: float | None = None
@@ -57,12 +58,8 @@ class RouteNode:
     repeat_interval_s: float | None = None
     routes: tuple[RouteNode, ...] = ()
 
-    def accepts(self, labels: Mapping[str, str], severity: Severity, event: Event) -> bool:
-        if severity not in self.severities:
-            return False
-        if self.events is not None and event not in self.events:
-            return False
-        return matches_all(self.matchers, labels)
+    def accepts(self, labels: Mapping[str, str], severity: Severity) -> bool:
+        return severity in self.severities and matches_all(self.matchers, labels)
 
     def delivers(self, event: Event) -> bool:
         """Whether this node, once its inherited settings are filled in, sends ``event``
@@ -136,8 +133,6 @@ class Router:
 
 
 def _takers(node: RouteNode, effective: RouteNode, event: Event) -> set[str]:
-    if node.events is not None and event not in node.events:
-        return set()
     names = {effective.receiver} if effective.receiver and effective.delivers(event) else set()
     for child in node.routes:
         names |= _takers(child, _inherit(child, effective), event)
@@ -176,7 +171,7 @@ class _Query:
 
 
 def _match(node: RouteNode, effective: RouteNode, path: str, q: _Query) -> list[Destination]:
-    if not node.accepts(q.labels, q.severity, q.event):
+    if not node.accepts(q.labels, q.severity):
         return []
     found: list[Destination] = []
     for i, child in enumerate(node.routes):
