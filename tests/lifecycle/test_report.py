@@ -133,3 +133,18 @@ def test_report_cli_table_and_json(history: Store) -> None:
     )
     bad = runner.invoke(cli, ["report", "--since", "soon", "--db", history.path])
     assert bad.exit_code == 2 and "--since" in bad.output
+
+
+def test_a_week_under_a_one_day_slo_counts_every_kept_day(store: Store) -> None:
+    """A weekly report under a 1-day SLO: the samples of the whole week are kept, so the
+    period's bad events are all counted, not just the last day's."""
+    slo_rows.upsert_slo(store, name="quick", service="", good="g", total="t", objective=0.99,
+                        window_s=DAY, interval_s=3600.0, now=T0)  # fmt: skip
+    for h in range(7 * 24):  # a week, hourly, 10 req/s; day 2 at 1 bad req/s
+        bad = 1.0 if 24 <= h < 48 else 0.0
+        slo_rows.add_sample(store, "quick", T0 + (h + 1) * 3600, 10.0 - bad, 10.0)
+    end = T0 + 7 * DAY
+    (budget,) = build_report(store, end - 7 * DAY, end, PostmortemPolicy()).budgets
+    # 86,400 bad events against the 8,640 a day's window allows: ten windows' worth.
+    assert budget["consumed_in_period"] == pytest.approx(10.0)
+    assert budget["consumed_in_window"] == pytest.approx(0.0)

@@ -50,3 +50,21 @@ def test_a_full_cover_prints_the_figure(store: Store, make_incident: MakeInciden
     _slo_with_samples(store, range(1, 31))
     row = _budget_row(store, make_incident)
     assert "| 36,000 of 180,000 |" in row and "lower bound" not in row and "≥" not in row
+
+
+def test_drafted_days_later_the_postmortem_still_counts_what_a_one_day_slo_spent(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """The postmortem of a Friday incident under a 1-day SLO, drafted on Monday: the
+    samples of Friday are kept (at least 14 days), and the draft reads them rather than
+    the window ending Monday, which no longer reaches back to the incident."""
+    from triaged.incidents import slo as slo_mod
+
+    _slo_with_samples(store, range(1, 31))
+    monday = T0 + SPAN + 3 * 86_400
+    (checkout,) = slo_mod.load_slos(store)
+    assert slo_mod.keep_since(checkout, monday) < T0 - 120 * 60  # nothing of Friday is dropped
+    inc = make_incident(service="api", resolved_at=float(SPAN))
+    md = render(gather(store, inc.id, monday), PostmortemPolicy(), None)
+    (row,) = [line for line in md.splitlines() if line.startswith("| checkout |")]
+    assert "| 36,000 of 180,000 |" in row and "no SLI data" not in row

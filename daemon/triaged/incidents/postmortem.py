@@ -74,7 +74,10 @@ def gather(store: Store, incident_id: int, now: float) -> Facts:
     spans = _budget_spans(inc, now)
     for s in slo_mod.load_slos(store, since=inc.opened_at):
         if slo_mod.applies_to(s, inc.service):
-            samples = slo_mod.samples_for(store, s, max(now, end))
+            # From the window that ends with the incident: drafted days later, the
+            # window ending now may no longer reach back to it.
+            first = min(start for start, _ in spans)
+            samples = slo_mod.samples_for(store, s, max(now, end), since=first - s.window_s)
             during, at_end = slo_mod.incident_budget(s, samples, spans)
             facts.budgets.append((s, during, at_end, slo_mod.budget(s, samples, now)))
     people = {e["actor"] for e in timeline} | {a.owner for a in facts.items} | {inc.assignee or ""}

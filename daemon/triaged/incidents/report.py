@@ -151,11 +151,12 @@ def build_report(store: Store, since: float, now: float, policy: PostmortemPolic
 
 def _budgets(store: Store, since: float, now: float) -> list[dict[str, Any]]:
     """Per SLO: the budget of the window ending now, and the share of it the period's
-    bad events spent. Samples are kept for one window, so a period longer than that
-    (or than the daemon has recorded) gives a lower bound, said as such."""
+    bad events spent. Samples are kept for one window and at least 14 days, so a
+    period longer than that (or than the daemon has recorded) gives a lower bound,
+    said as such."""
     out = []
     for s in slo_mod.load_slos(store, since=since):
-        samples = slo_mod.samples_for(store, s, now)
+        samples = slo_mod.samples_for(store, s, now, since=since)
         current = slo_mod.budget(s, samples, now)
         period = slo_mod.integrate(samples, since, now, s.interval_s)
         known = current.has_data
@@ -270,7 +271,10 @@ def render_report(
         out.append(table(_BUDGET_HEADERS, [_budget_row(b) for b in r.budgets]))
         # Only under a row that shows a "≥": one with no data for the period says so itself.
         if any(b["period_lower_bound"] and b["consumed_in_period"] is not None for b in r.budgets):
-            out.append("≥: SLI recorded for only part of the period (samples are kept for one window)")
+            out.append(
+                "≥: SLI recorded for only part of the period"
+                " (samples are kept for one window, at least 14 days)"
+            )
     else:
         out.append("Error budget: no SLOs recorded (add `slos:` to the config)")
     late = _ids(r.postmortems_late) or "none"

@@ -247,8 +247,20 @@ def applies_to(slo: SLO, service: str) -> bool:
     return not slo.service or slo.service == service
 
 
-def samples_for(store: Store, slo: SLO, now: float) -> list[Sample]:
-    return slo_rows.samples(store, slo.name, now - slo.window_s - 2 * slo.interval_s, now)
+# Samples are kept for the SLO's window, and at least this long: the postmortem of an
+# incident under a 1-day SLO, drafted days later, still sees the minutes it spent.
+KEEP_AT_LEAST_S = 14 * 86_400.0
+
+
+def samples_for(store: Store, slo: SLO, now: float, *, since: float | None = None) -> list[Sample]:
+    """The samples of the window ending ``now`` (from ``since`` instead, if earlier)."""
+    start = now - slo.window_s - 2 * slo.interval_s
+    return slo_rows.samples(store, slo.name, start if since is None else min(start, since), now)
+
+
+def keep_since(slo: SLO, now: float) -> float:
+    """Samples older than this are dropped."""
+    return now - max(slo.window_s, KEEP_AT_LEAST_S) - 2 * slo.interval_s
 
 
 class SLORecorder:
@@ -278,7 +290,7 @@ class SLORecorder:
                 continue
             with self.store.atomic():
                 slo_rows.add_sample(self.store, slo.name, now, pair[0], pair[1])
-                slo_rows.gc(self.store, slo.name, now - slo.window_s - 2 * slo.interval_s)
+                slo_rows.gc(self.store, slo.name, keep_since(slo, now))
             written += 1
         return written
 
