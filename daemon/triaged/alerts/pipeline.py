@@ -1,22 +1,13 @@
-"""Firing alerts pass small stages before they reach incidents.
-
-A stage takes the alerts and ``now`` and returns the ones that go on; muted alerts are
-reported to a callback so they stay visible (recorded, never silently dropped).
+"""Firing alerts grouped into what becomes one incident each: by the `group_by`
+labels, as in Alertmanager (muting happens before, in :mod:`triaged.incidents.muting`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from triaged.rules.alerting import Alert, AlertState
-
-MuteCallback = Callable[[Alert, str], None]
-
-
-class Stage(Protocol):
-    def __call__(self, alerts: list[Alert], now: float) -> list[Alert]: ...
 
 
 @dataclass(frozen=True)
@@ -51,17 +42,3 @@ def group_alerts(alerts: list[Alert], group_by: Sequence[str]) -> dict[str, Aler
 
 def firing(alerts: list[Alert]) -> list[Alert]:
     return [a for a in alerts if a.state is AlertState.FIRING]
-
-
-class Pipeline:
-    """Runs stages in order and stops early once no alert is left."""
-
-    def __init__(self, stages: Sequence[Stage] = ()) -> None:
-        self.stages = list(stages)
-
-    def __call__(self, alerts: list[Alert], now: float) -> list[Alert]:
-        for stage in self.stages:
-            if not alerts:
-                break
-            alerts = stage(alerts, now)
-        return alerts

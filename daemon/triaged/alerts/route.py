@@ -37,11 +37,6 @@ class Route:
     events: frozenset[Event] = DEFAULT_EVENTS
     match: Mapping[str, str] = field(default_factory=dict)
 
-    def accepts(self, labels: Mapping[str, str], severity: Severity, event: Event) -> bool:
-        if severity not in self.severities or event not in self.events:
-            return False
-        return all(labels.get(k) == v for k, v in self.match.items())
-
 
 @dataclass(frozen=True)
 class RouteNode:
