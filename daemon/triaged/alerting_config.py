@@ -48,7 +48,7 @@ def parse_alerting(doc: Node, receivers: set[str], problems: Problems) -> Alerti
     return AlertingConfig(
         route=route,
         inhibit_rules=tuple(p.each(enumerate(p.nodes(doc, "inhibit_rules")), lambda i: _inhibit(i, p))),
-        maintenance=tuple(p.each(p.nodes(doc, "maintenance"), lambda n: _window(n, p))),
+        maintenance=_windows(doc, p),
         repage=p.attempt(lambda: _repage(_node(doc, "repage"), p), dict(DEFAULT_REPAGE))
         if "repage" in doc
         else dict(DEFAULT_REPAGE),
@@ -199,6 +199,22 @@ def _equal(n: Node) -> tuple[str, ...]:
         if problem is not None:
             raise n.error("equal", f"equal: {problem}")
     return names
+
+
+def _windows(doc: Node, p: Problems) -> tuple[MaintenanceWindow, ...]:
+    """Every window; a name given twice is refused (muted alerts and the timeline name
+    the window, so two of one name could not be told apart)."""
+    pairs = p.each(p.nodes(doc, "maintenance"), lambda n: (n, _window(n, p)))
+    first: dict[str, Node] = {}
+    for n, window in pairs:
+        if window is None:
+            continue
+        seen = first.setdefault(window.name, n)
+        if seen is not n:
+            p.errors.append(
+                n.error("name", f"maintenance window {window.name!r} is already defined at line {seen.line}")
+            )
+    return tuple(window for _, window in pairs if window is not None)
 
 
 def _window(n: Node, p: Problems) -> MaintenanceWindow | None:

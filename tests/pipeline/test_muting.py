@@ -184,6 +184,8 @@ def test_cron_schedule_fields_and_day_rules() -> None:
 
     assert either.day_matches(date(2026, 3, 1)) and either.day_matches(date(2026, 3, 8))
     assert not either.day_matches(date(2026, 3, 9))
+    # February 29th opens every leap year: not refused as a date that never comes.
+    assert CronSchedule.parse("0 2 29 2 *").day_matches(date(2028, 2, 29))
     # A window crossing midnight is open after midnight too.
     w = MaintenanceWindow("nightly", CronSchedule.parse("30 23 * * *"), 3600, "UTC", ())
     t = datetime(2026, 3, 2, 0, 10, tzinfo=UTC).timestamp()

@@ -159,6 +159,11 @@ def test_route_test_shows_receivers_and_what_would_mute(tmp_path: Path) -> None:
          "out of range"),
         ("maintenance:\n  - name: w\n    schedule: '0 2 * * *'\n    duration: 1h\n    timezone: Mars/Base\n"
          "    match: {a: b}\n", 7, "unknown time zone"),
+        ("maintenance:\n  - name: w\n    schedule: '0 2 30 2 *'\n    duration: 1h\n    match: {a: b}\n", 5,
+         "schedule '0 2 30 2 *' never opens: no month it names has day 30"),
+        ("maintenance:\n  - {name: w, schedule: '0 2 * * *', duration: 1h, match: {a: b}}\n"
+         "  - {name: w, schedule: '0 3 * * *', duration: 1h, match: {a: c}}\n", 5,
+         "maintenance window 'w' is already defined at line 4"),
         ("repage:\n  P0: 10s\n", 4, "under 1m"),
         ("fallback:\n  - {receiver: pager, to: ghost}\n", 4, "not a configured notifier"),
         ("routes:\n  - receiver: pager\nroute:\n  receiver: pager\n", 5, "not both"),

@@ -57,12 +57,16 @@ class CronSchedule:
             )
         minute, hour, dom, month, dow = fields
         weekdays = frozenset(d % 7 for d in _field(dow, 0, 7, _DOW))
+        days, months = frozenset(_field(dom, 1, 31)), frozenset(_field(month, 1, 12, _MON))
+        if dow.startswith("*") and not dom.startswith("*") and not _real_date(days, months):
+            named = ", ".join(map(str, sorted(days)))
+            raise ScheduleError(f"schedule {text!r} never opens: no month it names has day {named}")
         return cls(
             text=text,
             minutes=tuple(sorted(_field(minute, 0, 59))),
             hours=tuple(sorted(_field(hour, 0, 23))),
-            days=frozenset(_field(dom, 1, 31)),
-            months=frozenset(_field(month, 1, 12, _MON)),
+            days=days,
+            months=months,
             weekdays=weekdays,
             # As cron reads it: a field starting with `*` (`*/2` too) does not restrict
             # the day, so `*/2 * SUN` is an odd-numbered Sunday, not every odd day and
@@ -88,6 +92,14 @@ class CronSchedule:
             for h in self.hours
             for m in self.minutes
         ]
+
+
+# The most days each month can have (February in a leap year).
+_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
+def _real_date(days: frozenset[int], months: frozenset[int]) -> bool:
+    return any(day <= _MONTH_DAYS[month] for month in months for day in days)
 
 
 def _field(text: str, low: int, high: int, names: Mapping[str, int] | None = None) -> set[int]:
