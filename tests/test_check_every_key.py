@@ -49,7 +49,7 @@ def write_config(tmp_path: Path, text: str) -> Path:
             [
                 (6, "route receiver 'nobody' is not a configured notifier"),
                 (7, "unknown severity 'P9': use P0-P3 or one of critical, error, warning, info"),
-                (8, "'paged' is not a valid Event (one of open, "),  # the rest: every event
+                (8, "unknown event 'paged': use one of open, "),  # the rest: every event
             ],
         ),
         (

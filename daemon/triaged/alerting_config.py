@@ -347,10 +347,12 @@ def severity_set(n: Node, key: str, default: frozenset[Severity]) -> frozenset[S
 def event_set(n: Node, key: str) -> frozenset[Event]:
     """``events: [open, ack]``; when absent or empty, every event but reminders
     (:data:`triaged.alerts.route.DEFAULT_EVENTS`): they go only where a route names them."""
-    try:
-        return frozenset(Event(e) for e in str_list(n, key)) or DEFAULT_EVENTS
-    except ValueError as exc:
-        raise n.error(key, f"{exc} (one of {', '.join(e.value for e in Event)})") from exc
+    known = {e.value: e for e in Event}
+    names = str_list(n, key)
+    for name in names:
+        if name not in known:
+            raise n.error(key, f"unknown event {name!r}: use one of {', '.join(known)}")
+    return frozenset(known[name] for name in names) or DEFAULT_EVENTS
 
 
 # The ways Alertmanager spells matchers: a list, and the older `match`/`match_re` maps.
