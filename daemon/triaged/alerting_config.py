@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from triaged.alerts.flap import FlapPolicy
 from triaged.alerts.inhibit import InhibitRule
 from triaged.alerts.maintenance import CronSchedule, MaintenanceWindow, ScheduleError, zone
-from triaged.alerts.route import DEFAULT_EVENTS, FallbackRule, RouteNode
+from triaged.alerts.route import DEFAULT_EVENTS, EscalationStep, FallbackRule, RouteNode
 from triaged.alerts.silence import MatcherError, equality_matchers, parse_matchers, regex_matchers
 from triaged.confnode import Problems, duration, flag, get_str, label_name_problem, str_list
 from triaged.errors import ConfigError
@@ -19,7 +19,10 @@ from triaged.messages import Event
 from triaged.model import Matcher, Severity
 from triaged.yamlfile import Node
 
-TOP_KEYS = {"route", "inhibit_rules", "maintenance", "silences", "repage", "fallback", "flap"}
+TOP_KEYS = {
+    *("route", "inhibit_rules", "maintenance", "silences", "repage", "fallback", "flap"),
+    "escalation_policy",
+}
 DEFAULT_REPAGE = {Severity.P0: 600.0, Severity.P1: 1800.0}
 
 
@@ -30,6 +33,7 @@ class AlertingConfig:
     maintenance: tuple[MaintenanceWindow, ...] = ()
     repage: Mapping[Severity, float] = field(default_factory=lambda: dict(DEFAULT_REPAGE))
     fallback: tuple[FallbackRule, ...] = ()
+    escalation_policy: tuple[EscalationStep, ...] = ()
     flap: FlapPolicy = field(default_factory=FlapPolicy)
     silence_max_s: float = 7 * 86400.0
     expiring_soon_s: float = 3600.0
@@ -53,6 +57,7 @@ def parse_alerting(doc: Node, receivers: set[str], problems: Problems) -> Alerti
         if "repage" in doc
         else dict(DEFAULT_REPAGE),
         fallback=tuple(p.each(p.nodes(doc, "fallback"), lambda n: _fallback(n, receivers, p))),
+        escalation_policy=tuple(p.each(p.nodes(doc, "escalation_policy"), lambda n: _step(n, receivers, p))),
         flap=p.attempt(lambda: _flap(_node(doc, "flap"), p), FlapPolicy()) if "flap" in doc else FlapPolicy(),
         silence_max_s=silence_max,
         expiring_soon_s=expiring_soon,
@@ -305,6 +310,31 @@ def _fallback(n: Node, receivers: set[str], p: Problems) -> FallbackRule | None:
     if primary is None or to is None:
         return None
     return FallbackRule(receiver=primary, to=to, after_s=after, severities=severities)
+
+
+def _step(n: Node, receivers: set[str], p: Problems) -> EscalationStep | None:
+    p.only_keys(n, {"after", "to", "severities"}, "escalation_policy")
+    to = p.attempt(lambda: _escalation_receiver(n, receivers), None)
+    pages = frozenset({Severity.P0, Severity.P1})
+    after = p.attempt(lambda: _escalation_after(n), None)
+    severities = p.attempt(lambda: severity_set(n, "severities", pages), pages)
+    if to is None or after is None:
+        return None
+    return EscalationStep(to=to, after_s=after, severities=severities)
+
+
+def _escalation_receiver(n: Node, receivers: set[str]) -> str:
+    name = get_str(n, "to", "")
+    if name not in receivers:
+        raise n.error("to", f"escalation_policy to {name!r} is not a configured notifier")
+    return name
+
+
+def _escalation_after(n: Node) -> float:
+    after = duration(n, "after", None)
+    if not after or after < 60:
+        raise n.error("after", "an escalation step needs after: of at least 1m (e.g. after: 15m)")
+    return after
 
 
 def _fallback_receiver(n: Node, key: str, receivers: set[str]) -> str:

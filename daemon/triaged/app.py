@@ -32,6 +32,7 @@ from triaged.notifiers.webhook import WebhookNotifier
 from triaged.outbox.announce import Announcer
 from triaged.outbox.backoff import Backoff
 from triaged.outbox.dispatcher import Dispatcher
+from triaged.outbox.escalation import Escalation
 from triaged.outbox.fallback import Fallback
 from triaged.outbox.repage import RepagePolicy, Repager, stale_repage
 from triaged.polling import Polled, Poller
@@ -171,6 +172,7 @@ class AlertingParts:
     mutes: MuteStage
     repager: Repager
     fallback: Fallback
+    escalation: Escalation
     notifiers: dict[str, NotifierConfig] | None  # None: the caller chose the notifiers
     oci: OciParts | None = None
 
@@ -458,10 +460,10 @@ class Daemon:
         }
 
     def _apply_alerting(self, cfg: Config, notifiers: dict[str, Notifier] | None) -> tuple[str, ...]:
-        """Routing, muting, re-paging, fallback, flap, the incidents' resolve hold and
-        reopen window, and receivers from ``cfg`` (under the cycle lock). A receiver gone
-        from the config keeps sending what was queued for it before: a reload must not
-        drop a page. Returns the names of those with rows still queued."""
+        """Routing, muting, re-paging, the escalation policy, fallback, flap, the
+        incidents' resolve hold and reopen window, and receivers from ``cfg`` (under the
+        cycle lock). A receiver gone from the config keeps sending what was queued for it
+        before: a reload must not drop a page. Returns those with rows still queued."""
         parts = self.alerting
         if parts is None:
             return ()
@@ -469,6 +471,7 @@ class Daemon:
         parts.mutes.policy = MutePolicy(cfg.alerting.inhibit_rules, cfg.alerting.maintenance)
         parts.repager.policy = RepagePolicy(cfg.alerting.repage)
         parts.fallback.rules = list(cfg.alerting.fallback)
+        parts.escalation.steps = list(cfg.alerting.escalation_policy)
         self.incidents.flap = cfg.alerting.flap
         # Not group_by: regrouping open incidents' alerts would resolve them and page
         # the same alerts again as new incidents; that waits for a restart, said so.
@@ -583,6 +586,7 @@ def build(
         mutes=MuteStage(store, MutePolicy(cfg.alerting.inhibit_rules, cfg.alerting.maintenance)),
         repager=Repager(store, router, RepagePolicy(cfg.alerting.repage)),
         fallback=Fallback(store, cfg.alerting.fallback),
+        escalation=Escalation(store, router, cfg.alerting.escalation_policy),
         notifiers=configs,
         oci=oci,
     )
@@ -622,6 +626,7 @@ def build(
                 # sweep looks for incidents nobody has acknowledged.
                 Announcer(store, router).sweep,
                 parts.repager.sweep,
+                parts.escalation.sweep,
                 parts.fallback.sweep,
             ],
             veto=lambda row: stale_repage(store, row),

@@ -281,3 +281,20 @@ def test_an_slo_taken_out_of_the_config_is_retired_not_stale_forever(
     assert _reload(h, tmp_path, slo.format(name="api-latency")).ok  # back again: active
     h.run(11)
     assert [s.name for s in slo_mod.load_slos(h.store)] == ["api-latency"]
+
+
+def test_an_escalation_policy_added_by_a_reload_pages_the_secondary(
+    make_harness: MakeHarness, receiver: RecordingReceiver, second: RecordingReceiver, tmp_path: Path
+) -> None:
+    hooks = (
+        "notifiers:\n"
+        + webhook("ops", receiver.url)
+        + webhook("boss", second.url)
+        + "route: {receiver: ops}\n"
+    )
+    h = make_harness(hooks)
+    h.metrics.set("svc_down", "api", 1)
+    h.run(60)
+    assert _reload(h, tmp_path, hooks + "escalation_policy: [{after: 5m, to: boss}]\n").ok
+    h.run(5 * 60, step=10)
+    assert [p["event"] for p in second.payloads()] == ["repage"]

@@ -90,6 +90,16 @@ class FallbackRule:
     severities: frozenset[Severity] = frozenset({Severity.P0, Severity.P1})
 
 
+@dataclass(frozen=True)
+class EscalationStep:
+    """When an incident of these severities is still unacknowledged ``after_s`` after it
+    opened (or reopened), page ``to`` as well (see :mod:`triaged.outbox.escalation`)."""
+
+    to: str
+    after_s: float
+    severities: frozenset[Severity] = frozenset({Severity.P0, Severity.P1})
+
+
 def flat_tree(routes: Sequence[Route]) -> RouteNode:
     """The flat list as a tree: a receiver-less root whose children all ``continue``."""
     children = tuple(
@@ -120,11 +130,23 @@ class Router:
             seen.setdefault(dest.receiver, dest)
         return list(seen.values())
 
+    def routes_to(self, receiver: str) -> bool:
+        """Whether any route names ``receiver`` (one paged only by an escalation policy
+        or a fallback is named by none)."""
+        return receiver in _named(self.root)
+
     def takes(self, receiver: str, event: Event) -> bool:
         """Whether some route sending to ``receiver`` delivers ``event`` at all (its
         ``events:``, inherited as in matching). A follow-up for a receiver that was paged
         before the incident's routing changed goes only where the config allows it."""
         return receiver in _takers(self.root, _root_defaults(self.root), event)
+
+
+def _named(node: RouteNode) -> set[str]:
+    names = {node.receiver} if node.receiver else set()
+    for child in node.routes:
+        names |= _named(child)
+    return names
 
 
 def _takers(node: RouteNode, effective: RouteNode, event: Event) -> set[str]:

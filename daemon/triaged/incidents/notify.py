@@ -81,7 +81,8 @@ class Notifications:
         return [
             Destination(receiver=name, path="paged before")
             for name in notify_state.paged_receivers(self.store, incident.id, since)
-            if name not in routed and router.takes(name, event)
+            # No route names one paged by the escalation policy: its route is the page.
+            if name not in routed and (router.takes(name, event) or not router.routes_to(name))
         ]
 
     def enqueue(

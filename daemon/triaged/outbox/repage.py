@@ -48,7 +48,9 @@ class Repager:
         with self.store.atomic():
             muted = silences.active_mutes(self.store)
             for incident in rows.open_incidents(self.store):
-                if incident.status is not IncidentStatus.DETECTED or self._all_muted(incident.id, muted):
+                if incident.status is not IncidentStatus.DETECTED:
+                    continue
+                if all_muted(self.store, incident.id, muted):
                     continue
                 for dest in self.notify.destinations(incident, Event.REPAGE):
                     interval = dest.repeat_interval_s
@@ -75,14 +77,13 @@ class Repager:
                     log.info("repage_queued", incident_id=incident.id, receiver=dest.receiver, repage=n)
         return added
 
-    def _all_muted(self, incident_id: int, muted: Collection[str]) -> bool:
-        """Every alert of the incident still firing is muted (a silence, a maintenance
-        window, an inhibition, as of the last evaluation): on-call said "quiet", so it is
-        not paged again until the muting ends, as Alertmanager sends nothing for them."""
-        firing = [
-            a["fingerprint"] for a in rows.incident_alerts(self.store, incident_id) if a["state"] == "firing"
-        ]
-        return bool(firing) and all(fp in muted for fp in firing)
+
+def all_muted(store: Store, incident_id: int, muted: Collection[str]) -> bool:
+    """Every alert of the incident still firing is muted (a silence, a maintenance
+    window, an inhibition, as of the last evaluation): on-call said "quiet", so it is
+    not paged again until the muting ends, as Alertmanager sends nothing for them."""
+    firing = [a["fingerprint"] for a in rows.incident_alerts(store, incident_id) if a["state"] == "firing"]
+    return bool(firing) and all(fp in muted for fp in firing)
 
 
 def stale_repage(store: Store, row: OutboxRow) -> str | None:
