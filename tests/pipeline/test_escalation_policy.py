@@ -4,6 +4,7 @@ once, and then hears the ack and the resolve like everyone who was paged."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,18 @@ def test_a_reopened_incident_starts_the_clock_again(
     assert [p["event"] for p in secondary.payloads()] == ["repage", "resolve"]
     h.run(11 * 60, step=10)
     assert [p["event"] for p in secondary.payloads()] == ["repage", "resolve", "repage"]
+
+
+def test_route_test_shows_who_is_paged_when_nobody_acknowledges(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from triaged.cli import cli
+
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(
+        "storage: {db: t.db}\nnotifiers: [{name: pager, type: log}, {name: secondary, type: log}]\n" + POLICY
+    )
+    p0 = CliRunner().invoke(cli, ["route", "test", "-c", str(cfg), "--labels", "severity=P0,service=api"])
+    assert "⇢ secondary  (escalation policy: if nobody acknowledges within 15m)" in p0.output
+    p3 = CliRunner().invoke(cli, ["route", "test", "-c", str(cfg), "--labels", "severity=P3,service=api"])
+    assert p3.exit_code == 0 and "escalation policy" not in p3.output

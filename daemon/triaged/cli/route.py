@@ -55,9 +55,11 @@ def test_cmd(labels_text: str, event: str, config_path: str, db_path: str | None
     dests = build_router(cfg).destinations(labels, severity, kind)
     mutes = _mutes(cfg, labels, db_path, config_path)
     repage = cfg.alerting.repage.get(severity)
+    steps = [s for s in cfg.alerting.escalation_policy if severity in s.severities]
     if as_json:
         print_json({"labels": labels, "event": kind.value, "receivers": [d.__dict__ for d in dests],
-                    "muted_by": mutes, "repage_s": repage})  # fmt: skip
+                    "muted_by": mutes, "repage_s": repage,
+                    "escalation": [{"after_s": s.after_s, "to": s.to} for s in steps]})  # fmt: skip
         return
     click.echo(f"{severity} {kind} with {', '.join(f'{k}={v}' for k, v in sorted(labels.items()))}")
     if not dests and kind is Event.REMINDER:
@@ -76,6 +78,10 @@ def test_cmd(labels_text: str, event: str, config_path: str, db_path: str | None
             f" updates every ≥{d.group_interval_s:.0f}s;"
             f" re-page {'every ' + _dur(every) + ' until acked' if every else 'off'})"
         )
+    if kind in (Event.OPEN, Event.REOPEN):
+        for step in steps:
+            within = _dur(step.after_s)
+            click.echo(f"  ⇢ {step.to}  (escalation policy: if nobody acknowledges within {within})")
     for why in mutes:
         click.echo(f"  MUTED by {why}")
     if not mutes:
