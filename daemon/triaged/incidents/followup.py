@@ -109,18 +109,34 @@ class FollowUp:
         with self.store.atomic():
             item = self._unfinished(item_id, "can be rescheduled")
             previous, item.due_at, item.updated_at = item.due_at, due_at, now
-            action_rows.update(self.store, item)
-            rows.add_timeline(
-                self.store,
-                item.incident_id,
-                now,
-                "action_rescheduled",
-                f"action item #{item.id} due {utc_text(previous)} UTC → {utc_text(due_at)} UTC: {item.title}"
-                + (f" ({note})" if note else ""),
-                actor=actor,
-                data={"action_id": item.id, "from": previous, "to": due_at},
+            change = f"due {utc_text(previous)} UTC → {utc_text(due_at)} UTC"
+            self._save_change(
+                item, "action_rescheduled", change, values=(previous, due_at), actor=actor, note=note, now=now
             )
         return item
+
+    def _save_change(
+        self,
+        item: ActionItem,
+        kind: str,
+        change: str,
+        *,
+        values: tuple[object, object],
+        actor: str,
+        note: str,
+        now: float,
+    ) -> None:
+        """Store the changed item and say on its incident's timeline what changed."""
+        action_rows.update(self.store, item)
+        rows.add_timeline(
+            self.store,
+            item.incident_id,
+            now,
+            kind,
+            f"action item #{item.id} {change}: {item.title}" + (f" ({note})" if note else ""),
+            actor=actor,
+            data={"action_id": item.id, "from": values[0], "to": values[1]},
+        )
 
     def _unfinished(self, item_id: int, what: str) -> ActionItem:
         item = action_rows.get(self.store, item_id)
@@ -142,16 +158,9 @@ class FollowUp:
             if new == item.owner:  # a new spelling of the same name (Asha for asha) is a change
                 raise AlreadyThereError(item, f"owned by {item.owner}")
             previous, item.owner, item.updated_at = item.owner, new, now
-            action_rows.update(self.store, item)
-            rows.add_timeline(
-                self.store,
-                item.incident_id,
-                now,
-                "action_assigned",
-                f"action item #{item.id} owner {previous} → {new}: {item.title}"
-                + (f" ({note})" if note else ""),
-                actor=actor,
-                data={"action_id": item.id, "from": previous, "to": new},
+            change = f"owner {previous} → {new}"
+            self._save_change(
+                item, "action_assigned", change, values=(previous, new), actor=actor, note=note, now=now
             )
         return item
 
