@@ -97,9 +97,11 @@ def receiver() -> Iterator[RecordingReceiver]:
 def make_harness(tmp_path: Path) -> Iterator[MakeHarness]:
     made: list[Daemon] = []
 
-    def make(extra: str = "", *, db: Path | None = None, clock: FakeClock | None = None) -> Harness:
+    def make(
+        extra: str = "", *, db: Path | None = None, clock: FakeClock | None = None, rules_text: str = RULES
+    ) -> Harness:
         rules = tmp_path / "svc.rules.yml"
-        rules.write_text(RULES)
+        rules.write_text(rules_text)
         text = BASE.format(db=db or tmp_path / "triaged.db", rules=rules) + extra
         cfg = parse_config(
             load_yaml_text(text, str(tmp_path / "triaged.yaml")), str(tmp_path / "triaged.yaml")

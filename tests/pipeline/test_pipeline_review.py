@@ -4,50 +4,21 @@ clock (real SQLite file, real rule evaluation, real webhook on 127.0.0.1)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from pipeline.harness import BASE, T0, Harness, MakeHarness, Metrics, webhook
+from pipeline.harness import Harness, MakeHarness, webhook
 from pipeline.test_muting import add_silence
-from triaged.app import Daemon, build
-from triaged.config import parse_config
 from triaged.incidents.human import HumanActions
 from triaged.incidents.model import IncidentStatus
 from triaged.incidents.oncall import OnCall
 from triaged.model import Severity
 from triaged.store import incidents as rows
 from triaged.testing.clock import FakeClock
-from triaged.testing.crashloop import ScriptedSource
 from triaged.testing.receiver import RecordingReceiver
-from triaged.yamlfile import load_yaml_text
-
-MakeDaemon = Callable[[str, str], Harness]
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
-    """Like ``make_harness``, with the rule file given by the test."""
-    made: list[Daemon] = []
-
-    def make(rules_text: str, extra: str) -> Harness:
-        rules = tmp_path / "review.rules.yml"
-        rules.write_text(rules_text)
-        text = BASE.format(db=tmp_path / "triaged.db", rules=rules) + extra
-        path = str(tmp_path / "triaged.yaml")
-        cfg = parse_config(load_yaml_text(text, path), path)
-        metrics = Metrics()
-        clock = FakeClock(T0)
-        daemon = build(cfg, clock=clock, sources=[ScriptedSource("scripted", 1.0, metrics.samples)])
-        made.append(daemon)
-        return Harness(daemon, clock, metrics)
-
-    yield make
-    for d in made:
-        d.close()
-        d.store.close()
 
 
 def keys(r: RecordingReceiver) -> list[str]:
@@ -68,13 +39,13 @@ groups:
 
 
 def test_a_critical_returning_while_its_warning_flaps_is_paged(
-    make_daemon: MakeDaemon, receiver: RecordingReceiver
+    make_harness: MakeHarness, receiver: RecordingReceiver
 ) -> None:
     """HighLatency at warning (P2) flaps, so its reopens stop paging; then the latency
     reaches the critical HighLatency (P0) of the same name. That reopen raises the
     incident to P0 and must page: before, it was swallowed as one more flap."""
     flap = "flap: {window: 1h, threshold: 3}\n"
-    h = make_daemon(TWO_LEVELS, "notifiers:\n" + webhook("pager", receiver.url) + flap)
+    h = make_harness("notifiers:\n" + webhook("pager", receiver.url) + flap, rules_text=TWO_LEVELS)
     for _ in range(4):
         h.metrics.set("svc_latency", "api", 2)
         h.run(20, step=2)
@@ -179,13 +150,13 @@ groups:
 
 
 def test_a_severity_label_turning_critical_escalates_instead_of_resolving_first(
-    make_daemon: MakeDaemon, receiver: RecordingReceiver
+    make_harness: MakeHarness, receiver: RecordingReceiver
 ) -> None:
     """Latency goes from 2 s to 9 s: the alert's severity label turns critical, so it is
     a new alert that waits out its ``for: 30s`` while the warning one is gone. The
     incident is not over: the pager gets one escalation, not "[RESOLVED]" (the hold is
     10 s) and then a reopen."""
-    h = make_daemon(TEMPLATED_SEVERITY, "notifiers:\n" + webhook("pager", receiver.url))
+    h = make_harness("notifiers:\n" + webhook("pager", receiver.url), rules_text=TEMPLATED_SEVERITY)
     h.metrics.set("svc_latency", "api", 2)
     h.run(40, step=2)
     h.metrics.set("svc_latency", "api", 9)
