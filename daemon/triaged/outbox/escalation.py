@@ -24,13 +24,11 @@ import structlog
 
 from triaged.alerts.route import Destination, EscalationStep, Router
 from triaged.durations import format_duration
-from triaged.incidents.model import Incident, IncidentStatus
+from triaged.incidents.model import Incident
 from triaged.incidents.notify import Notifications
 from triaged.incidents.page_message import build_message, dedup_key
 from triaged.messages import Event
-from triaged.outbox.repage import all_muted
-from triaged.store import incidents as rows
-from triaged.store import silences
+from triaged.outbox.repage import awaiting_ack
 from triaged.store.db import Store
 
 log = structlog.get_logger("triaged.outbox")
@@ -48,13 +46,8 @@ class Escalation:
             return 0
         added = 0
         with self.store.atomic():
-            muted = silences.active_mutes(self.store)
-            for incident in rows.open_incidents(self.store):
-                if incident.status is not IncidentStatus.DETECTED:
-                    continue
-                due = [s for s in self.steps if self._due(s, incident, now)]
-                if due and not all_muted(self.store, incident.id, muted):
-                    added += sum(self._page(step, incident, now) for step in due)
+            for incident in awaiting_ack(self.store):
+                added += sum(self._page(s, incident, now) for s in self.steps if self._due(s, incident, now))
         return added
 
     @staticmethod

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import structlog
 
 from triaged.alerts.route import Router
-from triaged.incidents.model import IncidentStatus
+from triaged.incidents.model import Incident, IncidentStatus
 from triaged.incidents.notify import Notifications
 from triaged.incidents.page_message import build_message, dedup_key
 from triaged.messages import Event
@@ -46,12 +46,7 @@ class Repager:
         """Record the re-pages that are due at ``now``. Returns how many."""
         added = 0
         with self.store.atomic():
-            muted = silences.active_mutes(self.store)
-            for incident in rows.open_incidents(self.store):
-                if incident.status is not IncidentStatus.DETECTED:
-                    continue
-                if all_muted(self.store, incident.id, muted):
-                    continue
+            for incident in awaiting_ack(self.store):
                 for dest in self.notify.destinations(incident, Event.REPAGE):
                     interval = dest.repeat_interval_s
                     if interval is None:
@@ -78,7 +73,18 @@ class Repager:
         return added
 
 
-def all_muted(store: Store, incident_id: int, muted: Collection[str]) -> bool:
+def awaiting_ack(store: Store) -> list[Incident]:
+    """Open incidents nobody has acknowledged, but for those whose firing alerts are
+    all muted: what re-pages and the escalation policy page about."""
+    muted = silences.active_mutes(store)
+    return [
+        incident
+        for incident in rows.open_incidents(store)
+        if incident.status is IncidentStatus.DETECTED and not _all_muted(store, incident.id, muted)
+    ]
+
+
+def _all_muted(store: Store, incident_id: int, muted: Collection[str]) -> bool:
     """Every alert of the incident still firing is muted (a silence, a maintenance
     window, an inhibition, as of the last evaluation): on-call said "quiet", so it is
     not paged again until the muting ends, as Alertmanager sends nothing for them."""
