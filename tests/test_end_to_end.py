@@ -92,3 +92,36 @@ def test_whole_game_day_in_sequence_opens_exactly_five_incidents(world: World) -
     assert [i.severity.name for i in reversed(world.incidents())] == [s.severity.name for s in STEPS]
     opens = [p for p in world.hook.payloads() if p["event"] == "open"]
     assert len(opens) == len(STEPS)
+
+
+def _pending(world: World, rule: str) -> bool:
+    return any(r.alerts for r in world.daemon.rules.alerting_rules() if r.spec.name == rule)
+
+
+@pytest.mark.parametrize("from_zero", [True, False], ids=["from-zero", "prometheus-way"])
+def test_the_first_failed_payments_are_noticed_at_the_first_scrape_that_shows_them(
+    tmp_path: Path, from_zero: bool
+) -> None:
+    """The simulator, like BharatMart, creates the failed-payments series at the first
+    failure; triaged counts that series from zero, so the rule is pending one scrape
+    (one second here, 15 s with the defaults) earlier than Prometheus would have it."""
+    clock = FakeClock(1_790_000_000.0)
+    with Simulator(seed=3, traffic_rps=200.0, autotick=False) as sim, RecordingReceiver() as hook:
+        text = demo_config_text(sim.url, tmp_path / "e2e.db", hook.url)
+        if not from_zero:
+            target_labels = "    labels: {service: bharatmart-api}\n"
+            text = text.replace(target_labels, target_labels + "    new_counters_from_zero: false\n", 1)
+        cfg = parse_config(load_yaml_text(text, "<e2e>"), str(tmp_path / "e2e.yaml"))
+        daemon = build(cfg, clock=clock)
+        world = World(daemon, sim, hook, clock)
+        try:
+            sim.set_faults(payment_failure_ratio=0.0)  # a shop where no payment ever failed yet
+            for _ in range(8):
+                world.tick()
+            assert not any(s.labels.get("status") == "failed" for s in daemon.storage), "no failure yet"
+            sim.set_faults(payment_failure_ratio=0.5)
+            scrapes = world.run_until(lambda: _pending(world, "PaymentFailureRateHigh"), limit=5)
+        finally:
+            daemon.close()
+            daemon.store.close()
+    assert scrapes == (1 if from_zero else 2)

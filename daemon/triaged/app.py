@@ -88,6 +88,7 @@ def build_source(entry: SourceEntry) -> Source:
                 max_body_bytes=entry.max_body_bytes,
                 max_samples=entry.max_samples,
                 follow_redirects=entry.follow_redirects,
+                new_counters_from_zero=entry.new_counters_from_zero,
             )
         )
     return Prober(
@@ -318,7 +319,13 @@ class Daemon:
         report.durations[polled.source.key] = polled.took
 
     def _store_collected(self, source: Source, collected: Collected, report: CycleReport) -> None:
-        self.storage.append_batch(source.key, collected.samples, collected.t_ms)
+        self.storage.append_batch(
+            source.key,
+            collected.samples,
+            collected.t_ms,
+            cumulative=collected.cumulative,
+            zero_at_ms=collected.zero_at_ms,
+        )
         self.storage.append_timestamped(collected.timestamped, collected.t_ms, revisable=collected.revisable)
         report.scraped.append(source.key)
         if collected.error:

@@ -56,6 +56,7 @@ class TargetConfig:
     max_body_bytes: int = 10 * 1024 * 1024
     max_samples: int = 100_000
     follow_redirects: bool = True
+    new_counters_from_zero: bool = True
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,7 @@ _SOURCE_KEYS = {"job", "url", "interval", "timeout", "labels", "follow_redirects
 
 
 def _target(n: Node, interval: float, timeout: float, p: Problems) -> TargetConfig:
-    p.only_keys(n, _SOURCE_KEYS | {"max_body_bytes", "max_samples"}, "target")
+    p.only_keys(n, _SOURCE_KEYS | {"max_body_bytes", "max_samples", "new_counters_from_zero"}, "target")
     every, wait = _timing(n, interval, timeout, p)
     labels = p.labels(n, "labels")
     return TargetConfig(
@@ -310,6 +311,7 @@ def _target(n: Node, interval: float, timeout: float, p: Problems) -> TargetConf
         max_body_bytes=p.attempt(lambda: positive_int(n, "max_body_bytes", 10 * 1024 * 1024), 0),
         max_samples=p.attempt(lambda: positive_int(n, "max_samples", 100_000), 0),
         follow_redirects=p.attempt(lambda: flag(n, "follow_redirects", True), True),
+        new_counters_from_zero=p.attempt(lambda: flag(n, "new_counters_from_zero", True), True),
     )
 
 

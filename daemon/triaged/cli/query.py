@@ -99,7 +99,9 @@ def query(
             now = time.time()
         for source in sources:
             got = source.collect(now)
-            storage.append_batch(source.key, got.samples, got.t_ms)
+            storage.append_batch(
+                source.key, got.samples, got.t_ms, cumulative=got.cumulative, zero_at_ms=got.zero_at_ms
+            )
             storage.append_timestamped(got.timestamped, got.t_ms, revisable=got.revisable)
             if got.error:
                 click.echo(f"{source.key}: {got.error}", err=True)

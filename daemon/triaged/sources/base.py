@@ -36,6 +36,13 @@ class Collected:
     # Poll again this many seconds after this poll instead of a whole interval (a poll
     # our own rate limiting skipped: it should not wait a minute for its turn).
     retry_in: float | None = None
+    # Counters that appear between two scrapes. A series of one of the ``cumulative``
+    # names (counters, histogram buckets/count/sum) that the tsdb does not hold yet
+    # was zero at ``zero_at_ms``, the source's previous successful poll: it did not
+    # exist then, and a counter starts at zero. So rate() sees its first increase at
+    # once instead of a scrape later. None: no such poll (the first, or it failed).
+    cumulative: frozenset[str] = frozenset()
+    zero_at_ms: int | None = None
 
 
 class Source(Protocol):

@@ -9,8 +9,11 @@ a ``split``, a dict lookup and a ``float()``. The cache stores the *final*
 
 Sample timestamps are validated and then ignored: every sample of a scrape is stamped
 with the scrape time, as Prometheus does for targets without ``honor_timestamps``.
-HELP/TYPE and other comments are skipped; only ``# TYPE`` lines are checked for a
-known type, so a typo there is reported rather than silently accepted.
+HELP and other comments are skipped; ``# TYPE`` lines are checked for a known type,
+so a typo there is reported rather than silently accepted, and the parser remembers
+which sample names are cumulative (:attr:`ExpositionParser.cumulative`: a counter's,
+a histogram's buckets, count and sum, a summary's count and sum), which the tsdb needs
+to start a counter that appears between two scrapes from zero.
 
 A target that answers in OpenMetrics (``Content-Type: application/openmetrics-text``)
 is read as Prometheus reads it: the body must end with ``# EOF``, timestamps are
@@ -43,6 +46,12 @@ _PLAIN_BLOCK_RE = re.compile(
 _PLAIN_PAIR_RE = re.compile(r'([a-zA-Z_]\w*)\s*=\s*"([^"\\]*)"', re.ASCII)
 _TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
 _OM_ONLY_TYPES = frozenset({"gaugehistogram", "info", "stateset", "unknown"})
+# The sample names of a family that only ever go up from zero, by the family's type.
+_CUMULATIVE_SUFFIXES = {
+    "counter": ("", "_total"),
+    "histogram": ("_bucket", "_count", "_sum"),
+    "summary": ("_count", "_sum"),
+}
 # An OpenMetrics line's name, up to its label block or the space before its value.
 _OM_NAME_RE = re.compile(r"[^{\s]*")
 _INT64_MAX = 2**63 - 1
@@ -94,6 +103,8 @@ class ExpositionParser:
         self._fragments: dict[str, str] = {}
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
         self._last_count = 0  # samples in the last payload parsed whole
+        # Sample names the last payload declared cumulative in its # TYPE lines.
+        self.cumulative: frozenset[str] = frozenset()
 
     def parse(
         self, data: bytes | str, *, max_samples: int | None = None, openmetrics: bool = False
@@ -115,12 +126,15 @@ class ExpositionParser:
             self._cache.clear()
             self._fragments.clear()
             self._pairs.clear()
+        cumulative: set[str] = set()
         with gc_paused():
-            out = self._parse_lines(text, sys.maxsize if max_samples is None else max_samples)
+            out = self._parse_lines(text, sys.maxsize if max_samples is None else max_samples, cumulative)
         self._last_count = len(out)
+        if cumulative != self.cumulative:
+            self.cumulative = frozenset(cumulative)
         return out
 
-    def _parse_lines(self, text: str, limit: int) -> list[tuple[Labels, float]]:
+    def _parse_lines(self, text: str, limit: int, cumulative: set[str]) -> list[tuple[Labels, float]]:
         cache = self._cache
         # float() and int() also read non-ASCII digits (Arabic-Indic "\u0661" is 1); the format does not.
         # Checking the whole text once keeps that test off the usual, all-ASCII path.
@@ -133,14 +147,14 @@ class ExpositionParser:
             line = raw
             first = line[0]
             if first == "#":
-                _check_comment(line, line_no)
+                _read_comment(line, line_no, cumulative)
                 continue
             if first in " \t\r":
                 line = line.strip()
                 if not line:
                     continue
                 if line[0] == "#":
-                    _check_comment(line, line_no)
+                    _read_comment(line, line_no, cumulative)
                     continue
             brace = line.find("{")
             if brace >= 0:
@@ -216,7 +230,8 @@ def _decode_line_by_line(data: bytes) -> str:
     return b"\n".join(lines).decode("utf-8")
 
 
-def _check_comment(line: str, line_no: int) -> None:
+def _read_comment(line: str, line_no: int, cumulative: set[str]) -> None:
+    """Check a HELP or TYPE line; a cumulative type adds its sample names to ``cumulative``."""
     parts = line[1:].split(None, 3)
     if len(parts) < 2 or parts[0] not in ("HELP", "TYPE"):
         return  # an ordinary comment
@@ -226,6 +241,9 @@ def _check_comment(line: str, line_no: int) -> None:
         kind = parts[2] if len(parts) > 2 else ""
         if len(parts) != 3 or kind not in _TYPES:
             raise ExpositionError(line_no, f"invalid metric type {kind!r} for {parts[1]}")
+        family = parts[1]
+        for suffix in _CUMULATIVE_SUFFIXES.get(kind, ()):
+            cumulative.add(family + suffix)
 
 
 def _parse_value(rest: str, line_no: int) -> float:

@@ -54,6 +54,9 @@ class ScrapeTarget:
     max_body_bytes: int = 10 * 1024 * 1024
     max_samples: int = 100_000
     follow_redirects: bool = True  # as Prometheus's scrape config; false: a 3xx fails the scrape
+    # A counter that appears between two successful scrapes starts from zero at the
+    # earlier one (Collected.zero_at_ms); false: it needs a second scrape, as in Prometheus.
+    new_counters_from_zero: bool = True
 
     def __post_init__(self) -> None:
         # A read-only copy, so a target stays a value even if the caller's dict changes.
@@ -84,6 +87,7 @@ class Scraper:
         self._parser = ExpositionParser(relabel=self._relabel, cache_size=self._parser_cache_size)
         self._target_pairs = tuple(Labels.of(self._target_labels))
         self._shared: dict[tuple[str, str], tuple[str, str]] = {}
+        self._last_ok_ms: int | None = None  # the previous scrape, when it succeeded
         self._report_labels = {
             name: Labels.of(self._target_labels, **{METRIC_NAME: name})
             for name in ("up", "scrape_duration_seconds", "scrape_samples_scraped")
@@ -131,7 +135,13 @@ class Scraper:
         scraped = len(samples)
         duration = time.monotonic() - started
         samples.extend(self._report(up=error is None, duration=duration, scraped=scraped))
-        return Collected(t_ms=int(now * 1000), samples=samples, error=error)
+        t_ms = int(now * 1000)
+        zero_at_ms, self._last_ok_ms = self._last_ok_ms, (t_ms if error is None else None)
+        if error is not None or not t.new_counters_from_zero:
+            return Collected(t_ms=t_ms, samples=samples, error=error)
+        return Collected(
+            t_ms=t_ms, samples=samples, cumulative=self._parser.cumulative, zero_at_ms=zero_at_ms
+        )
 
     def close(self) -> None:
         self._session.close()

@@ -106,6 +106,7 @@ class Storage:
         self.revised_samples = 0  # revisable points that replaced a stored value
         self.inserted_samples = 0  # revisable points inserted before a series' newest
         self.evicted_series = 0
+        self.zeroed_series = 0  # new counters started from zero at the previous scrape
         self.pressure = SeriesPressure()
         # Per source: the first series its latest scrape reported twice (logged once,
         # when its duplicates start; a scrape without any clears it).
@@ -158,12 +159,25 @@ class Storage:
         self.inserted_samples += done.count(Revision.INSERTED)
         return len(done) - done.count(Revision.REFUSED) - done.count(Revision.UNCHANGED)
 
-    def append_batch(self, source: str, samples: Iterable[tuple[Labels, float]], t_ms: int) -> int:
+    def append_batch(
+        self,
+        source: str,
+        samples: Iterable[tuple[Labels, float]],
+        t_ms: int,
+        *,
+        cumulative: frozenset[str] = frozenset(),
+        zero_at_ms: int | None = None,
+    ) -> int:
         """Write one scrape of ``source`` at ``t_ms`` and mark series it no longer
         reports as stale, so an instant query stops seeing them at once instead of
-        after the 5 minute lookback. Returns the number of samples stored."""
+        after the 5 minute lookback. Returns the number of samples stored.
+
+        A new series whose name is in ``cumulative`` gets a zero at ``zero_at_ms``
+        first (see :class:`~triaged.sources.base.Collected`)."""
         col = self._column(source, t_ms)
         boarding = not col.times  # a fresh column: every series can ride from its first point
+        if zero_at_ms is not None and (boarding or zero_at_ms >= t_ms):
+            zero_at_ms = None  # the clock stepped back: no earlier scrape to anchor to
         self._epoch += 1
         epoch = self._epoch
         reported: list[Series] = []
@@ -171,10 +185,15 @@ class Storage:
         duplicates: list[Labels] = []
         lookup = self._series.get
         for labels, value in samples:
-            series = lookup(labels) or self.get_or_create(labels, source)
+            series = lookup(labels)
             if series is None:
-                self.rejected_samples += 1
-                continue
+                series = self.get_or_create(labels, source)
+                if series is None:
+                    self.rejected_samples += 1
+                    continue
+                if zero_at_ms is not None and value >= 0 and labels.name in cumulative:
+                    series.append(zero_at_ms, 0.0)  # then the first point lands as a stray
+                    self.zeroed_series += 1
             if series.epoch == epoch:
                 # A duplicate line in one scrape: the first wins and the rest are refused
                 # and counted, as in Prometheus (sample_duplicate_timestamp).
