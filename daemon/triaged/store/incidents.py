@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -108,6 +108,25 @@ def list_incidents(
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = store.query(f"SELECT * FROM incidents {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
     return [_from_row(r) for r in rows]
+
+
+def opened_between(
+    store: Store, since: float, until: float, *, page_size: int = 500
+) -> Iterator[list[Incident]]:
+    """Every incident opened in [``since``, ``until``], a page at a time in id order
+    (keyset on id, so however many there are, only one page is held, and a row
+    inserted meanwhile neither shifts nor repeats a page)."""
+    after = 0
+    while True:
+        found = store.query(
+            "SELECT * FROM incidents WHERE id > ? AND opened_at >= ? AND opened_at <= ? ORDER BY id LIMIT ?",
+            [after, since, until, page_size],
+        )
+        if found:
+            yield [_from_row(r) for r in found]
+        if len(found) < page_size:
+            return
+        after = found[-1]["id"]
 
 
 def awaiting_postmortem(store: Store, severities: Iterable[str]) -> list[Incident]:
