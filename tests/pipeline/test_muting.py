@@ -191,3 +191,20 @@ def test_cron_schedule_fields_and_day_rules() -> None:
     t = datetime(2026, 3, 2, 0, 10, tzinfo=UTC).timestamp()
     assert w.active(t) == (t - 40 * 60, t + 20 * 60)
     assert w.next_start(t) == t + 23 * 3600 + 20 * 60
+
+
+def test_a_maintenance_window_on_the_night_the_clocks_change_lasts_its_duration() -> None:
+    """As docs/alerting.md says: the start is wall-clock time, the duration elapsed time."""
+    from zoneinfo import ZoneInfo
+
+    from triaged.alerts.maintenance import CronSchedule, MaintenanceWindow
+
+    berlin = ZoneInfo("Europe/Berlin")  # clocks go forward at 02:00 on 2026-03-29
+    w = MaintenanceWindow("patching", CronSchedule.parse("30 1 * * SUN"), 2 * 3600, "Europe/Berlin", ())
+    start = datetime(2026, 3, 29, 1, 30, tzinfo=berlin).timestamp()
+    assert w.active(start + 60) == (start, start + 2 * 3600)
+    assert datetime.fromtimestamp(start + 2 * 3600, berlin).strftime("%H:%M") == "04:30"
+    # A start the clocks skip opens at 03:30 that night.
+    skipped = MaintenanceWindow("skipped", CronSchedule.parse("30 2 * * SUN"), 3600, "Europe/Berlin", ())
+    opens = skipped.next_start(start)
+    assert opens is not None and datetime.fromtimestamp(opens, berlin).strftime("%m-%d %H:%M") == "03-29 03:30"
