@@ -35,6 +35,7 @@ import math
 import random
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -462,6 +463,8 @@ def main() -> None:
         help="every `for:` 0s: what each system adds beyond the hold the rules ask for",
     )
     args = ap.parse_args()
+    # A SIGTERM (timeout, kill) unwinds like Ctrl-C, so the daemons it started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     faults = tuple(f for f in FAULTS if f.name in args.faults.split(","))
     found = None if args.triaged_only else binaries()
     if found is None and not args.triaged_only:

@@ -122,6 +122,26 @@ def test_a_counter_that_comes_back_continues_instead_of_restarting(target: Targe
     assert target.storage.zeroed_series == 0
 
 
+def test_a_label_that_changes_on_running_counters_is_no_burst(target: Target) -> None:
+    """The app relabels its counters (an environment or version label): the old series
+    vanish as the new ones appear with the running totals, which are no new failures."""
+    staging = (
+        HEAD
+        + CARD_OK.replace("}", ',environment="staging"}')
+        + CARD_FAILED.replace("}", ',environment="staging"}')
+    )
+    target.scrape(T0, staging)
+    target.scrape(T0 + STEP, staging.replace("staging", "production"))
+    assert target.value(FAILED_INCREASE, T0 + STEP) is None
+    assert target.storage.zeroed_series == 0
+    # A new kind of failure beside a series that stays is still counted at once.
+    target.scrape(
+        T0 + 2 * STEP, staging.replace("staging", "production") + CARD_FAILED.replace("card", "upi")
+    )
+    assert target.value('increase(payments_processed_total{payment_method="upi"}[1m])', T0 + 2 * STEP) == 3.0
+    assert target.storage.zeroed_series == 1
+
+
 def test_untyped_and_gauge_series_are_never_zeroed(target: Target) -> None:
     target.scrape(T0, "# TYPE queue gauge\nqueue 1\n")
     target.scrape(T0 + STEP, "# TYPE queue gauge\nqueue 1\nqueue_depth_total 9\nother_total 4\n")

@@ -173,7 +173,7 @@ class Storage:
         after the 5 minute lookback. Returns the number of samples stored.
 
         A new series whose name is in ``cumulative`` gets a zero at ``zero_at_ms``
-        first (see :class:`~triaged.sources.base.Collected`)."""
+        first (see :class:`~triaged.sources.base.Collected` and :meth:`_write_born`)."""
         col = self._column(source, t_ms)
         boarding = not col.times  # a fresh column: every series can ride from its first point
         if zero_at_ms is not None and (boarding or zero_at_ms >= t_ms):
@@ -183,6 +183,7 @@ class Storage:
         reported: list[Series] = []
         stored = 0
         duplicates: list[Labels] = []
+        born: list[tuple[Series, float]] = []  # new cumulative series, candidates for a zero
         lookup = self._series.get
         for labels, value in samples:
             series = lookup(labels)
@@ -192,8 +193,10 @@ class Storage:
                     self.rejected_samples += 1
                     continue
                 if zero_at_ms is not None and value >= 0 and labels.name in cumulative:
-                    series.append(zero_at_ms, 0.0)  # then the first point lands as a stray
-                    self.zeroed_series += 1
+                    series.epoch = epoch
+                    reported.append(series)
+                    born.append((series, value))  # written below, once vanished series are known
+                    continue
             if series.epoch == epoch:
                 # A duplicate line in one scrape: the first wins and the rest are refused
                 # and counted, as in Prometheus (sample_duplicate_timestamp).
@@ -213,12 +216,36 @@ class Storage:
                 stored += 1
             else:
                 self.rejected_samples += 1
+        if born and zero_at_ms is not None:
+            stored += self._write_born(source, born, col, zero_at_ms=zero_at_ms, t_ms=t_ms)
         self._finish_scrape(source, col, reported, epoch, t_ms)
         if duplicates or source in self.duplicated:
             self._note_duplicates(source, duplicates)
         if self.pressure.asked:
             self._report_pressure(t_ms)
         return stored
+
+    def _write_born(
+        self,
+        source: str,
+        born: list[tuple[Series, float]],
+        col: TimeColumn,
+        *,
+        zero_at_ms: int,
+        t_ms: int,
+    ) -> int:
+        """The first points of new cumulative series, each after a zero at the previous
+        scrape, unless a series of the same name vanished in this scrape: then a label
+        value changed (an app that relabels its counters, a version label after a
+        restart) and the running total it carries is no increase since the last scrape."""
+        replaced = {s.labels.name for s in self._last_seen.get(source, ()) if s.epoch != self._epoch}
+        for series, value in born:
+            if series.labels.name not in replaced:
+                series.append(zero_at_ms, 0.0)
+                self.zeroed_series += 1
+            series.append(t_ms, value)  # a new series takes any first point
+            col.strays.add(series)
+        return len(born)
 
     def _note_duplicates(self, source: str, duplicates: list[Labels]) -> None:
         """Count the samples refused as duplicates, and say once when a source starts
