@@ -23,6 +23,7 @@ class SLOConfig:
     window_s: float = 30 * 86_400.0
     service: str = ""  # incidents of this service are charged against it ("" = all)
     interval_s: float = 60.0
+    down: str = ""  # PromQL, non-empty while the service is down: charges a total outage
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def parse_lifecycle(doc: Node, base_dir: str, problems: Problems) -> LifecycleCo
 
 
 def _slo(n: Node) -> SLOConfig:
-    only_keys(n, {"name", "service", "good", "total", "objective", "window", "interval"}, "slo")
+    only_keys(n, {"name", "service", "good", "total", "down", "objective", "window", "interval"}, "slo")
     from triaged.promql import ExprError, parse_expr  # noqa: PLC0415 (config loads fast without PromQL)
 
     for key in ("name", "good", "total"):
@@ -90,6 +91,15 @@ def _slo(n: Node) -> SLOConfig:
                 parse_expr(n[key])
             except ExprError as exc:
                 raise n.error(key, f"slo {n['name']!r}: {key}: {exc}") from exc
+    if "down" in n:  # optional: without it a total outage is a gap
+        if not isinstance(n["down"], str) or not n["down"].strip():
+            raise n.error(
+                "down", f'slo {n["name"]!r}: down: must be a PromQL expression, e.g. up{{job="api"}} == 0'
+            )
+        try:
+            parse_expr(n["down"])
+        except ExprError as exc:
+            raise n.error("down", f"slo {n['name']!r}: down: {exc}") from exc
     objective = n.get("objective")
     if isinstance(objective, bool) or not isinstance(objective, int | float) or not 0 < objective < 100:
         raise n.error(
@@ -106,6 +116,7 @@ def _slo(n: Node) -> SLOConfig:
         window_s=duration(n, "window", 30 * 86_400.0, positive=True),
         service=service,
         interval_s=duration(n, "interval", 60.0, positive=True),
+        down=n.get("down", ""),
     )
 
 
@@ -179,7 +190,7 @@ def build_lifecycle(cfg: Any, store: Any, engine: Any, router: Any) -> Any:
 def slo_from_config(s: SLOConfig) -> Any:
     from triaged.incidents.slo import SLO  # noqa: PLC0415
 
-    return SLO(s.name, s.good, s.total, s.objective, s.window_s, s.service, s.interval_s)
+    return SLO(s.name, s.good, s.total, s.objective, s.window_s, s.service, s.interval_s, s.down)
 
 
 def postmortem_policy(p: PostmortemConfig) -> Any:

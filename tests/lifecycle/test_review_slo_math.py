@@ -101,7 +101,7 @@ def test_traffic_with_no_good_series_is_a_failing_minute_not_a_gap(store: Store)
     slo = SLO("api", 'sum(rate(req_total{code!~"5.."}[1m]))', "sum(rate(req_total[1m]))", 0.99, DAY, "", 60.0)
     recorder = SLORecorder(store, Engine(storage), [slo])
     assert recorder.record(start + 120) == 1
-    ((t, good, total),) = slo_rows.samples(store, "api", start, start + 200)
+    ((t, good, total, _),) = slo_rows.samples(store, "api", start, start + 200)
     assert (t, good) == (start + 120, 0.0)
     assert total == pytest.approx(10.0)
 

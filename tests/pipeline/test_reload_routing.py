@@ -226,7 +226,7 @@ def test_an_slo_added_by_a_reload_is_recorded_from_then_on(make_harness: MakeHar
     h.run(30)
     assert [s["name"] for s in slo_rows.list_slos(h.store)] == ["api-latency"]
     points = slo_rows.samples(h.store, "api-latency", 0, h.clock.t)
-    assert len(points) >= 3 and all(good == total == 1 for _, good, total in points)
+    assert len(points) >= 3 and all(good == total == 1 for _, good, total, _ in points)
 
 
 def test_a_longer_resolve_hold_applies_to_open_incidents_at_once(

@@ -26,7 +26,10 @@ def status_cmd(db_path: str | None, config_path: str | None, as_json: bool) -> N
     """Each SLO: objective, window, SLI over the window and now, error budget used and
     remaining, the burn rate over the last hour and six hours (1× lasts exactly the
     window; 14.4× over 1 h is the SRE workbook's page threshold for 30 days), how much
-    of the window is recorded and how old the newest sample is.
+    of the window is recorded and how old the newest sample is. An outage charged
+    through the SLO's `down` expression (estimated at the traffic before it, as the
+    app could not be scraped) is said under the table, and in `--json` as
+    `estimated_s`.
     Needs a daemon that ran with `slos:` in its config (it records the SLIs)."""
     from triaged.durations import format_duration
     from triaged.incidents import slo as slo_mod
@@ -75,6 +78,10 @@ def status_cmd(db_path: str | None, config_path: str | None, as_json: bool) -> N
             ],
         )
     )
+    for s, b, _, _ in rows:
+        if b.events.estimated_s > 0:
+            why = "`total` returned nothing while `down` matched"
+            click.echo(f"{s.name}: {slo_mod.estimated_text(b.events.estimated_s)} ({why})")
 
 
 def _as_json(s: SLO, b: Budget, last: Sample | None, burns: list[float | None], now: float) -> dict[str, Any]:
@@ -90,6 +97,8 @@ def _as_json(s: SLO, b: Budget, last: Sample | None, burns: list[float | None], 
         "last_sample_at": last[0] if last else None,
         "stale": _stale(s, last, now),
         "recorded_s": b.events.covered_s,
+        # Of recorded_s: outage charged as all bad at the traffic seen before it.
+        "estimated_s": b.events.estimated_s,
         "bad_events": b.events.bad,
         "total_events": b.events.total,
         "allowed_bad_events": b.allowed_bad,

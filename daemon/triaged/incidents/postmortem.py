@@ -346,11 +346,14 @@ def _consumed(
 ) -> tuple[str, str]:
     """The bad-events and budget cells. Samples missing over part of the incident
     (expired, or no SLI while the service was down hard) are not zero consumption:
-    say there is no data, or that the figure is a lower bound."""
+    say there is no data, or that the figure is a lower bound. An outage charged
+    through the SLO's ``down`` is said to be an estimate."""
     if during.covered_s <= 0:
         return "no SLI data for this span", "unknown"
     consumed = slo_mod.share_of_budget(during.bad, at_end.allowed_bad)
     counted = f"{slo_mod.events_text(during.bad)} of {slo_mod.events_text(during.total)}"
+    if during.estimated_s > 0:
+        counted += f" ({slo_mod.estimated_text(during.estimated_s)})"
     # One interval of slack: the first sample of the span covers back only to its start.
     if during.covered_s < span_s - s.interval_s:
         return (

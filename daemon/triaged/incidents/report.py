@@ -227,6 +227,9 @@ def _budgets(store: Store, since: float, now: float) -> list[dict[str, Any]]:
                 "sli": current.sli,
                 "recorded_s": current.events.covered_s,
                 "period_recorded_s": period.covered_s,
+                # Of period_recorded_s: outage charged through the SLO's `down`, all bad
+                # at the traffic seen before it (the app could not be scraped).
+                "period_estimated_s": period.estimated_s,
                 # One interval of slack: the newest sample covers back from its own time.
                 "period_lower_bound": period.covered_s < now - since - s.interval_s,
                 "consumed_in_period": in_period,
@@ -312,6 +315,11 @@ def render_report(
                 "≥: SLI recorded for only part of the period"
                 " (samples are kept for one window, at least 14 days)"
             )
+        for b in r.budgets:
+            if b["period_estimated_s"] > 0:
+                out.append(
+                    f"{b['slo']}: {slo_mod.estimated_text(b['period_estimated_s'])} (its `down` expression)"
+                )
     else:
         out.append("Error budget: no SLOs recorded (add `slos:` to the config)")
     late = _ids(r.postmortems_late) or "none"

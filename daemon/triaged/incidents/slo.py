@@ -14,7 +14,12 @@ Budget arithmetic, for a window W and objective o:
   recorded, the total is extrapolated at the observed average rate;
 * consumed = bad events ÷ allowed bad events (above 100 % the budget is blown);
   an incident's share is the bad events between detection and resolve over the same
-  allowance.
+  allowance;
+* a total outage (``total`` returns nothing: the app cannot be scraped) is a gap,
+  unless the SLO has a ``down`` expression and it returns something: then the sample
+  is all bad at the traffic last measured before, and marked *estimated*, so that
+  every figure built on it can say how much of it is an estimate
+  (:attr:`Events.estimated_s`, :func:`estimated_text`).
 
 No samples at all is not a perfect score: :attr:`Budget.has_data` says whether there is
 anything to judge, and :func:`share_text` / :func:`remaining_text` print budgets the
@@ -29,13 +34,16 @@ from dataclasses import dataclass
 
 import structlog
 
+from triaged.durations import format_duration
 from triaged.promql import Engine, ExprError, Scalar, Vector
 from triaged.store import slo as slo_rows
 from triaged.store.db import Store
 
 log = structlog.get_logger("triaged.slo")
 
-Sample = tuple[float, float, float]  # t, good, total (rates)
+# t, good, total (rates), and whether it is estimated (stored samples carry it; a
+# sample without it is measured).
+Sample = tuple[float, float, float] | tuple[float, float, float, bool]
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,9 @@ class SLO:
     window_s: float
     service: str = ""
     interval_s: float = 60.0
+    # PromQL that returns something while the service is down (``up{job="x"} == 0``):
+    # with it, a total outage is charged instead of skipped. "" = no such expression.
+    down: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class Events:
     good: float
     total: float
     covered_s: float
+    estimated_s: float = 0.0  # of covered_s: outage estimated at the traffic before it
 
     @property
     def bad(self) -> float:
@@ -84,9 +96,10 @@ class Budget:
 def integrate(samples: Sequence[Sample], since: float, until: float, interval_s: float) -> Events:
     """Events between ``since`` and ``until``. Each sample covers the time back to the
     previous one (at most two intervals), clipped to the range."""
-    good = total = covered = 0.0
+    good = total = covered = estimated = 0.0
     previous: float | None = None
-    for t, g, tot in samples:
+    for sample in samples:
+        t, g, tot = sample[0], sample[1], sample[2]
         start = t - min(2 * interval_s, t - previous) if previous is not None else t - interval_s
         previous = t
         lo, hi = max(start, since), min(t, until)
@@ -99,7 +112,9 @@ def integrate(samples: Sequence[Sample], since: float, until: float, interval_s:
         good += min(max(0.0, g), slice_total) * seconds
         total += slice_total * seconds
         covered += seconds
-    return Events(good, total, covered)
+        if len(sample) > 3 and sample[3]:
+            estimated += seconds
+    return Events(good, total, covered, estimated)
 
 
 def allowance(slo: SLO, window: Events) -> float:
@@ -123,7 +138,12 @@ def incident_budget(
     reopened incident: the healthy gaps between them spent nothing on its account) and
     the budget of the window ending where the last span ends."""
     parts = [integrate(samples, start, end, slo.interval_s) for start, end in spans]
-    during = Events(sum(p.good for p in parts), sum(p.total for p in parts), sum(p.covered_s for p in parts))
+    during = Events(
+        sum(p.good for p in parts),
+        sum(p.total for p in parts),
+        sum(p.covered_s for p in parts),
+        sum(p.estimated_s for p in parts),
+    )
     whole = budget(slo, samples, max(end for _, end in spans))
     return during, whole
 
@@ -185,6 +205,13 @@ def events_text(n: float) -> str:
     return f"{n:.2f}".rstrip("0").rstrip(".")
 
 
+def estimated_text(estimated_s: float) -> str:
+    """How much of a figure is an outage charged at the traffic before it ("" if none)."""
+    if estimated_s <= 0:
+        return ""
+    return f"includes {format_duration(estimated_s)} of outage estimated at the traffic seen before it"
+
+
 def used_text(consumed: float, has_data: bool) -> str:
     """Budget used over a window: "no data" rather than 0 % when nothing was recorded."""
     return share_text(consumed) if has_data else "no data"
@@ -234,6 +261,7 @@ def slo_from_row(row: dict[str, object]) -> SLO:
         window_s=float(row["window_s"]),  # type: ignore[arg-type]
         service=str(row["service"] or ""),
         interval_s=float(row["interval_s"]),  # type: ignore[arg-type]
+        down=str(row.get("down") or ""),
     )
 
 
@@ -253,9 +281,10 @@ KEEP_AT_LEAST_S = 14 * 86_400.0
 
 
 def samples_for(store: Store, slo: SLO, now: float, *, since: float | None = None) -> list[Sample]:
-    """The samples of the window ending ``now`` (from ``since`` instead, if earlier)."""
+    """The samples of the window ending ``now`` (from ``since`` instead, if earlier),
+    each with a fourth item: True for a sample estimated during an outage (``SLO.down``)."""
     start = now - slo.window_s - 2 * slo.interval_s
-    return slo_rows.samples(store, slo.name, start if since is None else min(start, since), now)
+    return list(slo_rows.samples(store, slo.name, start if since is None else min(start, since), now))
 
 
 def keep_since(slo: SLO, now: float) -> float:
@@ -285,11 +314,12 @@ class SLORecorder:
             if now - self._last.get(slo.name, -math.inf) < slo.interval_s - 0.05:
                 continue
             self._last[slo.name] = now
-            pair = self._evaluate(slo, now)
-            if pair is None:
+            sample = self._evaluate(slo, now)
+            if sample is None:
                 continue
+            good, total, estimated = sample
             with self.store.atomic():
-                slo_rows.add_sample(self.store, slo.name, now, pair[0], pair[1])
+                slo_rows.add_sample(self.store, slo.name, now, good, total, estimated=estimated)
                 slo_rows.gc(self.store, slo.name, keep_since(slo, now))
             written += 1
         return written
@@ -303,6 +333,7 @@ class SLORecorder:
                     service=slo.service,
                     good=slo.good,
                     total=slo.total,
+                    down=slo.down,
                     objective=slo.objective,
                     window_s=slo.window_s,
                     interval_s=slo.interval_s,
@@ -316,10 +347,12 @@ class SLORecorder:
             log.info("slos_retired", slos=retired)
         self._defined = True
 
-    def _evaluate(self, slo: SLO, now: float) -> tuple[float, float] | None:
+    def _evaluate(self, slo: SLO, now: float) -> tuple[float, float, bool] | None:
+        """(good, total, estimated), or None for a gap."""
         try:
             good = self._scalar(slo.good, now)
             total = self._scalar(slo.total, now)
+            down = total is None and bool(slo.down) and self._returns_something(slo.down, now)
         except (ExprError, ValueError) as exc:
             if self._failing.get(slo.name) != str(exc):
                 log.warning("slo_eval_failed", slo=slo.name, error=str(exc))
@@ -327,11 +360,25 @@ class SLORecorder:
             return None
         self._failing.pop(slo.name, None)
         if total is None:
-            return None  # no traffic data yet: a gap, not a perfect score
+            # No traffic data: a gap, not a perfect score; or, while `down` says the
+            # service is down (the app cannot even be scraped), all bad at the traffic
+            # last measured. Never seen traffic: nothing to estimate from, a gap.
+            last = slo_rows.last_traffic(self.store, slo.name) if down else None
+            return None if last is None else (0.0, last, True)
         # Traffic but no good series at all (every request fails and the success
         # series never existed or went stale): that is zero good, the worst minute of
         # the outage, not a gap to skip.
-        return (0.0 if good is None else good), total
+        return (0.0 if good is None else good), total, False
+
+    def _returns_something(self, expr: str, now: float) -> bool:
+        """A vector with at least one series (``up == 0`` returns the series that are
+        down, valued 0), or a scalar other than 0."""
+        result = self.engine.instant(expr, int(now * 1000))
+        if isinstance(result, Scalar):
+            return math.isfinite(result.value) and result.value != 0
+        if isinstance(result, Vector):
+            return len(result) > 0
+        raise ValueError(f"SLO down expression must return a vector or scalar: {expr}")
 
     def _scalar(self, expr: str, now: float) -> float | None:
         result = self.engine.instant(expr, int(now * 1000))

@@ -318,6 +318,20 @@ def m008_slo_retired(db: Database) -> None:
     _script(db, "ALTER TABLE slos ADD COLUMN retired_at REAL;")
 
 
+@migrations()
+def m009_slo_down(db: Database) -> None:
+    """An SLO's optional `down` expression, and samples marked *estimated*: recorded
+    while `total` returned nothing and `down` said the service was down, as all bad at
+    the traffic seen before the outage. Older samples were all measured."""
+    _script(
+        db,
+        """
+        ALTER TABLE slos ADD COLUMN down TEXT NOT NULL DEFAULT '';
+        ALTER TABLE slo_samples ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
+
+
 def unknown_applied(db: Database, steps: Migrations = migrations) -> list[str]:
     """Migrations recorded in the store that this code does not know, oldest first:
     a newer triaged has migrated it. Read-only."""

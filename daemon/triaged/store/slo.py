@@ -20,14 +20,16 @@ def upsert_slo(
     window_s: float,
     interval_s: float,
     now: float,
+    down: str = "",
 ) -> None:
     store.execute(
-        """INSERT INTO slos (name, service, good, total, objective, window_s, interval_s, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """INSERT INTO slos (name, service, good, total, down, objective, window_s, interval_s, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (name) DO UPDATE SET service = excluded.service, good = excluded.good,
-             total = excluded.total, objective = excluded.objective, window_s = excluded.window_s,
-             interval_s = excluded.interval_s, updated_at = excluded.updated_at, retired_at = NULL""",
-        [name, service, good, total, objective, window_s, interval_s, now],
+             total = excluded.total, down = excluded.down, objective = excluded.objective,
+             window_s = excluded.window_s, interval_s = excluded.interval_s,
+             updated_at = excluded.updated_at, retired_at = NULL""",
+        [name, service, good, total, down, objective, window_s, interval_s, now],
     )
 
 
@@ -51,10 +53,24 @@ def list_slos(store: Store, *, since: float | None = None) -> list[dict[str, Any
     return store.query("SELECT * FROM slos WHERE retired_at IS NULL OR retired_at > ? ORDER BY name", [since])
 
 
-def add_sample(store: Store, slo: str, t: float, good: float, total: float) -> None:
+def add_sample(
+    store: Store, slo: str, t: float, good: float, total: float, *, estimated: bool = False
+) -> None:
+    """``estimated``: not measured, but charged for an outage (see ``SLO.down``)."""
     store.execute(
-        "INSERT OR REPLACE INTO slo_samples (slo, t, good, total) VALUES (?, ?, ?, ?)", [slo, t, good, total]
+        "INSERT OR REPLACE INTO slo_samples (slo, t, good, total, estimated) VALUES (?, ?, ?, ?, ?)",
+        [slo, t, good, total, int(estimated)],
     )
+
+
+def last_traffic(store: Store, slo: str) -> float | None:
+    """The total rate of the newest measured sample that had traffic: what an outage
+    is estimated at (None if the SLO never saw any)."""
+    rows = store.query(
+        "SELECT total FROM slo_samples WHERE slo = ? AND estimated = 0 AND total > 0 ORDER BY t DESC LIMIT 1",
+        [slo],
+    )
+    return float(rows[0]["total"]) if rows else None
 
 
 def last_sample_at(store: Store, slo: str) -> float | None:
@@ -62,12 +78,13 @@ def last_sample_at(store: Store, slo: str) -> float | None:
     return rows[0]["t"] if rows else None
 
 
-def samples(store: Store, slo: str, since: float, until: float) -> list[tuple[float, float, float]]:
+def samples(store: Store, slo: str, since: float, until: float) -> list[tuple[float, float, float, bool]]:
+    """(t, good, total, estimated) in time order; estimated: charged for an outage, not measured."""
     rows = store.query(
-        "SELECT t, good, total FROM slo_samples WHERE slo = ? AND t >= ? AND t <= ? ORDER BY t",
+        "SELECT t, good, total, estimated FROM slo_samples WHERE slo = ? AND t >= ? AND t <= ? ORDER BY t",
         [slo, since, until],
     )
-    return [(r["t"], r["good"], r["total"]) for r in rows]
+    return [(r["t"], r["good"], r["total"], bool(r["estimated"])) for r in rows]
 
 
 def gc(store: Store, slo: str, before: float) -> int:
