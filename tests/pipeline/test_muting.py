@@ -207,4 +207,6 @@ def test_a_maintenance_window_on_the_night_the_clocks_change_lasts_its_duration(
     # A start the clocks skip opens at 03:30 that night.
     skipped = MaintenanceWindow("skipped", CronSchedule.parse("30 2 * * SUN"), 3600, "Europe/Berlin", ())
     opens = skipped.next_start(start)
-    assert opens is not None and datetime.fromtimestamp(opens, berlin).strftime("%m-%d %H:%M") == "03-29 03:30"
+    assert (
+        opens is not None and datetime.fromtimestamp(opens, berlin).strftime("%m-%d %H:%M") == "03-29 03:30"
+    )
