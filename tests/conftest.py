@@ -30,6 +30,17 @@ def _no_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COLUMNS", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _logging_config_restored() -> Iterator[None]:
+    """What a test configures stays in it: `triaged check` sets the level to critical,
+    and a later test capturing warnings would see none."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     s = open_store(tmp_path / "triaged.db")

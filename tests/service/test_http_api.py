@@ -143,6 +143,7 @@ def test_self_metrics_scrape_and_parse(host: ServiceHost, setup: Setup) -> None:
     assert value("triaged_loop_lag_seconds") >= 0
     assert value("triaged_loop_cycles_total") >= 1
     assert value("triaged_reloads_total", result="failure") == 0
+    assert value("triaged_tsdb_counters_zeroed_total") >= 0
 
 
 def test_reload_over_the_api_reports_a_broken_rule_file(host: ServiceHost, setup: Setup) -> None:

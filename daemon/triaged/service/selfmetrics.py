@@ -156,6 +156,11 @@ class SelfCollector(Collector):
                 "Late OCI datapoints inserted before a series' newest point.",
                 st.inserted_samples,
             ),
+            (
+                "triaged_tsdb_counters_zeroed",
+                "New counters given a 0 at the scrape before they appeared (new_counters_from_zero).",
+                st.zeroed_series,
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
 
