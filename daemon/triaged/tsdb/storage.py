@@ -107,6 +107,12 @@ class Storage:
         self.inserted_samples = 0  # revisable points inserted before a series' newest
         self.evicted_series = 0
         self.zeroed_series = 0  # new counters started from zero at the previous scrape
+        # Metric names of series the series limit refused or evicted, with when (the
+        # latest scrape's ms): a "new" series of such a name may be one the app exposed
+        # all along, whose running total would read as a burst if started from zero.
+        # Forgotten after the retention, as gc forgets a vanished series.
+        self._limited_names: dict[str, int] = {}
+        self._latest_ms = 0
         self.pressure = SeriesPressure()
         # Per source: the first series its latest scrape reported twice (logged once,
         # when its duplicates start; a scrape without any clears it).
@@ -125,6 +131,7 @@ class Storage:
             self.pressure.note(source, refused=not admitted)
             if not admitted:
                 self.rejected_series += 1
+                self._limited_names[labels.name] = self._latest_ms
                 return None
         series = Series(labels)
         self.generation += 1
@@ -174,6 +181,7 @@ class Storage:
 
         A new series whose name is in ``cumulative`` gets a zero at ``zero_at_ms``
         first (see :class:`~triaged.sources.base.Collected` and :meth:`_write_born`)."""
+        self._latest_ms = max(self._latest_ms, t_ms)
         col = self._column(source, t_ms)
         boarding = not col.times  # a fresh column: every series can ride from its first point
         if zero_at_ms is not None and (boarding or zero_at_ms >= t_ms):
@@ -237,8 +245,11 @@ class Storage:
         """The first points of new cumulative series, each after a zero at the previous
         scrape, unless a series of the same name vanished in this scrape: then a label
         value changed (an app that relabels its counters, a version label after a
-        restart) and the running total it carries is no increase since the last scrape."""
+        restart) and the running total it carries is no increase since the last scrape;
+        nor when the series limit refused or evicted a series of that name lately: this
+        one may have been exposed all along, and its total is no increase either."""
         replaced = {s.labels.name for s in self._last_seen.get(source, ()) if s.epoch != self._epoch}
+        replaced.update(self._limited_names)
         for series, value in born:
             if series.labels.name not in replaced:
                 series.append(zero_at_ms, 0.0)
@@ -360,6 +371,8 @@ class Storage:
             self._compact_vanished()
             return 0
         cutoff = now_ms - retention
+        if self._limited_names:
+            self._limited_names = {n: t for n, t in self._limited_names.items() if t >= cutoff}
         columns = list(self._columns.values())
         for col in columns:
             col.cut = bisect.bisect_left(col.times, cutoff)
@@ -412,6 +425,8 @@ class Storage:
             return False
         self.generation += 1
         self._drop(list(chosen))
+        for labels in chosen:
+            self._limited_names[labels.name] = self._latest_ms
         self.evicted_series += len(chosen)
         self.pressure.evicted += len(chosen)
         return True
@@ -462,3 +477,4 @@ class Storage:
         self._last_seen.clear()
         self._columns.clear()
         self._vanished.clear()
+        self._limited_names.clear()
