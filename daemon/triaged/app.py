@@ -541,6 +541,18 @@ class Daemon:
         counts = outbox_rows.counts(self.store)
         return counts.get(outbox_rows.PENDING, 0) + counts.get(outbox_rows.SENDING, 0)
 
+    def forget_unknown_sources(self, now: float) -> list[str]:
+        """After series were restored at start: those of a target or rule no longer in
+        the config go stale now (no scrape will ever say they vanished). Returns the
+        sources forgotten."""
+        known = {source.key for source in self.sources}
+        known.update(f"record/{key}" for group in self.rules.groups for key in group.rule_keys())
+        gone = [source for source in self.storage.reporting_sources() if source not in known]
+        with self._cycle_lock:
+            for source in gone:
+                self.storage.forget_source(source, int(now * 1000))
+        return gone
+
     def tick_interval(self) -> float:
         intervals = [s.interval for s in self.sources] + [g.interval_s for g in self.rules.groups]
         return max(0.05, min([1.0, *intervals]))

@@ -83,6 +83,78 @@ def test_a_file_that_is_not_a_snapshot_is_moved_aside_and_said(tmp_path: Path, c
     assert (tmp_path / "triaged.db.series.bad").read_bytes() == content
 
 
+def _restarted(before: Storage, tmp_path: Path, now_ms: int) -> Storage:
+    path = tmp_path / "triaged.db.series"
+    snapshot.save(before, path)
+    after = Storage(StorageLimits(retention_ms=3_600_000, max_series=2))
+    snapshot.load(after, path, now_ms=now_ms)
+    return after
+
+
+def _visible(st: Storage, labels: Labels, t_ms: int) -> bool:
+    from triaged.promql import Engine, Vector
+
+    result = Engine(st).instant(f"{labels.name}", t_ms)
+    assert isinstance(result, Vector)
+    return any(s.labels == labels for s in result)
+
+
+def test_a_series_that_vanished_during_the_restart_goes_stale_at_the_first_scrape(tmp_path: Path) -> None:
+    """As without the restart: its source's next scrape no longer reports it, so it is
+    marked stale at once (not seen for the 5 min lookback) and can be evicted."""
+    before = Storage(StorageLimits(retention_ms=3_600_000))
+    before.append_batch("scrape/shop", [(UP, 1.0), (ERRORS, 7.0)], 1_000_000)
+    after = _restarted(before, tmp_path, now_ms=1_010_000)
+    assert _visible(after, ERRORS, 1_020_000)
+    after.append_batch("scrape/shop", [(UP, 1.0)], 1_030_000)  # errors_total is gone now
+    assert not _visible(after, ERRORS, 1_030_000)
+    assert _visible(after, UP, 1_030_000)
+    # The series limit (2) is reached: the vanished series makes room for a new one.
+    fresh = Labels.of({"__name__": "orders_total", "job": "shop", "instance": "a:1"})
+    after.append_batch("scrape/shop", [(UP, 1.0), (fresh, 1.0)], 1_045_000)
+    assert _visible(after, fresh, 1_045_000) and after.evicted_series == 1
+
+
+def test_a_version_1_snapshot_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "triaged.db.series"
+    labels = b'[["__name__","up"],["job","shop"]]'
+    body = struct.pack("<II", len(labels), 1) + labels + struct.pack("=q", 1_000) + struct.pack("=d", 1.0)
+    path.write_bytes(snapshot.MAGIC_V1 + body)
+    st = Storage()
+    assert snapshot.load(st, path, now_ms=2_000).series == 1
+    assert [(s.labels.name, s.values[0]) for s in st] == [("up", 1.0)]
+
+
+def test_a_target_gone_from_the_config_has_its_restored_series_stale_at_start(tmp_path: Path) -> None:
+    from triaged.app import build
+    from triaged.config import parse_config
+    from triaged.testing.clock import FakeClock
+    from triaged.yamlfile import load_yaml_text
+
+    (tmp_path / "r.rules.yml").write_text(
+        "groups:\n  - name: g\n    rules:\n      - record: KeptRule\n        expr: vector(1)\n"
+    )
+    text = f"storage: {{db: '{tmp_path / 't.db'}'}}\nrule_files: [r.rules.yml]\n"
+    daemon = build(
+        parse_config(load_yaml_text(text, "<t>"), str(tmp_path / "t.yaml")), clock=FakeClock(1_010.0)
+    )
+    try:
+        ((rule_key,),) = [g.rule_keys() for g in daemon.rules.groups]
+        before = Storage(StorageLimits(retention_ms=3_600_000))
+        before.append_batch("scrape/old/10.0.0.9:9100", [(UP, 0.0)], 1_000_000)
+        before.append_batch(f"record/{rule_key}", [(ERRORS, 1.0)], 1_000_000)
+        snapshot.save(before, tmp_path / "s")
+        snapshot.load(daemon.storage, tmp_path / "s", now_ms=1_010_000)
+        gone = daemon.forget_unknown_sources(1_010.0)
+        # The removed target's `up 0` would have kept ServiceDown firing for 5 minutes.
+        assert gone == ["scrape/old/10.0.0.9:9100"]
+        assert not _visible(daemon.storage, UP, 1_011_000)
+        assert _visible(daemon.storage, ERRORS, 1_011_000), "a rule still loaded keeps its series"
+    finally:
+        daemon.close()
+        daemon.store.close()
+
+
 def test_a_restarted_daemon_still_has_the_series_of_before_the_restart(
     setup: Setup, start_daemon: Callable[..., DaemonProcess]
 ) -> None:

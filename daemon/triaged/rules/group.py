@@ -46,6 +46,10 @@ class RuleGroup:
     def name(self) -> str:
         return self.spec.name
 
+    def rule_keys(self) -> list[str]:
+        """Each rule's key: what it writes to the tsdb is the source ``record/<key>``."""
+        return [self._key(rule) for rule in self.rules]
+
     def due(self, now: float) -> bool:
         # A small tolerance so a tick that fires a few ms early still evaluates.
         return self.last_eval is None or now - self.last_eval >= self.interval_s - 0.05

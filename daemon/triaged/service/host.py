@@ -189,13 +189,16 @@ class ServiceHost:
         except (snapshot.SnapshotError, OSError, MemoryError) as exc:
             log.warning("tsdb_snapshot_unreadable", error=describe(exc), action="starting with no series")
             return
-        if not done.skipped:
-            log.info(
-                "tsdb_snapshot_restored",
-                series=done.series,
-                points=done.points,
-                seconds=round(done.seconds, 2),
-            )
+        if done.skipped:
+            return
+        gone = d.forget_unknown_sources(d.clock.now())
+        log.info(
+            "tsdb_snapshot_restored",
+            series=done.series,
+            points=done.points,
+            seconds=round(done.seconds, 2),
+            **({"stale_sources": gone} if gone else {}),
+        )
 
     def _save_series(self) -> None:
         """After the last cycle: what the next start needs for its rate() windows and

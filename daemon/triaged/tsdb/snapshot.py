@@ -12,10 +12,19 @@ state, and consumed when read: a later crash never brings back points from befor
 earlier restart. A file that does not read as one of ours is set aside, said in one
 line; it never stops the daemon from starting.
 
-Format: the line ``triaged-series 1``, then per series a little-endian header (label
-JSON length, point count), the labels as a JSON list of pairs, the timestamps (int64
-ms) and the values (float64, bit for bit: staleness markers included), these two in
-the machine's byte order: the file is read back where it was written.
+Each series also keeps the scrape source (or rule) that last reported it, so the
+source's first scrape after the restart marks the series it no longer reports stale,
+as it would have without the restart, and a source gone from the config has its
+series marked stale at start (:meth:`Daemon.forget_unknown_sources`): a series that
+vanished while the daemon was down neither lingers for the lookback nor stays out of
+reach of the series limit's eviction.
+
+Format: the line ``triaged-series 2``, a line with the JSON list of source names,
+then per series a little-endian header (JSON length, point count), the JSON
+``[source index or -1, [[name, value], ...]]``, the timestamps (int64 ms) and the
+values (float64, bit for bit: staleness markers included), these two in the
+machine's byte order: the file is read back where it was written. Version 1 (no
+source line, the labels' list alone) is still read.
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ from pathlib import Path
 from triaged.model import Labels
 from triaged.tsdb.storage import Storage
 
-MAGIC = b"triaged-series 1\n"
+MAGIC = b"triaged-series 2\n"
+MAGIC_V1 = b"triaged-series 1\n"
 # 5M points: ~80 MB on disk, a few seconds to read back. A store larger than that
 # restarts empty rather than hold up a stop or a start for long.
 MAX_POINTS = 5_000_000
@@ -64,12 +74,18 @@ def save(storage: Storage, path: Path, *, max_points: int = MAX_POINTS) -> Outco
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     written = 0
+    reporters = storage.reporters()
+    sources = sorted(set(reporters.values()))
+    index = {source: i for i, source in enumerate(sources)}
     with os.fdopen(fd, "wb") as out:
         out.write(MAGIC)
+        out.write(json.dumps(sources, separators=(",", ":")).encode() + b"\n")
         for series in storage:
             if not series.timestamps:
                 continue
-            labels = json.dumps(list(series.labels), separators=(",", ":")).encode()
+            source = reporters.get(id(series))
+            record = [-1 if source is None else index[source], list(series.labels)]
+            labels = json.dumps(record, separators=(",", ":")).encode()
             n = len(series.timestamps)
             out.write(_HEAD.pack(len(labels), n))
             out.write(labels)
@@ -110,11 +126,19 @@ class SnapshotError(Exception):
 
 
 def _read(storage: Storage, data: bytes, now_ms: int, max_points: int) -> tuple[int, int]:
-    if not data.startswith(MAGIC):
+    if data.startswith(MAGIC):
+        line_end = data.find(b"\n", len(MAGIC))
+        if line_end < 0:
+            raise ValueError("it has no line of sources")
+        sources = _sources(data[len(MAGIC) : line_end])
+        at = line_end + 1
+    elif data.startswith(MAGIC_V1):
+        sources, at = None, len(MAGIC_V1)
+    else:
         raise ValueError("it does not start with the triaged-series header")
     retention = storage.limits.retention_ms
     oldest = -(2**63) if retention is None else now_ms - retention
-    at, end = len(MAGIC), len(data)
+    end = len(data)
     series = points = 0
     view = memoryview(data)
     while at < end:
@@ -123,7 +147,7 @@ def _read(storage: Storage, data: bytes, now_ms: int, max_points: int) -> tuple[
         points += n
         if points > max_points or at + size + 16 * n > end:
             raise ValueError("it is cut short or larger than any snapshot we write")
-        labels = _labels(bytes(view[at : at + size]))
+        source, labels = _record(bytes(view[at : at + size]), sources)
         at += size
         times, values = array("q"), array("d")
         times.frombytes(view[at : at + 8 * n])
@@ -133,11 +157,31 @@ def _read(storage: Storage, data: bytes, now_ms: int, max_points: int) -> tuple[
             storage.append(labels, t, v) for t, v in zip(times, values, strict=True) if oldest <= t <= now_ms
         )
         series += stored > 0
+        if stored and source is not None:
+            storage.adopt(source, labels)
     return series, points
 
 
-def _labels(raw: bytes) -> Labels:
-    pairs = json.loads(raw.decode())
+def _sources(raw: bytes) -> list[str]:
+    sources = json.loads(raw.decode())
+    if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
+        raise ValueError("its sources are not a list of names")
+    return sources
+
+
+def _record(raw: bytes, sources: list[str] | None) -> tuple[str | None, Labels]:
+    """A series' source (None in a version 1 file, or for one no source reported) and labels."""
+    if sources is None:
+        return None, _labels(json.loads(raw.decode()))
+    record = json.loads(raw.decode())
+    if not (isinstance(record, list) and len(record) == 2 and type(record[0]) is int):
+        raise ValueError("a series' record is not [source index, labels]")
+    if not -1 <= record[0] < len(sources):
+        raise ValueError(f"a series names source {record[0]} of {len(sources)}")
+    return (None if record[0] < 0 else sources[record[0]]), _labels(record[1])
+
+
+def _labels(pairs: object) -> Labels:
     if not isinstance(pairs, list) or not all(
         isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
     ):

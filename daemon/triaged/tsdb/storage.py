@@ -333,6 +333,22 @@ class Storage:
                 if series.column is col:
                     col.release(series)
 
+    # -- across a restart (triaged.tsdb.snapshot) --------------------------------------
+    def reporters(self) -> dict[int, str]:
+        """The source whose latest scrape reported each series, by the series' id()."""
+        return {id(series): source for source, seen in self._last_seen.items() for series in seen}
+
+    def adopt(self, source: str, labels: Labels) -> None:
+        """A restored series that ``source`` reported last before the restart: its next
+        scrape marks it stale if it no longer reports it."""
+        series = self._series.get(labels)
+        if series is not None:
+            self._last_seen.setdefault(source, []).append(series)
+
+    def reporting_sources(self) -> list[str]:
+        """The sources whose series are tracked for staleness."""
+        return list(self._last_seen)
+
     # -- reading -------------------------------------------------------------------
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Series]:
         candidates = self._candidates(matchers)
