@@ -125,6 +125,45 @@ def test_an_outage_with_down_is_all_bad_at_the_traffic_seen_before_it(store: Sto
     assert len(before) == 10 and all(s == (s[0], 9.0, 10.0, False) for s in before)
 
 
+def _outage_after(store: Store, start: float, phases: list[tuple[str, int]]) -> None:
+    """Phases of ("serving" | "still" | "down", seconds), recorded every minute. "still":
+    scraped (`up 1`) but its counters do not move (a hung app's last minutes)."""
+    storage = Storage()
+    app = App(storage)
+    recorder = SLORecorder(store, Engine(storage), [_slo()])
+    at = start
+    for kind, seconds in phases:
+        if kind == "serving":
+            app.serving(at, seconds)
+        elif kind == "still":
+            for t in range(10, seconds + 1, 10):
+                ms = int((at + t) * 1000)
+                storage.append(Labels.of(__name__="req_total", job="api", code="200"), ms, app.served * 0.9)
+                storage.append(Labels.of(__name__="req_total", job="api", code="500"), ms, app.served * 0.1)
+                storage.append(Labels.of(__name__="up", job="api"), ms, 1.0)
+        else:
+            app.down(at, seconds)
+        record(recorder, at, seconds)
+        at += seconds
+
+
+def test_a_hung_apps_last_still_minutes_do_not_make_its_outage_free(store: Store) -> None:
+    """Its counters stop a few minutes before its scrapes fail: the estimate is the
+    hour's average (50 minutes at 10/s, 10 still minutes), not the last minute's 0."""
+    start = 1_790_000_000.0
+    _outage_after(store, start, [("serving", 3000), ("still", 600), ("down", 300)])
+    during = [s for s in marked(store, start) if s[3]]
+    assert during and all(total == pytest.approx(10.0 * 50 / 61, rel=0.05) for _, _, total, _ in during)
+
+
+def test_an_outage_after_an_hour_without_traffic_costs_nothing(store: Store) -> None:
+    """A quiet night: nobody was using it, so the outage is not charged at the evening's
+    traffic."""
+    start = 1_790_000_000.0
+    _outage_after(store, start, [("serving", 600), ("still", 3900), ("down", 300)])
+    assert not [s for s in marked(store, start) if s[3]]
+
+
 def test_recovery_stops_estimating(store: Store) -> None:
     start = 1_790_000_000.0
     outage(store, start)

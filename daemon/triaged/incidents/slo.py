@@ -362,8 +362,8 @@ class SLORecorder:
         if total is None:
             # No traffic data: a gap, not a perfect score; or, while `down` says the
             # service is down (the app cannot even be scraped), all bad at the traffic
-            # last measured. Never seen traffic: nothing to estimate from, a gap.
-            last = slo_rows.last_traffic(self.store, slo.name) if down else None
+            # of the hour before. No traffic then: nothing to estimate from, a gap.
+            last = slo_rows.traffic_before(self.store, slo.name) if down else None
             return None if last is None else (0.0, last, True)
         # Traffic but no good series at all (every request fails and the success
         # series never existed or went stale): that is zero good, the worst minute of

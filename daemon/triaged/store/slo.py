@@ -63,14 +63,22 @@ def add_sample(
     )
 
 
-def last_traffic(store: Store, slo: str) -> float | None:
-    """The total rate of the newest measured sample that had traffic: what an outage
-    is estimated at (None if the SLO never saw any)."""
+# The traffic an outage is estimated at: the average over this long before it, so a
+# dying app's last minute (its counters already still) does not make the outage free,
+# and a quiet night is not charged at the evening's traffic.
+TRAFFIC_BEFORE_S = 3600.0
+
+
+def traffic_before(store: Store, slo: str, span_s: float = TRAFFIC_BEFORE_S) -> float | None:
+    """The average total rate of the measured samples in the ``span_s`` ending at the
+    newest one: what an outage is estimated at (None without traffic there)."""
     rows = store.query(
-        "SELECT total FROM slo_samples WHERE slo = ? AND estimated = 0 AND total > 0 ORDER BY t DESC LIMIT 1",
-        [slo],
+        """SELECT AVG(total) AS traffic FROM slo_samples WHERE slo = ? AND estimated = 0 AND t >= (
+             SELECT t FROM slo_samples WHERE slo = ? AND estimated = 0 ORDER BY t DESC LIMIT 1) - ?""",
+        [slo, slo, span_s],
     )
-    return float(rows[0]["total"]) if rows else None
+    traffic = rows[0]["traffic"] if rows else None
+    return float(traffic) if traffic is not None and traffic > 0 else None
 
 
 def last_sample_at(store: Store, slo: str) -> float | None:
