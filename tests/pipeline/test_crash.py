@@ -38,7 +38,7 @@ evaluation_interval: 1s
 rule_files: [crash.rules.yml]
 incidents: {{group_by: [service], resolve_hold: 2s, reopen_window: 3s}}
 notifiers:
-  - {{name: pager, type: webhook, url: "{hook}", timeout: 2s}}
+  - {{name: pager, type: webhook, url: "{hook}", timeout: 5s}}  # headroom on a loaded machine
 outbox: {{base_backoff: 1s, max_backoff: 4s, lease: 2s}}
 """
     )
