@@ -70,8 +70,15 @@ def test_a_store_too_large_to_keep_is_skipped_with_the_reason(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     "content",
-    [b"not ours at all", snapshot.MAGIC + b"\x05\x00\x00\x00\xff\xff\xff\x7f{}", snapshot.MAGIC + b"\x01"],
-    ids=["foreign", "cut-short", "truncated-header"],
+    [
+        b"not ours at all",
+        snapshot.MAGIC + b"[]\n\x05\x00\x00\x00\xff\xff\xff\x7f{}",
+        snapshot.MAGIC + b"[]\n\x01",
+        snapshot.MAGIC + b'{"a": 1}\n',
+        snapshot.MAGIC + b"[]",
+        snapshot.MAGIC + b'["scrape/a"]\n\x14\x00\x00\x00\x00\x00\x00\x00[3,[["job","shop"]]]',
+    ],
+    ids=["foreign", "cut-short", "truncated-header", "bad-sources", "no-sources-line", "unknown-source"],
 )
 def test_a_file_that_is_not_a_snapshot_is_moved_aside_and_said(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "triaged.db.series"
