@@ -79,3 +79,27 @@ def test_late_postmortems_are_reminded_until_completed(store: Store, make_incide
     (row,) = outbox.rows_for_incident(store, inc.id)
     assert row.event == "reminder" and "late by 2h" in row.payload["title"]
     assert action_rows.list_items(store) == []
+
+
+def test_a_reminder_slot_near_midnight_reminds_every_day_across_a_clock_change(
+    store: Store, make_incident: MakeIncident
+) -> None:
+    """remind_at 00:30 in London: on the Monday after the clocks go forward the slot is
+    23:30 UTC on Sunday, the same UTC day as Sunday's 00:30 GMT slot. Keyed by UTC day,
+    Monday's reminder was taken for Sunday's and never sent."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from triaged.incidents.reminders import last_slot
+
+    london = ZoneInfo("Europe/London")  # BST from 01:00 GMT on 2027-03-28
+    policy = ReminderPolicy(remind_at=(0, 30), tz=london)
+    inc = make_incident(severity=Severity.P0, resolved_at=0.0)  # its postmortem is late
+    router = Router([Route("pager", events=frozenset({Event.REMINDER}))])
+    sent = []
+    for date in (27, 28, 29, 30):
+        now = datetime(2027, 3, date, 0, 31, tzinfo=london).timestamp()
+        sent.append(
+            send_reminders(store, router, now, policy, PostmortemPolicy(), slot=last_slot(now, policy))
+        )
+    assert sent == [1, 1, 1, 1], f"late postmortem of #{inc.id} reminded each day"

@@ -2,14 +2,15 @@
 and done items still waiting for someone to verify them.
 
 Each reminder is an outbox row (``Event.REMINDER``) routed like any notification, with
-a dedup key per item per UTC day: running the job twice in a day, or after a restart,
-never reminds twice. The daemon's job keys the day by the day's ``remind_at`` slot
-(:func:`last_slot`), so a catch-up run at start-up and the scheduled run share keys.
+a dedup key per item per local day (the zone of ``remind_at``): running the job twice
+in a day, or after a restart, never reminds twice. The daemon's job keys the day by the
+day's ``remind_at`` slot (:func:`last_slot`), so a catch-up run at start-up and the
+scheduled run share keys. Local, not UTC: a slot near midnight moves across the UTC
+date line when the clocks change, and two days' slots would share a key.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -34,8 +35,9 @@ class ReminderPolicy:
     tz: tzinfo | None = None  # None: the machine's zone, as the scheduler's cron uses
 
 
-def day(now: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(now))
+def day(ts: float, policy: ReminderPolicy) -> str:
+    """The local date of ``ts`` in the reminders' zone: the day a reminder is for."""
+    return _local(ts, policy).strftime("%Y-%m-%d")
 
 
 def _local(ts: float, policy: ReminderPolicy) -> datetime:
@@ -68,9 +70,9 @@ def send_reminders(
     slot: float | None = None,
 ) -> int:
     """Queue today's reminders. Returns how many outbox rows were added. ``slot``: the
-    scheduled time this run stands for (its UTC day keys the reminders); default ``now``."""
+    scheduled time this run stands for (its local day keys the reminders); default ``now``."""
     added = 0
-    today = day(now if slot is None else slot)
+    today = day(now if slot is None else slot, policy)
     with store.atomic():
         for item in action_rows.list_items(store, statuses=(ActionStatus.OPEN, ActionStatus.IN_PROGRESS)):
             if item.due_at - now > policy.remind_before_s:
