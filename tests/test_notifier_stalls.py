@@ -227,6 +227,25 @@ def test_a_429_holds_the_whole_receiver_until_its_retry_after(store: Store) -> N
         assert d.dispatch(131) == 3
 
 
+def test_a_429_hold_outlives_a_restart(store: Store) -> None:
+    """The receiver asked for 30 s; the daemon restarts 10 s later: its queued pages
+    still wait, instead of going at once into the limit that refused them."""
+    with Receiver(lambda p: "429:30" if p["incidentId"] == 1 else "ok") as rx:
+        enqueue(store, 1)
+        enqueue(store, 2)
+        assert dispatcher(store, rx.url).dispatch(100) == 0
+        notifiers = {"pager": WebhookNotifier("pager", rx.url, timeout_s=2)}
+        restarted = Dispatcher(store, notifiers, Backoff(jitter=0), clock=lambda: 110.0)
+        assert restarted.dispatch(110) == 0
+        assert [p["incidentId"] for p in rx.payloads()] == [1]
+        rx.behave = lambda _: "ok"
+        assert restarted.dispatch(131) == 2
+        # Run out: a start after the hold is not held.
+        enqueue(store, 3, now=140)
+        later = Dispatcher(store, notifiers, Backoff(jitter=0), clock=lambda: 150.0)
+        assert later.dispatch(150) == 1
+
+
 # -- the loop under the real Runner -----------------------------------------------------
 
 

@@ -101,8 +101,9 @@ class Dispatcher:
         self._rounds_guard = threading.Lock()
         self._sweeping = threading.Lock()
         self._unrecorded: dict[int, tuple[float, str | None]] = {}
-        # Receivers that answered 429, and until when they asked us to wait (clock time).
-        self._throttled: dict[str, float] = {}
+        # Receivers that answered 429, and until when they asked us to wait (clock time),
+        # also kept in the store: a restart goes on waiting instead of sending at once.
+        self._throttled: dict[str, float] = self._holds_from_store()
         self._throttle_lock = threading.Lock()
         self.stats = DispatchStats()
         self.on_sent = on_sent
@@ -110,6 +111,20 @@ class Dispatcher:
         self.sweeps = list(sweeps)
         # Asked before sending: a reason not to send a row any more (a re-page after an ack).
         self.veto = veto
+
+    def _holds_from_store(self) -> dict[str, float]:
+        """The 429 holds a previous run left that have not run out yet."""
+        now = self.clock() if self.clock is not None else time.time()
+        try:
+            held = outbox.receiver_holds(self.store, now)
+        except Exception as exc:  # an unreadable store is reported by the cycle; start unheld
+            log.error("receiver_holds_unread", error=describe(exc))
+            return {}
+        for receiver, (until, reason) in held.items():
+            log.info(
+                "receiver_still_throttled", receiver=receiver, wait_s=round(until - now, 1), reason=reason
+            )
+        return {receiver: until for receiver, (until, _) in held.items()}
 
     def dispatch(self, now: float, *, limit: int = 50) -> int:
         """One round for every receiver with due rows, one after another on this
@@ -315,6 +330,7 @@ class Dispatcher:
         if exc.throttled:  # the receiver is throttling us: all its rows wait, not just this one
             with self._throttle_lock:
                 self._throttled[row.receiver] = max(self._throttled.get(row.receiver, now), now + delay)
+            outbox.hold_receiver(self.store, row.receiver, now + delay, str(exc))
         log.warning(
             "notification_retry",
             receiver=row.receiver,

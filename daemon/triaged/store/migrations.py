@@ -332,6 +332,22 @@ def m009_slo_down(db: Database) -> None:
     )
 
 
+@migrations()
+def m010_receiver_holds(db: Database) -> None:
+    """A receiver that answered 429 asked us to wait; kept here so a restart waits too
+    instead of sending its queued pages at once into the same limit."""
+    _script(
+        db,
+        """
+        CREATE TABLE receiver_holds (
+            receiver TEXT PRIMARY KEY,
+            until REAL NOT NULL,
+            reason TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def unknown_applied(db: Database, steps: Migrations = migrations) -> list[str]:
     """Migrations recorded in the store that this code does not know, oldest first:
     a newer triaged has migrated it. Read-only."""

@@ -215,3 +215,21 @@ def oldest_pending_age(store: Store, now: float) -> float:
     rows = store.query("SELECT MIN(created_at) AS t FROM outbox WHERE status IN ('pending', 'sending')")
     t = rows[0]["t"] if rows else None
     return 0.0 if t is None else max(0.0, now - t)
+
+
+def hold_receiver(store: Store, receiver: str, until: float, reason: str) -> None:
+    """Remember that ``receiver`` asked us to wait until ``until`` (a 429), across a
+    restart. One row per receiver (a later hold replaces an expired one), so the table
+    stays as small as the config's receivers."""
+    store.execute(
+        """INSERT INTO receiver_holds (receiver, until, reason) VALUES (?, ?, ?)
+           ON CONFLICT (receiver) DO UPDATE SET
+             until = max(until, excluded.until), reason = excluded.reason""",
+        [receiver, until, reason],
+    )
+
+
+def receiver_holds(store: Store, now: float) -> dict[str, tuple[float, str]]:
+    """Receivers still asking us to wait at ``now``: until when, and why."""
+    rows = store.query("SELECT receiver, until, reason FROM receiver_holds WHERE until > ?", [now])
+    return {r["receiver"]: (r["until"], r["reason"]) for r in rows}
