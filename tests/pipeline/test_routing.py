@@ -186,3 +186,21 @@ def test_matchers_take_go_regex_syntax_as_promql_does() -> None:
         False,
         False,
     ]
+
+
+def test_an_escalation_to_p0_is_not_held_behind_its_open_waiting_out_a_retry(
+    make_harness: MakeHarness, receiver: RecordingReceiver
+) -> None:
+    """The P1 open failed (the pager was briefly down) and waits out its backoff; the
+    pager is back when the incident turns P0: the open goes again at once and the
+    escalation right after it, not at the end of the open's backoff."""
+    h = make_harness("notifiers:\n" + webhook("pager", receiver.url))  # retries from 2 s on
+    receiver.fail_next = 1
+    h.metrics.set("svc_latency", "api", 2)  # P1
+    h.run(1)
+    assert receiver.payloads() == []
+    (row,) = h.store.query("SELECT due_at FROM outbox")
+    assert row["due_at"] > h.clock.t + 1, "the open waits out its backoff"
+    h.metrics.set("svc_down", "api", 1)  # P0 joins a second later
+    h.run(1)
+    assert [p["event"] for p in receiver.payloads()] == ["open", "escalate"]

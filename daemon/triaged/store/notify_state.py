@@ -94,14 +94,23 @@ def last_key(store: Store, incident_id: int, receiver: str) -> float | None:
 
 
 def pull_forward(store: Store, incident_id: int, receiver: str, now: float) -> int:
-    """An urgent row is coming: rows of the same incident still waiting (group wait)
-    go now, ahead of it, so the receiver still sees them in order."""
-    cur = store.execute(
-        "UPDATE outbox SET due_at = ?, first_due_at = ? WHERE incident_id = ? AND receiver = ?"
-        " AND status = 'pending' AND attempts = 0 AND due_at > ?",
-        [now, now, incident_id, receiver, now],
-    )
-    return cur.rowcount
+    """An urgent row is coming: rows of the same incident still waiting go now, ahead
+    of it, so the receiver still sees them in order and the urgent one is not held
+    behind them. A row in its group wait also moves its place in the order to now; a
+    row waiting out a retry backoff keeps its place and is tried again at once (the
+    receiver may well be back: a P0 must not wait up to max_backoff for it to be)."""
+    with store.atomic():
+        waiting = store.execute(
+            "UPDATE outbox SET due_at = ?, first_due_at = ? WHERE incident_id = ? AND receiver = ?"
+            " AND status = 'pending' AND attempts = 0 AND due_at > ?",
+            [now, now, incident_id, receiver, now],
+        ).rowcount
+        retrying = store.execute(
+            "UPDATE outbox SET due_at = ? WHERE incident_id = ? AND receiver = ?"
+            " AND status = 'pending' AND attempts > 0 AND due_at > ?",
+            [now, incident_id, receiver, now],
+        ).rowcount
+    return waiting + retrying
 
 
 def waiting_rows(store: Store, incident_id: int, now: float) -> list[dict[str, Any]]:
