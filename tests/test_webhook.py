@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -30,6 +32,27 @@ def test_posts_alertmanager_v4_payload_with_dedup_key(httpserver: HTTPServer) ->
     assert body["alerts"][0]["labels"]["alertname"] == "HighP95Latency"
     assert body["alerts"][0]["startsAt"].startswith("2026-")
     assert body["commonLabels"]["severity"] == "P1"
+
+
+# Recorded from Alertmanager 0.25 (POST /api/v2/alerts, then GET: its "fingerprint").
+AM_FINGERPRINTS = [
+    ({"alertname": "HighP95Latency", "service": "bharatmart-api", "severity": "P1"}, "289fe44828c72052"),
+    ({"alertname": "X"}, "d2aeefc389ca7746"),
+    ({"a": "é", "b": ""}, "0019cb2f2449a23e"),  # an empty value is no label there
+]
+
+
+@pytest.mark.parametrize(("labels", "expected"), AM_FINGERPRINTS)
+def test_each_alert_carries_alertmanagers_fingerprint(
+    httpserver: HTTPServer, labels: dict[str, str], expected: str
+) -> None:
+    """Receivers that key on `fingerprint` (one alert, one ticket) must not see every
+    alert as the same empty one."""
+    alert = AlertSummary("X", labels, {}, 1.0, "firing", 1_790_000_000.0)
+    httpserver.expect_oneshot_request("/hook", method="POST").respond_with_data("ok")
+    WebhookNotifier("hook", httpserver.url_for("/hook")).send(replace(MSG, alerts=(alert,)))
+    (req,) = [r for r, _ in httpserver.log if r.path == "/hook"]
+    assert req.get_json()["alerts"][0]["fingerprint"] == expected
 
 
 @pytest.mark.parametrize(

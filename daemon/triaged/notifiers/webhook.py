@@ -75,7 +75,7 @@ def alertmanager_payload(message: Message, receiver: str, external_url: str = ""
             "startsAt": _iso(a.started_at),
             "endsAt": _iso(a.ended_at) if a.ended_at else _ZERO_TIME,
             "generatorURL": "",
-            "fingerprint": "",
+            "fingerprint": fingerprint(a.labels),
         }
         for a in message.alerts
     ] or [
@@ -88,7 +88,7 @@ def alertmanager_payload(message: Message, receiver: str, external_url: str = ""
             "startsAt": _iso(message.started_at),
             "endsAt": _iso(message.resolved_at) if message.resolved_at else _ZERO_TIME,
             "generatorURL": "",
-            "fingerprint": "",
+            "fingerprint": fingerprint({**common_labels, "alertname": "triaged_incident"}),
         }
     ]
     return {
@@ -109,6 +109,22 @@ def alertmanager_payload(message: Message, receiver: str, external_url: str = ""
         "title": message.title,
         "body": message.body,
     }
+
+
+_FNV_OFFSET, _FNV_PRIME, _U64 = 14695981039346656037, 1099511628211, 2**64 - 1
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """An alert's fingerprint as Alertmanager computes it (so receivers that key on it,
+    silencing or deduplicating tools, see one alert as one): 64-bit FNV-1a over the
+    label names in order, each name and value followed by the byte 0xff, as 16 hex
+    digits. Empty values are no labels, as there."""
+    h = _FNV_OFFSET
+    for name in sorted(n for n, v in labels.items() if v):
+        for part in (name.encode(), b"\xff", labels[name].encode(), b"\xff"):
+            for byte in part:
+                h = ((h ^ byte) * _FNV_PRIME) & _U64
+    return f"{h:016x}"
 
 
 def _iso(ts: float) -> str:
