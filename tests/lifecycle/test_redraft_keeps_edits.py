@@ -80,3 +80,19 @@ def test_a_block_that_lost_its_end_marker_is_drafted_afresh() -> None:
     old = "\n".join([*old_lines[:-1], "more"])  # the end marker was deleted
     new = "\n".join(block("summary", [""]))
     assert carry_over(old, new) == (new, [])
+
+
+def test_a_draft_of_another_stores_incident_is_named_as_such(
+    store: Store, make_incident: MakeIncident, tmp_path: Path
+) -> None:
+    """The demo's store and the daemon's both draft into ./postmortems: incident #1 of
+    one must not read as "your draft, may hold edits" to the other."""
+    inc = make_incident(severity=Severity.P1, resolved_at=300.0)
+    out = tmp_path / "pm"
+    out.mkdir()
+    (out / f"incident-{inc.id}-postmortem.md").write_text("# the demo's incident\n")
+    code, text = _draft(store, inc.id, out)
+    assert code != 0
+    assert f"{store.path} has no draft of this incident: it was drafted from another store" in text
+    assert "--out DIR" in text
+    assert (out / f"incident-{inc.id}-postmortem.md").read_text() == "# the demo's incident\n"

@@ -57,7 +57,7 @@ def write_draft(
     out_dir = out_dir.resolve()
     md = md_path(out_dir, inc.id)
     if not force:
-        _refuse_redraft(pm_rows.get(store, inc.id), md)
+        _refuse_redraft(pm_rows.get(store, inc.id), md, store.path)
     svg = render_chart(facts)
     chart = out_dir / f"incident-{inc.id}-chart.svg" if svg is not None else None
     try:
@@ -109,7 +109,7 @@ def recorded_dir(store: Store, incident_id: int) -> Path | None:
     return None if record is None else Path(record["path"]).parent
 
 
-def _refuse_redraft(record: dict[str, Any] | None, md: Path) -> None:
+def _refuse_redraft(record: dict[str, Any] | None, md: Path, store_path: str) -> None:
     """A draft may hold hours of edits: never replace it, nor point the record away from
     it (a draft at another path would be orphaned), without --force."""
     if record is not None and record["completed_at"] is not None:
@@ -118,6 +118,15 @@ def _refuse_redraft(record: dict[str, Any] | None, md: Path) -> None:
         raise PostmortemError(
             f"a draft is already recorded at {record['path']} (it may hold edits): edit that one,"
             " or use --force to draft anew here"
+        )
+    if md.exists() and record is None:
+        # Not drafted from this store: another store's incident of the same number
+        # (the demo's and the daemon's stores share the default ./postmortems).
+        raise PostmortemError(
+            f"{md} exists, but {store_path} has no draft of this incident: it was drafted"
+            " from another store (the demo's incident of the same number, or before this"
+            " store was restored from a backup). Draft this one elsewhere with --out DIR,"
+            " or replace that file with --force"
         )
     if md.exists():
         raise PostmortemError(f"{md} exists (and may hold edits): use --force to draft it again")
