@@ -245,10 +245,13 @@ def test_a_misspelt_alertname_is_flagged_with_a_suggestion(db: str) -> None:
     firing(open_store(db), "DBPoolSaturation", service="api")
     typo = invoke("silence", "add", "alertname=DBPoolSaturaton", "--for", "1h", "--reason", "x", "--db", db)
     assert typo.exit_code == 0
-    assert "it matches no alert firing now" in typo.output
+    assert "it matches no alert firing now; it takes effect at the daemon's next evaluation" in typo.output
     assert "warning: no rule named DBPoolSaturaton (did you mean DBPoolSaturation?)" in typo.output
     right = invoke("silence", "add", "alertname=DBPoolSaturation", "--for", "1h", "--reason", "x", "--db", db)
-    assert "it matches 1 alert firing now: DBPoolSaturation" in right.output
+    assert (
+        'it matches 1 alert firing now: DBPoolSaturation{service="api"};'
+        " it takes effect at the daemon's next evaluation" in right.output
+    )
     assert "warning" not in right.output
 
 
@@ -281,7 +284,10 @@ def test_a_typo_is_caught_from_the_configs_rule_files(db: str, tmp_path: Path) -
 def test_a_fresh_silence_is_not_expiring_and_pending_ones_show_their_start(db: str) -> None:
     invoke("silence", "add", "service=api", "--for", "1h", "--reason", "deploy", "--db", db)
     start = time.strftime("%Y-%m-%d %H:%M", time.gmtime(time.time() + 3 * 3600))
-    invoke("silence", "add", "service=cart", "--start", start, "--for", "1h", "--reason", "later", "--db", db)
+    later = invoke(
+        "silence", "add", "service=cart", "--start", start, "--for", "1h", "--reason", "later", "--db", db
+    )
+    assert "it takes effect at the daemon's first evaluation from its start" in later.output
     listed = invoke("silence", "list", "--db", db).output
     assert "EXPIRING" not in listed
     assert "STARTS UTC" in listed.splitlines()[0]

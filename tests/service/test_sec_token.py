@@ -4,14 +4,20 @@ crosses the network in plain HTTP). Warned about, never refused."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from triaged.app import build
 from triaged.cli import cli
+from triaged.config import load_config
+from triaged.runner import Runner
 from triaged.service.auth import plaintext_listen_warning, token_file_exposure
+from triaged.service.host import ServiceHost
+from triaged.testing.clock import FakeClock
 
 from .conftest import TOKEN, Setup, free_port
 
@@ -89,3 +95,26 @@ def test_run_logs_a_token_file_readable_by_others_and_starts(setup: Setup, start
     d.wait_event("http_listening")  # a warning, not a refusal
     assert not d.named("http_listen_not_loopback")
     assert d.stop() == 0
+
+
+def test_a_reload_says_an_unset_token_variable_is_unset_in_the_daemons_environment(tmp_path: Path) -> None:
+    (tmp_path / "a.rules.yml").write_text(RULES)
+    config = tmp_path / "triaged.yaml"
+    config.write_text(
+        f"storage: {{db: {tmp_path / 't.db'}}}\nrule_files: [a.rules.yml]\n"
+        "notifiers:\n  - {name: log, type: log}\n"
+    )
+    daemon = build(load_config(config), clock=FakeClock(1_790_000_000.0))
+    host = ServiceHost(Runner(daemon), str(config), environ={})
+    config.write_text(config.read_text() + "http: {listen: '127.0.0.1:0', token_env: TRIAGED_API_TOKEN}\n")
+    try:
+        outcome = host.reload()
+    finally:
+        daemon.close()
+        daemon.store.close()
+    assert not outcome["ok"]
+    assert outcome["errors"] == [
+        f"{config}: http.token_env $TRIAGED_API_TOKEN is not set or empty: in the daemon's environment"
+        f" (pid {os.getpid()}), which a reload does not change; set it where the daemon is started"
+        " (the unit's Environment= or EnvironmentFile=) and restart"
+    ]

@@ -79,7 +79,8 @@ def test_control_api(sim: Simulator) -> None:
     assert (answer.json()["latency_ms"], answer.json()["chaos_enabled"]) == (600, True)
     assert sim.faults.latency_ms == 600
     bad = requests.post(f"{ctl}/faults", json={"latency": 1}, timeout=2)
-    assert (bad.status_code, bad.json()) == (400, {"error": "unknown fault field(s): latency"})
+    assert bad.status_code == 400
+    assert bad.json()["error"].startswith("unknown fault field(s): latency; the fields are latency_ms, ")
     wrong_type = requests.post(f"{ctl}/faults", json={"ready": "no"}, timeout=2)
     assert wrong_type.status_code == 400
     assert requests.post(f"{ctl}/faults", data=b"{nope", timeout=2).status_code == 400

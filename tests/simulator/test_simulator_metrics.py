@@ -224,7 +224,12 @@ def test_set_faults_keeps_unspecified_fields(sim: Simulator) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"latency": 5}, "unknown fault field(s): latency"),
+        (
+            {"latency": 5},
+            "unknown fault field(s): latency; the fields are latency_ms, payment_failure_ratio,"
+            " db_pool_in_use_ratio, chaos_enabled, environment, ready, db_down, health_hang, down,"
+            " startup_failure",
+        ),
         ({"latency_ms": "600"}, "latency_ms must be a number, not '600'"),
         ({"latency_ms": -1}, "latency_ms must be between 0 and 60000"),
         ({"chaos_enabled": 1}, "chaos_enabled must be true or false, not 1"),

@@ -22,7 +22,10 @@ from triaged.sources.scrape import Scraper, ScrapeTarget
 # tests/sources/ → parents[3] is the directory holding main/ and shared/.
 BHARATMART = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "bharatmart"
 if not (BHARATMART / "README.md").is_file():
-    raise RuntimeError(f"BharatMart fixtures missing: expected them in {BHARATMART}")
+    raise RuntimeError(
+        f"BharatMart fixtures missing: expected them in {BHARATMART}: put the project's shared/"
+        " folder beside the repository, as ../shared (CI provides it there)"
+    )
 FIXTURES = sorted(BHARATMART.glob("metrics-*.txt"))
 
 

@@ -17,7 +17,10 @@ from triaged.sources.probe import Prober, ProbeTarget
 
 BHARATMART = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "bharatmart"
 if not (BHARATMART / "README.md").is_file():
-    raise RuntimeError(f"BharatMart fixtures missing: expected them in {BHARATMART}")
+    raise RuntimeError(
+        f"BharatMart fixtures missing: expected them in {BHARATMART}: put the project's shared/"
+        " folder beside the repository, as ../shared (CI provides it there)"
+    )
 HEALTH = sorted(BHARATMART.glob("health-*.json"))
 ANSWERED = [p for p in HEALTH if json.loads(p.read_text())["status_code"] != 0]
 NOW = 1_800_000_000.0

@@ -74,7 +74,8 @@ def add_cmd(
     """Silence alerts matching every MATCHER (name=value, name!=value, name=~regex,
     name!~regex). A first MATCHER that is a bare name means alertname=NAME, as with
     amtool. A silence always ends: give --for or --until. Says how many alerts firing
-    now it matches, and warns of an alertname no rule has."""
+    now it matches (the daemon mutes them from its next evaluation), and warns of an
+    alertname no rule has."""
     from triaged.alerts.silence import MatcherError, Silence, parse_matchers, validate_silence_matchers
     from triaged.store import silences
 
@@ -109,7 +110,7 @@ def add_cmd(
             f"silence #{added.id} added: {added.matcher_text} from {when(starts)} until {when(ends)}"
             f" ({_dur(ends - starts)}) by {added.author}: {added.reason}"
         )
-        click.echo(_matched_text(firing))
+        click.echo(f"{_matched_text(firing)}; {_effect_text(starts, now)}")
     if warning:
         click.echo(f"warning: {warning}", err=True)
 
@@ -119,6 +120,14 @@ def _matched_text(firing: list[str]) -> str:
         return "it matches no alert firing now"
     shown = ", ".join(firing[:3]) + (f" and {len(firing) - 3} more" if len(firing) > 3 else "")
     return f"it matches {len(firing)} alert{'s' if len(firing) > 1 else ''} firing now: {shown}"
+
+
+def _effect_text(starts: float, now: float) -> str:
+    """The daemon applies silences as it evaluates rules: until its next evaluation
+    ``silence muted`` lists nothing the new silence mutes."""
+    if starts > now:
+        return "it takes effect at the daemon's first evaluation from its start"
+    return "it takes effect at the daemon's next evaluation"
 
 
 def _firing_matched(store: Any, silence: Any) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -277,7 +278,7 @@ class ServiceHost:
             problems = [str(e) for e in getattr(exc, "errors", None) or [exc]]
             log.error("reload_failed", errors=problems, problems=len(problems))
             return {"ok": False, "errors": problems}
-        problems = required_problems(cfg, self.environ)
+        problems = [_in_daemon_env(p) for p in required_problems(cfg, self.environ)]
         if problems:
             log.error("reload_failed", errors=problems, problems=len(problems))
             return {"ok": False, "errors": problems}
@@ -324,6 +325,20 @@ class ServiceHost:
             self.api.auth = BearerAuth(load_token(cfg.http.token_file, cfg.http.token_env, self.environ))
         except TokenError as exc:
             log.error("token_reload_failed", error=str(exc))
+
+
+_UNSET = re.compile(r"\$\w+ is (?:not set or empty|empty or unset)")
+
+
+def _in_daemon_env(problem: str) -> str:
+    """An unset variable is unset in the daemon's environment, which it has had since
+    it started, not in the shell of whoever asked for the reload."""
+    if not _UNSET.search(problem):
+        return problem
+    return (
+        f"{problem}: in the daemon's environment (pid {os.getpid()}), which a reload does not change;"
+        " set it where the daemon is started (the unit's Environment= or EnvironmentFile=) and restart"
+    )
 
 
 def _with_token(http: HttpConfig, new: Config) -> HttpConfig:

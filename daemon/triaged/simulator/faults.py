@@ -56,10 +56,12 @@ class Faults:
 
     def updated(self, changes: Mapping[str, Any]) -> Faults:
         """A copy with ``changes`` applied; unknown names or bad values raise."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
+        known = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(changes) - set(known))
         if unknown:
-            raise FaultError(f"unknown fault field(s): {', '.join(unknown)}")
+            raise FaultError(
+                f"unknown fault field(s): {', '.join(unknown)}; the fields are {', '.join(known)}"
+            )
         clean = {name: _check(name, value) for name, value in changes.items()}
         return dataclasses.replace(self, **clean)
 
