@@ -165,3 +165,23 @@ def test_fake_can_skip_signature_verification(make_cfg: Any, wrong_key: Any, tmp
         client = ClientFactory(cfg).notification_control()
         assert client.get_topic("ocid1.onstopic.oc1..t").data.topic_id == "ocid1.onstopic.oc1..t"
         assert lax.requests[0].verified is None
+
+
+def test_triaged_check_names_the_config_file_on_an_oci_problem(tmp_path: Path) -> None:
+    """Every line `triaged check` prints starts with the file it is about, OCI's too."""
+    from click.testing import CliRunner
+
+    from triaged.cli import cli
+
+    missing = tmp_path / "missing"
+    (tmp_path / "a.rules.yml").write_text("groups: []\n")
+    cfg = tmp_path / "triaged.yaml"
+    cfg.write_text(
+        "storage: {db: t.db}\nrule_files: [a.rules.yml]\n"
+        f"oci:\n  config_file: '{missing}'\n  monitoring:\n    queries:\n"
+        "      - {name: api_cpu, namespace: oci_computeagent, query: 'CpuUtilization[1m].mean()',"
+        " compartment_id: ocid1.compartment.oc1..aaaatest}\n"
+    )
+    result = CliRunner().invoke(cli, ["check", "--config", str(cfg)])
+    assert result.exit_code == 1
+    assert f"{cfg}: oci: config file {missing} not found (auth: config_file)" in result.output

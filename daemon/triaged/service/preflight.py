@@ -163,7 +163,8 @@ def oci_offline_problems(cfg: Config) -> list[str]:
         oci_cfg = parse_oci_config(cfg.oci, file=cfg.path)
     except ConfigError as exc:
         return [str(exc)]
-    return preflight(oci_cfg)
+    # Prefixed with the config file, as every other problem `triaged check` prints.
+    return [f"{cfg.path}: {p}" for p in preflight(oci_cfg)]
 
 
 # -- --connect -------------------------------------------------------------------------
