@@ -157,7 +157,7 @@ def _read(storage: Storage, data: bytes, now_ms: int, max_points: int) -> tuple[
             storage.append(labels, t, v) for t, v in zip(times, values, strict=True) if oldest <= t <= now_ms
         )
         series += stored > 0
-        if stored and source is not None:
+        if stored:
             storage.adopt(source, labels)
     return series, points
 

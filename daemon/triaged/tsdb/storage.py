@@ -338,11 +338,16 @@ class Storage:
         """The source whose latest scrape reported each series, by the series' id()."""
         return {id(series): source for source, seen in self._last_seen.items() for series in seen}
 
-    def adopt(self, source: str, labels: Labels) -> None:
+    def adopt(self, source: str | None, labels: Labels) -> None:
         """A restored series that ``source`` reported last before the restart: its next
-        scrape marks it stale if it no longer reports it."""
+        scrape marks it stale if it no longer reports it. One that had vanished already
+        (stale) is an eviction candidate again, as it was before the restart."""
         series = self._series.get(labels)
-        if series is not None:
+        if series is None:
+            return
+        if self._still_vanished(series):
+            self._vanished.append(series)
+        elif source is not None:
             self._last_seen.setdefault(source, []).append(series)
 
     def reporting_sources(self) -> list[str]:
