@@ -213,3 +213,35 @@ def test_a_snapshot_that_cannot_be_written_costs_one_line_not_the_clean_stop(tmp
     failed = [e for e in logs if e["event"] == "tsdb_snapshot_failed"]
     assert len(failed) == 1 and "t.db.series" in failed[0]["path"]
     assert "daemon_stopped" in [e["event"] for e in logs]
+
+
+@pytest.mark.usefixtures("default_logging")
+def test_a_snapshot_bad_halfway_starts_with_no_series_as_it_says(tmp_path: Path) -> None:
+    """Good series first, then a record that does not read: the start says it begins
+    with no series, and none of the good ones are kept half way."""
+    from structlog.testing import capture_logs
+
+    from triaged.app import build
+    from triaged.config import load_config
+    from triaged.runner import Runner
+    from triaged.service.host import ServiceHost
+
+    before = Storage(StorageLimits(retention_ms=None))
+    before.append_batch("scrape/shop", [(UP, 1.0), (ERRORS, 2.0)], 1_000)
+    snapshot.save(before, tmp_path / "t.db.series")
+    with (tmp_path / "t.db.series").open("ab") as f:
+        f.write(struct.pack("<II", 5, 1) + b"[9,[]" + b"\0" * 16)  # an unknown source index
+    (tmp_path / "t.yaml").write_text("storage: {db: t.db}\n")
+    daemon = build(load_config(tmp_path / "t.yaml"), sources=[])
+    runner = Runner(daemon)
+    host = ServiceHost(runner, str(tmp_path / "t.yaml"), environ={})
+    with capture_logs() as logs:
+        host.start()
+    wait_until(lambda: runner.progress.cycles >= 1, what="a first cycle")  # then stop cleanly
+    try:
+        assert [e["action"] for e in logs if e["event"] == "tsdb_snapshot_unreadable"] == [
+            "starting with no series"
+        ]
+        assert len(daemon.storage) == 0
+    finally:
+        host.stop(flush_s=0.1)

@@ -188,6 +188,7 @@ class ServiceHost:
             done = snapshot.load(d.storage, path, int(d.clock.now() * 1000))
         # A boundary: whatever the file holds, the daemon starts (empty, as without it).
         except (snapshot.SnapshotError, OSError, MemoryError) as exc:
+            d.storage.clear()  # what was read before the bad part goes too: no half state
             log.warning("tsdb_snapshot_unreadable", error=describe(exc), action="starting with no series")
             return
         if done.skipped:
