@@ -162,3 +162,22 @@ def test_commands_that_read_more_of_a_broken_config_warn_and_go_on(tmp_path: Pat
     assert "warning:" in warned.stderr and "interval: 1 is not a valid duration" in warned.stderr
     assert "going on without the config" in warned.stderr
     assert rows.get_incident(open_store(tmp_path / "triaged.db"), 1).status == "acknowledged"  # type: ignore[union-attr]
+
+
+def test_an_exported_triaged_db_beating_the_config_is_said(tmp_path: Path) -> None:
+    """A README-style `export TRIAGED_DB=triaged-demo.db`, then a command with -c for the
+    real store: it reads the demo's (documented precedence) and says so on stderr."""
+    demo = make_store(tmp_path / "demo.db")
+    make_store(tmp_path / "real.db")
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("storage: {db: real.db}\n")
+    result = CliRunner().invoke(
+        cli, ["incidents", "list", "--json", "-c", str(cfg)], env={"TRIAGED_DB": str(demo)}
+    )
+    assert result.exit_code == 0, result.output
+    assert f"note: using $TRIAGED_DB ({demo}), not {tmp_path / 'real.db'}" in result.stderr
+    assert "note" not in result.stdout
+    same = CliRunner().invoke(
+        cli, ["incidents", "list", "-c", str(cfg)], env={"TRIAGED_DB": str(tmp_path / "real.db")}
+    )
+    assert "note:" not in same.output

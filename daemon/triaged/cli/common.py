@@ -89,10 +89,24 @@ SYSTEMD_STATE_DIRECTORY = "/var/lib/triaged"
 def resolve_db(db_path: str | None, config_path: str | None) -> str:
     """``--db``/``$TRIAGED_DB``, else the config's ``storage.db``, else triaged.db."""
     if db_path:
+        if config_path and db_path == os.environ.get("TRIAGED_DB"):
+            _note_env_db(db_path, config_path)
         return db_path
     if config_path:
         return _config_db(config_path).path
     return DEFAULT_DB
+
+
+def _note_env_db(db_path: str, config_path: str) -> None:
+    """An exported $TRIAGED_DB beats --config (as a flag's variable does): say so when it
+    names another store, on stderr so --json output stays clean."""
+    configured = _config_db(config_path).path
+    if os.path.abspath(configured) != os.path.abspath(db_path):
+        click.echo(
+            f"note: using $TRIAGED_DB ({db_path}), not {configured} (storage.db of --config):"
+            " unset it or give --db",
+            err=True,
+        )
 
 
 def _config_db(config_path: str) -> StorageDb:
@@ -112,7 +126,7 @@ def existing_db(db_path: str | None, config_path: str | None = None) -> str:
     """The store a command works on (as :func:`resolve_db`); when the config's
     ``storage.db`` names no file, says how that path was resolved."""
     if db_path or not config_path:
-        return db_path or DEFAULT_DB
+        return resolve_db(db_path, config_path)
     db = _config_db(config_path)
     if not Path(db.path).exists():
         raise click.ClickException(missing_db(config_path, db))
