@@ -5,48 +5,32 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from triaged.alerts.route import Route, Router
-from triaged.incidents.model import Incident, IncidentStatus
+from triaged.incidents.model import IncidentStatus
 from triaged.incidents.postmortem_due import PostmortemPolicy
 from triaged.incidents.reminders import ReminderPolicy, last_slot, send_reminders
 from triaged.messages import Event
 from triaged.model import Labels, Severity
 from triaged.store import Store
-from triaged.store import incidents as rows
 from triaged.tsdb import Storage, StorageLimits, snapshot
+
+if TYPE_CHECKING:
+    from conftest import AddIncident
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 ROUTER = Router([Route("pager", events=frozenset({Event.REMINDER}))])
 
 
-def _late_postmortem(store: Store, at: float) -> Incident:
-    """A P0 resolved long before ``at``: its postmortem is late, reminded every day."""
-    t0 = at - 10 * 86_400
-    inc = Incident(
-        id=0,
-        group_key="service=api",
-        service="api",
-        title="HighLatency on api",
-        severity=Severity.P0,
-        status=IncidentStatus.RESOLVED,
-        detected_at=t0,
-        opened_at=t0 + 60,
-        updated_at=t0 + 60,
-        rule="HighLatency",
-        expr="highlatency > 1",
-        labels={"service": "api"},
-        resolved_at=t0 + 300,
-    )
-    return rows.insert_incident(store, inc)
-
-
-def test_local_day_keys_still_remind_every_day_in_a_zone_ahead_of_utc(store: Store) -> None:
-    """09:00 in Sydney is the previous UTC day: every local day still gets its reminder."""
+def test_local_day_keys_still_remind_every_day_in_a_zone_ahead_of_utc(
+    store: Store, add_incident: AddIncident
+) -> None:
+    """09:00 in Sydney is the previous UTC day: every local day still gets its reminder
+    (of a P0 resolved now, whose postmortem is long late by then)."""
     policy = ReminderPolicy(tz=SYDNEY)
-    first = datetime(2027, 6, 1, 9, 1, tzinfo=SYDNEY).timestamp()
-    _late_postmortem(store, first)
+    add_incident(store, IncidentStatus.RESOLVED, severity=Severity.P0)
     sent = []
     for day in (1, 2, 3):
         now = datetime(2027, 6, day, 9, 1, tzinfo=SYDNEY).timestamp()

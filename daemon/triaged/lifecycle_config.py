@@ -86,20 +86,16 @@ def _slo(n: Node) -> SLOConfig:
     for key in ("name", "good", "total"):
         if not isinstance(n.get(key), str) or not n[key].strip():
             raise n.error(key if key in n else None, f"slo: missing required key '{key}'")
-        if key != "name":
-            try:
-                parse_expr(n[key])
-            except ExprError as exc:
-                raise n.error(key, f"slo {n['name']!r}: {key}: {exc}") from exc
-    if "down" in n:  # optional: without it a total outage is a gap
-        if not isinstance(n["down"], str) or not n["down"].strip():
-            raise n.error(
-                "down", f'slo {n["name"]!r}: down: must be a PromQL expression, e.g. up{{job="api"}} == 0'
-            )
+    if "down" in n and (not isinstance(n["down"], str) or not n["down"].strip()):
+        raise n.error(
+            "down", f'slo {n["name"]!r}: down: must be a PromQL expression, e.g. up{{job="api"}} == 0'
+        )
+    # `down` is optional: without it a total outage is a gap.
+    for key in ("good", "total", "down") if "down" in n else ("good", "total"):
         try:
-            parse_expr(n["down"])
+            parse_expr(n[key])
         except ExprError as exc:
-            raise n.error("down", f"slo {n['name']!r}: down: {exc}") from exc
+            raise n.error(key, f"slo {n['name']!r}: {key}: {exc}") from exc
     objective = n.get("objective")
     if isinstance(objective, bool) or not isinstance(objective, int | float) or not 0 < objective < 100:
         raise n.error(
